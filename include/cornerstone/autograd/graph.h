@@ -1,0 +1,97 @@
+// The define-by-run autograd graph.
+//
+// Every differentiable op (ops/) that runs with grad mode on and an input that requires grad
+// records a Node: its backward function, the autograd state of its inputs, and a sequence number.
+// Nodes are created in execution order, so sequence numbers are a topological order of the graph:
+// backward() gathers the nodes reachable from the loss and runs them once each, newest first (the
+// tape, replayed in reverse). A node's saved tensors are released as soon as it has run.
+//
+// Writing an op (see src/ops/ for many):
+//
+//   Tensor out = Tensor::empty(...);  kernels::foo_forward(...);
+//   if (autograd::needs_grad({x, w}))
+//     autograd::record("foo", {x, w}, out, [x, w](const Tensor& dout, autograd::GradSink& sink) {
+//       if (sink.needs(0)) { auto dx = sink.buffer(0); kernels::foo_backward_x(..., dx.data, !dx.fresh); }
+//       if (sink.needs(1)) { ... }
+//     });
+//
+// GradSink hands out the gradient buffer of each input: `fresh` means nothing has been written
+// there yet (overwrite it); otherwise add into it. Backward kernels take that as their
+// `accumulate` flag, so gradients are summed in place without temporaries or zero-fills.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "cornerstone/core/tensor.h"
+
+namespace cornerstone::autograd {
+
+class Node;
+
+struct AutogradMeta {
+  bool requires_grad = false;    // a leaf that wants .grad(), or any tensor produced by a node
+  Tensor grad;                   // leaves: the accumulated gradient
+  std::shared_ptr<Node> grad_fn;  // non-leaves: the node that produced the tensor
+};
+
+class GradSink {
+ public:
+  struct Buffer {
+    Tensor tensor;  // f32, contiguous, shaped like the input
+    bool fresh;     // true: overwrite; false: add into
+    float* data() const { return tensor.data<float>(); }
+  };
+
+  explicit GradSink(Node& node) : node_(node) {}
+  // Whether input i wants a gradient.
+  bool needs(size_t i) const;
+  // Input i's gradient buffer (allocated on first use; the caller must then overwrite it fully).
+  Buffer buffer(size_t i);
+  // Adds g (shaped like input i) into input i's gradient; adopts g itself when it is the first
+  // contribution and g is not aliased elsewhere (no copy).
+  void accumulate(size_t i, const Tensor& g);
+
+ private:
+  // The gradient slot of an input: a leaf's .grad, or the producing node's grad_output.
+  static Tensor& slot(AutogradMeta& meta);
+  Node& node_;
+};
+
+using BackwardFn = std::function<void(const Tensor& grad_output, GradSink& sink)>;
+
+class Node {
+ public:
+  Node(const char* name, std::vector<std::shared_ptr<AutogradMeta>> inputs, std::vector<Shape> input_shapes,
+       BackwardFn fn);
+
+  const char* name() const { return name_; }
+  uint64_t sequence() const { return seq_; }
+  const std::vector<std::shared_ptr<AutogradMeta>>& inputs() const { return inputs_; }
+
+ private:
+  friend class GradSink;
+  friend void run_backward(const Tensor&, const Tensor&);
+  const char* name_;
+  uint64_t seq_;
+  std::vector<std::shared_ptr<AutogradMeta>> inputs_;  // null where the input needs no gradient
+  std::vector<Shape> input_shapes_;
+  BackwardFn fn_;          // reset after it has run: frees the saved tensors
+  bool released_ = false;  // backward already ran through this node
+  Tensor grad_output_;     // gradient flowing into this node's output, summed over consumers
+};
+
+// True when grad mode is on and any of the tensors requires grad.
+bool needs_grad(std::initializer_list<Tensor> inputs);
+
+// Records a node producing `output` from `inputs` (undefined tensors allowed: they need no grad).
+void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn fn);
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn fn);
+
+// Back-propagates from `root`; seed defaults to 1 for a one-element root.
+void run_backward(const Tensor& root, const Tensor& seed);
+
+}  // namespace cornerstone::autograd

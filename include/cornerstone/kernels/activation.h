@@ -1,0 +1,27 @@
+// Pointwise activations. Backward kernels overwrite dx, or add into it when `accumulate` is true.
+#pragma once
+
+#include <cstdint>
+
+namespace cornerstone::kernels {
+
+enum class GeluKind {
+  Tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GPT-2 "gelu_new")
+  Erf,   // 0.5 x (1 + erf(x / sqrt 2))                      (BERT "gelu")
+};
+
+void gelu_forward(GeluKind kind, const float* x, int64_t n, float* y);
+void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
+
+// silu(x) = x * sigmoid(x)
+void silu_forward(const float* x, int64_t n, float* y);
+void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
+
+// SwiGLU on a fused (N, 2F) projection whose rows are [gate (F) | up (F)]:
+//   y (N, F) = silu(gate) * up
+void swiglu_forward(const float* gate_up, int64_t N, int64_t F, float* y);
+// dgate_up (N, 2F) from dy (N, F).
+void swiglu_backward(const float* gate_up, const float* dy, int64_t N, int64_t F, float* dgate_up,
+                     bool accumulate);
+
+}  // namespace cornerstone::kernels

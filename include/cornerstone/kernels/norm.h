@@ -1,0 +1,26 @@
+// Normalisations over the last dimension of an (N, C) row-major matrix.
+//
+// Gradient conventions shared by all backward kernels in this layer:
+//   - activation gradients (dx) are overwritten, or added into when `accumulate` is true (an input
+//     that feeds several consumers, e.g. the residual stream, sums its gradients);
+//   - parameter gradients (dw, db) are always added into (+=), so they accumulate across uses and
+//     across micro-batches until the optimizer zeroes them; pass null to skip one.
+#pragma once
+
+#include <cstdint>
+
+namespace cornerstone::kernels {
+
+// y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps), biased variance (as PyTorch).
+// Saves mean (N) and rstd (N) for the backward pass. w and b may be null (no affine part).
+void layernorm_forward(const float* x, const float* w, const float* b, int64_t N, int64_t C, float eps, float* y,
+                       float* mean, float* rstd);
+void layernorm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
+                        int64_t N, int64_t C, float* dx, bool accumulate, float* dw, float* db);
+
+// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps). Saves rstd (N). w may be null.
+void rmsnorm_forward(const float* x, const float* w, int64_t N, int64_t C, float eps, float* y, float* rstd);
+void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
+                      float* dx, bool accumulate, float* dw);
+
+}  // namespace cornerstone::kernels

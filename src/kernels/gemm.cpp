@@ -1,0 +1,96 @@
+// GEMM through oneDNN. fp32 goes through dnnl_sgemm (row-major BLAS-style, JIT AVX-512 kernels);
+// bf16 through a matmul primitive per shape, created once and cached.
+#include "cornerstone/kernels/gemm.h"
+
+#include <dnnl.hpp>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::kernels {
+
+namespace {
+
+void check_status(dnnl_status_t st, const char* what) {
+  if (st != dnnl_success) throw Error(std::string("gemm: oneDNN ") + what + " failed with status " + std::to_string(st));
+}
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+struct Bf16Key {
+  char ta, tb;
+  int64_t M, N, K, lda, ldb, ldc;
+  float alpha;
+  bool accumulate;
+  auto tie() const { return std::tie(ta, tb, M, N, K, lda, ldb, ldc, alpha, accumulate); }
+  bool operator<(const Bf16Key& o) const { return tie() < o.tie(); }
+};
+
+dnnl::memory::desc strided_desc(int64_t rows, int64_t cols, Trans t, int64_t ld, dnnl::memory::data_type dt) {
+  // Logical (rows, cols); stored row-major as (rows, cols) with leading dim ld, or transposed.
+  const dnnl::memory::dims strides = t == Trans::N ? dnnl::memory::dims{ld, 1} : dnnl::memory::dims{1, ld};
+  return dnnl::memory::desc({rows, cols}, dt, strides);
+}
+
+struct Bf16Gemm {
+  dnnl::matmul prim;
+  dnnl::memory::desc a, b, c;
+};
+
+const Bf16Gemm& bf16_primitive(const Bf16Key& key) {
+  static std::mutex mu;
+  static std::map<Bf16Key, Bf16Gemm> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  using dt = dnnl::memory::data_type;
+  const auto a = strided_desc(key.M, key.K, static_cast<Trans>(key.ta), key.lda, dt::bf16);
+  const auto b = strided_desc(key.K, key.N, static_cast<Trans>(key.tb), key.ldb, dt::bf16);
+  const auto c = dnnl::memory::desc({key.M, key.N}, dt::f32, dnnl::memory::dims{key.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
+  if (key.accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  return cache.emplace(key, Bf16Gemm{dnnl::matmul(pd), a, b, c}).first->second;
+}
+
+}  // namespace
+
+void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  check_status(dnnl_sgemm(static_cast<char>(ta), static_cast<char>(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc),
+               "sgemm");
+}
+
+void gemm_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+               const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (beta != 0.0f && beta != 1.0f) {
+    // Rare: scale C first, then accumulate.
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
+    beta = 1.0f;
+  }
+  const Bf16Key key{static_cast<char>(ta), static_cast<char>(tb), M, N, K, lda, ldb, ldc, alpha, beta == 1.0f};
+  const Bf16Gemm& g = bf16_primitive(key);
+  dnnl::memory am(g.a, cpu_engine(), const_cast<bf16*>(A));
+  dnnl::memory bm(g.b, cpu_engine(), const_cast<bf16*>(B));
+  dnnl::memory cm(g.c, cpu_engine(), C);
+  dnnl::stream st(cpu_engine());
+  g.prim.execute(st, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  st.wait();
+}
+
+}  // namespace cornerstone::kernels
