@@ -8,13 +8,14 @@
 namespace cornerstone {
 
 namespace {
-constexpr std::array<DTypeInfo, 6> kInfo = {{
+constexpr std::array<DTypeInfo, 7> kInfo = {{
     {"f32", 1, 4},
     {"bf16", 1, 2},
     {"f16", 1, 2},
     {"i32", 1, 4},
     {"q8_0", 32, 34},
     {"q4_0", 32, 18},
+    {"u8", 1, 1},
 }};
 }  // namespace
 
@@ -28,12 +29,12 @@ size_t dtype_bytes(DType t, int64_t n) {
   return static_cast<size_t>(n) / info.block_size * info.block_bytes;
 }
 
-bool dtype_is_float(DType t) { return t != DType::I32; }
+bool dtype_is_float(DType t) { return t != DType::I32 && t != DType::U8; }
 
 DType dtype_from_name(std::string_view name) {
   for (size_t i = 0; i < kInfo.size(); ++i)
     if (kInfo[i].name == name) return static_cast<DType>(i);
-  throw ValueError("unknown dtype '" + std::string(name) + "' (expected one of f32, bf16, f16, i32, q8_0, q4_0)");
+  throw ValueError("unknown dtype '" + std::string(name) + "' (expected one of f32, bf16, f16, i32, q8_0, q4_0, u8)");
 }
 
 float f16_to_f32(f16 h) {

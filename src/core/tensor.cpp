@@ -150,6 +150,8 @@ template <>
 constexpr DType dtype_of<f16>() { return DType::F16; }
 template <>
 constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <>
+constexpr DType dtype_of<uint8_t>() { return DType::U8; }
 
 template <typename T>
 T* Tensor::data() const {
@@ -166,6 +168,8 @@ template const bf16* Tensor::data<const bf16>() const;
 template f16* Tensor::data<f16>() const;
 template int32_t* Tensor::data<int32_t>() const;
 template const int32_t* Tensor::data<const int32_t>() const;
+template uint8_t* Tensor::data<uint8_t>() const;
+template const uint8_t* Tensor::data<const uint8_t>() const;
 
 // ---- element access ---------------------------------------------------------------------------------
 
@@ -177,6 +181,7 @@ float read_as_float(const char* p, DType t) {
     case DType::BF16: { bf16 v; std::memcpy(&v, p, 2); return bf16_to_f32(v); }
     case DType::F16: { f16 v; std::memcpy(&v, p, 2); return f16_to_f32(v); }
     case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return static_cast<float>(v); }
+    case DType::U8: return static_cast<float>(*reinterpret_cast<const uint8_t*>(p));
     default: throw DTypeError("element access: not supported for block dtype " + std::string(dtype_name(t)));
   }
 }
@@ -187,6 +192,7 @@ void write_from_float(char* p, DType t, float v) {
     case DType::BF16: { bf16 h = f32_to_bf16(v); std::memcpy(p, &h, 2); return; }
     case DType::F16: { f16 h = f32_to_f16(v); std::memcpy(p, &h, 2); return; }
     case DType::I32: { int32_t i = static_cast<int32_t>(v); std::memcpy(p, &i, 4); return; }
+    case DType::U8: *reinterpret_cast<uint8_t*>(p) = static_cast<uint8_t>(v); return;
     default: throw DTypeError("element access: not supported for block dtype " + std::string(dtype_name(t)));
   }
 }

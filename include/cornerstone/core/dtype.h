@@ -1,5 +1,5 @@
 // Element types. f32 is the training type; bf16 the mixed-precision and inference type; i32 holds
-// token ids and targets. f16 and the GGUF block types q8_0 / q4_0 are storage-only formats for
+// token ids and targets; u8 holds masks and pixels. f16 and the GGUF block types q8_0 / q4_0 are storage-only formats for
 // inference weights: a "block" packs `block_size` logical elements into `block_bytes` bytes.
 #pragma once
 
@@ -17,6 +17,7 @@ enum class DType : uint8_t {
   I32,
   Q8_0,  // GGUF: 32 int8 weights + one fp16 scale = 34 bytes
   Q4_0,  // GGUF: 32 4-bit weights + one fp16 scale = 18 bytes
+  U8,    // bytes: dropout masks, image pixels
 };
 
 struct DTypeInfo {

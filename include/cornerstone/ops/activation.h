@@ -1,0 +1,18 @@
+// Activations, differentiable.
+#pragma once
+
+#include "cornerstone/core/tensor.h"
+#include "cornerstone/kernels/activation.h"
+
+namespace cornerstone::ops {
+
+using kernels::GeluKind;
+
+Tensor gelu(const Tensor& x, GeluKind kind = GeluKind::Tanh);
+Tensor silu(const Tensor& x);
+// gate_up (..., 2F) whose last dimension is [gate | up] -> (..., F) = silu(gate) * up.
+Tensor swiglu(const Tensor& gate_up);
+// Softmax over the last dimension.
+Tensor softmax(const Tensor& x);
+
+}  // namespace cornerstone::ops

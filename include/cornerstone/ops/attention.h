@@ -1,0 +1,39 @@
+// Multi-head self-attention on a fused QKV projection, differentiable, with optional rotary
+// position embeddings. The score matrix is never materialised (kernels/attention.h).
+#pragma once
+
+#include <cstdint>
+
+#include "cornerstone/core/tensor.h"
+#include "cornerstone/kernels/rope.h"
+
+namespace cornerstone::ops {
+
+// cos/sin tables for rotary embeddings, built once per model.
+class RopeCache {
+ public:
+  RopeCache() = default;
+  RopeCache(float theta, int64_t head_dim, int64_t max_positions);
+
+  bool defined() const { return cos_.defined(); }
+  int64_t max_positions() const { return table_.max_pos; }
+  const kernels::RopeTable& table() const { return table_; }
+
+ private:
+  Tensor cos_, sin_;  // (max_positions, head_dim / 2)
+  kernels::RopeTable table_;
+};
+
+struct AttentionConfig {
+  int64_t n_heads = 1;     // query heads
+  int64_t n_kv_heads = 1;  // key/value heads (GQA when fewer than n_heads)
+  int64_t head_dim = 64;
+  bool causal = true;
+  const RopeCache* rope = nullptr;  // rotary embeddings on q and k when set
+};
+
+// qkv (B, T, (Hq + 2 Hkv) * D), each token's row laid out [q heads | k heads | v heads]
+// -> (B, T, Hq * D), heads concatenated (the input of the output projection).
+Tensor attention(const Tensor& qkv, const AttentionConfig& config);
+
+}  // namespace cornerstone::ops

@@ -1,0 +1,121 @@
+#include "cornerstone/ops/elementwise.h"
+
+#include "cornerstone/autograd/graph.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/kernels/elementwise.h"
+#include "cornerstone/kernels/optim.h"
+
+namespace cornerstone::ops {
+
+namespace {
+
+void check_binary(const Tensor& a, const Tensor& b, const char* op) {
+  check_dtype(a, DType::F32, op, "a");
+  check_dtype(b, DType::F32, op, "b");
+  if (a.shape() != b.shape()) throw ShapeError(std::string(op) + ": shapes differ: a " + a.shape().str() + " vs b " + b.shape().str());
+}
+
+// Adds s * g into input i's gradient.
+void accumulate_scaled(autograd::GradSink& sink, size_t i, const Tensor& g, float s) {
+  auto buf = sink.buffer(i);
+  if (buf.fresh) {
+    std::copy(g.data<float>(), g.data<float>() + g.numel(), buf.data());
+    if (s != 1.0f) kernels::scale(buf.data(), g.numel(), s);
+  } else {
+    kernels::axpy(s, g.data<float>(), g.numel(), buf.data());
+  }
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "add");
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor out = Tensor::empty(a.shape());
+  kernels::add(ac.data<float>(), bc.data<float>(), out.numel(), out.data<float>());
+  if (autograd::needs_grad({a, b})) {
+    autograd::record("add", {a, b}, out, [](const Tensor& g, autograd::GradSink& sink) {
+      if (sink.needs(0)) accumulate_scaled(sink, 0, g, 1.0f);
+      if (sink.needs(1)) accumulate_scaled(sink, 1, g, 1.0f);
+    });
+  }
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "sub");
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor out = Tensor::empty(a.shape());
+  out.copy_from(ac);
+  kernels::axpy(-1.0f, bc.data<float>(), out.numel(), out.data<float>());
+  if (autograd::needs_grad({a, b})) {
+    autograd::record("sub", {a, b}, out, [](const Tensor& g, autograd::GradSink& sink) {
+      if (sink.needs(0)) accumulate_scaled(sink, 0, g, 1.0f);
+      if (sink.needs(1)) accumulate_scaled(sink, 1, g, -1.0f);
+    });
+  }
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "mul");
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor out = Tensor::empty(a.shape());
+  kernels::mul(ac.data<float>(), bc.data<float>(), out.numel(), out.data<float>());
+  if (autograd::needs_grad({a, b})) {
+    autograd::record("mul", {a, b}, out, [ac, bc](const Tensor& g, autograd::GradSink& sink) {
+      const int64_t n = g.numel();
+      for (size_t i = 0; i < 2; ++i) {
+        if (!sink.needs(i)) continue;
+        const Tensor& other = i == 0 ? bc : ac;
+        auto buf = sink.buffer(i);
+        if (buf.fresh) {
+          kernels::mul(g.data<float>(), other.data<float>(), n, buf.data());
+        } else {
+          Tensor prod = Tensor::empty(g.shape());
+          kernels::mul(g.data<float>(), other.data<float>(), n, prod.data<float>());
+          kernels::add(buf.data(), prod.data<float>(), n, buf.data());
+        }
+      }
+    });
+  }
+  return out;
+}
+
+Tensor scale(const Tensor& x, float s) {
+  check_dtype(x, DType::F32, "scale", "x");
+  Tensor out = x.contiguous().detach().clone();
+  kernels::scale(out.data<float>(), out.numel(), s);
+  if (autograd::needs_grad({x})) {
+    autograd::record("scale", {x}, out, [s](const Tensor& g, autograd::GradSink& sink) { accumulate_scaled(sink, 0, g, s); });
+  }
+  return out;
+}
+
+Tensor sum(const Tensor& x) {
+  check_dtype(x, DType::F32, "sum", "x");
+  const Tensor xc = x.contiguous();
+  const float* p = xc.data<float>();
+  double acc = 0;
+  for (int64_t i = 0; i < xc.numel(); ++i) acc += p[i];
+  Tensor out = Tensor::full({1}, static_cast<float>(acc));
+  if (autograd::needs_grad({x})) {
+    autograd::record("sum", {x}, out, [](const Tensor& g, autograd::GradSink& sink) {
+      auto buf = sink.buffer(0);
+      const float v = g.item();
+      if (buf.fresh)
+        kernels::fill(buf.data(), buf.tensor.numel(), v);
+      else
+        for (int64_t i = 0; i < buf.tensor.numel(); ++i) buf.data()[i] += v;
+    });
+  }
+  return out;
+}
+
+Tensor mean(const Tensor& x) {
+  check_dtype(x, DType::F32, "mean", "x");
+  if (x.numel() == 0) throw ShapeError("mean: empty tensor");
+  return scale(sum(x), 1.0f / static_cast<float>(x.numel()));
+}
+
+}  // namespace cornerstone::ops

@@ -1,0 +1,115 @@
+#include "cornerstone/ops/loss.h"
+
+#include <cmath>
+#include <utility>
+
+#include "cornerstone/autograd/graph.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/kernels/cross_entropy.h"
+#include "cornerstone/kernels/elementwise.h"
+
+namespace cornerstone::ops {
+
+namespace {
+
+// Counts the rows that are not ignored and checks every target against the vocabulary.
+int64_t count_valid_targets(const Tensor& targets, int64_t V, const char* op) {
+  const int32_t* t = targets.data<int32_t>();
+  int64_t valid = 0;
+  for (int64_t i = 0; i < targets.numel(); ++i) {
+    if (t[i] >= V)
+      throw ValueError(std::string(op) + ": target " + std::to_string(t[i]) + " at row " + std::to_string(i) +
+                       " is outside the vocabulary of " + std::to_string(V));
+    valid += t[i] >= 0;
+  }
+  return valid;
+}
+
+float mean_of(const Tensor& losses, int64_t valid) {
+  const float* l = losses.data<float>();
+  double acc = 0;
+  for (int64_t i = 0; i < losses.numel(); ++i) acc += l[i];
+  return valid ? static_cast<float>(acc / static_cast<double>(valid)) : 0.0f;
+}
+
+// Adds g * src into input i's gradient (adopting src when it is the first contribution and g == 1).
+void accumulate_scaled(autograd::GradSink& sink, size_t i, Tensor src, float g) {
+  if (!sink.needs(i)) return;
+  if (g != 1.0f) kernels::scale(src.data<float>(), src.numel(), g);
+  sink.accumulate(i, src);
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  check_dtype(logits, DType::F32, "cross_entropy", "logits");
+  check_dtype(targets, DType::I32, "cross_entropy", "targets");
+  check_ndim(logits, 2, "cross_entropy", "logits");
+  check_ndim(targets, 1, "cross_entropy", "targets");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  if (targets.size(0) != N)
+    throw ShapeError("cross_entropy: logits " + logits.shape().str() + " vs targets " + targets.shape().str());
+  const Tensor lc = logits.contiguous(), tc = targets.contiguous();
+  const int64_t valid = count_valid_targets(tc, V, "cross_entropy");
+  Tensor losses = Tensor::empty({N}), lse = Tensor::empty({N});
+  kernels::cross_entropy_forward(lc.data<float>(), tc.data<int32_t>(), N, V, losses.data<float>(), lse.data<float>());
+  Tensor out = Tensor::full({1}, mean_of(losses, valid));
+  if (autograd::needs_grad({logits})) {
+    autograd::record("cross_entropy", {logits}, out, [lc, tc, lse, N, V, valid](const Tensor& g, autograd::GradSink& sink) {
+      const float scale = valid ? g.item() / static_cast<float>(valid) : 0.0f;
+      Tensor dloss = Tensor::full({N}, scale);
+      auto dl = sink.buffer(0);
+      kernels::cross_entropy_backward(lc.data<float>(), lse.data<float>(), tc.data<int32_t>(), dloss.data<float>(), N, V,
+                                      dl.data(), !dl.fresh);
+    });
+  }
+  return out;
+}
+
+Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& bias, const Tensor& targets) {
+  const char* op = "lm_head_cross_entropy";
+  check_dtype(hidden, DType::F32, op, "hidden");
+  check_dtype(weight, DType::F32, op, "weight");
+  check_dtype(targets, DType::I32, op, "targets");
+  check_ndim(weight, 2, op, "weight");
+  const int64_t C = hidden.size(-1), N = hidden.numel() / C, V = weight.size(0);
+  if (weight.size(1) != C)
+    throw ShapeError(std::string(op) + ": hidden " + hidden.shape().str() + " vs weight " + weight.shape().str() + " (V, C)");
+  if (targets.numel() != N)
+    throw ShapeError(std::string(op) + ": hidden " + hidden.shape().str() + " has " + std::to_string(N) +
+                     " rows but targets " + targets.shape().str() + " has " + std::to_string(targets.numel()));
+  if (bias.defined()) {
+    check_dtype(bias, DType::F32, op, "bias");
+    if (bias.ndim() != 1 || bias.size(0) != V)
+      throw ShapeError(std::string(op) + ": bias " + bias.shape().str() + " vs weight " + weight.shape().str());
+  }
+  const Tensor hc = hidden.contiguous(), wc = weight.contiguous(), tc = targets.contiguous();
+  const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  const int64_t valid = count_valid_targets(tc, V, op);
+  const float grad_scale = valid ? 1.0f / static_cast<float>(valid) : 0.0f;
+
+  const bool want_h = autograd::needs_grad({hidden}), want_w = autograd::needs_grad({weight}),
+             want_b = autograd::needs_grad({bias});
+  // The gradients come out of the same pass as the loss; they are kept until backward scales them.
+  Tensor dh = want_h ? Tensor::empty(hidden.shape()) : Tensor();
+  Tensor dw = want_w ? Tensor::zeros(weight.shape()) : Tensor();
+  Tensor db = want_b ? Tensor::zeros(bias.shape()) : Tensor();
+  Tensor losses = Tensor::empty({N});
+  kernels::lm_head_cross_entropy(hc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                                 tc.data<int32_t>(), N, C, V, grad_scale, losses.data<float>(),
+                                 want_h ? dh.data<float>() : nullptr, want_w ? dw.data<float>() : nullptr,
+                                 want_b ? db.data<float>() : nullptr);
+  Tensor out = Tensor::full({1}, mean_of(losses, valid));
+  if (want_h || want_w || want_b) {
+    autograd::record(op, {hidden, weight, bias}, out, [dh, dw, db](const Tensor& g, autograd::GradSink& sink) mutable {
+      const float s = g.item();
+      // Hand the buffers over (the node is freed right after): no copy on the usual first use.
+      if (dh.defined()) accumulate_scaled(sink, 0, std::exchange(dh, Tensor()), s);
+      if (dw.defined()) accumulate_scaled(sink, 1, std::exchange(dw, Tensor()), s);
+      if (db.defined()) accumulate_scaled(sink, 2, std::exchange(db, Tensor()), s);
+    });
+  }
+  return out;
+}
+
+}  // namespace cornerstone::ops

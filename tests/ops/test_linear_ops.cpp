@@ -1,0 +1,88 @@
+// Matrix products and elementwise ops: forward and backward against PyTorch and finite differences.
+#include <gtest/gtest.h>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/core/rng.h"
+#include "cornerstone/ops/elementwise.h"
+#include "cornerstone/ops/linear.h"
+#include "op_check.h"
+#include "test_util.h"
+
+using namespace cornerstone;
+using namespace cornerstone::testing;
+
+namespace {
+Tensor rand(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  return Tensor::uniform(s, rng, -1.0f, 1.0f);
+}
+}  // namespace
+
+TEST(OpsLinear, LinearWithBias) {
+  OpCase c;
+  c.oracle_op = "linear";
+  c.inputs = {rand({2, 5, 24}, 1), rand({20, 24}, 2), rand({20}, 3)};
+  c.grad = {true, true, true};
+  c.run = [](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2]); };
+  check_against_oracle(c);
+  check_finite_differences(c);
+}
+
+TEST(OpsLinear, LinearWithoutBiasOnTransformerShape) {
+  OpCase c;
+  c.oracle_op = "linear";
+  c.inputs = {rand({128, 96}, 4), rand({288, 96}, 5)};
+  c.grad = {true, true};
+  c.run = [](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1]); };
+  check_against_oracle(c);
+}
+
+TEST(OpsLinear, Matmul) {
+  OpCase c;
+  c.oracle_op = "matmul";
+  c.inputs = {rand({3, 7, 9}, 6), rand({9, 11}, 7)};
+  c.grad = {true, true};
+  c.run = [](const std::vector<Tensor>& in) { return ops::matmul(in[0], in[1]); };
+  check_against_oracle(c);
+  check_finite_differences(c);
+}
+
+TEST(OpsLinear, ShapeMismatchNamesOpAndShapes) {
+  try {
+    ops::linear(Tensor::zeros({4, 3}), Tensor::zeros({5, 2}));
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_STREQ(e.what(), "linear: input features differ: x (4, 3) vs weight (5, 2) (out, in)");
+  }
+  EXPECT_THROW(ops::matmul(Tensor::zeros({4, 3}), Tensor::zeros({4, 3})), ShapeError);
+  EXPECT_THROW(ops::linear(Tensor::zeros({4, 3}, DType::I32), Tensor::zeros({5, 3})), DTypeError);
+}
+
+TEST(OpsElementwise, AddSubMulScaleSumMean) {
+  const Tensor a = rand({4, 33}, 8), b = rand({4, 33}, 9);
+  struct Case {
+    const char* op;
+    std::function<Tensor(const std::vector<Tensor>&)> run;
+    int arity;
+    nlohmann::json attrs;
+  };
+  const std::vector<Case> cases = {
+      {"add", [](const std::vector<Tensor>& in) { return ops::add(in[0], in[1]); }, 2, {}},
+      {"sub", [](const std::vector<Tensor>& in) { return ops::sub(in[0], in[1]); }, 2, {}},
+      {"mul", [](const std::vector<Tensor>& in) { return ops::mul(in[0], in[1]); }, 2, {}},
+      {"scale", [](const std::vector<Tensor>& in) { return ops::scale(in[0], -1.5f); }, 1, {{"s", -1.5}}},
+      {"sum", [](const std::vector<Tensor>& in) { return ops::sum(in[0]); }, 1, {}},
+      {"mean", [](const std::vector<Tensor>& in) { return ops::mean(in[0]); }, 1, {}},
+  };
+  for (const auto& k : cases) {
+    OpCase c;
+    c.oracle_op = k.op;
+    c.attrs = k.attrs.is_null() ? nlohmann::json::object() : k.attrs;
+    c.inputs = k.arity == 2 ? std::vector<Tensor>{a, b} : std::vector<Tensor>{a};
+    c.grad = std::vector<bool>(static_cast<size_t>(k.arity), true);
+    c.run = k.run;
+    check_against_oracle(c);
+    check_finite_differences(c);
+  }
+  EXPECT_THROW(ops::add(a, rand({4, 32}, 1)), ShapeError);
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""The PyTorch oracle: a long-running process the C++ tests talk to over stdin/stdout.
+
+Each request is one JSON line followed by the raw little-endian bytes of its inputs:
+    {"op": "linear", "attrs": {...}, "inputs": [{"shape": [2, 3], "dtype": "f32", "grad": true}, ...],
+     "seed_shape": [2, 4] | null}
+    <input 0 bytes><input 1 bytes>...<seed bytes, f32, when seed_shape is given>
+The oracle runs the op in float64-free PyTorch float32 (the reference numerics), back-propagates
+`seed` from the first output when given, and answers with one JSON line and raw float32 bytes:
+    {"ok": true, "outputs": [[shape], ...], "grads": [[shape] | null, ...]}
+    <output 0><output 1>...<grad of each input that asked for one>
+or {"ok": false, "error": "..."} on failure.
+
+Run with Debian's interpreter (/usr/bin/python3); torch is a test dependency only.
+"""
+import json
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+torch.use_deterministic_algorithms(True)
+
+DTYPES = {"f32": (torch.float32, 4), "i32": (torch.int32, 4)}
+
+
+# ---- reference ops ------------------------------------------------------------------------------
+# Each takes (inputs, attrs) and returns a tensor or a tuple of tensors (the first is differentiated).
+
+def rope_tables(theta, head_dim, T):
+    # Hugging Face LlamaRotaryEmbedding, float32.
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    t = torch.arange(T, dtype=torch.float32)
+    freqs = torch.outer(t, inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def attention_from_qkv(qkv, a):
+    """qkv (B, T, (Hq + 2 Hkv) D) -> (B, T, Hq D): the composite (matmul, mask, softmax, matmul)."""
+    B, T, _ = qkv.shape
+    Hq, Hkv, D = a["n_heads"], a["n_kv_heads"], a["head_dim"]
+    q, k, v = qkv.split([Hq * D, Hkv * D, Hkv * D], dim=-1)
+    q = q.view(B, T, Hq, D).transpose(1, 2)
+    k = k.view(B, T, Hkv, D).transpose(1, 2)
+    v = v.view(B, T, Hkv, D).transpose(1, 2)
+    if a.get("rope_theta"):
+        cos, sin = rope_tables(a["rope_theta"], D, T)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+    if Hkv != Hq:
+        k = k.repeat_interleave(Hq // Hkv, dim=1)
+        v = v.repeat_interleave(Hq // Hkv, dim=1)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+    if a.get("causal", True):
+        mask = torch.ones(T, T, dtype=torch.bool).tril()
+        att = att.masked_fill(~mask, float("-inf"))
+    att = att.softmax(dim=-1)
+    y = att @ v
+    return y.transpose(1, 2).reshape(B, T, Hq * D)
+
+
+def rms_norm(x, w, eps):
+    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return y * w if w is not None else y
+
+
+def targets_of(t):
+    t = t.long().clone()
+    t[t < 0] = -100
+    return t
+
+
+def lm_head_ce(h, w, b, t):
+    logits = F.linear(h.reshape(-1, h.shape[-1]), w, b)
+    t = targets_of(t.reshape(-1))
+    if (t >= 0).sum() == 0:
+        return (logits.sum() * 0.0).reshape(1)
+    return F.cross_entropy(logits, t).reshape(1)
+
+
+def adamw(x, a):
+    """Runs len(grads) AdamW steps on param x[0] with gradients x[1:]; returns (param, exp_avg, exp_avg_sq)."""
+    p = x[0].detach().clone().requires_grad_(True)
+    opt = torch.optim.AdamW([p], lr=a["lr"], betas=(a["beta1"], a["beta2"]), eps=a["eps"],
+                            weight_decay=a["weight_decay"])
+    for g in x[1:]:
+        p.grad = g.detach().clone()
+        opt.step()
+    st = opt.state[p]
+    return p.detach(), st["exp_avg"], st["exp_avg_sq"]
+
+
+OPS = {
+    "matmul": lambda x, a: x[0] @ x[1],
+    "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),
+    "add": lambda x, a: x[0] + x[1],
+    "sub": lambda x, a: x[0] - x[1],
+    "mul": lambda x, a: x[0] * x[1],
+    "scale": lambda x, a: x[0] * a["s"],
+    "sum": lambda x, a: x[0].sum().reshape(1),
+    "mean": lambda x, a: x[0].mean().reshape(1),
+    "layer_norm": lambda x, a: F.layer_norm(x[0], (x[0].shape[-1],), x[1] if len(x) > 1 else None,
+                                            x[2] if len(x) > 2 else None, a["eps"]),
+    "rms_norm": lambda x, a: rms_norm(x[0], x[1] if len(x) > 1 else None, a["eps"]),
+    "gelu_tanh": lambda x, a: F.gelu(x[0], approximate="tanh"),
+    "gelu_erf": lambda x, a: F.gelu(x[0]),
+    "silu": lambda x, a: F.silu(x[0]),
+    "swiglu": lambda x, a: F.silu(x[0].chunk(2, dim=-1)[0]) * x[0].chunk(2, dim=-1)[1],
+    "softmax": lambda x, a: x[0].softmax(dim=-1),
+    "cross_entropy": lambda x, a: F.cross_entropy(x[0], targets_of(x[1])).reshape(1),
+    "lm_head_cross_entropy": lambda x, a: lm_head_ce(x[0], x[1], x[2] if a.get("bias") else None, x[-1]),
+    "embedding": lambda x, a: F.embedding(x[1].long(), x[0]),
+    "attention": lambda x, a: attention_from_qkv(x[0], a),
+    "adamw": lambda x, a: adamw(x, a),
+}
+
+
+def read_exact(stream, n):
+    buf = stream.read(n)
+    if len(buf) != n:
+        raise EOFError("short read")
+    return buf
+
+
+def serve():
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        line = stdin.readline()
+        if not line:
+            return
+        req = json.loads(line)
+        inputs = []
+        for spec in req["inputs"]:
+            dt, size = DTYPES[spec["dtype"]]
+            n = math.prod(spec["shape"])
+            t = torch.frombuffer(bytearray(read_exact(stdin, n * size)), dtype=dt).reshape(spec["shape"]).clone()
+            if spec.get("grad"):
+                t.requires_grad_(True)
+            inputs.append(t)
+        seed = None
+        if req.get("seed_shape") is not None:
+            n = math.prod(req["seed_shape"])
+            seed = torch.frombuffer(bytearray(read_exact(stdin, n * 4)), dtype=torch.float32).reshape(req["seed_shape"])
+        try:
+            out = OPS[req["op"]](inputs, req.get("attrs", {}))
+            outs = list(out) if isinstance(out, tuple) else [out]
+            grads = [None] * len(inputs)
+            if seed is not None:
+                outs[0].backward(seed)
+                grads = [t.grad if t.requires_grad else None for t in inputs]
+                grads = [g if g is not None or not t.requires_grad else torch.zeros_like(t)
+                         for g, t in zip(grads, inputs)]
+            header = {"ok": True, "outputs": [list(o.shape) for o in outs],
+                      "grads": [list(g.shape) if g is not None else None for g in grads]}
+            payload = [o.detach().float().contiguous().numpy().tobytes() for o in outs]
+            payload += [g.float().contiguous().numpy().tobytes() for g in grads if g is not None]
+        except Exception as e:  # reported to the test, which fails with the message
+            header, payload = {"ok": False, "error": f"{type(e).__name__}: {e}"}, []
+        stdout.write((json.dumps(header) + "\n").encode())
+        for p in payload:
+            stdout.write(p)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,39 @@
+// One harness for every differentiable op: forward and backward against the PyTorch oracle, and
+// backward against central finite differences.
+//
+//   OpCase c;
+//   c.oracle_op = "layer_norm";  c.attrs = {{"eps", 1e-5}};
+//   c.inputs = {x, w, b};  c.grad = {true, true, true};
+//   c.run = [](const std::vector<Tensor>& in) { return ops::layer_norm(in[0], in[1], in[2], 1e-5f); };
+//   check_against_oracle(c);
+//   check_finite_differences(c);
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cornerstone/core/tensor.h"
+
+namespace cornerstone::testing {
+
+struct OpCase {
+  std::string oracle_op;
+  nlohmann::json attrs = nlohmann::json::object();
+  std::vector<Tensor> inputs;  // leaves; the harness clones them and sets requires_grad per `grad`
+  std::vector<bool> grad;      // which inputs are differentiated (f32 only)
+  std::function<Tensor(const std::vector<Tensor>&)> run;
+  double rtol = 1e-5, atol = 1e-5;            // forward vs oracle
+  double grad_rtol = 1e-4, grad_atol = 1e-5;  // backward vs oracle
+  uint64_t seed = 1;                          // for the upstream gradient
+};
+
+// Forward output and input gradients (for a random upstream gradient) match PyTorch.
+void check_against_oracle(const OpCase& c);
+
+// Gradients match central differences of L(x) = sum(seed * f(x)) on up to `samples` elements per
+// input: || numeric - analytic || <= tol * || analytic || + 1e-4.
+void check_finite_differences(const OpCase& c, int samples = 24, float eps = 1e-2f, double tol = 1e-2);
+
+}  // namespace cornerstone::testing
