@@ -98,7 +98,37 @@ def adamw(x, a):
     return p.detach(), st["exp_avg"], st["exp_avg_sq"]
 
 
+def transformer_block(x, a):
+    """nn::TransformerBlock in PyTorch: x[0] is (B, T, C), x[1:] the parameters named a["names"]."""
+    h0, P = x[0], dict(zip(a["names"], x[1:]))
+    C = h0.shape[-1]
+
+    def norm(h, name):
+        if a["norm"] == "layernorm":
+            return F.layer_norm(h, (C,), P[name + ".weight"], P.get(name + ".bias"), a["eps"])
+        return rms_norm(h, P[name + ".weight"], a["eps"])
+
+    def attn(h):
+        qkv = F.linear(h, P["attn.qkv.weight"], P.get("attn.qkv.bias"))
+        return F.linear(attention_from_qkv(qkv, a), P["attn.proj.weight"], P.get("attn.proj.bias"))
+
+    def mlp(h):
+        if a["mlp"] == "gelu":
+            u = F.linear(h, P["mlp.fc.weight"], P.get("mlp.fc.bias"))
+            u = F.gelu(u, approximate="tanh" if a.get("gelu", "tanh") == "tanh" else "none")
+            return F.linear(u, P["mlp.proj.weight"], P.get("mlp.proj.bias"))
+        g, u = F.linear(h, P["mlp.gate_up.weight"], P.get("mlp.gate_up.bias")).chunk(2, dim=-1)
+        return F.linear(F.silu(g) * u, P["mlp.down.weight"], P.get("mlp.down.bias"))
+
+    if a.get("pre_norm", True):
+        h = h0 + attn(norm(h0, "norm1"))
+        return h + mlp(norm(h, "norm2"))
+    h = norm(h0 + attn(h0), "norm1")
+    return norm(h + mlp(h), "norm2")
+
+
 OPS = {
+    "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
     "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),
     "add": lambda x, a: x[0] + x[1],
