@@ -2,6 +2,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/embedding.h"
 
 namespace cornerstone::ops {
@@ -27,6 +28,33 @@ Tensor embedding(const Tensor& table, const Tensor& ids) {
       auto dt = sink.buffer(0);
       if (dt.fresh) dt.tensor.zero();
       kernels::embedding_backward(g.data<float>(), ic.data<int32_t>(), N, C, dt.data());
+    });
+  }
+  return out;
+}
+
+Tensor add_positions(const Tensor& x, const Tensor& positions, int64_t start_pos) {
+  check_dtype(x, DType::F32, "add_positions", "x");
+  check_dtype(positions, DType::F32, "add_positions", "positions");
+  check_ndim(x, 3, "add_positions", "x");
+  check_ndim(positions, 2, "add_positions", "positions");
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
+  if (positions.size(1) != C || start_pos < 0 || start_pos + T > positions.size(0))
+    throw ShapeError("add_positions: x " + x.shape().str() + " from position " + std::to_string(start_pos) +
+                     " does not fit the position table " + positions.shape().str());
+  const Tensor xc = x.contiguous(), pc = positions.contiguous();
+  Tensor out = Tensor::empty(x.shape());
+  const float* pos = pc.data<float>() + start_pos * C;
+  for (int64_t b = 0; b < B; ++b)
+    kernels::add(xc.data<float>() + b * T * C, pos, T * C, out.data<float>() + b * T * C);
+  if (autograd::needs_grad({x, positions})) {
+    autograd::record("add_positions", {x, positions}, out, [B, T, C, start_pos](const Tensor& g, autograd::GradSink& sink) {
+      if (sink.needs(0)) sink.accumulate(0, g);
+      if (sink.needs(1)) {  // d positions[start_pos + t] += sum over the batch of g[b, t]
+        auto dp = sink.buffer(1);
+        if (dp.fresh) dp.tensor.zero();
+        kernels::sum_rows(g.data<float>(), B, T * C, dp.data() + start_pos * C);
+      }
     });
   }
   return out;

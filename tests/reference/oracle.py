@@ -15,6 +15,7 @@ Run with Debian's interpreter (/usr/bin/python3); torch is a test dependency onl
 """
 import json
 import math
+import os
 import sys
 
 import torch
@@ -127,7 +128,21 @@ def transformer_block(x, a):
     return norm(h + mlp(h), "norm2")
 
 
+def decoder_model(x, a):
+    """Loads a checkpoint folder with the reference models; returns (loss, logits, d loss/d param...)
+    for ids x[0] and targets x[1], parameters in a["names"] order (Hugging Face names)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_decoder
+    model = load_decoder(a["dir"])
+    logits = model(x[0].long())
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets_of(x[1].reshape(-1)))
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
+
+
 OPS = {
+    "decoder_model": decoder_model,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
     "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),

@@ -8,4 +8,8 @@ namespace cornerstone::ops {
 // table (V, C), ids (...) i32 in [0, V) -> (..., C). An id out of range throws ValueError naming it.
 Tensor embedding(const Tensor& table, const Tensor& ids);
 
+// x (B, T, C) + positions (P, C)[start_pos : start_pos + T], broadcast over the batch: GPT-2's
+// learned position embeddings. Differentiable in both.
+Tensor add_positions(const Tensor& x, const Tensor& positions, int64_t start_pos = 0);
+
 }  // namespace cornerstone::ops

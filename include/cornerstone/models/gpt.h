@@ -1,0 +1,48 @@
+// The decoder-only language model (GPT-2 and Llama/Qwen families, models/decoder_config.h).
+//
+//   ids (B, T) -> token embedding (+ learned positions) -> n_layers x TransformerBlock
+//   -> final norm -> LM head (the token embedding when tied) -> logits (B, T, V)
+//
+// Training never materialises the logits: `loss()` fuses the LM head with the cross-entropy.
+// Parameter names: wte.weight, wpe.weight (GPT-2), blocks.<i>.<block names>, norm_f.weight
+// (+ norm_f.bias for GPT-2), lm_head.weight (untied only). io/ maps them to Hugging Face names.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cornerstone/core/rng.h"
+#include "cornerstone/models/decoder_config.h"
+#include "cornerstone/nn/transformer.h"
+
+namespace cornerstone::models {
+
+class GPT : public nn::Module {
+ public:
+  // Fresh weights from `seed` (GPT-2 initialisation).
+  GPT(const DecoderConfig& config, uint64_t seed);
+
+  const DecoderConfig& config() const { return cfg_; }
+
+  // ids (B, T) i32 -> hidden states (B, T, C) after the final norm. Positions start at start_pos.
+  Tensor hidden(const Tensor& ids, int64_t start_pos = 0, Rng* dropout_rng = nullptr) const;
+  // Mean next-token cross-entropy of hidden(ids) against targets (B, T) (negative = ignored).
+  Tensor loss(const Tensor& ids, const Tensor& targets, Rng* dropout_rng = nullptr) const;
+  // hidden (..., C) -> logits (..., V).
+  Tensor logits(const Tensor& hidden) const;
+
+  const Tensor& lm_head_weight() const { return tie_ ? wte_->weight() : lm_head_; }
+  const std::vector<std::shared_ptr<nn::TransformerBlock>>& blocks() const { return blocks_; }
+  const ops::RopeCache* rope() const { return rope_.defined() ? &rope_ : nullptr; }
+
+ private:
+  DecoderConfig cfg_;
+  bool tie_;
+  std::shared_ptr<nn::Embedding> wte_, wpe_;
+  std::vector<std::shared_ptr<nn::TransformerBlock>> blocks_;
+  std::shared_ptr<nn::Norm> norm_f_;
+  Tensor lm_head_;
+  ops::RopeCache rope_;
+};
+
+}  // namespace cornerstone::models

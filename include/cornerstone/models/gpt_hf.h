@@ -1,0 +1,34 @@
+// The Hugging Face layouts of GPT: tensor names, tensor layouts and config.json.
+//
+//   GPT-2 (GPT2LMHeadModel): transformer.wte / wpe / h.<i>.{ln_1, attn.c_attn, attn.c_proj, ln_2,
+//     mlp.c_fc, mlp.c_proj} / ln_f; Conv1D weights are stored (in, out), i.e. transposed relative to
+//     Cornerstone's (out, in); lm_head is tied to wte and not stored.
+//   Llama / Qwen (LlamaForCausalLM): model.embed_tokens / layers.<i>.{input_layernorm,
+//     self_attn.{q,k,v,o}_proj, post_attention_layernorm, mlp.{gate,up,down}_proj} / norm, lm_head;
+//     Cornerstone's fused qkv and gate_up weights are split into the separate projections.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cornerstone/core/tensor.h"
+#include "cornerstone/models/gpt.h"
+
+namespace cornerstone::models {
+
+// The model's weights under Hugging Face names and layouts (new contiguous tensors).
+std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model);
+
+// Copies Hugging Face-named tensors into the model (converting layouts and dtypes). `get(name)`
+// returns the tensor or an undefined one when absent. Throws FormatError naming a missing tensor
+// or a shape mismatch.
+void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string&)>& get, const std::string& source);
+
+// config.json as transformers writes it for GPT2LMHeadModel / LlamaForCausalLM.
+nlohmann::json hf_config(const DecoderConfig& cfg);
+// The DecoderConfig a config.json describes; throws FormatError / UnsupportedError naming the key.
+DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source = "config.json");
+
+}  // namespace cornerstone::models

@@ -1,0 +1,47 @@
+#include "cornerstone/models/gpt.h"
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/ops/embedding.h"
+#include "cornerstone/ops/linear.h"
+#include "cornerstone/ops/loss.h"
+
+namespace cornerstone::models {
+
+GPT::GPT(const DecoderConfig& config, uint64_t seed) : cfg_(config), tie_(config.tie_embeddings) {
+  cfg_.validate();
+  Rng rng(seed);
+  const nn::BlockConfig bc = cfg_.block();
+  wte_ = register_module("wte", std::make_shared<nn::Embedding>(cfg_.vocab_size, cfg_.d_model, rng, cfg_.init_std));
+  if (cfg_.learned_positions())
+    wpe_ = register_module("wpe", std::make_shared<nn::Embedding>(cfg_.context, cfg_.d_model, rng, cfg_.init_std));
+  for (int64_t i = 0; i < cfg_.n_layers; ++i)
+    blocks_.push_back(register_module("blocks." + std::to_string(i), std::make_shared<nn::TransformerBlock>(bc, rng)));
+  norm_f_ = register_module("norm_f", std::make_shared<nn::Norm>(bc.norm, cfg_.d_model, cfg_.norm_eps, bc.bias));
+  if (!tie_) lm_head_ = register_parameter("lm_head.weight", Tensor::randn({cfg_.vocab_size, cfg_.d_model}, rng, cfg_.init_std));
+  if (!cfg_.learned_positions()) rope_ = ops::RopeCache(cfg_.rope_theta, cfg_.head_dim(), cfg_.context);
+}
+
+Tensor GPT::hidden(const Tensor& ids, int64_t start_pos, Rng* dropout_rng) const {
+  check_dtype(ids, DType::I32, "gpt", "ids");
+  check_ndim(ids, 2, "gpt", "ids");
+  const int64_t B = ids.size(0), T = ids.size(1);
+  if (start_pos + T > cfg_.context)
+    throw ShapeError("gpt: positions " + std::to_string(start_pos) + ".." + std::to_string(start_pos + T - 1) +
+                     " exceed the model's context of " + std::to_string(cfg_.context) + " tokens");
+  Tensor x = wte_->forward(ids);  // (B, T, C)
+  if (wpe_) x = ops::add_positions(x, wpe_->weight(), start_pos);
+  (void)B;
+  for (const auto& block : blocks_) x = block->forward(x, rope(), dropout_rng);
+  return norm_f_->forward(x);
+}
+
+Tensor GPT::loss(const Tensor& ids, const Tensor& targets, Rng* dropout_rng) const {
+  check_dtype(targets, DType::I32, "gpt", "targets");
+  if (targets.shape() != ids.shape())
+    throw ShapeError("gpt: targets " + targets.shape().str() + " must have the shape of ids " + ids.shape().str());
+  return ops::lm_head_cross_entropy(hidden(ids, 0, dropout_rng), lm_head_weight(), Tensor(), targets);
+}
+
+Tensor GPT::logits(const Tensor& h) const { return ops::linear(h, lm_head_weight()); }
+
+}  // namespace cornerstone::models

@@ -1,0 +1,227 @@
+"""PyTorch reference implementations of the models Cornerstone trains, in Hugging Face layouts.
+
+They load a Cornerstone checkpoint folder (config.json + model.safetensors with HF tensor names)
+without the transformers library (not packaged for Debian), so the oracle tests and the benchmark
+peers run the same architecture from the same weights:
+
+    model = load_decoder("runs/x")            # GPT2LMHeadModel- or LlamaForCausalLM-equivalent
+    logits = model(ids)                        # (B, T, V)
+"""
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ---- safetensors ----------------------------------------------------------------------------------
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        raw = data[b:end]
+        if e["dtype"] == "F32":
+            a = np.frombuffer(raw, dtype=np.float32)
+        elif e["dtype"] == "BF16":
+            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif e["dtype"] == "F16":
+            a = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+        elif e["dtype"] == "I32":
+            a = np.frombuffer(raw, dtype=np.int32)
+        else:
+            raise ValueError(f"{path}: dtype {e['dtype']} not handled by the reference reader")
+        out[name] = torch.from_numpy(a.copy()).reshape(e["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        b = t.detach().contiguous().float().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+# ---- GPT-2 -----------------------------------------------------------------------------------------
+
+class Conv1D(nn.Module):
+    """HF's Conv1D: weight stored (in, out)."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], -1)
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        C, self.n_head = c["n_embd"], c["n_head"]
+        self.ln_1 = nn.LayerNorm(C, eps=c["layer_norm_epsilon"])
+        self.attn = nn.Module()
+        self.attn.c_attn = Conv1D(C, 3 * C)
+        self.attn.c_proj = Conv1D(C, C)
+        self.ln_2 = nn.LayerNorm(C, eps=c["layer_norm_epsilon"])
+        self.mlp = nn.Module()
+        self.mlp.c_fc = Conv1D(C, c.get("n_inner") or 4 * C)
+        self.mlp.c_proj = Conv1D(c.get("n_inner") or 4 * C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.n_head
+        q, k, v = self.attn.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+        att = att.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")).softmax(-1)
+        x = x + self.attn.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT2(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.config = c
+        self.transformer = nn.Module()
+        self.transformer.wte = nn.Embedding(c["vocab_size"], c["n_embd"])
+        self.transformer.wpe = nn.Embedding(c["n_positions"], c["n_embd"])
+        self.transformer.h = nn.ModuleList([GPT2Block(c) for _ in range(c["n_layer"])])
+        self.transformer.ln_f = nn.LayerNorm(c["n_embd"], eps=c["layer_norm_epsilon"])
+        self.tied = c.get("tie_word_embeddings", True)
+        if not self.tied:
+            self.lm_head = nn.Linear(c["n_embd"], c["vocab_size"], bias=False)
+
+    def hidden(self, ids):
+        T = ids.shape[1]
+        x = self.transformer.wte(ids) + self.transformer.wpe(torch.arange(T))
+        for b in self.transformer.h:
+            x = b(x)
+        return self.transformer.ln_f(x)
+
+    def forward(self, ids):
+        h = self.hidden(ids)
+        return F.linear(h, self.transformer.wte.weight if self.tied else self.lm_head.weight)
+
+
+# ---- Llama -----------------------------------------------------------------------------------------
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class LlamaLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        C, self.H, self.Hkv = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
+        self.D = C // self.H
+        self.input_layernorm = RMSNorm(C, c["rms_norm_eps"])
+        self.self_attn = nn.Module()
+        self.self_attn.q_proj = nn.Linear(C, self.H * self.D, bias=False)
+        self.self_attn.k_proj = nn.Linear(C, self.Hkv * self.D, bias=False)
+        self.self_attn.v_proj = nn.Linear(C, self.Hkv * self.D, bias=False)
+        self.self_attn.o_proj = nn.Linear(self.H * self.D, C, bias=False)
+        self.post_attention_layernorm = RMSNorm(C, c["rms_norm_eps"])
+        self.mlp = nn.Module()
+        self.mlp.gate_proj = nn.Linear(C, c["intermediate_size"], bias=False)
+        self.mlp.up_proj = nn.Linear(C, c["intermediate_size"], bias=False)
+        self.mlp.down_proj = nn.Linear(c["intermediate_size"], C, bias=False)
+
+    def forward(self, x, cos, sin):
+        B, T, C = x.shape
+        h = self.input_layernorm(x)
+        q = self.self_attn.q_proj(h).view(B, T, self.H, self.D).transpose(1, 2)
+        k = self.self_attn.k_proj(h).view(B, T, self.Hkv, self.D).transpose(1, 2)
+        v = self.self_attn.v_proj(h).view(B, T, self.Hkv, self.D).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(self.H // self.Hkv, dim=1)
+        v = v.repeat_interleave(self.H // self.Hkv, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.D)
+        att = att.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")).softmax(-1)
+        x = x + self.self_attn.o_proj((att @ v).transpose(1, 2).reshape(B, T, self.H * self.D))
+        h = self.post_attention_layernorm(x)
+        return x + self.mlp.down_proj(F.silu(self.mlp.gate_proj(h)) * self.mlp.up_proj(h))
+
+
+class Llama(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.config = c
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.model.layers = nn.ModuleList([LlamaLayer(c) for _ in range(c["num_hidden_layers"])])
+        self.model.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
+        self.tied = c.get("tie_word_embeddings", False)
+        if not self.tied:
+            self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        D = c["hidden_size"] // c["num_attention_heads"]
+        inv_freq = 1.0 / (c.get("rope_theta", 10000.0) ** (torch.arange(0, D, 2).float() / D))
+        freqs = torch.outer(torch.arange(c["max_position_embeddings"], dtype=torch.float32), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.cos, self.sin = emb.cos(), emb.sin()
+
+    def hidden(self, ids):
+        T = ids.shape[1]
+        x = self.model.embed_tokens(ids)
+        for layer in self.model.layers:
+            x = layer(x, self.cos[:T], self.sin[:T])
+        return self.model.norm(x)
+
+    def forward(self, ids):
+        h = self.hidden(ids)
+        return F.linear(h, self.model.embed_tokens.weight if self.tied else self.lm_head.weight)
+
+
+# ---- loading ---------------------------------------------------------------------------------------
+
+def build_decoder(config):
+    if config["model_type"] == "gpt2":
+        return GPT2(config)
+    if config["model_type"] == "llama":
+        return Llama(config)
+    raise ValueError(f"model_type {config['model_type']} not in the reference")
+
+
+def load_decoder(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    model = build_decoder(config)
+    state = read_safetensors(os.path.join(folder, "model.safetensors"))
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        if name not in state:
+            raise KeyError(f"{folder}: missing {name}")
+        with torch.no_grad():
+            p.copy_(state[name])
+    return model
