@@ -1,0 +1,38 @@
+// Training batches: random contiguous windows of T + 1 tokens from the token stream, inputs the
+// first T and targets the last T. Window starts come from counters (seed, step, row), so the
+// batch of any step is a pure function of the seed: resuming at step s needs no saved data
+// position beyond s, and the loss curve of a resumed run is identical to a straight one.
+#pragma once
+
+#include <cstdint>
+
+#include "cornerstone/core/tensor.h"
+#include "cornerstone/data/token_shards.h"
+
+namespace cornerstone::train {
+
+struct Batch {
+  Tensor inputs;   // (B, T) i32
+  Tensor targets;  // (B, T) i32
+};
+
+class BatchSampler {
+ public:
+  BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed);
+
+  // Micro-batch `micro` of optimizer step `step`.
+  Batch sample(int64_t step, int64_t micro) const;
+  // The i-th of a fixed, evenly spaced set of evaluation batches (same for every call).
+  Batch eval_batch(int64_t i, int64_t num_batches) const;
+
+  int64_t batch() const { return batch_; }
+  int64_t seq_len() const { return seq_len_; }
+
+ private:
+  Batch windows(const std::vector<uint64_t>& starts) const;
+  const data::TokenDataset& data_;
+  int64_t batch_, seq_len_;
+  uint64_t seed_;
+};
+
+}  // namespace cornerstone::train

@@ -1,0 +1,58 @@
+// What `cornerstone pretrain --config C` reads: the model and how to train it.
+//
+//   {
+//     "model":    "gpt2-tiny"  or  { "arch": "gpt2", "n_layers": 6, ... }   (models/decoder_config.h)
+//     "training": { "batch_size": 8, "lr": 6e-4, ... }                      (below)
+//   }
+//
+// C is a preset name (`PretrainConfig::preset_names()`) or a JSON file. Unknown keys, wrong types
+// and missing sections are errors naming the key.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cornerstone/models/decoder_config.h"
+
+namespace cornerstone::train {
+
+struct TrainingConfig {
+  int64_t batch_size = 8;        // sequences per micro-batch
+  int64_t context = 0;           // tokens per sequence (0: the model's context)
+  int64_t tokens_per_step = 0;   // target batch in tokens; gradient accumulation makes it up (0: one micro-batch)
+  int64_t steps = 1000;
+  float lr = 6e-4f;
+  float min_lr = 6e-5f;
+  int64_t warmup_steps = 100;
+  float weight_decay = 0.1f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float grad_clip = 1.0f;        // global norm; 0 disables
+  int64_t eval_every = 100;      // steps between validation losses (0: only at the end)
+  int64_t eval_batches = 10;
+  int64_t checkpoint_every = 500;
+  int64_t keep_checkpoints = 3;
+  uint64_t seed = 1337;
+  std::string precision = "f32";  // "f32" | "bf16"
+  bool checkpoint_activations = false;
+
+  nlohmann::json to_json() const;
+  static TrainingConfig from_json(const nlohmann::json& j, const TrainingConfig& base, const std::string& where);
+  void validate() const;
+};
+
+struct PretrainConfig {
+  models::DecoderConfig model;
+  TrainingConfig training;
+
+  nlohmann::json to_json() const;
+  static PretrainConfig from_json(const nlohmann::json& j, const std::string& where);
+  // A preset name or a path to a JSON file.
+  static PretrainConfig load(const std::string& name_or_path);
+  static std::vector<std::string> preset_names();
+};
+
+}  // namespace cornerstone::train

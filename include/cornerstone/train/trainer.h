@@ -1,0 +1,55 @@
+// The pretraining loop: AdamW, warm-up + cosine schedule, gradient accumulation to a target batch
+// in tokens, global-norm clipping, periodic validation, metrics as JSONL, a progress line,
+// atomic checkpoints, Ctrl-C that saves and exits, and exact resume.
+//
+//   RunOptions o;  o.data_dir = "data/sotu";  o.run_dir = "runs/sotu";
+//   Trainer t(PretrainConfig::load("gpt2-tiny"), o);
+//   TrainResult r = t.run();
+//
+// RUN/metrics.jsonl gets one line per step: {"step", "loss", "lr", "grad_norm", "tokens_per_s",
+// "mfu", "elapsed_s"} plus "val_loss" on validation steps. MFU counts 6 N + attention FLOPs per
+// token (DecoderConfig::train_flops_per_token) against the measured fp32 GEMM peak.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "cornerstone/train/pretrain_config.h"
+
+namespace cornerstone::train {
+
+struct RunOptions {
+  std::string data_dir;
+  std::string run_dir;
+  int64_t steps = 0;           // overrides training.steps when > 0
+  double time_limit_s = 0;     // stop after this long (the schedule is sized to fit) when > 0
+  bool resume = false;
+  bool quiet = false;          // no progress line (tests)
+  int64_t stop_after_steps = 0;  // testing aid: behave as if interrupted after this many steps
+};
+
+struct TrainResult {
+  int64_t steps = 0;           // optimizer steps completed in total
+  double train_loss = 0;       // last step's
+  double val_loss = 0;         // last validation
+  double tokens_per_s = 0;     // this invocation's average
+  bool interrupted = false;    // stopped by Ctrl-C (a checkpoint was saved)
+  std::string checkpoint;      // the last checkpoint written
+};
+
+class Trainer {
+ public:
+  Trainer(PretrainConfig config, RunOptions options);
+  TrainResult run();
+
+ private:
+  PretrainConfig cfg_;
+  RunOptions opt_;
+};
+
+// Installs a SIGINT/SIGTERM handler that asks running trainers to stop at the next step boundary.
+void install_interrupt_handler();
+bool interrupt_requested();
+
+}  // namespace cornerstone::train

@@ -1,0 +1,46 @@
+#include "cornerstone/models/load.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/safetensors.h"
+#include "cornerstone/models/gpt_hf.h"
+
+namespace cornerstone::models {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<GPT> load_gpt(const std::string& path) {
+  if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors)");
+  const std::string cfg_path = (fs::path(path) / "config.json").string();
+  const std::string weights = (fs::path(path) / "model.safetensors").string();
+  if (!fs::exists(cfg_path) || !fs::exists(weights))
+    throw IOError("model '" + path + "': missing " + (fs::exists(cfg_path) ? "model.safetensors" : "config.json") +
+                  " (is this a pretraining run that has not saved a checkpoint yet?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(cfg_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(cfg_path + ": not valid JSON: " + e.what());
+  }
+  const DecoderConfig cfg = config_from_hf(j, cfg_path);
+  auto model = std::make_unique<GPT>(cfg, 0);
+  const auto file = io::SafeTensorsFile::open(weights);
+  load_hf_state_dict(*model, [&](const std::string& n) { return file.contains(n) ? file.get(n) : Tensor(); }, weights);
+  return model;
+}
+
+void save_gpt(const GPT& model, const std::string& dir) {
+  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), hf_state_dict(model), {{"format", "pt"}});
+  io::write_file_atomic((fs::path(dir) / "config.json").string(), hf_config(model.config()).dump(2) + "\n");
+}
+
+std::string find_tokenizer(const std::string& model_dir) {
+  for (const fs::path& p : {fs::path(model_dir) / "tokenizer.json", fs::path(model_dir).parent_path().parent_path() / "tokenizer.json"})
+    if (fs::exists(p)) return p.string();
+  return "";
+}
+
+}  // namespace cornerstone::models

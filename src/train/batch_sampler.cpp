@@ -1,0 +1,52 @@
+#include "cornerstone/train/batch_sampler.h"
+
+#include <string>
+#include <vector>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/core/rng.h"
+
+namespace cornerstone::train {
+
+BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed)
+    : data_(data), batch_(batch), seq_len_(seq_len), seed_(seed) {
+  if (batch <= 0 || batch >= 65536 || seq_len <= 0)
+    throw ValueError("batch sampler: batch must be in [1, 65535] and the sequence length positive");
+  if (data.size() < static_cast<uint64_t>(seq_len) + 1)
+    throw ValueError("batch sampler: the data has " + std::to_string(data.size()) + " tokens, fewer than one window of " +
+                     std::to_string(seq_len + 1) + " (use a shorter context or more text)");
+}
+
+Batch BatchSampler::windows(const std::vector<uint64_t>& starts) const {
+  Batch b{Tensor::empty({batch_, seq_len_}, DType::I32), Tensor::empty({batch_, seq_len_}, DType::I32)};
+  std::vector<int32_t> buf(static_cast<size_t>(seq_len_ + 1));
+  for (int64_t r = 0; r < batch_; ++r) {
+    data_.read(starts[static_cast<size_t>(r)], static_cast<uint64_t>(seq_len_ + 1), buf.data());
+    std::copy(buf.begin(), buf.end() - 1, b.inputs.data<int32_t>() + r * seq_len_);
+    std::copy(buf.begin() + 1, buf.end(), b.targets.data<int32_t>() + r * seq_len_);
+  }
+  return b;
+}
+
+Batch BatchSampler::sample(int64_t step, int64_t micro) const {
+  const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);  // valid starts: [0, span)
+  std::vector<uint64_t> starts(static_cast<size_t>(batch_));
+  for (int64_t r = 0; r < batch_; ++r) {
+    // One Philox block per (step, micro, row), keyed by the seed (micro and row < 65536).
+    const uint64_t ctr = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(r);
+    const auto x = philox4x32(seed_, ctr);
+    const uint64_t v = (static_cast<uint64_t>(x[0]) << 32) | x[1];
+    starts[static_cast<size_t>(r)] = v % span;
+  }
+  return windows(starts);
+}
+
+Batch BatchSampler::eval_batch(int64_t i, int64_t num_batches) const {
+  const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);
+  const uint64_t n = static_cast<uint64_t>(num_batches * batch_);
+  std::vector<uint64_t> starts(static_cast<size_t>(batch_));
+  for (int64_t r = 0; r < batch_; ++r) starts[static_cast<size_t>(r)] = (static_cast<uint64_t>(i * batch_ + r) * span) / n;
+  return windows(starts);
+}
+
+}  // namespace cornerstone::train

@@ -1,0 +1,141 @@
+#include "cornerstone/train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/safetensors.h"
+#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/load.h"
+
+namespace cornerstone::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+// Replaces `dst` by a hard link to `src` (a copy where links are not possible), atomically.
+void link_into_place(const fs::path& src, const fs::path& dst) {
+  const fs::path tmp = dst.string() + ".tmp." + std::to_string(getpid());
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::create_hard_link(src, tmp, ec);
+  if (ec) fs::copy_file(src, tmp, fs::copy_options::overwrite_existing);
+  fs::rename(tmp, dst);
+}
+
+std::vector<fs::path> checkpoints(const std::string& run_dir) {
+  std::vector<fs::path> out;
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.json")) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& run_dir, const models::GPT& model, const AdamW& optimizer,
+                            const TrainerState& state, int64_t keep) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  fs::create_directories(root);
+  const fs::path final_dir = root / step_name(state.step);
+  const fs::path tmp = root / ("." + step_name(state.step) + ".tmp." + std::to_string(getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  models::save_gpt(model, tmp.string());
+  io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.state());
+  nlohmann::json st = {{"step", state.step},
+                       {"total_steps", state.total_steps},
+                       {"optimizer_step", optimizer.steps()},
+                       {"rng_seed", state.rng_seed},
+                       {"rng_offset", state.rng_offset},
+                       {"train_loss", state.train_loss},
+                       {"val_loss", state.val_loss},
+                       {"elapsed_seconds", state.elapsed_seconds},
+                       {"config", state.config},
+                       {"cornerstone_version", CORNERSTONE_VERSION}};
+  io::write_file_atomic((tmp / "state.json").string(), st.dump(2) + "\n");
+  const fs::path tok = fs::path(run_dir) / "tokenizer.json";
+  if (fs::exists(tok)) link_into_place(tok, tmp / "tokenizer.json");
+
+  // A checkpoint of the same step (from an earlier, interrupted run) is set aside, not deleted,
+  // until the new one is in place.
+  const fs::path old = root / ("." + step_name(state.step) + ".old");
+  if (fs::exists(final_dir)) {
+    fs::remove_all(old);
+    fs::rename(final_dir, old);
+  }
+  fs::rename(tmp, final_dir);
+  fs::remove_all(old);
+
+  // The run folder itself is a loadable model: point it at the newest weights.
+  link_into_place(final_dir / "model.safetensors", fs::path(run_dir) / "model.safetensors");
+  link_into_place(final_dir / "config.json", fs::path(run_dir) / "config.json");
+
+  auto all = checkpoints(run_dir);
+  while (static_cast<int64_t>(all.size()) > keep) {
+    fs::remove_all(all.front());
+    all.erase(all.begin());
+  }
+  return final_dir.string();
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  const auto all = checkpoints(run_dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().string();
+}
+
+TrainerState load_checkpoint(const std::string& dir, models::GPT& model, AdamW& optimizer) {
+  const fs::path d(dir);
+  const std::string state_path = (d / "state.json").string();
+  nlohmann::json st;
+  try {
+    st = nlohmann::json::parse(io::read_file(state_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(state_path + ": not valid JSON: " + e.what());
+  }
+  for (const char* k : {"step", "total_steps", "optimizer_step", "rng_seed", "rng_offset"})
+    if (!st.contains(k) || !st[k].is_number_integer()) throw FormatError(state_path + ": missing or invalid '" + k + "'");
+
+  const std::string weights = (d / "model.safetensors").string();
+  const auto wf = io::SafeTensorsFile::open(weights);
+  models::load_hf_state_dict(model, [&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
+
+  const std::string opt_path = (d / "optimizer.safetensors").string();
+  const auto of = io::SafeTensorsFile::open(opt_path);
+  std::vector<std::pair<std::string, Tensor>> moments;
+  for (const auto& n : of.names()) moments.emplace_back(n, of.get(n));
+  try {
+    optimizer.load_state(moments, st["optimizer_step"].get<int64_t>());
+  } catch (const FormatError& e) {
+    throw FormatError(opt_path + ": " + e.what());
+  }
+  TrainerState s;
+  s.step = st["step"].get<int64_t>();
+  s.total_steps = st["total_steps"].get<int64_t>();
+  s.rng_seed = st["rng_seed"].get<uint64_t>();
+  s.rng_offset = st["rng_offset"].get<uint64_t>();
+  s.train_loss = st.value("train_loss", 0.0);
+  s.val_loss = st.value("val_loss", 0.0);
+  s.elapsed_seconds = st.value("elapsed_seconds", 0.0);
+  s.config = st.value("config", nlohmann::json());
+  return s;
+}
+
+}  // namespace cornerstone::train

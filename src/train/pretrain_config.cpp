@@ -1,0 +1,163 @@
+#include "cornerstone/train/pretrain_config.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+
+namespace cornerstone::train {
+
+nlohmann::json TrainingConfig::to_json() const {
+  return {{"batch_size", batch_size},
+          {"context", context},
+          {"tokens_per_step", tokens_per_step},
+          {"steps", steps},
+          {"lr", lr},
+          {"min_lr", min_lr},
+          {"warmup_steps", warmup_steps},
+          {"weight_decay", weight_decay},
+          {"beta1", beta1},
+          {"beta2", beta2},
+          {"eps", eps},
+          {"grad_clip", grad_clip},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"checkpoint_every", checkpoint_every},
+          {"keep_checkpoints", keep_checkpoints},
+          {"seed", seed},
+          {"precision", precision},
+          {"checkpoint_activations", checkpoint_activations}};
+}
+
+TrainingConfig TrainingConfig::from_json(const nlohmann::json& j, const TrainingConfig& base, const std::string& where) {
+  if (!j.is_object()) throw ValueError(where + ": expected a JSON object");
+  TrainingConfig c = base;
+  auto integer = [&](const std::string& k, auto& dst) {
+    if (!j[k].is_number_integer()) throw ValueError(where + "." + k + ": expected an integer, got " + j[k].dump());
+    dst = j[k].get<std::remove_reference_t<decltype(dst)>>();
+  };
+  auto number = [&](const std::string& k, float& dst) {
+    if (!j[k].is_number()) throw ValueError(where + "." + k + ": expected a number, got " + j[k].dump());
+    dst = j[k].get<float>();
+  };
+  const std::map<std::string, std::function<void(const std::string&)>> fields = {
+      {"batch_size", [&](const std::string& k) { integer(k, c.batch_size); }},
+      {"context", [&](const std::string& k) { integer(k, c.context); }},
+      {"tokens_per_step", [&](const std::string& k) { integer(k, c.tokens_per_step); }},
+      {"steps", [&](const std::string& k) { integer(k, c.steps); }},
+      {"lr", [&](const std::string& k) { number(k, c.lr); }},
+      {"min_lr", [&](const std::string& k) { number(k, c.min_lr); }},
+      {"warmup_steps", [&](const std::string& k) { integer(k, c.warmup_steps); }},
+      {"weight_decay", [&](const std::string& k) { number(k, c.weight_decay); }},
+      {"beta1", [&](const std::string& k) { number(k, c.beta1); }},
+      {"beta2", [&](const std::string& k) { number(k, c.beta2); }},
+      {"eps", [&](const std::string& k) { number(k, c.eps); }},
+      {"grad_clip", [&](const std::string& k) { number(k, c.grad_clip); }},
+      {"eval_every", [&](const std::string& k) { integer(k, c.eval_every); }},
+      {"eval_batches", [&](const std::string& k) { integer(k, c.eval_batches); }},
+      {"checkpoint_every", [&](const std::string& k) { integer(k, c.checkpoint_every); }},
+      {"keep_checkpoints", [&](const std::string& k) { integer(k, c.keep_checkpoints); }},
+      {"seed", [&](const std::string& k) { integer(k, c.seed); }},
+      {"precision",
+       [&](const std::string& k) {
+         if (!j[k].is_string()) throw ValueError(where + "." + k + ": expected \"f32\" or \"bf16\", got " + j[k].dump());
+         c.precision = j[k].get<std::string>();
+       }},
+      {"checkpoint_activations",
+       [&](const std::string& k) {
+         if (!j[k].is_boolean()) throw ValueError(where + "." + k + ": expected true or false, got " + j[k].dump());
+         c.checkpoint_activations = j[k].get<bool>();
+       }},
+  };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    auto f = fields.find(it.key());
+    if (f == fields.end()) {
+      std::string known;
+      for (const auto& [k, fn] : fields) known += (known.empty() ? "" : ", ") + k;
+      throw ValueError(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
+    }
+    f->second(it.key());
+  }
+  c.validate();
+  return c;
+}
+
+void TrainingConfig::validate() const {
+  auto need = [](bool ok, const std::string& msg) {
+    if (!ok) throw ValueError("training config: " + msg);
+  };
+  need(batch_size > 0, "batch_size must be positive");
+  need(context >= 0, "context must be >= 0 (0 means the model's context)");
+  need(tokens_per_step >= 0, "tokens_per_step must be >= 0");
+  need(steps > 0, "steps must be positive");
+  need(lr > 0 && min_lr >= 0 && min_lr <= lr, "need 0 <= min_lr <= lr and lr > 0");
+  need(warmup_steps >= 0, "warmup_steps must be >= 0");
+  need(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "beta1 and beta2 must be in [0, 1)");
+  need(eps > 0, "eps must be positive");
+  need(grad_clip >= 0, "grad_clip must be >= 0");
+  need(eval_every >= 0 && eval_batches > 0, "eval_every must be >= 0 and eval_batches positive");
+  need(checkpoint_every >= 0 && keep_checkpoints > 0, "checkpoint_every must be >= 0 and keep_checkpoints positive");
+  need(precision == "f32" || precision == "bf16", "precision must be \"f32\" or \"bf16\", got \"" + precision + "\"");
+}
+
+nlohmann::json PretrainConfig::to_json() const { return {{"model", model.to_json()}, {"training", training.to_json()}}; }
+
+PretrainConfig PretrainConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw ValueError(where + ": expected a JSON object with \"model\" and \"training\"");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "model" && it.key() != "training")
+      throw ValueError(where + ": unknown key '" + it.key() + "' (known: model, training)");
+  if (!j.contains("model")) throw ValueError(where + ": missing key 'model' (a preset name or an object)");
+  PretrainConfig c;
+  const auto& m = j["model"];
+  if (m.is_string())
+    c.model = models::DecoderConfig::preset(m.get<std::string>());
+  else
+    c.model = models::DecoderConfig::from_json(m, models::DecoderConfig(), where + ".model");
+  if (j.contains("training")) c.training = TrainingConfig::from_json(j["training"], TrainingConfig(), where + ".training");
+  if (c.training.context > c.model.context)
+    throw ValueError(where + ".training.context: " + std::to_string(c.training.context) + " exceeds the model's context of " +
+                     std::to_string(c.model.context));
+  return c;
+}
+
+namespace {
+// Presets: the model presets with the batch shapes of the training-speed benchmark.
+const std::map<std::string, nlohmann::json>& presets() {
+  static const std::map<std::string, nlohmann::json> p = {
+      {"gpt2-tiny", {{"model", "gpt2-tiny"}, {"training", {{"batch_size", 8}}}}},
+      {"tiny", {{"model", "gpt2-tiny"}, {"training", {{"batch_size", 8}}}}},
+      {"char", {{"model", "char"}, {"training", {{"batch_size", 16}}}}},
+      {"gpt2-small", {{"model", "gpt2-small"}, {"training", {{"batch_size", 4}, {"lr", 6e-4}}}}},
+      {"llama-tiny", {{"model", "llama-tiny"}, {"training", {{"batch_size", 8}}}}},
+      {"llama-small", {{"model", "llama-small"}, {"training", {{"batch_size", 4}}}}},
+  };
+  return p;
+}
+}  // namespace
+
+std::vector<std::string> PretrainConfig::preset_names() {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : presets()) out.push_back(k);
+  return out;
+}
+
+PretrainConfig PretrainConfig::load(const std::string& name_or_path) {
+  if (auto it = presets().find(name_or_path); it != presets().end()) return from_json(it->second, "preset " + name_or_path);
+  if (!std::filesystem::exists(name_or_path)) {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw ValueError("--config: '" + name_or_path + "' is neither a preset (" + known + ") nor a file");
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(name_or_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(name_or_path + ": not valid JSON: " + e.what());
+  }
+  return from_json(j, name_or_path);
+}
+
+}  // namespace cornerstone::train

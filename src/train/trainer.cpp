@@ -1,0 +1,241 @@
+#include "cornerstone/train/trainer.h"
+
+#include <csignal>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/core/parallel.h"
+#include "cornerstone/core/progress.h"
+#include "cornerstone/core/rng.h"
+#include "cornerstone/data/token_shards.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/kernels/peak.h"
+#include "cornerstone/models/gpt.h"
+#include "cornerstone/ops/elementwise.h"
+#include "cornerstone/train/batch_sampler.h"
+#include "cornerstone/train/checkpoint.h"
+#include "cornerstone/train/optimizer.h"
+#include "cornerstone/train/schedule.h"
+
+namespace cornerstone::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+extern "C" void on_signal(int) { g_interrupt.store(true); }
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Keeps the metric lines of steps <= `step` (a resumed run rewrites what came after).
+void truncate_metrics(const fs::path& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::ostringstream keep;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.value("step", int64_t{0}) <= step) keep << line << "\n";
+    } catch (const nlohmann::json::exception&) {
+      break;  // a torn last line
+    }
+  }
+  io::write_file_atomic(path.string(), keep.str());
+}
+
+std::string human_count(double x) {
+  char buf[32];
+  if (x >= 1e9) std::snprintf(buf, sizeof buf, "%.2fB", x / 1e9);
+  else if (x >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", x / 1e6);
+  else if (x >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", x);
+  return buf;
+}
+
+}  // namespace
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupt.load(); }
+
+Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(config)), opt_(std::move(options)) {}
+
+TrainResult Trainer::run() {
+  TrainingConfig& tc = cfg_.training;
+  const models::DecoderConfig& mc = cfg_.model;
+  if (tc.precision != "f32")
+    throw UnsupportedError("training precision '" + tc.precision + "' is not implemented yet (f32 is)");
+  if (tc.checkpoint_activations) throw UnsupportedError("activation checkpointing is not implemented yet");
+  if (opt_.steps > 0) tc.steps = opt_.steps;
+  const int64_t T = tc.context > 0 ? tc.context : mc.context;
+  const int64_t B = tc.batch_size;
+  const int64_t micro_tokens = B * T;
+  const int64_t accum = tc.tokens_per_step > 0 ? std::max<int64_t>(1, tc.tokens_per_step / micro_tokens) : 1;
+
+  // ---- data ----
+  const data::TokenDataset train = data::TokenDataset::open(opt_.data_dir, "train");
+  std::optional<data::TokenDataset> val;
+  try {
+    val = data::TokenDataset::open(opt_.data_dir, "val");
+  } catch (const ValueError&) {
+    // no validation split: validation losses are skipped
+  }
+  if (train.vocab_size() > static_cast<uint64_t>(mc.vocab_size))
+    throw ValueError("tokenizer/model vocabulary mismatch: the data in '" + opt_.data_dir + "' was tokenized with " +
+                     std::to_string(train.vocab_size()) + " tokens but the model has vocab_size " +
+                     std::to_string(mc.vocab_size) + " (set model.vocab_size in the config)");
+  const BatchSampler sampler(train, B, T, tc.seed);
+  std::optional<BatchSampler> val_sampler;
+  if (val && val->size() > static_cast<uint64_t>(T)) val_sampler.emplace(*val, B, T, tc.seed);
+
+  // ---- run folder ----
+  const fs::path run(opt_.run_dir);
+  const auto existing = latest_checkpoint(opt_.run_dir);
+  if (!opt_.resume && existing)
+    throw ValueError("run folder '" + opt_.run_dir + "' already has checkpoints; pass --resume to continue it or choose another --out");
+  if (opt_.resume && !existing)
+    throw ValueError("--resume: run folder '" + opt_.run_dir + "' has no checkpoint to resume from");
+  fs::create_directories(run);
+  const fs::path data_tok = fs::path(opt_.data_dir) / "tokenizer.json";
+  if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json")) fs::copy_file(data_tok, run / "tokenizer.json");
+  io::write_file_atomic((run / "training.json").string(), cfg_.to_json().dump(2) + "\n");
+
+  // ---- model, optimizer, state ----
+  models::GPT model(mc, tc.seed);
+  AdamWConfig ac;
+  ac.lr = tc.lr, ac.beta1 = tc.beta1, ac.beta2 = tc.beta2, ac.eps = tc.eps, ac.weight_decay = tc.weight_decay;
+  AdamW optimizer(model.named_parameters(), ac);
+  Rng dropout_rng(tc.seed ^ 0x5eedull);
+  TrainerState state;
+  state.total_steps = tc.steps;
+  state.config = cfg_.to_json();
+  if (opt_.resume) {
+    state = load_checkpoint(*existing, model, optimizer);
+    dropout_rng.set_state(state.rng_seed, state.rng_offset);
+    truncate_metrics(run / "metrics.jsonl", state.step);
+    if (opt_.steps > 0) state.total_steps = opt_.steps;
+  }
+  CosineSchedule schedule{tc.lr, tc.min_lr, tc.warmup_steps, state.total_steps};
+
+  const double flops_per_token = mc.train_flops_per_token(T);
+  const double peak = kernels::gemm_peak_gflops(false) * 1e9;
+  if (!opt_.quiet)
+    std::fprintf(stderr, "model: %s, %s parameters | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
+                 models::arch_name(mc.arch).c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
+                 static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum),
+                 human_count(static_cast<double>(micro_tokens * accum)).c_str(), num_threads());
+
+  auto evaluate = [&]() -> double {
+    if (!val_sampler) return std::nan("");
+    autograd::NoGradGuard no_grad;
+    double total = 0;
+    for (int64_t i = 0; i < tc.eval_batches; ++i) {
+      const Batch b = val_sampler->eval_batch(i, tc.eval_batches);
+      total += model.loss(b.inputs, b.targets).item();
+    }
+    return total / static_cast<double>(tc.eval_batches);
+  };
+  const double elapsed_before = state.elapsed_seconds;  // training time of earlier invocations
+  double t_start = 0;
+  auto checkpoint = [&](TrainResult& r) {
+    state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
+    state.elapsed_seconds = elapsed_before + (now_s() - t_start);
+    r.checkpoint = save_checkpoint(opt_.run_dir, model, optimizer, state, tc.keep_checkpoints);
+  };
+
+  std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
+  Progress progress("pretrain", state.total_steps, "steps");
+  TrainResult result;
+  t_start = now_s();
+  const int64_t first_step = state.step;
+  int64_t tokens_done = 0;
+  double t_last = t_start;
+  bool sized_to_time = false;
+
+  while (state.step < state.total_steps) {
+    const int64_t step = state.step;
+    const float lr = schedule.at(step);
+    optimizer.zero_grad();
+    double loss_sum = 0;
+    for (int64_t m = 0; m < accum; ++m) {
+      const Batch b = sampler.sample(step, m);
+      Tensor loss = model.loss(b.inputs, b.targets, &dropout_rng);
+      loss_sum += loss.item();
+      (accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(accum)) : loss).backward();
+    }
+    const double loss = loss_sum / static_cast<double>(accum);
+    if (!std::isfinite(loss))
+      throw Error("training diverged: loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
+                  " (lower the learning rate; the last checkpoint is intact)");
+    const double grad_norm = clip_grad_norm(model.parameters(), tc.grad_clip);
+    optimizer.step(lr);
+    ++state.step;
+    state.train_loss = loss;
+    tokens_done += micro_tokens * accum;
+
+    const double t_now = now_s();
+    const double step_s = t_now - t_last;
+    t_last = t_now;
+    const double tps = static_cast<double>(micro_tokens * accum) / step_s;
+    const double mfu = tps * flops_per_token / peak;
+    nlohmann::json line = {{"step", state.step}, {"loss", loss},       {"lr", lr},
+                           {"grad_norm", grad_norm}, {"tokens_per_s", tps}, {"mfu", mfu},
+                           {"elapsed_s", elapsed_before + (t_now - t_start)}};
+    const bool out_of_time = opt_.time_limit_s > 0 && (t_now - t_start) >= opt_.time_limit_s;
+    if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here
+    const bool last = state.step == state.total_steps;
+    if ((tc.eval_every > 0 && state.step % tc.eval_every == 0) || last) {
+      const double v = evaluate();
+      if (!std::isnan(v)) {
+        state.val_loss = v;
+        line["val_loss"] = v;
+      }
+    }
+    metrics << line.dump() << "\n";
+    metrics.flush();
+
+    // A time-limited run sizes its schedule once the step time is known (after a few steps).
+    if (opt_.time_limit_s > 0 && !sized_to_time && state.step - first_step == 3) {
+      const double per_step = (t_now - t_start) / 3.0;
+      state.total_steps = std::max<int64_t>(state.step + 1, state.step + static_cast<int64_t>((opt_.time_limit_s - (t_now - t_start)) / per_step));
+      schedule.total = state.total_steps;
+      progress.set_total(state.total_steps);
+      sized_to_time = true;
+    }
+    if (!opt_.quiet) {
+      char status[200], val_part[32] = "";
+      if (state.val_loss > 0) std::snprintf(val_part, sizeof val_part, " val %.4f", state.val_loss);
+      std::snprintf(status, sizeof status, "loss %.4f%s | %s tok/s | MFU %.0f%%", loss, val_part, human_count(tps).c_str(),
+                    100 * mfu);
+      progress.update(state.step, status);
+    }
+
+    const bool stop_now = interrupt_requested() || (opt_.stop_after_steps > 0 && state.step - first_step >= opt_.stop_after_steps);
+    if (stop_now || out_of_time || last || (tc.checkpoint_every > 0 && state.step % tc.checkpoint_every == 0))
+      checkpoint(result);
+    if (stop_now) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  if (!opt_.quiet) progress.finish();
+  result.steps = state.step;
+  result.train_loss = state.train_loss;
+  result.val_loss = state.val_loss;
+  result.tokens_per_s = static_cast<double>(tokens_done) / std::max(1e-9, now_s() - t_start);
+  return result;
+}
+
+}  // namespace cornerstone::train
