@@ -63,6 +63,13 @@ struct Scalar {
   static reg keep_lanes(reg x, uint32_t bits) { return (bits & 1u) ? x : 0.0f; }  // lane j kept iff bit j set
   static reg erf(reg x) { return std::erf(x); }
   static reg erfc(reg x) { return std::erfc(x); }
+  // a, unchanged, but opaque to the optimiser: the operation that produced it is rounded on its own
+  // and never contracted with a later add into an FMA (GCC contracts by default). For kernels that
+  // must repeat a reference's fp32 roundings step by step (AdamW vs PyTorch).
+  static reg no_contract(reg a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
 };
 
 // ---- Shared polynomial exp: exp(x) = 2^n * p(r), x = n ln2 + r, |r| <= ln2/2 --------------------
@@ -181,6 +188,10 @@ struct Avx2 {
   }
   static reg erf(reg x) { return erf_from_parts<Avx2>(x); }
   static reg erfc(reg x) { return erfc_from_parts<Avx2>(x); }
+  static reg no_contract(reg a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
 };
 #endif
 
@@ -222,6 +233,10 @@ struct Avx512 {
   static reg keep_lanes(reg x, uint32_t bits) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(bits), x); }
   static reg erf(reg x) { return erf_from_parts<Avx512>(x); }
   static reg erfc(reg x) { return erfc_from_parts<Avx512>(x); }
+  static reg no_contract(reg a) {
+    __asm__("" : "+v"(a));
+    return a;
+  }
 };
 #endif
 
