@@ -44,19 +44,48 @@ inline void for_each_vec(int64_t n, Body&& body) {
   if (j < n) body(j, n - j);
 }
 
+// sum over [0, n) of term(j, tail), a V::reg per vector (zero in invalid lanes), in four independent
+// accumulators: a single one would chain every add behind the previous (3-4 cycles each) instead of
+// issuing two per cycle. term may also store (e.g. the exponentials of a softmax).
+template <class V, class Term>
+inline float row_reduce(int64_t n, Term&& term) {
+  using reg = typename V::reg;
+  reg a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+  int64_t j = 0;
+  for (; j + 4 * V::W <= n; j += 4 * V::W) {
+    a0 = V::add(a0, term(j, int64_t{0}));
+    a1 = V::add(a1, term(j + V::W, int64_t{0}));
+    a2 = V::add(a2, term(j + 2 * V::W, int64_t{0}));
+    a3 = V::add(a3, term(j + 3 * V::W, int64_t{0}));
+  }
+  for (; j + V::W <= n; j += V::W) a0 = V::add(a0, term(j, int64_t{0}));
+  if (j < n) a1 = V::add(a1, term(j, n - j));
+  return V::reduce_add(V::add(V::add(a0, a1), V::add(a2, a3)));
+}
+
 template <class V>
 inline float row_sum(const float* x, int64_t n) {
-  typename V::reg acc = V::zero();
-  for_each_vec<V>(n, [&](int64_t j, int64_t tail) { acc = V::add(acc, ld<V>(x + j, tail)); });
-  return V::reduce_add(acc);
+  return row_reduce<V>(n, [&](int64_t j, int64_t tail) { return ld<V>(x + j, tail); });
+}
+
+// sum_j a_j b_j
+template <class V>
+inline float row_dot(const float* a, const float* b, int64_t n) {
+  return row_reduce<V>(n, [&](int64_t j, int64_t tail) { return V::mul(ld<V>(a + j, tail), ld<V>(b + j, tail)); });
 }
 
 template <class V>
 inline float row_max(const float* x, int64_t n) {
-  typename V::reg acc = V::set1(-std::numeric_limits<float>::infinity());
+  using reg = typename V::reg;
+  const reg lowest = V::set1(-std::numeric_limits<float>::infinity());
+  reg a0 = lowest, a1 = lowest;
   int64_t j = 0;
-  for (; j + V::W <= n; j += V::W) acc = V::max(acc, V::load(x + j));
-  float m = V::reduce_max(acc);
+  for (; j + 2 * V::W <= n; j += 2 * V::W) {
+    a0 = V::max(a0, V::load(x + j));
+    a1 = V::max(a1, V::load(x + j + V::W));
+  }
+  for (; j + V::W <= n; j += V::W) a0 = V::max(a0, V::load(x + j));
+  float m = V::reduce_max(V::max(a0, a1));
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;  // the tail: zero-filled lanes would bias the max
   return m;
 }
@@ -65,13 +94,11 @@ inline float row_max(const float* x, int64_t n) {
 template <class V>
 inline float row_sum_exp(const float* x, float shift, int64_t n, float* e) {
   const typename V::reg vs = V::set1(shift);
-  typename V::reg acc = V::zero();
-  for_each_vec<V>(n, [&](int64_t j, int64_t tail) {
+  return row_reduce<V>(n, [&](int64_t j, int64_t tail) {
     const typename V::reg ex = valid<V>(V::exp(V::sub(ld<V>(x + j, tail), vs)), tail);
     if (e) st<V>(e + j, ex, tail);
-    acc = V::add(acc, ex);
+    return ex;
   });
-  return V::reduce_add(acc);
 }
 
 }  // namespace cornerstone::kernels::CS_ISA_NAMESPACE

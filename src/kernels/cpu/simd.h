@@ -25,10 +25,11 @@
 #include <cstring>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
-// GCC 12 reports a false "may be used uninitialized" inside _mm512_reduce_add_ps (its
+// GCC 12 reports a false "(may be) used uninitialized" inside _mm512_reduce_add_ps (its
 // _mm512_undefined_pd placeholder) wherever it is inlined; the warning is located in this header.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #endif
