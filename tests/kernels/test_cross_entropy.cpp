@@ -198,6 +198,24 @@ TEST(LmHeadCrossEntropy, AllRowsIgnored) {
   EXPECT_EQ(db, std::vector<float>(V, 1.0f));
 }
 
+// Same inputs, same thread count: the same bits (the project's reproducible loss curves rely on it).
+TEST(LmHeadCrossEntropy, RepeatsBitwise) {
+  const int64_t N = 300, C = 24, V = 100;
+  const auto h = random_vector(N * C, 72), w = random_vector(V * C, 73), b = random_vector(V, 74);
+  const auto t = make_targets(N, V, 75, true);
+  ThreadsScope threads(2);
+  std::vector<float> losses[2], dh[2], dw[2], db[2];
+  for (int run = 0; run < 2; ++run) {
+    losses[run].assign(N, 0), dh[run].assign(N * C, 0), dw[run].assign(V * C, 0), db[run].assign(V, 0);
+    k::lm_head_cross_entropy(h.data(), w.data(), b.data(), t.data(), N, C, V, 0.5f, losses[run].data(),
+                             dh[run].data(), dw[run].data(), db[run].data());
+  }
+  EXPECT_TRUE(bitwise_equal(losses[0], losses[1]));
+  EXPECT_TRUE(bitwise_equal(dh[0], dh[1]));
+  EXPECT_TRUE(bitwise_equal(dw[0], dw[1]));
+  EXPECT_TRUE(bitwise_equal(db[0], db[1]));
+}
+
 // Finite differences of sum_i losses_i with respect to h, W and b, against dh, dW, db (grad_scale 1).
 TEST(LmHeadCrossEntropy, GradientsMatchFiniteDifferences) {
   const int64_t N = 3, C = 4, V = 5;
