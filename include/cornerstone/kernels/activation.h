@@ -1,4 +1,5 @@
 // Pointwise activations. Backward kernels overwrite dx, or add into it when `accumulate` is true.
+// Forward outputs may alias their inputs (in place).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,9 @@ enum class GeluKind {
   Tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GPT-2 "gelu_new")
   Erf,   // 0.5 x (1 + erf(x / sqrt 2))                      (BERT "gelu")
 };
+// Both are computed in forms that stay relatively accurate for very negative x, where the formulas
+// above cancel (Tanh as x sigmoid(2u), Erf as 0.5 x erfc(-x / sqrt 2)); elsewhere they agree with
+// PyTorch to fp32 rounding.
 
 void gelu_forward(GeluKind kind, const float* x, int64_t n, float* y);
 void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, float* dx, bool accumulate);

@@ -9,7 +9,8 @@
 
 namespace cornerstone::kernels {
 
-// losses (N) = logsumexp(logits_i) - logits_i[target_i]; lse (N) saved for the backward pass.
+// losses (N) = logsumexp(logits_i) - logits_i[target_i]; lse (N) saved for the backward pass (null:
+// not saved); lse is written for ignored rows too.
 void cross_entropy_forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, float* losses,
                            float* lse);
 // dlogits (N, V) = dloss_i * (softmax(logits_i) - onehot(target_i)), overwritten or accumulated.
@@ -17,7 +18,8 @@ void cross_entropy_backward(const float* logits, const float* lse, const int32_t
                             int64_t N, int64_t V, float* dlogits, bool accumulate);
 
 // Fused LM head + cross-entropy. logits = h W^T (+ b) are formed a chunk of rows at a time
-// (chunk x V floats, a few MB) and consumed immediately, so no (N, V) tensor ever exists:
+// (128-256 rows x V floats, at most 64 MiB unless V > 131k; 49 MiB for GPT-2) and consumed
+// immediately, so no (N, V) tensor ever exists. Ignored rows are left out of the GEMMs.
 //   losses (N)   per-row loss (0 for ignored rows), always written
 //   dh (N, C)    = grad_scale * d(sum_i losses_i)/dh, overwritten; skipped when null
 //   dw (V, C)   += grad_scale * d(sum_i losses_i)/dW; skipped when null

@@ -12,13 +12,15 @@
 namespace cornerstone::kernels {
 
 // y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps), biased variance (as PyTorch).
-// Saves mean (N) and rstd (N) for the backward pass. w and b may be null (no affine part).
+// Saves mean (N) and rstd (N) for the backward pass (null: not saved, for inference). w and b may be
+// null (no affine part). The backward's dw / db are summed over rows in fixed 32-row blocks added in
+// order, so they are bit-identical for any thread count.
 void layernorm_forward(const float* x, const float* w, const float* b, int64_t N, int64_t C, float eps, float* y,
                        float* mean, float* rstd);
 void layernorm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                         int64_t N, int64_t C, float* dx, bool accumulate, float* dw, float* db);
 
-// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps). Saves rstd (N). w may be null.
+// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps). Saves rstd (N) unless null. w may be null.
 void rmsnorm_forward(const float* x, const float* w, int64_t N, int64_t C, float eps, float* y, float* rstd);
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
                       float* dx, bool accumulate, float* dw);

@@ -25,7 +25,13 @@
 #include <cstring>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
+// GCC 12 reports a false "(may be) used uninitialized" inside _mm512_reduce_add_ps (its
+// _mm512_undefined_pd placeholder) wherever it is inlined; the warning is located in this header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 namespace cornerstone::kernels::CS_ISA_NAMESPACE {
@@ -52,6 +58,19 @@ struct Scalar {
   static float reduce_add(reg a) { return a; }
   static float reduce_max(reg a) { return a; }
   static reg exp(reg x) { return std::exp(x); }
+  // Added for the norm / activation / dropout kernels:
+  static reg abs(reg a) { return std::fabs(a); }
+  static reg select_lt(reg a, reg b, reg t, reg f) { return a < b ? t : f; }  // lane-wise a < b ? t : f
+  static reg keep_lanes(reg x, uint32_t bits) { return (bits & 1u) ? x : 0.0f; }  // lane j kept iff bit j set
+  static reg erf(reg x) { return std::erf(x); }
+  static reg erfc(reg x) { return std::erfc(x); }
+  // a, unchanged, but opaque to the optimiser: the operation that produced it is rounded on its own
+  // and never contracted with a later add into an FMA (GCC contracts by default). For kernels that
+  // must repeat a reference's fp32 roundings step by step (AdamW vs PyTorch).
+  static reg no_contract(reg a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
 };
 
 // ---- Shared polynomial exp: exp(x) = 2^n * p(r), x = n ln2 + r, |r| <= ln2/2 --------------------
@@ -70,6 +89,54 @@ struct Scalar {
   p = fma(p, r, set1(5.0000001201e-1f));                                                         \
   p = fma(p, mul(r, r), add(r, set1(1.0f)));                                                     \
   return mul(p, pow2n(fx));
+
+// ---- Shared erf / erfc, built from a vector type's primitives ----------------------------------
+// Two branches on a = |x|, both evaluated in every lane, then selected:
+//   a <  0.5:  erf(a)  = a P(a^2)                                 P of degree 4
+//   a >= 0.5:  erfc(a) = t exp(Q(t) - a^2),  t = 1 / (1 + a / 2)  Q of degree 9, a capped at 10
+// The coefficients were fitted for this file (iteratively reweighted least squares on Chebyshev
+// nodes against double-precision erf/erfc); the fit error is < 2e-9, so fp32 rounding dominates:
+// erf is within 2e-7 absolute and 4e-7 relative everywhere, and erfc keeps its relative accuracy
+// in the tail (to ~3e-7 times its condition number 2x^2), which 1 - erf could not: GELU's normal
+// CDF at very negative x is 0.5 erfc(-x / sqrt 2).
+template <class V>
+typename V::reg erf_small(typename V::reg a) {  // a P(a^2), for a < 0.5
+  const typename V::reg s = V::mul(a, a);
+  typename V::reg p = V::set1(4.71815886e-3f);
+  p = V::fma(p, s, V::set1(-2.67572794e-2f));
+  p = V::fma(p, s, V::set1(1.12828247e-1f));
+  p = V::fma(p, s, V::set1(-3.76126081e-1f));
+  p = V::fma(p, s, V::set1(1.12837911e+0f));
+  return V::mul(a, p);
+}
+template <class V>
+typename V::reg erfc_large(typename V::reg a) {  // for a >= 0.5
+  a = V::min(V::set1(10.0f), a);  // constant first: x86 min returns the second operand for NaN
+  const typename V::reg t = V::div(V::set1(1.0f), V::fma(a, V::set1(0.5f), V::set1(1.0f)));
+  typename V::reg q = V::set1(2.56661743e-1f);
+  q = V::fma(q, t, V::set1(-1.20638978e+0f));
+  q = V::fma(q, t, V::set1(2.22403622e+0f));
+  q = V::fma(q, t, V::set1(-1.92083955e+0f));
+  q = V::fma(q, t, V::set1(7.91859090e-1f));
+  q = V::fma(q, t, V::set1(-3.97298664e-1f));
+  q = V::fma(q, t, V::set1(1.51125118e-1f));
+  q = V::fma(q, t, V::set1(3.65682751e-1f));
+  q = V::fma(q, t, V::set1(1.00073278e+0f));
+  q = V::fma(q, t, V::set1(-1.26553726e+0f));
+  return V::mul(t, V::exp(V::sub(q, V::mul(a, a))));
+}
+template <class V>
+typename V::reg erf_from_parts(typename V::reg x) {
+  const typename V::reg a = V::abs(x), half = V::set1(0.5f), one = V::set1(1.0f);
+  const typename V::reg r = V::select_lt(a, half, erf_small<V>(a), V::sub(one, erfc_large<V>(a)));
+  return V::select_lt(x, V::zero(), V::neg(r), r);  // erf is odd
+}
+template <class V>
+typename V::reg erfc_from_parts(typename V::reg x) {
+  const typename V::reg a = V::abs(x), half = V::set1(0.5f), one = V::set1(1.0f);
+  const typename V::reg c = V::select_lt(a, half, V::sub(one, erf_small<V>(a)), erfc_large<V>(a));
+  return V::select_lt(x, V::zero(), V::sub(V::set1(2.0f), c), c);  // erfc(-a) = 2 - erfc(a)
+}
 
 #if defined(__AVX2__)
 // ---- AVX2 + FMA: 8 floats -----------------------------------------------------------------------
@@ -113,6 +180,19 @@ struct Avx2 {
     return _mm_cvtss_f32(s);
   }
   static reg exp(reg x) { CS_SIMD_EXP_BODY(Avx2, x) }
+  static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static reg select_lt(reg a, reg b, reg t, reg f) { return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+  static reg keep_lanes(reg x, uint32_t bits) {
+    const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i set = _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane_bit);
+    return _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_cmpeq_epi32(set, lane_bit)));
+  }
+  static reg erf(reg x) { return erf_from_parts<Avx2>(x); }
+  static reg erfc(reg x) { return erfc_from_parts<Avx2>(x); }
+  static reg no_contract(reg a) {
+    __asm__("" : "+x"(a));
+    return a;
+  }
 };
 #endif
 
@@ -147,6 +227,17 @@ struct Avx512 {
   static float reduce_add(reg a) { return _mm512_reduce_add_ps(a); }
   static float reduce_max(reg a) { return _mm512_reduce_max_ps(a); }
   static reg exp(reg x) { CS_SIMD_EXP_BODY(Avx512, x) }
+  static reg abs(reg a) { return _mm512_abs_ps(a); }
+  static reg select_lt(reg a, reg b, reg t, reg f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
+  }
+  static reg keep_lanes(reg x, uint32_t bits) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(bits), x); }
+  static reg erf(reg x) { return erf_from_parts<Avx512>(x); }
+  static reg erfc(reg x) { return erfc_from_parts<Avx512>(x); }
+  static reg no_contract(reg a) {
+    __asm__("" : "+v"(a));
+    return a;
+  }
 };
 #endif
 

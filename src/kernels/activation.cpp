@@ -1,0 +1,29 @@
+#include "cornerstone/kernels/activation.h"
+
+#include "kernels/cpu/dispatch.h"
+
+namespace cornerstone::kernels {
+
+CS_DECLARE_VARIANTS(void, gelu_forward, (GeluKind, const float*, int64_t, float*))
+CS_DECLARE_VARIANTS(void, gelu_backward, (GeluKind, const float*, const float*, int64_t, float*, bool))
+CS_DECLARE_VARIANTS(void, silu_forward, (const float*, int64_t, float*))
+CS_DECLARE_VARIANTS(void, silu_backward, (const float*, const float*, int64_t, float*, bool))
+CS_DECLARE_VARIANTS(void, swiglu_forward, (const float*, int64_t, int64_t, float*))
+CS_DECLARE_VARIANTS(void, swiglu_backward, (const float*, const float*, int64_t, int64_t, float*, bool))
+
+void gelu_forward(GeluKind kind, const float* x, int64_t n, float* y) { CS_DISPATCH(gelu_forward, kind, x, n, y); }
+void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
+  CS_DISPATCH(gelu_backward, kind, x, dy, n, dx, accumulate);
+}
+void silu_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(silu_forward, x, n, y); }
+void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
+  CS_DISPATCH(silu_backward, x, dy, n, dx, accumulate);
+}
+void swiglu_forward(const float* gate_up, int64_t N, int64_t F, float* y) {
+  CS_DISPATCH(swiglu_forward, gate_up, N, F, y);
+}
+void swiglu_backward(const float* gate_up, const float* dy, int64_t N, int64_t F, float* dgate_up, bool accumulate) {
+  CS_DISPATCH(swiglu_backward, gate_up, dy, N, F, dgate_up, accumulate);
+}
+
+}  // namespace cornerstone::kernels
