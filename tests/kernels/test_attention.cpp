@@ -217,10 +217,11 @@ TEST(Attention, ForwardBackwardMatchReference) {
   for (const Case& c : kTrainingCases) check_against_reference(c, true);
 }
 
-// q_len < kv_len: the queries are the last q_len positions. q_len * G small takes the decoding path,
-// larger ones the blocked path.
+// q_len < kv_len: the queries are the last q_len positions. q_len * G <= 2 takes the decoding path
+// (forward_rows; AVX-512 and AVX2), larger ones the blocked path.
 const Case kCacheCases[] = {
     {"decode_mha", 2, 1, 77, 4, 4, 64, true, false},
+    {"decode_gqa2", 2, 1, 130, 8, 4, 64, true, false},
     {"decode_gqa4", 2, 1, 130, 8, 2, 64, true, false},
     {"decode_gqa8", 1, 1, 100, 8, 1, 64, true, false},
     {"decode_d40", 1, 1, 33, 2, 2, 40, true, false},
