@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Fused attention vs the PyTorch composite, in the same invocation.
+
+Runs build/bench/bench_attention and bench/attention_peer.py at each thread count, the peer both with
+OpenBLAS's own CPU detection (OPENBLAS_CORETYPE unset: 0.3.21 does not know Zen 5 and falls back to
+a slow kernel) and with OPENBLAS_CORETYPE=Cooperlake (its AVX-512 kernels), then prints a table and
+the speed-up over the faster peer. Every measurement is also written as a JSON line to --out.
+
+  /usr/bin/python3 bench/attention.py                       # B=8 H=12 D=64, T=256 512 1024, 1 and 2 threads
+  /usr/bin/python3 bench/attention.py --threads 2 --T 1024 --reps 3
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEER_ENVS = {"openblas-auto": None, "openblas-cooperlake": "Cooperlake"}
+
+
+def run_json(cmd, env):
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--T", nargs="+", default=["256", "512", "1024"])
+    ap.add_argument("--B", default="8")
+    ap.add_argument("--H", default="12")
+    ap.add_argument("--D", default="64")
+    ap.add_argument("--reps", default="5")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_attention.jsonl"))
+    args = ap.parse_args()
+
+    shape = ["--B", args.B, "--H", args.H, "--D", args.D, "--reps", args.reps, "--T", *args.T]
+    rows = []
+    for threads in args.threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        rows += run_json([os.path.join(args.build, "bench", "bench_attention"), "--threads", str(threads), *shape], env)
+        for name, coretype in PEER_ENVS.items():
+            penv = dict(env)
+            penv.pop("OPENBLAS_CORETYPE", None)
+            if coretype:
+                penv["OPENBLAS_CORETYPE"] = coretype
+            for r in run_json([sys.executable, os.path.join(HERE, "attention_peer.py"), "--threads", str(threads), *shape],
+                              penv):
+                r["impl"] = "torch/" + name
+                rows.append(r)
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+    print(f"attention forward+backward, causal, B={args.B} H={args.H} D={args.D} (median ms of {args.reps}; "
+          f"speed-up = best torch / cornerstone)")
+    print(f"{'threads':>7} {'T':>5} {'cornerstone':>12} {'torch auto':>11} {'torch coop':>11} {'speed-up':>9}"
+          f" | {'fwd only':>9} {'fwd speed-up':>12}")
+    for threads in args.threads:
+        for T in args.T:
+            pick = lambda impl: next(r for r in rows if r["impl"] == impl and r["threads"] == threads and r["T"] == int(T))
+            cs, auto, coop = pick("cornerstone"), pick("torch/openblas-auto"), pick("torch/openblas-cooperlake")
+            best_fb = min(auto["fwdbwd_ms"], coop["fwdbwd_ms"])
+            best_f = min(auto["fwd_ms"], coop["fwd_ms"])
+            print(f"{threads:>7} {T:>5} {cs['fwdbwd_ms']:>12.1f} {auto['fwdbwd_ms']:>11.1f} {coop['fwdbwd_ms']:>11.1f}"
+                  f" {best_fb / cs['fwdbwd_ms']:>8.1f}x | {cs['fwd_ms']:>9.1f} {best_f / cs['fwd_ms']:>11.1f}x")
+    print(f"(all measurements: {args.out})")
+
+
+if __name__ == "__main__":
+    main()
