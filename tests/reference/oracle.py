@@ -5,7 +5,7 @@ Each request is one JSON line followed by the raw little-endian bytes of its inp
     {"op": "linear", "attrs": {...}, "inputs": [{"shape": [2, 3], "dtype": "f32", "grad": true}, ...],
      "seed_shape": [2, 4] | null}
     <input 0 bytes><input 1 bytes>...<seed bytes, f32, when seed_shape is given>
-The oracle runs the op in float64-free PyTorch float32 (the reference numerics), back-propagates
+The oracle runs the op in PyTorch float32 (or float64 with attrs {"float64": true}), back-propagates
 `seed` from the first output when given, and answers with one JSON line and raw float32 bytes:
     {"ok": true, "outputs": [[shape], ...], "grads": [[shape] | null, ...]}
     <output 0><output 1>...<grad of each input that asked for one>
@@ -195,7 +195,13 @@ def serve():
             n = math.prod(req["seed_shape"])
             seed = torch.frombuffer(bytearray(read_exact(stdin, n * 4)), dtype=torch.float32).reshape(req["seed_shape"])
         try:
-            out = OPS[req["op"]](inputs, req.get("attrs", {}))
+            attrs = req.get("attrs", {})
+            if attrs.get("float64"):  # the exact reference: compute in double, answer in float
+                inputs = [t.detach().double().requires_grad_(t.requires_grad) if t.is_floating_point() else t
+                          for t in inputs]
+                if seed is not None:
+                    seed = seed.double()
+            out = OPS[req["op"]](inputs, attrs)
             outs = list(out) if isinstance(out, tuple) else [out]
             grads = [None] * len(inputs)
             if seed is not None:

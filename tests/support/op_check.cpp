@@ -37,6 +37,22 @@ double weighted_sum(const Tensor& out, const Tensor& seed) {
 
 }  // namespace
 
+::testing::AssertionResult as_accurate_as_torch(const Tensor& ours, const Tensor& torch_f32, const Tensor& exact,
+                                                double factor, double floor) {
+  if (ours.shape() != exact.shape() || torch_f32.shape() != exact.shape())
+    return ::testing::AssertionFailure() << "shapes differ: " << ours.shape().str() << " / " << torch_f32.shape().str()
+                                         << " / " << exact.shape().str();
+  const auto a = ours.to_vector(), t = torch_f32.to_vector(), e = exact.to_vector();
+  double ours_err = 0, torch_err = 0;
+  for (size_t i = 0; i < e.size(); ++i) {
+    ours_err = std::max(ours_err, std::fabs(static_cast<double>(a[i]) - e[i]));
+    torch_err = std::max(torch_err, std::fabs(static_cast<double>(t[i]) - e[i]));
+  }
+  if (std::isfinite(ours_err) && ours_err <= factor * torch_err + floor) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max error vs float64 " << ours_err << " exceeds " << factor
+                                       << " x PyTorch float32's " << torch_err << " (+ " << floor << ")";
+}
+
 void check_against_oracle(const OpCase& c) {
   SCOPED_TRACE("op " + c.oracle_op);
   std::vector<Tensor> in = fresh_inputs(c);

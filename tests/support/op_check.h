@@ -9,6 +9,8 @@
 //   check_finite_differences(c);
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -28,6 +30,12 @@ struct OpCase {
   double grad_rtol = 1e-4, grad_atol = 1e-5;  // backward vs oracle
   uint64_t seed = 1;                          // for the upstream gradient
 };
+
+// The accuracy criterion for compositions (blocks, whole models), where float32 rounding differs
+// by design between two correct implementations: the largest error of `ours` against the float64
+// reference is at most `factor` times PyTorch float32's own largest error (plus `floor`).
+::testing::AssertionResult as_accurate_as_torch(const Tensor& ours, const Tensor& torch_f32, const Tensor& exact,
+                                                double factor = 4.0, double floor = 1e-6);
 
 // Forward output and input gradients (for a random upstream gradient) match PyTorch.
 void check_against_oracle(const OpCase& c);

@@ -1,0 +1,70 @@
+// `cornerstone pretrain`: self-supervised pretraining of a decoder language model.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "command.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/train/trainer.h"
+
+namespace {
+
+// "90", "90s", "5m", "1.5h" -> seconds.
+double parse_duration(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  const std::string unit = end ? std::string(end) : "";
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "m" || unit == "min") scale = 60;
+  else if (unit == "h") scale = 3600;
+  if (end == s.c_str() || scale == 0 || !(v > 0))
+    throw cornerstone::ValueError("--time: cannot read '" + s + "' as a duration (examples: 90s, 5m, 1.5h)");
+  return v * scale;
+}
+
+void add_pretrain(CLI::App& app) {
+  auto* cmd = app.add_subcommand("pretrain", "Pretrain a language model on prepared token shards");
+  static std::string config, data, out, time_limit, precision;
+  static int64_t steps = 0, batch = 0, context = 0;
+  static bool resume = false, checkpoint_activations = false;
+  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, ...) or a JSON file")->required();
+  cmd->add_option("--data", data, "Folder written by `cornerstone prepare`")->required();
+  cmd->add_option("--out", out, "Run folder: checkpoints, metrics.jsonl, the model")->required();
+  auto* s = cmd->add_option("--steps", steps, "Optimizer steps (default: the config's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--time", time_limit, "Train for this long instead (e.g. 5m); the schedule is sized to fit")->excludes(s);
+  cmd->add_flag("--resume", resume, "Continue the run in --out from its latest checkpoint");
+  cmd->add_option("--batch", batch, "Sequences per micro-batch (overrides the config)")->check(CLI::PositiveNumber);
+  cmd->add_option("--context", context, "Tokens per sequence (overrides the config)")->check(CLI::PositiveNumber);
+  cmd->add_option("--precision", precision, "f32 or bf16 (overrides the config)")->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
+  cmd->callback([] {
+    using namespace cornerstone;
+    train::PretrainConfig cfg = train::PretrainConfig::load(config);
+    if (batch > 0) cfg.training.batch_size = batch;
+    if (context > 0) {
+      if (context > cfg.model.context)
+        throw ValueError("--context " + std::to_string(context) + " exceeds the model's context of " +
+                         std::to_string(cfg.model.context));
+      cfg.training.context = context;
+    }
+    if (!precision.empty()) cfg.training.precision = precision;
+    if (checkpoint_activations) cfg.training.checkpoint_activations = true;
+    train::RunOptions o;
+    o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume;
+    if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);
+    train::install_interrupt_handler();
+    const train::TrainResult r = train::Trainer(cfg, o).run();
+    if (r.interrupted) {
+      std::fprintf(stderr, "interrupted at step %lld; checkpoint saved in %s\nresume with: cornerstone pretrain --config %s --data %s --out %s --resume\n",
+                   static_cast<long long>(r.steps), r.checkpoint.c_str(), config.c_str(), data.c_str(), out.c_str());
+      std::exit(130);
+    }
+    std::printf("steps %lld | train loss %.4f | val loss %.4f | %.0f tokens/s | model in %s\n", static_cast<long long>(r.steps),
+                r.train_loss, r.val_loss, r.tokens_per_s, out.c_str());
+  });
+}
+
+}  // namespace
+
+CORNERSTONE_COMMAND(add_pretrain, 30)
