@@ -32,6 +32,10 @@ void encode_text(const Tokenizer::Impl& t, std::string_view text, bool at_start,
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
   const Impl& t = *impl_;
+  // Pieces are addressed with 32-bit offsets (half the memory of 64-bit ones on large corpora).
+  if (text.size() >= (size_t{1} << 32) - 16)
+    throw ValueError("encode: a text of " + std::to_string(text.size()) +
+                     " bytes is too long for one call (limit 4 GiB); encode it in chunks, e.g. per document");
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 8);
   std::vector<AddedVocabulary::Segment> segments;

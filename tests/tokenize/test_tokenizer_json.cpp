@@ -103,6 +103,75 @@ TEST(TokenizerJson, MetaspaceSplitsWords) {
   EXPECT_EQ(ids(t, "hello world"), (V{40, 41}));
 }
 
+json bpe_model(const json& vocab, const json& merges) {
+  return {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
+}
+
+TEST(TokenizerJson, BpeIgnoreMergesAndPairMerges) {
+  const json vocab = {{"a", 0}, {"b", 1}, {"c", 2}, {"bc", 3}, {"abc", 4}};
+  json t = {{"model", bpe_model(vocab, json::array({json::array({"b", "c"})}))}};
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("abc"), (V{0, 3}));
+  t["model"]["ignore_merges"] = true;
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("abc"), (V{4}));
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("bcb"), (V{3, 1}));
+}
+
+TEST(TokenizerJson, BpeUnknownsByteFallbackAndAffixes) {
+  const json vocab = {{"<unk>", 0}, {"a", 1}, {"<0xC3>", 2}, {"<0xA9>", 3}, {"b", 4}};
+  json t = {{"model", bpe_model(vocab, json::array())}};
+  t["model"]["unk_token"] = "<unk>";
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("axxb"), (V{1, 0, 0, 4}));
+  t["model"]["fuse_unk"] = true;
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("axxb"), (V{1, 0, 4}));
+  t["model"]["byte_fallback"] = true;
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("aéb"), (V{1, 2, 3, 4}));
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("a\xff"), (V{1, 0}));  // no <0xFF> token: unknown
+  t["model"].erase("unk_token");
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).encode("axb"), (V{1, 4}));  // no unknown token: dropped
+  // Continuing-subword prefix and end-of-word suffix take part in the symbol spellings.
+  const json affix_vocab = {{"a", 0}, {"##b", 1}, {"##c</w>", 2}, {"a##b", 3}, {"ab", 4}, {"abc</w>", 5}};
+  json u = {{"model", bpe_model(affix_vocab, json::array({"a ##b", "ab ##c</w>"}))}};
+  u["model"]["continuing_subword_prefix"] = "##";
+  u["model"]["end_of_word_suffix"] = "</w>";
+  EXPECT_EQ(Tokenizer::from_json(u.dump()).encode("abc"), (V{5}));
+}
+
+TEST(TokenizerJson, Decoders) {
+  json t = {{"model", bpe_model({{"\u2581hello", 0}, {"\u2581world", 1}, {"wor", 2}, {"ld</w>", 3}}, json::array())}};
+  t["decoder"] = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"}};
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).decode(V{0, 1}), "hello world");
+  t["decoder"] = {{"type", "BPEDecoder"}, {"suffix", "</w>"}};
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).decode(V{2, 3, 2, 3}), "world world");
+  t["decoder"] = {{"type", "Sequence"},
+                  {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", "_"}},
+                                {{"type", "Fuse"}},
+                                {{"type", "Strip"}, {"content", "_"}, {"start", 1}, {"stop", 0}}}}};
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).decode(V{0, 1}), "hello_world");
+  t["decoder"] = nullptr;  // no decoder: tokens joined by spaces, as in the reference
+  EXPECT_EQ(Tokenizer::from_json(t.dump()).decode(V{2, 3}), "wor ld</w>");
+}
+
+TEST(TokenizerJson, TemplatePostProcessor) {
+  json t = {{"model", bpe_model({{"<s>", 0}, {"</s>", 1}, {"a", 2}}, json::array())}};
+  t["added_tokens"] = {{{"id", 0}, {"content", "<s>"}, {"special", true}},
+                       {{"id", 1}, {"content", "</s>"}, {"special", true}}};
+  t["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                     {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                     {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}}},
+                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {0}}, {"tokens", {"<s>"}}}},
+                                             {"</s>", {{"id", "</s>"}, {"ids", {1}}, {"tokens", {"</s>"}}}}}}};
+  const Tokenizer tok = Tokenizer::from_json(t.dump());
+  EXPECT_EQ(tok.encode("aa", true), (V{0, 2, 2, 1}));
+  EXPECT_EQ(tok.encode("aa", false), (V{2, 2}));
+  EXPECT_EQ(tok.bos_id(), 0);
+  EXPECT_EQ(tok.eos_id(), 1);
+  // Round trip through our writer.
+  EXPECT_EQ(Tokenizer::from_json(tok.to_json()).encode("aa", true), (V{0, 2, 2, 1}));
+  t["post_processor"]["single"][0]["SpecialToken"]["id"] = "<bos>";
+  EXPECT_THROW(Tokenizer::from_json(t.dump()), cornerstone::FormatError);
+}
+
 // ---- errors -------------------------------------------------------------------------------
 
 template <class E>
