@@ -76,6 +76,7 @@ class Tokenizer {
   // Writes to_json() to `path` atomically (temporary file, fsync, rename).
   void save(const std::string& path) const;
 
+  // The loaded components (src/tokenize/tokenizer_impl.h); built by the loaders and the trainer.
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
 
