@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <string>
 #include <unordered_set>
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/elementwise.h"
 
 namespace cornerstone::autograd {
@@ -14,6 +17,14 @@ namespace cornerstone::autograd {
 namespace {
 
 std::atomic<uint64_t> g_sequence{0};
+
+// Profiler labels must outlive the call: keep one copy of each.
+const char* intern(const std::string& s) {
+  static std::mutex mu;
+  static std::unordered_set<std::string> pool;
+  std::lock_guard<std::mutex> lock(mu);
+  return pool.insert(s).first->c_str();
+}
 
 bool tensor_requires_grad(const Tensor& t) {
   return t.defined() && t.autograd_meta() && t.autograd_meta()->requires_grad;
@@ -152,7 +163,14 @@ void run_backward(const Tensor& root, const Tensor& seed_in) {
     n->grad_output_ = Tensor();
     if (gout.defined()) {
       GradSink sink(*n);
-      n->fn_(gout, sink);
+      if (profiler::enabled()) {
+        const std::string label = std::string(n->name_) + " (backward)";
+        const auto t0 = std::chrono::steady_clock::now();
+        n->fn_(gout, sink);
+        profiler::add(intern(label), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      } else {
+        n->fn_(gout, sink);
+      }
     }
     n->fn_ = nullptr;  // frees saved activations now, not at the end of the pass
     n->released_ = true;

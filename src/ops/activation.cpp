@@ -2,11 +2,13 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/softmax.h"
 
 namespace cornerstone::ops {
 
 Tensor gelu(const Tensor& x, GeluKind kind) {
+  profiler::Scope profile("gelu");
   check_dtype(x, DType::F32, "gelu", "x");
   const Tensor xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape());
@@ -21,6 +23,7 @@ Tensor gelu(const Tensor& x, GeluKind kind) {
 }
 
 Tensor silu(const Tensor& x) {
+  profiler::Scope profile("silu");
   check_dtype(x, DType::F32, "silu", "x");
   const Tensor xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape());
@@ -35,6 +38,7 @@ Tensor silu(const Tensor& x) {
 }
 
 Tensor swiglu(const Tensor& gate_up) {
+  profiler::Scope profile("swiglu");
   check_dtype(gate_up, DType::F32, "swiglu", "gate_up");
   if (gate_up.size(-1) % 2 != 0)
     throw ShapeError("swiglu: last dimension of gate_up " + gate_up.shape().str() + " must be even ([gate | up])");
@@ -54,6 +58,7 @@ Tensor swiglu(const Tensor& gate_up) {
 }
 
 Tensor softmax(const Tensor& x) {
+  profiler::Scope profile("softmax");
   check_dtype(x, DType::F32, "softmax", "x");
   const Tensor xc = x.contiguous();
   const int64_t C = xc.size(-1), N = xc.numel() / C;

@@ -5,6 +5,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/attention.h"
 #include "cornerstone/kernels/elementwise.h"
 
@@ -31,6 +32,7 @@ HeadsView<T> heads(T* base, int64_t T_len, int64_t row, int64_t D, int64_t first
 }  // namespace
 
 Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
+  profiler::Scope profile("attention");
   const char* op = "attention";
   check_dtype(qkv, DType::F32, op, "qkv");
   check_ndim(qkv, 3, op, "qkv");

@@ -2,11 +2,13 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/dropout.h"
 
 namespace cornerstone::ops {
 
 Tensor dropout(const Tensor& x, float p, Rng& rng) {
+  profiler::Scope profile("dropout");
   check_dtype(x, DType::F32, "dropout", "x");
   if (!(p >= 0.0f && p < 1.0f)) throw ValueError("dropout: probability " + std::to_string(p) + " is not in [0, 1)");
   if (p == 0.0f) return x;

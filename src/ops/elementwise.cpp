@@ -2,6 +2,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/optim.h"
 
@@ -29,6 +30,7 @@ void accumulate_scaled(autograd::GradSink& sink, size_t i, const Tensor& g, floa
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("add");
   check_binary(a, b, "add");
   const Tensor ac = a.contiguous(), bc = b.contiguous();
   Tensor out = Tensor::empty(a.shape());
@@ -43,6 +45,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("sub");
   check_binary(a, b, "sub");
   const Tensor ac = a.contiguous(), bc = b.contiguous();
   Tensor out = Tensor::empty(a.shape());
@@ -58,6 +61,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("mul");
   check_binary(a, b, "mul");
   const Tensor ac = a.contiguous(), bc = b.contiguous();
   Tensor out = Tensor::empty(a.shape());
@@ -83,6 +87,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& x, float s) {
+  profiler::Scope profile("scale");
   check_dtype(x, DType::F32, "scale", "x");
   Tensor out = x.contiguous().detach().clone();
   kernels::scale(out.data<float>(), out.numel(), s);

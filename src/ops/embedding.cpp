@@ -2,12 +2,14 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/embedding.h"
 
 namespace cornerstone::ops {
 
 Tensor embedding(const Tensor& table, const Tensor& ids) {
+  profiler::Scope profile("embedding");
   check_dtype(table, DType::F32, "embedding", "table");
   check_dtype(ids, DType::I32, "embedding", "ids");
   check_ndim(table, 2, "embedding", "table");
@@ -34,6 +36,7 @@ Tensor embedding(const Tensor& table, const Tensor& ids) {
 }
 
 Tensor add_positions(const Tensor& x, const Tensor& positions, int64_t start_pos) {
+  profiler::Scope profile("add_positions");
   check_dtype(x, DType::F32, "add_positions", "x");
   check_dtype(positions, DType::F32, "add_positions", "positions");
   check_ndim(x, 3, "add_positions", "x");

@@ -2,6 +2,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/gemm.h"
 
@@ -23,6 +24,7 @@ Shape with_last(const Shape& s, int64_t last) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("matmul");
   check_dtype(a, DType::F32, "matmul", "a");
   check_dtype(b, DType::F32, "matmul", "b");
   check_ndim(b, 2, "matmul", "b");
@@ -51,6 +53,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  profiler::Scope profile("linear");
   check_dtype(x, DType::F32, "linear", "x");
   check_dtype(weight, DType::F32, "linear", "weight");
   check_ndim(weight, 2, "linear", "weight");

@@ -5,6 +5,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/cross_entropy.h"
 #include "cornerstone/kernels/elementwise.h"
 
@@ -42,6 +43,7 @@ void accumulate_scaled(autograd::GradSink& sink, size_t i, Tensor src, float g) 
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  profiler::Scope profile("cross_entropy");
   check_dtype(logits, DType::F32, "cross_entropy", "logits");
   check_dtype(targets, DType::I32, "cross_entropy", "targets");
   check_ndim(logits, 2, "cross_entropy", "logits");
@@ -67,6 +69,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& bias, const Tensor& targets) {
+  profiler::Scope profile("lm_head_cross_entropy");
   const char* op = "lm_head_cross_entropy";
   check_dtype(hidden, DType::F32, op, "hidden");
   check_dtype(weight, DType::F32, op, "weight");

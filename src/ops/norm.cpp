@@ -2,6 +2,7 @@
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/norm.h"
 
 namespace cornerstone::ops {
@@ -17,6 +18,7 @@ void check_param(const Tensor& p, int64_t C, const char* op, const char* arg, co
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  profiler::Scope profile("layer_norm");
   check_dtype(x, DType::F32, "layer_norm", "x");
   const int64_t C = x.size(-1), N = x.numel() / C;
   check_param(weight, C, "layer_norm", "weight", x);
@@ -56,6 +58,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
 }
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+  profiler::Scope profile("rms_norm");
   check_dtype(x, DType::F32, "rms_norm", "x");
   const int64_t C = x.size(-1), N = x.numel() / C;
   check_param(weight, C, "rms_norm", "weight", x);

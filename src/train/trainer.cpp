@@ -12,6 +12,7 @@
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/core/progress.h"
 #include "cornerstone/core/rng.h"
 #include "cornerstone/data/token_shards.h"
@@ -170,7 +171,10 @@ TrainResult Trainer::run() {
     optimizer.zero_grad();
     double loss_sum = 0;
     for (int64_t m = 0; m < accum; ++m) {
-      const Batch b = sampler.sample(step, m);
+      const Batch b = [&] {
+        profiler::Scope p("data: sample batch");
+        return sampler.sample(step, m);
+      }();
       Tensor loss = model.loss(b.inputs, b.targets, &dropout_rng);
       loss_sum += loss.item();
       (accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(accum)) : loss).backward();
@@ -179,8 +183,12 @@ TrainResult Trainer::run() {
     if (!std::isfinite(loss))
       throw Error("training diverged: loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
                   " (lower the learning rate; the last checkpoint is intact)");
-    const double grad_norm = clip_grad_norm(model.parameters(), tc.grad_clip);
-    optimizer.step(lr);
+    double grad_norm;
+    {
+      profiler::Scope p("optimizer: clip + AdamW");
+      grad_norm = clip_grad_norm(model.parameters(), tc.grad_clip);
+      optimizer.step(lr);
+    }
     ++state.step;
     state.train_loss = loss;
     tokens_done += micro_tokens * accum;
@@ -197,6 +205,7 @@ TrainResult Trainer::run() {
     if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here
     const bool last = state.step == state.total_steps;
     if ((tc.eval_every > 0 && state.step % tc.eval_every == 0) || last) {
+      profiler::Scope p("evaluate");
       const double v = evaluate();
       if (!std::isnan(v)) {
         state.val_loss = v;
@@ -231,6 +240,7 @@ TrainResult Trainer::run() {
     }
   }
   if (!opt_.quiet) progress.finish();
+  if (profiler::enabled()) profiler::report(stderr);
   result.steps = state.step;
   result.train_loss = state.train_loss;
   result.val_loss = state.val_loss;
