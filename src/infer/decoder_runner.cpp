@@ -5,6 +5,7 @@
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/attention.h"
 #include "cornerstone/kernels/rope.h"
 #include "cornerstone/ops/activation.h"
@@ -85,6 +86,7 @@ Tensor DecoderRunner::forward(KVCache& cache, const std::vector<SeqChunk>& chunk
         std::memcpy(vc + (start + t) * kvw, qrow + t * W + (Hq + Hkv) * D, static_cast<size_t>(kvw) * sizeof(float));
       }
       dims.q_len = n, dims.kv_len = start + n;
+      profiler::Scope prof("attention (cached)");
       kernels::attention_forward(dims, {qrow, 0, W, D}, {kc, 0, kvw, D}, {vc, 0, kvw, D},
                                  {att.data<float>() + row * Hq * D, 0, Hq * D, D}, nullptr);
       row += n;

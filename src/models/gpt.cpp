@@ -7,17 +7,21 @@
 
 namespace cornerstone::models {
 
-GPT::GPT(const DecoderConfig& config, uint64_t seed) : cfg_(config), tie_(config.tie_embeddings) {
+GPT::GPT(const DecoderConfig& config, uint64_t seed, bool random_init) : cfg_(config), tie_(config.tie_embeddings) {
   cfg_.validate();
   Rng rng(seed);
-  const nn::BlockConfig bc = cfg_.block();
-  wte_ = register_module("wte", std::make_shared<nn::Embedding>(cfg_.vocab_size, cfg_.d_model, rng, cfg_.init_std));
+  nn::BlockConfig bc = cfg_.block();
+  const float std = random_init ? cfg_.init_std : 0.0f;  // 0: zeros, no random draws
+  if (!random_init) bc.init_std = bc.proj_init_std = 0.0f;
+  wte_ = register_module("wte", std::make_shared<nn::Embedding>(cfg_.vocab_size, cfg_.d_model, rng, std));
   if (cfg_.learned_positions())
-    wpe_ = register_module("wpe", std::make_shared<nn::Embedding>(cfg_.context, cfg_.d_model, rng, cfg_.init_std));
+    wpe_ = register_module("wpe", std::make_shared<nn::Embedding>(cfg_.context, cfg_.d_model, rng, std));
   for (int64_t i = 0; i < cfg_.n_layers; ++i)
     blocks_.push_back(register_module("blocks." + std::to_string(i), std::make_shared<nn::TransformerBlock>(bc, rng)));
   norm_f_ = register_module("norm_f", std::make_shared<nn::Norm>(bc.norm, cfg_.d_model, cfg_.norm_eps, bc.bias));
-  if (!tie_) lm_head_ = register_parameter("lm_head.weight", Tensor::randn({cfg_.vocab_size, cfg_.d_model}, rng, cfg_.init_std));
+  if (!tie_)
+    lm_head_ = register_parameter("lm_head.weight", std == 0.0f ? Tensor::zeros({cfg_.vocab_size, cfg_.d_model})
+                                                                : Tensor::randn({cfg_.vocab_size, cfg_.d_model}, rng, std));
   if (!cfg_.learned_positions()) rope_ = ops::RopeCache(cfg_.rope_theta, cfg_.head_dim(), cfg_.context);
 }
 

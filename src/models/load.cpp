@@ -26,7 +26,7 @@ std::unique_ptr<GPT> load_gpt(const std::string& path) {
     throw FormatError(cfg_path + ": not valid JSON: " + e.what());
   }
   const DecoderConfig cfg = config_from_hf(j, cfg_path);
-  auto model = std::make_unique<GPT>(cfg, 0);
+  auto model = std::make_unique<GPT>(cfg, 0, /*random_init=*/false);  // every weight is loaded below
   const auto file = io::SafeTensorsFile::open(weights);
   load_hf_state_dict(*model, [&](const std::string& n) { return file.contains(n) ? file.get(n) : Tensor(); }, weights);
   return model;

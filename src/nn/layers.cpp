@@ -6,15 +6,22 @@
 
 namespace cornerstone::nn {
 
+namespace {
+// N(0, std^2) weights; std == 0 gives zeros without drawing (a model about to be loaded).
+Tensor init_weight(const Shape& shape, Rng& rng, float std) {
+  return std == 0.0f ? Tensor::zeros(shape) : Tensor::randn(shape, rng, std);
+}
+}  // namespace
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng, float init_std) {
-  weight_ = register_parameter("weight", Tensor::randn({out_features, in_features}, rng, init_std));
+  weight_ = register_parameter("weight", init_weight({out_features, in_features}, rng, init_std));
   if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_features}));
 }
 
 Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight_, bias_); }
 
 Embedding::Embedding(int64_t num_embeddings, int64_t dim, Rng& rng, float init_std) {
-  weight_ = register_parameter("weight", Tensor::randn({num_embeddings, dim}, rng, init_std));
+  weight_ = register_parameter("weight", init_weight({num_embeddings, dim}, rng, init_std));
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return ops::embedding(weight_, ids); }

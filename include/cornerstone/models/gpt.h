@@ -19,8 +19,9 @@ namespace cornerstone::models {
 
 class GPT : public nn::Module {
  public:
-  // Fresh weights from `seed` (GPT-2 initialisation).
-  GPT(const DecoderConfig& config, uint64_t seed);
+  // Fresh weights from `seed` (GPT-2 initialisation); random_init = false leaves them zero, for a
+  // model whose weights are loaded next.
+  GPT(const DecoderConfig& config, uint64_t seed, bool random_init = true);
 
   const DecoderConfig& config() const { return cfg_; }
 

@@ -1,7 +1,8 @@
 // Basic layers: Linear, Embedding, LayerNorm, RMSNorm.
 //
 // Initialisation follows GPT-2 / BERT practice unless the caller overrides it: weights
-// N(0, init_std^2), biases zero, norm gains one.
+// N(0, init_std^2), biases zero, norm gains one. init_std == 0 gives zero weights without drawing
+// random numbers (for models whose weights are loaded next).
 #pragma once
 
 #include <cstdint>

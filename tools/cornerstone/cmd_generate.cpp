@@ -1,0 +1,84 @@
+// `cornerstone generate`: text from a trained model, streamed as it is sampled.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "command.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
+#include "cornerstone/infer/generator.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/models/load.h"
+#include "cornerstone/tokenize/tokenizer.h"
+
+namespace {
+
+void add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate text from a model (run folder or Hugging Face-style folder)");
+  static std::string model_path, prompt, prompt_file, batch_file, tokenizer_path;
+  static std::vector<std::string> stop;
+  static cornerstone::infer::GenerateOptions o;
+  static bool greedy = false, show_stats = false;
+  cmd->add_option("--model", model_path, "Model folder: config.json + model.safetensors (+ tokenizer.json)")->required();
+  auto* p = cmd->add_option("--prompt", prompt, "The prompt text");
+  auto* pf = cmd->add_option("--prompt-file", prompt_file, "Read the prompt from a file")->excludes(p);
+  cmd->add_option("--batch-file", batch_file, "One prompt per line, generated together")->excludes(p)->excludes(pf);
+  cmd->add_option("--tokenizer", tokenizer_path, "Tokenizer (default: the model folder's tokenizer.json)");
+  cmd->add_option("--max-tokens", o.max_tokens, "Tokens to generate per prompt")->capture_default_str();
+  cmd->add_option("--temperature", o.sampling.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--top-k", o.sampling.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", o.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd->add_option("--min-p", o.sampling.min_p, "Drop tokens below min_p x the top probability (0 = off)")->capture_default_str();
+  cmd->add_option("--repetition-penalty", o.sampling.repetition_penalty, "Penalise tokens already seen (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", o.sampling.presence_penalty, "Subtract from logits of seen tokens (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--stop", stop, "Stop when this text is generated (repeatable)");
+  cmd->add_flag("--greedy", greedy, "Always take the most likely token");
+  cmd->add_flag("--stats", show_stats, "Print prompt and generation speed to stderr");
+  cmd->callback([] {
+    using namespace cornerstone;
+    std::vector<std::string> prompts;
+    if (!batch_file.empty()) {
+      std::istringstream in(io::read_file(batch_file));
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) prompts.push_back(line);
+      if (prompts.empty()) throw ValueError("--batch-file '" + batch_file + "' has no prompts");
+    } else if (!prompt_file.empty()) {
+      prompts.push_back(io::read_file(prompt_file));
+    } else if (!prompt.empty()) {
+      prompts.push_back(prompt);
+    } else {
+      throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE or --batch-file FILE");
+    }
+    const auto model = models::load_gpt(model_path);
+    const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
+    if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
+    infer::Generator gen(*model, tokenize::Tokenizer::load(tp));
+    o.sampling.greedy = greedy;
+    o.stop = stop;
+    infer::GenerateStats st;
+    const bool batch = prompts.size() > 1;
+    if (!batch) std::fputs(prompts[0].c_str(), stdout);
+    const auto out = gen.generate(prompts, o, [&](size_t, std::string_view piece) {
+      if (!batch) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+    }, &st);
+    if (batch)
+      for (size_t i = 0; i < out.size(); ++i) std::printf("[%zu] %s%s\n", i, prompts[i].c_str(), out[i].text.c_str());
+    else
+      std::fputc('\n', stdout);
+    if (profiler::enabled()) profiler::report(stderr);
+    if (show_stats)
+      std::fprintf(stderr, "prompt tokens %lld | prompt %.1f tokens/s | generated tokens %lld | generation %.1f tokens/s\n",
+                   static_cast<long long>(st.prompt_tokens), st.prompt_tokens / std::max(st.prompt_seconds, 1e-9),
+                   static_cast<long long>(st.generated_tokens), st.decoded_tokens / std::max(st.generate_seconds, 1e-9));
+  });
+}
+
+}  // namespace
+
+CORNERSTONE_COMMAND(add_generate, 40)
