@@ -1,9 +1,12 @@
 // Typed access to tokenizer.json fields with errors that name the field (internal).
 //
-//   const Json& merges = field(model, "merges", "model");        // "model: missing field 'merges'"
-//   std::string s = as_string(merges[12], "model.merges[12]");   // "model.merges[12]: expected a string, got number"
+//   const Json& merges = field(model, "merges", "model");
+//       // FormatError "tokenizer.json: model: missing required field 'merges'"
+//   std::string s = as_string(merges[12], "model.merges[12]");
+//       // FormatError "tokenizer.json: model.merges[12]: expected a string, got integer"
 //
-// Every error is a FormatError whose message starts with the JSON path of the offending value.
+// Every error is a FormatError (UnsupportedError for unknown component types) whose message
+// names the JSON path of the offending value.
 #pragma once
 
 #include <nlohmann/json.hpp>

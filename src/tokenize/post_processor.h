@@ -7,10 +7,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tokenize/json_fields.h"
@@ -26,8 +25,8 @@ class PostProcessor {
   static std::unique_ptr<PostProcessor> from_json(const Json& json, const std::string& path);
 };
 
-// "[CLS] $A [SEP]"-style processor for the legacy-format loaders: `prefix` ids, the sequence,
-// then `suffix` ids; `tokens` gives each special token's (content, id).
+// "[CLS] $A [SEP]"-style processor for the legacy-format loaders: the `prefix` tokens, the
+// sequence, then the `suffix` tokens, each given as (content, id).
 std::unique_ptr<PostProcessor> make_template_processor(const std::vector<std::pair<std::string, int32_t>>& prefix,
                                                        const std::vector<std::pair<std::string, int32_t>>& suffix);
 

@@ -152,9 +152,12 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (fs::is_directory(p, ec)) {
     if (fs::exists(p / "tokenizer.json")) return load_tokenizer_json(p / "tokenizer.json");
     if (fs::exists(p / "encoder.json") && fs::exists(p / "vocab.bpe")) return load_gpt2(p / "encoder.json", p / "vocab.bpe");
+    // The same two files under the names Hugging Face model folders use.
+    if (fs::exists(p / "vocab.json") && fs::exists(p / "merges.txt")) return load_gpt2(p / "vocab.json", p / "merges.txt");
     if (fs::exists(p / "vocab.txt")) return load_bert_vocab(p / "vocab.txt");
     throw IOError("cannot load a tokenizer from " + path +
-                  ": the folder holds no tokenizer.json, no encoder.json + vocab.bpe and no vocab.txt");
+                  ": the folder holds no tokenizer.json, no encoder.json + vocab.bpe (or vocab.json + merges.txt) "
+                  "and no vocab.txt");
   }
   if (!fs::exists(p, ec))
     throw IOError("cannot load a tokenizer from " + path + ": no such file or folder");
@@ -164,6 +167,12 @@ Tokenizer Tokenizer::load(const std::string& path) {
     if (!fs::exists(dir / "encoder.json") || !fs::exists(dir / "vocab.bpe"))
       throw IOError("cannot load a GPT-2 tokenizer from " + path + ": encoder.json and vocab.bpe must sit side by side");
     return load_gpt2(dir / "encoder.json", dir / "vocab.bpe");
+  }
+  if (name == "vocab.json" || name == "merges.txt") {
+    const fs::path dir = p.parent_path();
+    if (!fs::exists(dir / "vocab.json") || !fs::exists(dir / "merges.txt"))
+      throw IOError("cannot load a GPT-2 tokenizer from " + path + ": vocab.json and merges.txt must sit side by side");
+    return load_gpt2(dir / "vocab.json", dir / "merges.txt");
   }
   if (p.extension() == ".txt") return load_bert_vocab(p);
   return load_tokenizer_json(p);

@@ -13,6 +13,10 @@ WordPieceModel::WordPieceModel(WordPieceConfig config, const std::string& path)
   const std::string vocab_path = child_path(path, "vocab");
   int32_t max_id = -1;
   for (const auto& [token, id] : config.vocab) max_id = std::max(max_id, id);
+  // Ids index a table: a stray huge id would ask for gigabytes.
+  if (static_cast<size_t>(max_id) >= 4 * config.vocab.size() + 1024)
+    fail(vocab_path, "id " + std::to_string(max_id) + " is far beyond the vocabulary size " +
+                         std::to_string(config.vocab.size()) + "; ids should run from 0 to the vocabulary size - 1");
   tokens_.assign(static_cast<size_t>(max_id + 1), std::string());
   present_.assign(tokens_.size(), false);
   ids_.reserve(config.vocab.size());

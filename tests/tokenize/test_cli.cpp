@@ -40,6 +40,16 @@ TEST(TokenizerCli, EncodeDecode) {
             "101 7592 2088 999 102\n");
 }
 
+TEST(TokenizerCli, Gpt2FilesUnderHuggingFaceNames) {
+  const std::string gpt2 = cornerstone::testing::fetch("gpt2-tokenizer");
+  cornerstone::testing::TempDir dir;
+  run_command("cp " + gpt2 + "/encoder.json " + dir.path() + "/vocab.json && cp " + gpt2 + "/vocab.bpe " + dir.path() +
+              "/merges.txt");
+  EXPECT_EQ(run("tokenizer encode --tokenizer " + dir.path() + " --text 'Hello world!'").second, "15496 995 0\n");
+  EXPECT_EQ(run("tokenizer encode --tokenizer " + dir.path() + "/merges.txt --text 'Hello world!'").second,
+            "15496 995 0\n");
+}
+
 TEST(TokenizerCli, Train) {
   cornerstone::testing::TempDir dir;
   const std::string corpus = dir.path() + "/corpus.txt";

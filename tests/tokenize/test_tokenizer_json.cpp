@@ -218,6 +218,10 @@ TEST(TokenizerJsonErrors, NamesTheField) {
   EXPECT_NE(error_of<cornerstone::FormatError>(t.dump()).find("model.merges[0]: the merged token 'ba'"),
             std::string::npos);
   t = bpe_tokenizer();
+  t["model"]["vocab"]["ab"] = 2000000000;
+  EXPECT_NE(error_of<cornerstone::FormatError>(t.dump()).find("model.vocab: id 2000000000 is far beyond"),
+            std::string::npos);
+  t = bpe_tokenizer();
   t["added_tokens"] = {{{"id", -3}, {"content", "<s>"}}};
   EXPECT_NE(error_of<cornerstone::FormatError>(t.dump()).find("added_tokens[0].id: token id -3 is out of range"),
             std::string::npos);

@@ -1,4 +1,5 @@
 // `cornerstone tokenizer encode|decode|train`: thin wrappers over cornerstone::tokenize.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -115,13 +116,13 @@ void add_tokenizer(CLI::App& app) {
   // train
   auto* tr = cmd->add_subcommand("train", "Train a byte-level BPE tokenizer and write DIR/tokenizer.json");
   static std::vector<std::string> tr_corpus, tr_special;
-  static int64_t tr_vocab = 32000, tr_min_freq = 2;
+  static int64_t tr_vocab = 32000, tr_min_freq = 0;
   static std::string tr_out;
   tr->add_option("--corpus", tr_corpus, "Text files or folders of text files")->required();
   tr->add_option("--vocab-size", tr_vocab, "Vocabulary size: special tokens + 256 bytes + merges")->required();
   tr->add_option("--out", tr_out, "Output folder (created if needed)")->required();
   tr->add_option("--special", tr_special, "Special tokens, given ids 0, 1, ... in order");
-  tr->add_option("--min-frequency", tr_min_freq, "Never merge a pair seen fewer times (default 2)");
+  tr->add_option("--min-frequency", tr_min_freq, "Never merge a pair seen fewer times (default 0: merge until --vocab-size)");
   tr->callback([] {
     cornerstone::tokenize::BpeTrainerOptions opt;
     opt.vocab_size = tr_vocab;
@@ -143,8 +144,8 @@ void add_tokenizer(CLI::App& app) {
                 report.bytes / 1e6, static_cast<long long>(report.words), static_cast<long long>(report.distinct_words),
                 secs, report.count_seconds, report.merge_seconds, out.c_str());
     if (tok.vocab_size() < tr_vocab)
-      std::printf("note: stopped below --vocab-size %lld: no pair occurs --min-frequency %lld times any more\n",
-                  static_cast<long long>(tr_vocab), static_cast<long long>(tr_min_freq));
+      std::printf("note: stopped below --vocab-size %lld: no adjacent pair occurs %lld or more times any more\n",
+                  static_cast<long long>(tr_vocab), static_cast<long long>(std::max<int64_t>(tr_min_freq, 1)));
   });
 }
 

@@ -25,7 +25,7 @@ namespace cornerstone::tokenize {
 struct BpeTrainerOptions {
   int64_t vocab_size = 32000;               // special tokens + 256 bytes + merges
   std::vector<std::string> special_tokens;  // get ids 0, 1, ... in this order
-  int64_t min_frequency = 2;                // a pair seen fewer times is never merged
+  int64_t min_frequency = 0;                // a pair seen fewer times is never merged (0: any pair)
   int threads = 0;                          // 0: cornerstone::num_threads()
 };
 

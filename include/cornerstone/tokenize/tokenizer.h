@@ -35,7 +35,7 @@ enum class SpecialRole { Bos, Eos, Pad, Unk, Cls, Sep, Mask };
 class Tokenizer {
  public:
   // `path` is a tokenizer.json file; a folder holding tokenizer.json, or GPT-2's encoder.json +
-  // vocab.bpe, or BERT's vocab.txt; or one of those files itself. A tokenizer_config.json beside
+  // vocab.bpe (also named vocab.json + merges.txt), or BERT's vocab.txt; or one of those files. A tokenizer_config.json beside
   // the file, when present, names the special tokens (bos_token, eos_token, ...).
   // Throws IOError (cannot read), FormatError (malformed: the message names the JSON field, e.g.
   // "model.merges[12]"), UnsupportedError (a component Cornerstone does not implement).
