@@ -1,6 +1,7 @@
 #include "cornerstone/train/trainer.h"
 
 #include <csignal>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -71,7 +72,9 @@ void install_interrupt_handler() {
 
 bool interrupt_requested() { return g_interrupt.load(); }
 
-Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(config)), opt_(std::move(options)) {}
+Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(config)), opt_(std::move(options)) {
+  if (const char* e = std::getenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP")) interrupt_at_step_ = std::atoll(e);
+}
 
 TrainResult Trainer::run() {
   TrainingConfig& tc = cfg_.training;
@@ -157,6 +160,11 @@ TrainResult Trainer::run() {
   };
 
   std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
+  if (!opt_.resume && val_sampler) {  // the starting point of the validation curve
+    profiler::Scope p("evaluate");
+    state.val_loss = evaluate();
+    metrics << nlohmann::json{{"step", 0}, {"val_loss", state.val_loss}}.dump() << "\n";
+  }
   Progress progress("pretrain", state.total_steps, "steps");
   TrainResult result;
   t_start = now_s();
@@ -231,6 +239,9 @@ TrainResult Trainer::run() {
       progress.update(state.step, status);
     }
 
+    // Test hook: deliver a real SIGINT to ourselves after this step (exercises the Ctrl-C path
+    // deterministically).
+    if (interrupt_at_step_ > 0 && state.step == interrupt_at_step_) std::raise(SIGINT);
     const bool stop_now = interrupt_requested() || (opt_.stop_after_steps > 0 && state.step - first_step >= opt_.stop_after_steps);
     if (stop_now || out_of_time || last || (tc.checkpoint_every > 0 && state.step % tc.checkpoint_every == 0))
       checkpoint(result);

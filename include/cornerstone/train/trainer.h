@@ -46,6 +46,7 @@ class Trainer {
  private:
   PretrainConfig cfg_;
   RunOptions opt_;
+  int64_t interrupt_at_step_ = 0;  // CORNERSTONE_TEST_INTERRUPT_AT_STEP: raise SIGINT after that step
 };
 
 // Installs a SIGINT/SIGTERM handler that asks running trainers to stop at the next step boundary.
