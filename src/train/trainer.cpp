@@ -141,8 +141,15 @@ TrainResult Trainer::run() {
                  static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum),
                  human_count(static_cast<double>(micro_tokens * accum)).c_str(), num_threads());
 
+  double eval_seconds = 0;  // duration of the last validation pass
   auto evaluate = [&]() -> double {
     if (!val_sampler) return std::nan("");
+    const double t0 = now_s();
+    struct Timer {
+      double t0;
+      double& out;
+      ~Timer() { out = now_s() - t0; }
+    } timer{t0, eval_seconds};
     autograd::NoGradGuard no_grad;
     double total = 0;
     for (int64_t i = 0; i < tc.eval_batches; ++i) {
@@ -172,6 +179,7 @@ TrainResult Trainer::run() {
   int64_t tokens_done = 0;
   double t_last = t_start;
   bool sized_to_time = false;
+  double t_mark = 0;
 
   while (state.step < state.total_steps) {
     const int64_t step = state.step;
@@ -223,13 +231,20 @@ TrainResult Trainer::run() {
     metrics << line.dump() << "\n";
     metrics.flush();
 
-    // A time-limited run sizes its schedule once the step time is known (after a few steps).
-    if (opt_.time_limit_s > 0 && !sized_to_time && state.step - first_step == 3) {
-      const double per_step = (t_now - t_start) / 3.0;
-      state.total_steps = std::max<int64_t>(state.step + 1, state.step + static_cast<int64_t>((opt_.time_limit_s - (t_now - t_start)) / per_step));
-      schedule.total = state.total_steps;
-      progress.set_total(state.total_steps);
-      sized_to_time = true;
+    // A time-limited run sizes its schedule once the step time is known: from the steps after
+    // the first three (which pay for JIT and first-touch), plus the share of validation passes.
+    if (opt_.time_limit_s > 0 && !sized_to_time) {
+      const int64_t done = state.step - first_step;
+      if (done == 3) t_mark = t_now;
+      if (done >= 3 && (done == 10 || t_now - t_start > 0.1 * opt_.time_limit_s)) {
+        const double per_step = done > 3 ? (t_now - t_mark) / static_cast<double>(done - 3) : (t_now - t_start) / 3.0;
+        const double eval_share = tc.eval_every > 0 ? eval_seconds / static_cast<double>(tc.eval_every) : 0.0;
+        const double left = opt_.time_limit_s - (t_now - t_start);
+        state.total_steps = state.step + std::max<int64_t>(1, static_cast<int64_t>(left / (per_step + eval_share)));
+        schedule.total = state.total_steps;
+        progress.set_total(state.total_steps);
+        sized_to_time = true;
+      }
     }
     if (!opt_.quiet) {
       char status[200], val_part[32] = "";
