@@ -1,5 +1,6 @@
 #include "cornerstone/models/gpt.h"
 
+#include "cornerstone/autograd/checkpoint.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
@@ -35,7 +36,29 @@ Tensor GPT::hidden(const Tensor& ids, int64_t start_pos, Rng* dropout_rng) const
   Tensor x = wte_->forward(ids);  // (B, T, C)
   if (wpe_) x = ops::add_positions(x, wpe_->weight(), start_pos);
   (void)B;
-  for (const auto& block : blocks_) x = block->forward(x, rope(), dropout_rng);
+  for (const auto& block : blocks_) {
+    if (!checkpoint_) {
+      x = block->forward(x, rope(), dropout_rng);
+      continue;
+    }
+    // The recomputation must draw the same dropout masks: it replays the generator from where the
+    // forward pass started, and leaves it where it was.
+    const uint64_t start = dropout_rng ? dropout_rng->offset() : 0;
+    bool first = true;
+    x = autograd::checkpoint(
+        [this, &block, dropout_rng, start, first](const Tensor& in) mutable {
+          if (first || !dropout_rng) {
+            first = false;
+            return block->forward(in, rope(), dropout_rng);
+          }
+          const uint64_t now = dropout_rng->offset();
+          dropout_rng->set_state(dropout_rng->seed(), start);
+          Tensor out = block->forward(in, rope(), dropout_rng);
+          dropout_rng->set_state(dropout_rng->seed(), now);
+          return out;
+        },
+        x);
+  }
   return norm_f_->forward(x);
 }
 

@@ -81,7 +81,6 @@ TrainResult Trainer::run() {
   const models::DecoderConfig& mc = cfg_.model;
   if (tc.precision != "f32")
     throw UnsupportedError("training precision '" + tc.precision + "' is not implemented yet (f32 is)");
-  if (tc.checkpoint_activations) throw UnsupportedError("activation checkpointing is not implemented yet");
   if (opt_.steps > 0) tc.steps = opt_.steps;
   const int64_t T = tc.context > 0 ? tc.context : mc.context;
   const int64_t B = tc.batch_size;
@@ -118,6 +117,7 @@ TrainResult Trainer::run() {
 
   // ---- model, optimizer, state ----
   models::GPT model(mc, tc.seed);
+  model.set_checkpoint_activations(tc.checkpoint_activations);
   AdamWConfig ac;
   ac.lr = tc.lr, ac.beta1 = tc.beta1, ac.beta2 = tc.beta2, ac.eps = tc.eps, ac.weight_decay = tc.weight_decay;
   AdamW optimizer(model.named_parameters(), ac);

@@ -32,6 +32,10 @@ class GPT : public nn::Module {
   // hidden (..., C) -> logits (..., V).
   Tensor logits(const Tensor& hidden) const;
 
+  // Activation checkpointing: keep only each block's input in the forward pass and recompute the
+  // block in the backward pass (less memory, about one more forward pass of compute).
+  void set_checkpoint_activations(bool on) { checkpoint_ = on; }
+
   const Tensor& lm_head_weight() const { return tie_ ? wte_->weight() : lm_head_; }
   const std::vector<std::shared_ptr<nn::TransformerBlock>>& blocks() const { return blocks_; }
   const ops::RopeCache* rope() const { return rope_.defined() ? &rope_ : nullptr; }
@@ -44,6 +48,7 @@ class GPT : public nn::Module {
   std::shared_ptr<nn::Norm> norm_f_;
   Tensor lm_head_;
   ops::RopeCache rope_;
+  bool checkpoint_ = false;
 };
 
 }  // namespace cornerstone::models
