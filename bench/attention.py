@@ -8,19 +8,40 @@ the speed-up over the faster peer. Every measurement is also written as a JSON l
 
   /usr/bin/python3 bench/attention.py                       # B=8 H=12 D=64, T=256 512 1024, 1 and 2 threads
   /usr/bin/python3 bench/attention.py --threads 2 --T 1024 --reps 3
+  /usr/bin/python3 bench/attention.py --settle 600         # on a shared machine: wait for idle CPUs
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEER_ENVS = {"openblas-auto": None, "openblas-cooperlake": "Cooperlake"}
 
 
-def run_json(cmd, env):
+def cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[3] + v[4], sum(v)  # idle + iowait, total
+
+
+def wait_for_idle(limit_s):
+    """On a shared machine, waits (up to limit_s) until the CPUs have been >= 92% idle for 5 s."""
+    deadline, quiet = time.time() + limit_s, 0
+    idle0, total0 = cpu_times()
+    while quiet < 5 and time.time() < deadline:
+        time.sleep(1)
+        idle1, total1 = cpu_times()
+        quiet = quiet + 1 if (idle1 - idle0) >= 0.92 * max(1, total1 - total0) else 0
+        idle0, total0 = idle1, total1
+
+
+def run_json(cmd, env, settle):
+    if settle:
+        wait_for_idle(settle)
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -35,22 +56,26 @@ def main():
     ap.add_argument("--D", default="64")
     ap.add_argument("--reps", default="5")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_attention.jsonl"))
+    ap.add_argument("--settle", type=float, default=0,
+                    help="before each run, wait up to this many seconds for an idle machine")
     args = ap.parse_args()
 
-    shape = ["--B", args.B, "--H", args.H, "--D", args.D, "--reps", args.reps, "--T", *args.T]
+    # One process per (threads, T, implementation), interleaved, so that a burst of other work on a
+    # shared machine hits both sides alike.
     rows = []
     for threads in args.threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        rows += run_json([os.path.join(args.build, "bench", "bench_attention"), "--threads", str(threads), *shape], env)
-        for name, coretype in PEER_ENVS.items():
-            penv = dict(env)
-            penv.pop("OPENBLAS_CORETYPE", None)
-            if coretype:
-                penv["OPENBLAS_CORETYPE"] = coretype
-            for r in run_json([sys.executable, os.path.join(HERE, "attention_peer.py"), "--threads", str(threads), *shape],
-                              penv):
-                r["impl"] = "torch/" + name
-                rows.append(r)
+        for T in args.T:
+            shape = ["--threads", str(threads), "--B", args.B, "--H", args.H, "--D", args.D, "--reps", args.reps, "--T", T]
+            rows += run_json([os.path.join(args.build, "bench", "bench_attention"), *shape], env, args.settle)
+            for name, coretype in PEER_ENVS.items():
+                penv = dict(env)
+                penv.pop("OPENBLAS_CORETYPE", None)
+                if coretype:
+                    penv["OPENBLAS_CORETYPE"] = coretype
+                for r in run_json([sys.executable, os.path.join(HERE, "attention_peer.py"), *shape], penv, args.settle):
+                    r["impl"] = "torch/" + name
+                    rows.append(r)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

@@ -183,9 +183,10 @@ void check_against_reference(const Case& c, bool backward) {
     p.forward();
     EXPECT_TRUE(close(p.dense(p.out, c.Tq, c.Hq), ref.out)) << "out";
     EXPECT_TRUE(close(p.lse, ref.lse)) << "lse";
-    if (c.fused)  // the 8 padding floats after each token's output rows are not written
+    if (c.fused) {  // the 8 padding floats after each token's output rows are not written
       for (int64_t row = 0; row < c.B * c.Tq; ++row)
         for (int64_t x = 0; x < 8; ++x) ASSERT_TRUE(std::isnan(p.o[row * (c.Hq * c.D + 8) + c.Hq * c.D + x]));
+    }
     if (!backward) return;
     p.backward();  // dq, dk, dv start as NaN: overwritten, not accumulated
     EXPECT_TRUE(close(p.dense(p.dq, c.Tq, c.Hq), ref.dq, 2e-5)) << "dq";
