@@ -108,3 +108,22 @@ TEST(GPT, LoadingAnHfStateDictRestoresTheModelExactly) {
   for (const auto& [n, p] : a.named_parameters()) EXPECT_EQ(p.to_vector(), b.parameter(n).to_vector()) << n;
   EXPECT_THROW(models::load_hf_state_dict(b, [](const std::string&) { return Tensor(); }, "empty"), FormatError);
 }
+
+TEST(GPT, ActivationCheckpointingGivesTheSameLossAndGradients) {
+  for (float dropout : {0.0f, 0.1f}) {
+    auto cfg = small(models::DecoderArch::GPT2);
+    cfg.dropout = dropout;
+    models::GPT plain(cfg, 5), ckpt(cfg, 5);
+    ckpt.set_checkpoint_activations(true);
+    const Tensor ids = random_ids({2, 11}, static_cast<int32_t>(cfg.vocab_size), 8);
+    const Tensor tg = random_ids({2, 11}, static_cast<int32_t>(cfg.vocab_size), 9);
+    Rng ra(77), rb(77);
+    Tensor la = plain.loss(ids, tg, &ra), lb = ckpt.loss(ids, tg, &rb);
+    la.backward();
+    lb.backward();
+    EXPECT_EQ(la.item(), lb.item()) << "dropout " << dropout;
+    EXPECT_EQ(ra.offset(), rb.offset()) << "the generator ends where the forward pass left it";
+    for (const auto& [n, p] : plain.named_parameters())
+      EXPECT_EQ(p.grad().to_vector(), ckpt.parameter(n).grad().to_vector()) << n << " dropout " << dropout;
+  }
+}

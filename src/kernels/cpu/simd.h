@@ -50,7 +50,8 @@ struct Scalar {
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
   static reg div(reg a, reg b) { return a / b; }
-  static reg fma(reg a, reg b, reg c) { return std::fma(a, b, c); }  // a * b + c
+  // a * b + c. Not std::fma: without FMA hardware (the portable baseline) that is a libm call.
+  static reg fma(reg a, reg b, reg c) { return a * b + c; }
   static reg max(reg a, reg b) { return a > b ? a : b; }
   static reg min(reg a, reg b) { return a < b ? a : b; }
   static reg sqrt(reg a) { return std::sqrt(a); }
