@@ -5,12 +5,30 @@
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/gemm.h"
+#include "cornerstone/ops/precision.h"
 
 namespace cornerstone::ops {
 
 using kernels::Trans;
 
 namespace {
+
+// A GEMM operand: fp32, or its bf16 rounding under mixed precision (ops/precision.h).
+Tensor as_operand(const Tensor& t, bool use_bf16) {
+  if (!use_bf16) return t;
+  Tensor o = Tensor::empty(t.shape(), DType::BF16);
+  kernels::f32_to_bf16(t.data<float>(), t.numel(), o.data<bf16>());
+  return o;
+}
+
+// C = alpha op(A) op(B) + beta C with A, B both f32 or both bf16 (fp32 accumulation either way).
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda, const Tensor& B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (A.dtype() == DType::BF16)
+    kernels::gemm_bf16(ta, tb, M, N, K, 1.0f, A.data<bf16>(), lda, B.data<bf16>(), ldb, beta, C, ldc);
+  else
+    kernels::sgemm(ta, tb, M, N, K, 1.0f, A.data<float>(), lda, B.data<float>(), ldb, beta, C, ldc);
+}
 
 // Rows of a (..., K) tensor flattened to (rows, K).
 int64_t leading_rows(const Tensor& t) { return t.numel() / t.size(-1); }
@@ -31,21 +49,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.ndim() < 2) throw ShapeError("matmul: expected a to be at least 2-d, got " + a.shape().str());
   if (a.size(-1) != b.size(0))
     throw ShapeError("matmul: inner dimensions differ: a " + a.shape().str() + " vs b " + b.shape().str());
-  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const bool bf = matmul_precision() == Precision::BF16;
+  const Tensor ac = as_operand(a.contiguous(), bf), bc = as_operand(b.contiguous(), bf);
   const int64_t M = leading_rows(ac), K = ac.size(-1), N = bc.size(1);
   Tensor out = Tensor::empty(with_last(ac.shape(), N));
-  kernels::sgemm(Trans::N, Trans::N, M, N, K, 1.0f, ac.data<float>(), K, bc.data<float>(), N, 0.0f, out.data<float>(), N);
+  gemm(Trans::N, Trans::N, M, N, K, ac, K, bc, N, 0.0f, out.data<float>(), N);
   if (autograd::needs_grad({a, b})) {
-    autograd::record("matmul", {a, b}, out, [ac, bc, M, N, K](const Tensor& g, autograd::GradSink& sink) {
+    autograd::record("matmul", {a, b}, out, [ac, bc, M, N, K, bf](const Tensor& grad, autograd::GradSink& sink) {
+      const Tensor g = as_operand(grad, bf);
       if (sink.needs(0)) {  // da (M, K) = g (M, N) @ b^T
         auto da = sink.buffer(0);
-        kernels::sgemm(Trans::N, Trans::T, M, K, N, 1.0f, g.data<float>(), N, bc.data<float>(), N, da.fresh ? 0.0f : 1.0f,
-                       da.data(), K);
+        gemm(Trans::N, Trans::T, M, K, N, g, N, bc, N, da.fresh ? 0.0f : 1.0f, da.data(), K);
       }
       if (sink.needs(1)) {  // db (K, N) = a^T @ g
         auto db = sink.buffer(1);
-        kernels::sgemm(Trans::T, Trans::N, K, N, M, 1.0f, ac.data<float>(), K, g.data<float>(), N, db.fresh ? 0.0f : 1.0f,
-                       db.data(), N);
+        gemm(Trans::T, Trans::N, K, N, M, ac, K, g, N, db.fresh ? 0.0f : 1.0f, db.data(), N);
       }
     });
   }
@@ -65,7 +83,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.ndim() != 1 || bias.size(0) != weight.size(0))
       throw ShapeError("linear: bias " + bias.shape().str() + " does not match weight " + weight.shape().str());
   }
-  const Tensor xc = x.contiguous(), wc = weight.contiguous();
+  const bool bf = matmul_precision() == Precision::BF16;
+  const Tensor xc = as_operand(x.contiguous(), bf), wc = as_operand(weight.contiguous(), bf);
   const int64_t N = leading_rows(xc), K = xc.size(-1), M = wc.size(0);
   Tensor out = Tensor::empty(with_last(xc.shape(), M));  // (N, M)
   float beta = 0.0f;
@@ -77,23 +96,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     for (int64_t r = 0; r < N; ++r) std::copy(bp, bp + M, o + r * M);
     beta = 1.0f;
   }
-  kernels::sgemm(Trans::N, Trans::T, N, M, K, 1.0f, xc.data<float>(), K, wc.data<float>(), K, beta, out.data<float>(), M);
+  gemm(Trans::N, Trans::T, N, M, K, xc, K, wc, K, beta, out.data<float>(), M);
   if (autograd::needs_grad({x, weight, bias})) {
-    autograd::record("linear", {x, weight, bias}, out, [xc, wc, N, M, K](const Tensor& g, autograd::GradSink& sink) {
+    autograd::record("linear", {x, weight, bias}, out, [xc, wc, N, M, K, bf](const Tensor& grad, autograd::GradSink& sink) {
+      const Tensor g = as_operand(grad, bf);
       if (sink.needs(0)) {  // dx (N, K) = g (N, M) @ W (M, K)
         auto dx = sink.buffer(0);
-        kernels::sgemm(Trans::N, Trans::N, N, K, M, 1.0f, g.data<float>(), M, wc.data<float>(), K, dx.fresh ? 0.0f : 1.0f,
-                       dx.data(), K);
+        gemm(Trans::N, Trans::N, N, K, M, g, M, wc, K, dx.fresh ? 0.0f : 1.0f, dx.data(), K);
       }
       if (sink.needs(1)) {  // dW (M, K) = g^T (M, N) @ x (N, K)
         auto dw = sink.buffer(1);
-        kernels::sgemm(Trans::T, Trans::N, M, K, N, 1.0f, g.data<float>(), M, xc.data<float>(), K, dw.fresh ? 0.0f : 1.0f,
-                       dw.data(), K);
+        gemm(Trans::T, Trans::N, M, K, N, g, M, xc, K, dw.fresh ? 0.0f : 1.0f, dw.data(), K);
       }
-      if (sink.needs(2)) {  // db (M) = sum over rows of g
+      if (sink.needs(2)) {  // db (M) = sum over rows of the fp32 gradient
         auto db = sink.buffer(2);
         if (db.fresh) db.tensor.zero();
-        kernels::sum_rows(g.data<float>(), N, M, db.data());
+        kernels::sum_rows(grad.data<float>(), N, M, db.data());
       }
     });
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/cpu.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
 #include "cornerstone/core/profiler.h"
@@ -21,6 +22,7 @@
 #include "cornerstone/kernels/peak.h"
 #include "cornerstone/models/gpt.h"
 #include "cornerstone/ops/elementwise.h"
+#include "cornerstone/ops/precision.h"
 #include "cornerstone/train/batch_sampler.h"
 #include "cornerstone/train/checkpoint.h"
 #include "cornerstone/train/optimizer.h"
@@ -79,8 +81,10 @@ Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(con
 TrainResult Trainer::run() {
   TrainingConfig& tc = cfg_.training;
   const models::DecoderConfig& mc = cfg_.model;
-  if (tc.precision != "f32")
-    throw UnsupportedError("training precision '" + tc.precision + "' is not implemented yet (f32 is)");
+  // bf16 mixed precision: bf16 GEMM operands, fp32 accumulation, fp32 master weights and state.
+  ops::PrecisionGuard precision(tc.precision == "bf16" ? ops::Precision::BF16 : ops::Precision::F32);
+  if (tc.precision == "bf16" && !cpu::features().avx512_bf16)
+    throw UnsupportedError("--precision bf16 needs a CPU with AVX512-BF16 (this one has none); use f32");
   if (opt_.steps > 0) tc.steps = opt_.steps;
   const int64_t T = tc.context > 0 ? tc.context : mc.context;
   const int64_t B = tc.batch_size;

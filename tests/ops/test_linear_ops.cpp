@@ -5,6 +5,7 @@
 #include "cornerstone/core/rng.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/linear.h"
+#include "cornerstone/ops/precision.h"
 #include "op_check.h"
 #include "test_util.h"
 
@@ -85,4 +86,25 @@ TEST(OpsElementwise, AddSubMulScaleSumMean) {
     check_finite_differences(c);
   }
   EXPECT_THROW(ops::add(a, rand({4, 32}, 1)), ShapeError);
+}
+
+TEST(OpsLinear, Bf16MixedPrecisionRoundsOperandsAndAccumulatesInFp32) {
+  // Forward: exactly F.linear on bf16-rounded x and W in fp32. The backward rounds the incoming
+  // gradient too, so compare it with a looser tolerance (PyTorch keeps the gradient fp32 there).
+  ops::PrecisionGuard bf16(ops::Precision::BF16);
+  OpCase c;
+  c.oracle_op = "linear_bf16";
+  c.inputs = {rand({64, 96}, 31), rand({80, 96}, 32), rand({80}, 33)};
+  c.grad = {true, true, true};
+  c.run = [](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2]); };
+  c.rtol = 1e-5, c.atol = 1e-5;
+  c.grad_rtol = 2e-2, c.grad_atol = 2e-2;
+  check_against_oracle(c);
+  // And it really is bf16: the fp32 product differs.
+  const Tensor x = rand({8, 96}, 34), w = rand({16, 96}, 35);
+  const Tensor mixed = ops::linear(x, w);
+  ops::PrecisionGuard f32(ops::Precision::F32);
+  const Tensor full = ops::linear(x, w);
+  EXPECT_FALSE(all_close(mixed, full, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(mixed, full, 2e-2, 2e-2));
 }

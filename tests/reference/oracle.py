@@ -141,7 +141,14 @@ def decoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def bf16(t):
+    """Rounds to bfloat16 (nearest even) and back: the operands of a mixed-precision GEMM."""
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
 OPS = {
+    # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
+    "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
