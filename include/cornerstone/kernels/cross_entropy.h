@@ -18,7 +18,7 @@ void cross_entropy_backward(const float* logits, const float* lse, const int32_t
                             int64_t N, int64_t V, float* dlogits, bool accumulate);
 
 // Fused LM head + cross-entropy. logits = h W^T (+ b) are formed a chunk of rows at a time
-// (128-256 rows x V floats, at most 64 MiB unless V > 131k; 49 MiB for GPT-2) and consumed
+// (256 rows when that is at most 32 MiB, else 128: 25 MB for GPT-2) and consumed
 // immediately, so no (N, V) tensor ever exists. Ignored rows are left out of the GEMMs.
 //   losses (N)   per-row loss (0 for ignored rows), always written
 //   dh (N, C)    = grad_scale * d(sum_i losses_i)/dh, overwritten; skipped when null
