@@ -197,7 +197,13 @@ void save_peft(const models::GPT& model, const LoRAConfig& cfg, const std::strin
     for (const auto& s : a->slices()) {
       tensors.emplace_back("base_model.model." + s.hf_name + ".lora_A.weight", s.A.detach());
       tensors.emplace_back("base_model.model." + s.hf_name + ".lora_B.weight", s.B.detach());
-      leaves.insert(s.hf_name.substr(s.hf_name.rfind('.') + 1));
+      // The module path inside its layer ("attn.c_proj", "self_attn.q_proj"): unambiguous where a
+      // bare leaf would not be (GPT-2 has c_proj in both attn and mlp), and PEFT matches it as a
+      // name suffix.
+      const std::string& n = s.hf_name;
+      size_t at = n.find(".h.");
+      at = at != std::string::npos ? at + 3 : n.find(".layers.") + 8;
+      leaves.insert(n.substr(n.find('.', at) + 1));
     }
   }
   if (tensors.empty()) throw ValueError("save_peft: the model has no LoRA adapters");

@@ -162,6 +162,12 @@ void TaskModel::save(const std::string& dir) const {
   }
 }
 
+void TaskModel::merge_adapters() {
+  if (spec_.mode != AdaptMode::LoRA) return;
+  bake_lora(*base_);
+  spec_.mode = AdaptMode::Full;
+}
+
 std::vector<int32_t> TaskModel::encode_text(const std::string& text) const {
   std::vector<int32_t> ids = tokenizer_.encode(text);
   const auto eos = tokenizer_.eos_id();

@@ -148,7 +148,7 @@ TEST(LoRA, PeftFilesRoundTripAndBadFilesAreNamed) {
   EXPECT_EQ(logits_of(a, ids).to_vector(), logits_of(b, ids).to_vector());
   const auto j = nlohmann::json::parse(io::read_file(dir + "/adapter_config.json"));
   EXPECT_EQ(j["peft_type"], "LORA");
-  EXPECT_EQ(j["target_modules"], nlohmann::json({"k_proj", "o_proj", "q_proj", "up_proj"}));
+  EXPECT_EQ(j["target_modules"], nlohmann::json({"mlp.up_proj", "self_attn.k_proj", "self_attn.o_proj", "self_attn.q_proj"}));
   EXPECT_TRUE(io::SafeTensorsFile::open(dir + "/adapter_model.safetensors").contains(
       "base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight"));
   // A mis-shaped adapter is named.
@@ -162,6 +162,20 @@ TEST(LoRA, PeftFilesRoundTripAndBadFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("q_proj.lora_A.weight' has shape (5, 32), expected (4, 32)"), std::string::npos)
         << e.what();
   }
+  fs::remove_all(dir);
+}
+
+TEST(LoRA, SavedTargetsReloadExactlyTheAdaptedModules) {
+  // GPT-2 has c_proj in both attn and mlp: adapting only the attention one must reload that way.
+  const auto cfg = small(models::DecoderArch::GPT2);
+  models::GPT a(cfg, 1), b(cfg, 1);
+  adapt::LoRAConfig lc{4, 8, 0, {"attn"}};
+  adapt::apply_lora(a, lc, 2);
+  const std::string dir = fresh_temp_dir("peft_targets");
+  adapt::save_peft(a, lc, dir, "base");
+  adapt::load_peft(b, dir);
+  EXPECT_EQ(a.num_trainable_parameters(), b.num_trainable_parameters());
+  EXPECT_FALSE(b.blocks()[0]->mlp().out().adapter());
   fs::remove_all(dir);
 }
 

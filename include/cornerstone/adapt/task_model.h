@@ -52,6 +52,8 @@ class TaskModel {
   void save(const std::string& dir) const;
 
   const TaskSpec& spec() const { return spec_; }
+  // Folds LoRA adapters into the base weights: the model becomes a full fine-tune (mode "full").
+  void merge_adapters();
   const tokenize::Tokenizer& tokenizer() const { return tokenizer_; }
   models::GPT& base() const { return *base_; }
   // The module holding every parameter (the head's module, or the base for SFT).
