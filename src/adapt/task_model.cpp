@@ -81,8 +81,9 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   const std::string tok = models::find_tokenizer(spec.base);
   if (tok.empty()) throw IOError("base model '" + spec.base + "' has no tokenizer.json");
   m.tokenizer_ = tokenize::Tokenizer::load(tok);
-  if (spec.max_length < 2 || spec.max_length > m.base_->config().context)
-    throw ValueError("--max-length " + std::to_string(spec.max_length) + " must be in [2, " +
+  if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->config().context);
+  if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->config().context)
+    throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
                      std::to_string(m.base_->config().context) + "] (the base model's context)");
   const int64_t n = static_cast<int64_t>(spec.labels.size());
   if (spec.task == Task::Classify) m.classifier_ = std::make_shared<SequenceClassifier>(m.base_, n, seed);

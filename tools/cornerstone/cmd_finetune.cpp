@@ -25,7 +25,7 @@ void add_finetune(CLI::App& app) {
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag (full, frozen base + head, or LoRA)");
   static std::string model, task, train_path, val_path, out, base_precision = "f32";
   static adapt::FinetuneOptions o;
-  static int64_t lora_rank = 0, max_length = 256;
+  static int64_t lora_rank = 0, max_length = 0;
   static float lora_alpha = 0, lora_dropout = 0;
   static std::vector<std::string> lora_targets;
   static bool freeze_base = false;
@@ -44,7 +44,7 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
   cmd->add_option("--batch", o.batch_size)->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
-  cmd->add_option("--max-length", max_length, "Tokens per example (longer texts are cut)")->capture_default_str();
+  cmd->add_option("--max-length", max_length, "Tokens per example, longer texts are cut (default: the model's context, at most 256)");
   cmd->add_option("--seed", o.seed)->capture_default_str();
   cmd->add_option("--precision", o.precision, "f32 or bf16 GEMMs")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
   cmd->callback([] {

@@ -34,7 +34,7 @@ struct TaskSpec {
   Task task = Task::Classify;
   AdaptMode mode = AdaptMode::Full;
   std::vector<std::string> labels;  // classes or tags
-  int64_t max_length = 256;         // tokens per example
+  int64_t max_length = 0;           // tokens per example (0: the base context, at most 256)
   std::string base;                 // base model folder (absolute)
   LoRAConfig lora;                  // when mode == LoRA
 
