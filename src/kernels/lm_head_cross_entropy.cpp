@@ -25,8 +25,10 @@
 // that chunk fits in 32 MiB (V <= 32768: Llama, BERT) and 128 otherwise (GPT-2: 25 MB, ~5% below
 // 256 rows, which would take 51 MB; V = 151936: 78 MB).
 #include <cstring>
+#include <type_traits>
 
 #include "cornerstone/kernels/cross_entropy.h"
+#include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/gemm.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/lm_head_pass.h"
@@ -56,12 +58,29 @@ int64_t chunk_rows(int64_t V) {
 
 }  // namespace
 
-void lm_head_cross_entropy(const float* h, const float* w, const float* b, const int32_t* targets, int64_t N,
-                           int64_t C, int64_t V, float grad_scale, float* losses, float* dh, float* dw, float* db) {
+namespace {
+
+// C = op(A) op(B) (+ beta C) with both operands f32 or both bf16, fp32 accumulation.
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+          float beta, float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* B, int64_t ldb,
+          float beta, float* C, int64_t ldc) {
+  gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The fused head for f32 or bf16 operands (h, W). With bf16, the gradient chunk is rounded to bf16
+// for the two backward GEMMs, as every bf16 GEMM's operands are; the loss and softmax stay fp32.
+template <typename T>
+void lm_head_impl(const T* h, const T* w, const float* b, const int32_t* targets, int64_t N, int64_t C, int64_t V,
+                  float grad_scale, float* losses, float* dh, float* dw, float* db) {
+  constexpr bool kBf16 = std::is_same_v<T, bf16>;
   const bool want_grad = dh || dw || db;
   const int64_t R = chunk_rows(V) < N ? chunk_rows(V) : N;
   Scratch lt_buf = Scratch::of<float>(V * R);  // (V, R): logits, then their gradient
-  Scratch h_buf = Scratch::of<float>(R * C);   // (R, C): gathered rows of h, when not contiguous
+  Scratch lt_bf_buf = Scratch::of<T>(kBf16 && want_grad ? V * R : 1);  // (V, R): the gradient in bf16
+  Scratch h_buf = Scratch::of<T>(R * C);       // (R, C): gathered rows of h, when not contiguous
   Scratch dh_buf = Scratch::of<float>(R * C);  // (R, C): their dh before the scatter
   Scratch rows_buf = Scratch::of<int64_t>(R), tgt_buf = Scratch::of<int32_t>(R), loss_buf = Scratch::of<float>(R);
   float* const lt = lt_buf.as<float>();
@@ -83,26 +102,43 @@ void lm_head_cross_entropy(const float* h, const float* w, const float* b, const
     }
     if (n == 0) break;
     const bool contiguous = rows[n - 1] - rows[0] == n - 1;
-    const float* hc = h + rows[0] * C;  // (n, C)
+    const T* hc = h + rows[0] * C;  // (n, C)
     if (!contiguous) {
-      for (int64_t r = 0; r < n; ++r) std::memcpy(h_buf.as<float>() + r * C, h + rows[r] * C, C * sizeof(float));
-      hc = h_buf.as<float>();
+      for (int64_t r = 0; r < n; ++r) std::memcpy(h_buf.as<T>() + r * C, h + rows[r] * C, C * sizeof(T));
+      hc = h_buf.as<T>();
     }
 
-    sgemm(Trans::N, Trans::T, V, n, C, 1.0f, w, C, hc, C, 0.0f, lt, n);  // lt (V, n) = W h_c^T
+    gemm(Trans::N, Trans::T, V, n, C, w, C, hc, C, 0.0f, lt, n);  // lt (V, n) = W h_c^T
     internal::lm_head_softmax_columns(lt, b, tgt, n, V, grad_scale, want_grad, loss);
     for (int64_t r = 0; r < n; ++r) losses[rows[r]] = loss[r];
     if (!want_grad) continue;
 
     if (db) internal::lm_head_bias_grad(lt, V, n, db);
+    const T* g = reinterpret_cast<const T*>(lt);  // (V, n) gradient of the logits
+    if constexpr (kBf16) {
+      f32_to_bf16(lt, V * n, lt_bf_buf.as<T>());
+      g = lt_bf_buf.as<T>();
+    }
     if (dh) {
       float* dhc = contiguous ? dh + rows[0] * C : dh_buf.as<float>();  // (n, C)
-      sgemm(Trans::T, Trans::N, n, C, V, 1.0f, lt, n, w, C, 0.0f, dhc, C);
+      gemm(Trans::T, Trans::N, n, C, V, g, n, w, C, 0.0f, dhc, C);
       if (!contiguous)
         for (int64_t r = 0; r < n; ++r) std::memcpy(dh + rows[r] * C, dhc + r * C, C * sizeof(float));
     }
-    if (dw) sgemm(Trans::N, Trans::N, V, C, n, 1.0f, lt, n, hc, C, 1.0f, dw, C);
+    if (dw) gemm(Trans::N, Trans::N, V, C, n, g, n, hc, C, 1.0f, dw, C);
   }
+}
+
+}  // namespace
+
+void lm_head_cross_entropy(const float* h, const float* w, const float* b, const int32_t* targets, int64_t N,
+                           int64_t C, int64_t V, float grad_scale, float* losses, float* dh, float* dw, float* db) {
+  lm_head_impl(h, w, b, targets, N, C, V, grad_scale, losses, dh, dw, db);
+}
+
+void lm_head_cross_entropy_bf16(const bf16* h, const bf16* w, const float* b, const int32_t* targets, int64_t N,
+                                int64_t C, int64_t V, float grad_scale, float* losses, float* dh, float* dw, float* db) {
+  lm_head_impl(h, w, b, targets, N, C, V, grad_scale, losses, dh, dw, db);
 }
 
 }  // namespace cornerstone::kernels
