@@ -15,7 +15,7 @@ namespace cornerstone::models {
 namespace {
 
 using io::GGUFValue;
-using Json = nlohmann::ordered_json;
+using Json = nlohmann::json;  // read only; an ordered object would parse a 150k-token vocab in quadratic time
 
 // The pre-tokenizer name of a byte-level tokenizer.json's pre_tokenizer, or "".
 std::string detect_pre(const Json& pre) {

@@ -73,10 +73,13 @@ Json added_tokens(const GgufVocab& v) {
 }
 
 Json vocab_object(const GgufVocab& v) {
-  Json out = Json::object();
+  // Built in one go, in id order: inserting 100k+ keys one at a time into an ordered object is
+  // quadratic (each insertion looks for the key).
+  std::vector<std::pair<const std::string, Json>> entries;
+  entries.reserve(v.tokens.size());
   for (size_t i = 0; i < v.tokens.size(); ++i)
-    if (!is(v, i, GGUFTokenType::Unused)) out[v.tokens[i]] = i;
-  return out;
+    if (!is(v, i, GGUFTokenType::Unused)) entries.emplace_back(v.tokens[i], Json(i));
+  return Json(Json::object_t(entries.begin(), entries.end()));
 }
 
 // TemplateProcessing adding BOS / EOS around the sequence, or `otherwise` when nothing is added.
