@@ -97,7 +97,7 @@ void export_gguf(const GPT& model, const tokenize::Tokenizer* tok, const std::st
     const auto tn = add_tokenizer_to_gguf(*tok, model.config().vocab_size, w, {o.embed_tokenizer_json});
     r.notes.insert(r.notes.end(), tn.begin(), tn.end());
   } else {
-    w.set("tokenizer.ggml.model", io::GGUFValue::string("none"));
+    w.set("tokenizer.ggml.model", io::GGUFValue::string("no_vocab"));
     r.notes.push_back("no tokenizer found: the GGUF has no vocabulary and llama.cpp cannot tokenize text (pass --tokenizer)");
   }
   w.write(out);

@@ -81,12 +81,12 @@ std::vector<std::string> add_tokenizer_to_gguf(const tokenize::Tokenizer& tok, i
     throw ValueError("the tokenizer has " + std::to_string(V) + " tokens but the model's embedding only " +
                      std::to_string(model_vocab) + " rows; export the tokenizer the model was trained with");
 
-  std::string kind = "none";
+  std::string kind = "no_vocab";
   if (model_type == "BPE" && tok.is_byte_level()) kind = "gpt2";
   else if (model_type == "BPE" && model.value("byte_fallback", false)) kind = "llama";
   else
     notes.push_back("tokenizer model " + model_type +
-                    " has no llama.cpp equivalent: tokenizer.ggml.model is 'none' (llama.cpp loads the weights but "
+                    " has no llama.cpp equivalent: tokenizer.ggml.model is 'no_vocab' (llama.cpp loads the weights but "
                     "cannot tokenize text); tokenizer.huggingface.json still holds it");
 
   std::map<int32_t, bool> added;  // id -> special
@@ -125,11 +125,14 @@ std::vector<std::string> add_tokenizer_to_gguf(const tokenize::Tokenizer& tok, i
                       "llama.cpp may split text differently from Cornerstone");
       pre = "default";
     }
+    if (model.value("ignore_merges", false) && pre != "llama-bpe")
+      notes.push_back("the tokenizer looks whole words up before merging (ignore_merges), which llama.cpp only does "
+                      "for the llama-bpe pre-tokenizer; llama.cpp may tokenize some words differently");
     w.set("tokenizer.ggml.pre", GGUFValue::string(pre));
   } else if (kind == "llama") {
     w.set("tokenizer.ggml.pre", GGUFValue::string("default"));
   }
-  if (kind != "none") {
+  if (kind != "no_vocab") {
     w.set("tokenizer.ggml.tokens", GGUFValue::strings(tokens));
     w.set("tokenizer.ggml.token_type", GGUFValue::i32s(types));
   }

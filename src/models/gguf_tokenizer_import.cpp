@@ -127,6 +127,9 @@ std::string gpt2_tokenizer(const io::GGUFFile& f, std::vector<std::string>* note
                       {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
                        byte_level(false)}}};
   }
+  // Llama 3's tokenizer takes a whole word from the vocabulary before merging (llama.cpp sets the
+  // same for this pre-tokenizer).
+  const bool ignore_merges = pre == "llama-bpe" || pre == "llama3";
   Json merges = Json::array();
   const auto text = f.get("tokenizer.ggml.merges").as_strings(f.where("tokenizer.ggml.merges"));
   for (size_t i = 0; i < text.size(); ++i) {
@@ -147,7 +150,7 @@ std::string gpt2_tokenizer(const io::GGUFFile& f, std::vector<std::string>* note
   j["decoder"] = byte_level(false);
   j["model"] = {{"type", "BPE"},          {"dropout", nullptr},    {"unk_token", nullptr},
                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab_object(v)},
+                {"byte_fallback", false}, {"ignore_merges", ignore_merges}, {"vocab", vocab_object(v)},
                 {"merges", merges}};
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }

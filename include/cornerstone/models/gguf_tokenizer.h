@@ -4,7 +4,7 @@
 //   tokenizer.ggml.model       "gpt2"  byte-level BPE (GPT-2, Qwen, Llama 3 style): tokens + merges
 //                              "llama" SentencePiece-style BPE (byte fallback, "▁" for spaces):
 //                                      tokens + scores (llama.cpp merges by score)
-//                              "none"  anything else (WordPiece, ...): llama.cpp loads the weights
+//                              "no_vocab" anything else (WordPiece, ...): llama.cpp loads the weights
 //                                      but cannot tokenize; tokenizer.huggingface.json still has it
 //   tokenizer.ggml.pre         the pre-tokenizer regex, by llama.cpp's name ("gpt-2", "qwen2",
 //                              "llama-bpe"); "default" when the regex is not one llama.cpp knows
@@ -43,7 +43,7 @@ std::vector<std::string> add_tokenizer_to_gguf(const tokenize::Tokenizer& tok, i
 
 // The tokenizer.json text of a GGUF file: tokenizer.huggingface.json when present, else one
 // rebuilt from tokenizer.ggml.* ("gpt2" and "llama" models); empty when the file has no
-// tokenizer (no tokenizer.ggml.model, or "none"). Throws FormatError naming a malformed key,
+// tokenizer (no tokenizer.ggml.model, or "no_vocab" / "none"). Throws FormatError naming a malformed key,
 // UnsupportedError naming a tokenizer model or pre-tokenizer that cannot be rebuilt. Notes about
 // approximations go to `notes`.
 std::string tokenizer_json_from_gguf(const io::GGUFFile& f, std::vector<std::string>* notes = nullptr);
