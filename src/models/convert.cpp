@@ -1,5 +1,6 @@
 #include "cornerstone/models/convert.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -107,9 +108,23 @@ void export_gguf(const GPT& model, const tokenize::Tokenizer* tok, const std::st
 
 std::string read_text(const fs::path& p) { return io::read_file(p.string()); }
 
-void import_hf(const std::string& from, const fs::path& out, ConvertReport& r, std::unique_ptr<GPT>& model,
-               std::optional<tokenize::Tokenizer>& tok) {
-  model = load_gpt(from);
+// A model read by an importer, with its tokenizer when the source has one.
+struct Imported {
+  std::unique_ptr<GPT> model;
+  std::optional<tokenize::Tokenizer> tokenizer;
+};
+
+void check_tokenizer_fits(const Imported& m, const std::string& from) {
+  if (m.tokenizer && m.tokenizer->vocab_size() > m.model->config().vocab_size)
+    throw FormatError(from + ": the tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                      " tokens but the model's embedding only " + std::to_string(m.model->config().vocab_size) + " rows");
+}
+
+// Reads a Hugging Face folder; copies its tokenizer and generation config files into `out`.
+Imported import_hf(const std::string& from, const fs::path& out, ConvertReport& r) {
+  Imported m;
+  m.model = load_gpt(from);
+  auto& tok = m.tokenizer;
   const fs::path src(from);
   const bool has_tokenizer = fs::exists(src / "tokenizer.json") || fs::exists(src / "vocab.json") ||
                              fs::exists(src / "encoder.json") || fs::exists(src / "vocab.txt");
@@ -124,26 +139,28 @@ void import_hf(const std::string& from, const fs::path& out, ConvertReport& r, s
   }
   if (fs::exists(src / "generation_config.json"))
     io::write_file_atomic((out / "generation_config.json").string(), read_text(src / "generation_config.json"));
+  check_tokenizer_fits(m, from);
+  return m;
 }
 
-void import_gguf(const std::string& from, const fs::path& out, ConvertReport& r, std::unique_ptr<GPT>& model,
-                 std::optional<tokenize::Tokenizer>& tok) {
+// Reads a GGUF file; writes its tokenizer (embedded or rebuilt) as `out`/tokenizer.json.
+Imported import_gguf(const std::string& from, const fs::path& out, ConvertReport& r) {
   const io::GGUFFile f = io::GGUFFile::open(from);
-  model = gpt_from_gguf(f);
+  Imported m;
+  m.model = gpt_from_gguf(f);
   const std::string json = tokenizer_json_from_gguf(f, &r.notes);
   if (json.empty()) {
     r.notes.push_back("'" + from + "' has no tokenizer; the imported model has none either");
-    return;
+    return m;
   }
   try {
-    tok = tokenize::Tokenizer::from_json(json);
+    m.tokenizer = tokenize::Tokenizer::from_json(json);
   } catch (const Error& e) {
     throw FormatError(from + ": the embedded tokenizer does not load: " + e.what());
   }
-  if (tok->vocab_size() > model->config().vocab_size)
-    throw FormatError(from + ": the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but token_embd.weight only " +
-                      std::to_string(model->config().vocab_size) + " rows");
+  check_tokenizer_fits(m, from);
   io::write_file_atomic((out / "tokenizer.json").string(), json);
+  return m;
 }
 
 }  // namespace
@@ -187,16 +204,13 @@ ConvertReport import_model(const std::string& from, const std::string& out) {
   ConvertReport r;
   io::StagedFolder dir(out);  // refuses an existing non-empty OUT before any work
   const fs::path d(dir.path());
-  std::unique_ptr<GPT> model;
-  std::optional<tokenize::Tokenizer> tok;
-  if (folder) import_hf(from, d, r, model, tok);
-  else import_gguf(from, d, r, model, tok);
-
-  io::save_safetensors((d / "model.safetensors").string(), hf_state_dict(*model), {{"format", "pt"}});
-  nlohmann::json config = hf_config(model->config());
-  add_hf_special_tokens(config, special_tokens(tok ? &*tok : nullptr));
+  const Imported m = folder ? import_hf(from, d, r) : import_gguf(from, d, r);
+  const HfSpecialTokens specials = special_tokens(m.tokenizer ? &*m.tokenizer : nullptr);
+  io::save_safetensors((d / "model.safetensors").string(), hf_state_dict(*m.model), {{"format", "pt"}});
+  nlohmann::json config = hf_config(m.model->config());
+  add_hf_special_tokens(config, specials);
   write_json(d / "config.json", config);
-  if (!fs::exists(d / "generation_config.json")) write_json(d / "generation_config.json", hf_generation_config(special_tokens(tok ? &*tok : nullptr)));
+  if (!fs::exists(d / "generation_config.json")) write_json(d / "generation_config.json", hf_generation_config(specials));
   list_folder(dir.path(), r);
   dir.commit();
   return r;

@@ -1,5 +1,6 @@
 #include "cornerstone/models/gpt_gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <set>
