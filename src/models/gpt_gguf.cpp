@@ -203,10 +203,25 @@ DecoderConfig config_from_gguf(const io::GGUFFile& f) {
 
 std::unique_ptr<GPT> gpt_from_gguf(const io::GGUFFile& f) {
   const DecoderConfig c = config_from_gguf(f);
+  const std::vector<GgufLayout> layouts = gguf_layouts(c);
+  // Refuse tensors the layout would silently drop before reading anything.
+  std::set<std::string> expected;
+  for (const GgufLayout& l : layouts) expected.insert(l.gguf);
+  if (c.tie_embeddings) expected.insert("output.weight");  // absent, or a copy of token_embd
+  std::vector<std::string> extra;
+  for (const auto& t : f.tensors())
+    if (!expected.count(t.name)) extra.push_back(t.name);
+  if (!extra.empty()) {
+    std::string list;
+    for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
+    if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
+    throw FormatError(f.path() + ": " + (extra.size() == 1 ? "tensor " : "tensors ") + list + (extra.size() == 1 ? " is" : " are") +
+                      " not part of Cornerstone's " + arch_name(c.arch) +
+                      " layout (attention biases, extra norms and other variants are not supported); refusing to drop " +
+                      (extra.size() == 1 ? "it" : "them") + " silently");
+  }
   auto model = std::make_unique<GPT>(c, 0, /*random_init=*/false);
-  std::set<std::string> used;
-  if (c.tie_embeddings) used.insert("output.weight");  // absent, or a copy of token_embd
-  for (const GgufLayout& l : gguf_layouts(c)) {
+  for (const GgufLayout& l : layouts) {
     const io::GGUFTensorInfo* info = f.find_tensor(l.gguf);
     if (!info) throw FormatError(f.path() + ": missing tensor '" + l.gguf + "'");
     Tensor dst = model->parameter(l.ours).detach();
@@ -217,14 +232,7 @@ std::unique_ptr<GPT> gpt_from_gguf(const io::GGUFFile& f) {
     Tensor src = ops::dequantize(f.tensor(l.gguf));
     if (l.rope_heads) src = permute_rope_rows(src, l.rope_heads, /*to_gguf=*/false);
     dst.copy_from(src);
-    used.insert(l.gguf);
   }
-  std::string unexpected;
-  for (const auto& t : f.tensors())
-    if (!used.count(t.name)) unexpected += (unexpected.empty() ? "'" : ", '") + t.name + "'";
-  if (!unexpected.empty())
-    throw FormatError(f.path() + ": tensors " + unexpected + " are not part of Cornerstone's " + arch_name(c.arch) +
-                      " layout (attention biases, norms or other extras are not supported); refusing to drop them silently");
   return model;
 }
 

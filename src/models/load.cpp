@@ -35,7 +35,8 @@ std::unique_ptr<GPT> load_gpt(const std::string& path) {
     std::string list;
     for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
     if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
-    throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + " are not part of the " + arch_name(cfg.arch) +
+    throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + (extra.size() > 1 ? " are" : " is") +
+                      " not part of the " + arch_name(cfg.arch) +
                       " layout config.json describes (an architecture variant Cornerstone does not run, or a config that "
                       "does not match the weights)");
   }

@@ -43,8 +43,9 @@ class BadInput : public ::testing::Test {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
     EXPECT_FALSE(fs::exists(out)) << "a failed import left " << out;
-    if (fs::exists(path("out")))
+    if (fs::exists(path("out"))) {
       EXPECT_EQ(std::distance(fs::directory_iterator(path("out")), fs::directory_iterator()), 0) << "staging folder left behind";
+    }
   }
 
   // A valid GGUF of a tiny Llama, modified by `edit` before writing.
@@ -109,7 +110,7 @@ TEST_F(BadInput, GGUFErrorsNameTheKeyOrTensorAndLeaveNoOutput) {
   expect_import_fails(gguf_with([](io::GGUFWriter& w) { w.set("llama.block_count", GGUFValue::u32(3)); }),
                       "missing tensor 'blk.2.attn_norm.weight'");
   expect_import_fails(gguf_with([](io::GGUFWriter& w) { w.add_tensor("blk.0.attn_q.bias", Tensor::zeros({64})); }),
-                      "tensors 'blk.0.attn_q.bias' are not part of Cornerstone's llama layout");
+                      "tensor 'blk.0.attn_q.bias' is not part of Cornerstone's llama layout");
   expect_import_fails(gguf_with([](io::GGUFWriter& w) { w.set("llama.vocab_size", GGUFValue::u32(7)); }),
                       "metadata 'llama.vocab_size' = 7 but token_embd.weight has");
 
@@ -153,7 +154,7 @@ TEST_F(BadInput, HuggingFaceErrorsNameTheKeyOrTensorAndLeaveNoOutput) {
                       }),
                       "tensor 'model.layers.0.self_attn.k_proj.weight' has shape (64, 64), the config implies (32, 64)");
   expect_import_fails(hf_with([](Tensors& t, nlohmann::json&) { t.emplace_back("model.layers.0.self_attn.q_proj.bias", Tensor::zeros({64})); }),
-                      "'model.layers.0.self_attn.q_proj.bias' are not part of the llama layout");
+                      "tensor 'model.layers.0.self_attn.q_proj.bias' is not part of the llama layout");
   expect_import_fails(hf_with([](Tensors& t, nlohmann::json&) {
                         for (auto& [n, x] : t)
                           if (n == "transformer.h.0.attn.c_attn.weight") x = Tensor::zeros({192, 64});  // Linear, not Conv1D
