@@ -222,8 +222,9 @@ TEST_F(GGUF, EveryTruncationIsAFormatErrorNamingWhatWasBeingRead) {
   for (size_t n = 0; n < end; n += (n < 400 ? 1 : 7)) {
     const std::string err = open_error(bytes.substr(0, n));
     EXPECT_FALSE(err.empty()) << "prefix of " << n << " bytes opened";
-    if (n >= 8) EXPECT_TRUE(err.find("truncated") != std::string::npos || err.find("past the end") != std::string::npos)
-                    << n << ": " << err;
+    if (n >= 8) {
+      EXPECT_TRUE(err.find("truncated") != std::string::npos || err.find("past the end") != std::string::npos) << n << ": " << err;
+    }
   }
   EXPECT_EQ(open_error(bytes.substr(0, end)), "");
 }
