@@ -1,4 +1,5 @@
-// The Hugging Face layouts of GPT: tensor names, tensor layouts and config.json.
+// The Hugging Face layouts of GPT: tensor names, tensor layouts and dtypes, config.json and
+// generation_config.json.
 //
 //   GPT-2 (GPT2LMHeadModel): transformer.wte / wpe / h.<i>.{ln_1, attn.c_attn, attn.c_proj, ln_2,
 //     mlp.c_fc, mlp.c_proj} / ln_f; Conv1D weights are stored (in, out), i.e. transposed relative to
