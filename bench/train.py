@@ -32,8 +32,13 @@ CONFIGS = {  # name: (preset, data, context, steps for cornerstone, steps for to
 
 
 def run_measured(cmd, env):
+    """Runs a command (output discarded) and returns its own peak RSS in MB."""
+    sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         os.execve(cmd[0], cmd, env)
     _, status, usage = os.wait4(pid, 0)
     if status != 0:
@@ -86,6 +91,7 @@ def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
     if bf16:
         cmd.append("--bf16")
     with tempfile.NamedTemporaryFile(mode="r") as out:
+        sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
             fd = os.open(out.name, os.O_WRONLY)
@@ -113,7 +119,7 @@ def main():
     if args.quick:
         configs, threads = ["tiny", "char"], [2]
     rows = []
-    print(f"{'config':<16} {'thr':>3} {'run':<34} {'tok/s':>8} {'ms/step':>8} {'RSS MB':>7} {'MFU':>5}")
+    print(f"{'config':<16} {'thr':>3} {'run':<34} {'tok/s':>8} {'ms/step':>8} {'RSS MB':>7} {'MFU':>5}", flush=True)
     for name in configs:
         preset, kind, T, cs_steps, pt_steps = CONFIGS[name]
         data = prepare_data(args.build, kind)
