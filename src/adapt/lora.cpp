@@ -24,8 +24,8 @@ void LoRAConfig::validate() const {
   if (!(alpha > 0)) throw ValueError("lora: alpha must be positive");
   if (!(dropout >= 0 && dropout < 1)) throw ValueError("lora: dropout must be in [0, 1)");
   if (targets.empty()) throw ValueError("lora: no target modules");
-  if (base_storage != DType::F32 && base_storage != DType::BF16)
-    throw ValueError("lora: the frozen base is stored as f32 or bf16");
+  if (base_storage != DType::F32 && base_storage != DType::BF16 && base_storage != DType::Q8_0)
+    throw ValueError("lora: the frozen base is stored as f32, bf16 or q8_0");
 }
 
 // ---- the adapter ---------------------------------------------------------------------------------------

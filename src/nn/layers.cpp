@@ -4,6 +4,7 @@
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/norm.h"
+#include "cornerstone/ops/quantize.h"
 
 namespace cornerstone::nn {
 
@@ -35,9 +36,9 @@ void Linear::freeze(DType storage) {
   if (bias_.defined()) bias_.requires_grad_(false);
   frozen_ = true;
   if (storage == DType::F32) return;
-  if (storage != DType::BF16)
-    throw UnsupportedError("freeze: a frozen weight is stored as f32 or bf16, not " + std::string(dtype_name(storage)));
-  frozen_weight_ = weight_.detach().to(DType::BF16);
+  if (storage != DType::BF16 && storage != DType::Q8_0)
+    throw UnsupportedError("freeze: a frozen weight is stored as f32, bf16 or q8_0, not " + std::string(dtype_name(storage)));
+  frozen_weight_ = storage == DType::BF16 ? weight_.detach().to(DType::BF16) : ops::quantize(weight_.detach(), DType::Q8_0);
   // The fp32 copy is no longer needed: the reduced-precision one is the layer's weight now.
   unregister_parameter("weight");
   weight_ = Tensor();

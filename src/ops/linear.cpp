@@ -6,6 +6,7 @@
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/gemm.h"
 #include "cornerstone/ops/precision.h"
+#include "cornerstone/ops/quantize.h"
 
 namespace cornerstone::ops {
 
@@ -121,6 +122,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 Tensor linear_frozen(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   profiler::Scope profile("linear (frozen)");
   if (weight.dtype() == DType::F32) return linear(x, weight.detach(), bias.defined() ? bias.detach() : Tensor());
+  if (weight.dtype() == DType::Q8_0) {
+    // Dequantized to bf16 for this product (and again in backward): only the q8_0 copy is kept.
+    return linear_frozen(x, dequantize(weight).to(DType::BF16), bias);
+  }
   check_dtype(weight, DType::BF16, "linear_frozen", "weight");
   check_dtype(x, DType::F32, "linear_frozen", "x");
   check_ndim(weight, 2, "linear_frozen", "weight");

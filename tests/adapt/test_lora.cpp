@@ -179,12 +179,17 @@ TEST(LoRA, SavedTargetsReloadExactlyTheAdaptedModules) {
   fs::remove_all(dir);
 }
 
-TEST(LoRA, TrainsOverABf16FrozenBase) {
+TEST(LoRA, TrainsOverABf16OrQ8FrozenBase) {
+ for (DType storage : {DType::BF16, DType::Q8_0}) {
+  SCOPED_TRACE(std::string(dtype_name(storage)));
   const auto cfg = small(models::DecoderArch::GPT2);
   models::GPT m(cfg, 14);
+  const Tensor before = m.logits(m.hidden(random_ids({1, 8}, 97, 17))).detach();
   adapt::LoRAConfig lc{8, 16, 0, {"attn", "mlp"}};
-  lc.base_storage = DType::BF16;
+  lc.base_storage = storage;
   adapt::apply_lora(m, lc, 1);
+  // The reduced-precision base still computes (nearly) the same function.
+  EXPECT_TRUE(all_close(m.logits(m.hidden(random_ids({1, 8}, 97, 17))).detach(), before, 2e-2, 2e-2));
   EXPECT_FALSE(m.blocks()[0]->attention().qkv().weight().defined()) << "the fp32 copy is gone";
   train::AdamW opt(m.trainable_parameters(), train::AdamWConfig{1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f});
   const Tensor ids = random_ids({4, 16}, 97, 15), tg = random_ids({4, 16}, 97, 16);
@@ -196,5 +201,6 @@ TEST(LoRA, TrainsOverABf16FrozenBase) {
     opt.step(1e-2f);
     (s == 0 ? first : last) = loss.item();
   }
-  EXPECT_LT(last, first - 0.5) << "the adapters learn on a frozen bf16 base";
+  EXPECT_LT(last, first - 0.5) << "the adapters learn on a frozen reduced-precision base";
+ }
 }

@@ -38,8 +38,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--lora-alpha", lora_alpha, "LoRA scale numerator (default: 2 x rank)");
   cmd->add_option("--lora-dropout", lora_dropout, "Dropout on the adapters' input")->capture_default_str();
   cmd->add_option("--lora-targets", lora_targets, "Modules to adapt: c_attn, q_proj, ..., attn, mlp, all-linear (default: attn)");
-  cmd->add_option("--base-precision", base_precision, "Frozen base storage under LoRA: f32 or bf16")
-      ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+  cmd->add_option("--base-precision", base_precision, "Frozen base storage under LoRA: f32, bf16 or q8_0")
+      ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))->capture_default_str();
   cmd->add_flag("--freeze-base", freeze_base, "Train only the task head on a frozen base");
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
   cmd->add_option("--batch", o.batch_size)->capture_default_str();

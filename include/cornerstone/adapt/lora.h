@@ -31,7 +31,7 @@ struct LoRAConfig {
   // up_proj, down_proj), Cornerstone's (qkv, proj, fc, gate_up, down), or the groups "attn",
   // "mlp", "all-linear".
   std::vector<std::string> targets = {"attn"};
-  DType base_storage = DType::F32;  // the frozen base: f32 or bf16
+  DType base_storage = DType::F32;  // the frozen base: f32, bf16 or q8_0
 
   float scale() const { return alpha / static_cast<float>(rank); }
   void validate() const;  // throws ValueError naming the field

@@ -36,9 +36,10 @@ class Linear : public Module {
   void set_adapter(std::shared_ptr<LinearAdapter> adapter);
   const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
 
-  // Freezes the weight (and bias) and keeps the weight in `storage` (F32 or BF16) for the forward
-  // pass: the frozen base of LoRA fine-tuning, at half the memory for BF16. Gradients still flow
-  // to the input. For BF16 the fp32 parameter is dropped (weight() becomes undefined).
+  // Freezes the weight (and bias) and keeps the weight in `storage` (F32, BF16 or Q8_0) for the
+  // forward pass: the frozen base of LoRA fine-tuning, at 1/2 (bf16) or ~1/4 (q8_0) of the memory.
+  // Gradients still flow to the input. For BF16 / Q8_0 the fp32 parameter is dropped (weight()
+  // becomes undefined).
   void freeze(DType storage = DType::F32);
   bool frozen() const { return frozen_; }
 
