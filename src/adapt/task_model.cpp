@@ -106,7 +106,7 @@ TaskModel TaskModel::load(const std::string& dir) {
   TaskModel m;
   m.spec_ = spec;
   const bool lora = spec.mode == AdaptMode::LoRA;
-  m.base_ = models::load_gpt(lora ? spec.base : dir);
+  m.base_ = models::load_gpt(lora ? spec.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
   m.tokenizer_ = tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string());
   const int64_t n = static_cast<int64_t>(spec.labels.size());
   if (spec.task == Task::Classify) m.classifier_ = std::make_shared<SequenceClassifier>(m.base_, n, 0);

@@ -1,5 +1,6 @@
 #include "cornerstone/models/load.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,7 @@ namespace cornerstone::models {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<GPT> load_gpt(const std::string& path) {
+std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {
   if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors)");
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path) || !io::SafeTensorsCheckpoint::exists(path))
@@ -30,7 +31,8 @@ std::unique_ptr<GPT> load_gpt(const std::string& path) {
   auto model = std::make_unique<GPT>(cfg, 0, /*random_init=*/false);  // every weight is loaded below
   const auto weights = io::SafeTensorsCheckpoint::open(path);
   const std::string source = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
-  const auto extra = unexpected_hf_tensors(cfg, weights.names());
+  auto extra = unexpected_hf_tensors(cfg, weights.names());
+  std::erase_if(extra, [&](const std::string& n) { return std::find(also_present.begin(), also_present.end(), n) != also_present.end(); });
   if (!extra.empty()) {
     std::string list;
     for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";

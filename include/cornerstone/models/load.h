@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cornerstone/models/gpt.h"
 
@@ -13,7 +14,9 @@ namespace cornerstone::models {
 // model.safetensors, or sharded safetensors with model.safetensors.index.json, in GPT-2 / Llama
 // layout; f32, bf16 or f16 weights are converted to f32). Throws naming the file and the tensor or
 // key: a missing tensor, a shape mismatch, or a tensor the layout does not use.
-std::unique_ptr<GPT> load_gpt(const std::string& path);
+// `also_present`: tensors that may sit beside the model's in the same file and are left to the
+// caller (a task head's, e.g. "score.weight").
+std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present = {});
 
 // Writes config.json and model.safetensors into an existing folder (each file atomically).
 void save_gpt(const GPT& model, const std::string& dir);
