@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
-from models import GPT2, Llama  # noqa: E402
+from models import GPT2, Llama, write_safetensors  # noqa: E402
 
 PRESETS = {  # mirrors src/models/decoder_config.cpp and src/train/pretrain_config.cpp
     "gpt2-tiny": ({"arch": "gpt2", "vocab_size": 50257, "context": 256, "n_layers": 6, "d_model": 384, "n_heads": 6,
@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--context", type=int)
     ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--save", help="write the trained model here (config.json + model.safetensors, HF names)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     m, t = load_config(args.config)
@@ -183,6 +184,13 @@ def main():
             line["val_loss"] = val_loss
         if not args.quiet:
             print(json.dumps(line), flush=True)
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
+        cfg = dict(hf_config(m), architectures=["GPT2LMHeadModel" if m["arch"] == "gpt2" else "LlamaForCausalLM"])
+        with open(os.path.join(args.save, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("lm_head") or not model.tied}
+        write_safetensors(os.path.join(args.save, "model.safetensors"), state)
     steady = times[3:] if len(times) > 5 else times
     ms = 1e3 * sum(steady) / len(steady)
     print(json.dumps({"summary": True, "steps": step, "tokens_per_s": B * T / (ms / 1e3), "ms_per_step": ms,
