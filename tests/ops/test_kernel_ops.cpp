@@ -11,6 +11,7 @@
 #include "cornerstone/ops/dropout.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/embedding.h"
+#include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
 #include "cornerstone/ops/norm.h"
 #include "cornerstone/ops/precision.h"
@@ -207,4 +208,29 @@ TEST(OpsLoss, FusedLmHeadInBf16IsCloseToFp32) {
   EXPECT_NEAR(lb.item(), lf.item(), 2e-3 * lf.item());
   EXPECT_TRUE(all_close(hb.grad(), hf.grad(), 3e-2, 3e-4));
   EXPECT_TRUE(all_close(wb.grad(), wf.grad(), 3e-2, 3e-4));
+}
+
+TEST(OpsMisc, AddPositionsAndAddColumnsAgainstFiniteDifferences) {
+  OpCase pos;
+  pos.inputs = {rand({2, 5, 6}, 50), rand({9, 6}, 51)};
+  pos.grad = {true, true};
+  pos.run = [](const std::vector<Tensor>& in) { return ops::add_positions(in[0], in[1], 3); };
+  check_finite_differences(pos);
+  OpCase cols;
+  cols.inputs = {rand({3, 4, 10}, 52), rand({3, 4, 3}, 53)};
+  cols.grad = {true, true};
+  cols.run = [](const std::vector<Tensor>& in) { return ops::add_columns(in[0], in[1], 5); };
+  check_finite_differences(cols);
+}
+
+TEST(OpsMisc, FrozenBf16LinearPassesGradientsToTheInputOnly) {
+  const Tensor w = rand({12, 16}, 54), b = rand({12}, 55);
+  OpCase c;
+  c.oracle_op = "linear_bf16";
+  c.inputs = {rand({5, 16}, 56), w, b};
+  c.grad = {true, false, false};
+  const Tensor wb = w.to(DType::BF16);
+  c.run = [wb](const std::vector<Tensor>& in) { return ops::linear_frozen(in[0], wb, in[2]); };
+  c.grad_rtol = 2e-2, c.grad_atol = 2e-2;  // the incoming gradient is rounded to bf16 as well
+  check_against_oracle(c);
 }
