@@ -1,5 +1,6 @@
 # The two commands a newcomer needs:  make demo  (set up, build, run the main job)
 #                                     make test  (set up, build, pass the tests)
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
