@@ -2,82 +2,98 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
-#include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
+#include "cornerstone/kernels/activation.h"
 #include "cornerstone/kernels/attention.h"
+#include "cornerstone/kernels/elementwise.h"
+#include "cornerstone/kernels/norm.h"
 #include "cornerstone/kernels/rope.h"
-#include "cornerstone/ops/activation.h"
-#include "cornerstone/ops/elementwise.h"
-#include "cornerstone/ops/embedding.h"
-#include "cornerstone/ops/linear.h"
-#include "cornerstone/ops/norm.h"
 
 namespace cornerstone::infer {
 
 namespace {
 
-Tensor param_or_empty(const models::GPT& m, const std::string& name) {
-  for (const auto& [n, t] : m.named_parameters())
-    if (n == name) return t.detach();
-  return Tensor();
+// A buffer of at least n floats (kept when large enough).
+float* ensure(Tensor& t, int64_t n) {
+  if (!t.defined() || t.numel() < n) t = Tensor::empty({n});
+  return t.data<float>();
 }
 
-Tensor norm(const models::DecoderConfig& c, const Tensor& x, const Tensor& w, const Tensor& b) {
-  return c.arch == models::DecoderArch::GPT2 ? ops::layer_norm(x, w, b, c.norm_eps) : ops::rms_norm(x, w, c.norm_eps);
+const float* ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+void norm(const models::DecoderConfig& c, const float* x, const Tensor& w, const Tensor& b, int64_t rows, float* y) {
+  if (c.arch == models::DecoderArch::GPT2)
+    kernels::layernorm_forward(x, ptr(w), ptr(b), rows, c.d_model, c.norm_eps, y, nullptr, nullptr);
+  else
+    kernels::rmsnorm_forward(x, ptr(w), rows, c.d_model, c.norm_eps, y, nullptr);
+}
+
+void linear(const QuantLinear& l, const float* x, int64_t rows, float* y) {
+  profiler::Scope prof("linear (packed)");
+  l.forward(x, rows, l.in_features(), y, l.out_features());
 }
 
 }  // namespace
 
-DecoderRunner::DecoderRunner(const models::GPT& model) : model_(model) {}
+DecoderRunner::DecoderRunner(const InferenceWeights& weights) : weights_(weights) {}
 
-Tensor DecoderRunner::forward(KVCache& cache, const std::vector<SeqChunk>& chunks) const {
-  autograd::NoGradGuard no_grad;
-  const models::DecoderConfig& c = model_.config();
+int64_t DecoderRunner::run_layers(KVCache& cache, const std::vector<SeqChunk>& chunks) {
+  const models::DecoderConfig& c = weights_.config();
   const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), C = c.d_model;
   const int64_t W = (Hq + 2 * Hkv) * D, kvw = Hkv * D;
   if (chunks.empty()) throw ValueError("decoder: no sequences to run");
+  if (cache.row_width() != kvw) throw ShapeError("decoder: the KV cache was made for another model");
 
   // Rows of all chunks, with their token ids and absolute positions.
-  std::vector<int32_t> ids, pos;
+  int64_t R = 0;
   for (const SeqChunk& ch : chunks) {
     if (ch.tokens.empty()) throw ValueError("decoder: slot " + std::to_string(ch.slot) + " has no new tokens");
-    const int64_t start = cache.length(ch.slot), end = start + static_cast<int64_t>(ch.tokens.size());
+    const int64_t end = cache.length(ch.slot) + static_cast<int64_t>(ch.tokens.size());
     const int64_t limit = std::min(cache.max_len(), c.context);
     if (end > limit)
       throw ShapeError("decoder: sequence in slot " + std::to_string(ch.slot) + " would reach " + std::to_string(end) +
                        " positions, beyond " + (limit == c.context ? "the model's context" : "the cache") + " of " +
                        std::to_string(limit));
-    for (size_t i = 0; i < ch.tokens.size(); ++i) {
-      if (ch.tokens[i] < 0 || ch.tokens[i] >= c.vocab_size)
-        throw ValueError("decoder: token id " + std::to_string(ch.tokens[i]) + " outside the vocabulary of " +
-                         std::to_string(c.vocab_size));
-      ids.push_back(ch.tokens[i]);
-      pos.push_back(static_cast<int32_t>(start + static_cast<int64_t>(i)));
-    }
+    for (int32_t t : ch.tokens)
+      if (t < 0 || t >= c.vocab_size)
+        throw ValueError("decoder: token id " + std::to_string(t) + " outside the vocabulary of " + std::to_string(c.vocab_size));
+    R += static_cast<int64_t>(ch.tokens.size());
   }
-  const int64_t R = static_cast<int64_t>(ids.size());
-  const Tensor id_t = Tensor::from_data({R}, ids);
-  Tensor x = ops::embedding(model_.parameter("wte.weight").detach(), id_t);  // (R, C)
-  if (c.learned_positions())
-    x = ops::add(x, ops::embedding(model_.parameter("wpe.weight").detach(), Tensor::from_data({R}, pos)));
+  const int64_t up_w = weights_.layers().front().up.out_features(), F = c.d_ff;
+  float* x = ensure(x_, R * C);
+  float* h = ensure(h_, R * C);
+  float* qkv = ensure(qkv_, R * W);
+  float* att = ensure(att_, R * Hq * D);
+  float* up = ensure(up_, R * up_w);
+  float* act = ensure(act_, R * F);
+
+  // Token (+ position) embeddings.
+  {
+    int64_t row = 0;
+    const float* wpe = ptr(weights_.position_embedding());
+    for (const SeqChunk& ch : chunks)
+      for (size_t i = 0; i < ch.tokens.size(); ++i, ++row) {
+        weights_.token_embedding().row(ch.tokens[i], x + row * C);
+        if (wpe) kernels::add(x + row * C, wpe + (cache.length(ch.slot) + static_cast<int64_t>(i)) * C, C, x + row * C);
+      }
+  }
 
   kernels::AttentionDims dims;
   dims.batch = 1, dims.n_heads = Hq, dims.n_kv_heads = Hkv, dims.head_dim = D, dims.causal = true;
   dims.scale = 1.0f / std::sqrt(static_cast<float>(D));
   const bool gpt2 = c.arch == models::DecoderArch::GPT2;
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
-    auto P = [&](const std::string& n) { return param_or_empty(model_, p + n); };
-    Tensor qkv = ops::linear(norm(c, x, P("norm1.weight"), P("norm1.bias")), P("attn.qkv.weight"), P("attn.qkv.bias"));
-    Tensor att = Tensor::empty({R, Hq * D});
-    float* q = qkv.data<float>();
+    const DecoderLayerWeights& L = weights_.layers()[static_cast<size_t>(l)];
+    norm(c, x, L.norm1_weight, L.norm1_bias, R, h);
+    linear(L.qkv, h, R, qkv);
     int64_t row = 0;
     for (const SeqChunk& ch : chunks) {
       const int64_t n = static_cast<int64_t>(ch.tokens.size()), start = cache.length(ch.slot);
-      float* qrow = q + row * W;
-      if (const ops::RopeCache* rope = model_.rope())  // q and k heads are adjacent: rotate them as one
+      float* qrow = qkv + row * W;
+      if (const ops::RopeCache* rope = weights_.rope())  // q and k heads are adjacent: rotate them as one
         kernels::rope_apply(rope->table(), {qrow, 0, W, D}, 1, n, Hq + Hkv, D, start, false);
       float* kc = cache.keys(l, ch.slot);
       float* vc = cache.values(l, ch.slot);
@@ -87,27 +103,50 @@ Tensor DecoderRunner::forward(KVCache& cache, const std::vector<SeqChunk>& chunk
       }
       dims.q_len = n, dims.kv_len = start + n;
       profiler::Scope prof("attention (cached)");
-      kernels::attention_forward(dims, {qrow, 0, W, D}, {kc, 0, kvw, D}, {vc, 0, kvw, D},
-                                 {att.data<float>() + row * Hq * D, 0, Hq * D, D}, nullptr);
+      kernels::attention_forward(dims, {qrow, 0, W, D}, {kc, 0, kvw, D}, {vc, 0, kvw, D}, {att + row * Hq * D, 0, Hq * D, D},
+                                 nullptr);
       row += n;
     }
-    x = ops::add(x, ops::linear(att, P("attn.proj.weight"), P("attn.proj.bias")));
-    const Tensor h = norm(c, x, P("norm2.weight"), P("norm2.bias"));
-    const Tensor u = gpt2 ? ops::linear(h, P("mlp.fc.weight"), P("mlp.fc.bias")) : ops::linear(h, P("mlp.gate_up.weight"));
-    x = ops::add(x, gpt2 ? ops::linear(ops::gelu(u, ops::GeluKind::Tanh), P("mlp.proj.weight"), P("mlp.proj.bias"))
-                         : ops::linear(ops::swiglu(u), P("mlp.down.weight")));
+    linear(L.proj, att, R, h);
+    kernels::add(x, h, R * C, x);
+    norm(c, x, L.norm2_weight, L.norm2_bias, R, h);
+    linear(L.up, h, R, up);
+    if (gpt2)
+      kernels::gelu_forward(kernels::GeluKind::Tanh, up, R * F, act);
+    else
+      kernels::swiglu_forward(up, R, F, act);
+    linear(L.down, act, R, h);
+    kernels::add(x, h, R * C, x);
   }
-  // Only the last new row of each sequence needs logits.
-  Tensor last = Tensor::empty({static_cast<int64_t>(chunks.size()), C});
+  for (const SeqChunk& ch : chunks) cache.set_length(ch.slot, cache.length(ch.slot) + static_cast<int64_t>(ch.tokens.size()));
+  return R;
+}
+
+Tensor DecoderRunner::logits(const float* hidden, int64_t rows) {
+  const models::DecoderConfig& c = weights_.config();
+  float* h = ensure(h_, rows * c.d_model);
+  norm(c, hidden, weights_.norm_f_weight(), weights_.norm_f_bias(), rows, h);
+  Tensor out = Tensor::empty({rows, c.vocab_size});
+  linear(weights_.lm_head(), h, rows, out.data<float>());
+  return out;
+}
+
+Tensor DecoderRunner::forward(KVCache& cache, const std::vector<SeqChunk>& chunks) {
+  run_layers(cache, chunks);
+  // Only the last new row of each sequence needs logits: gather them to the front of x.
+  const int64_t C = weights_.config().d_model;
+  float* x = x_.data<float>();
   int64_t row = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     row += static_cast<int64_t>(chunks[i].tokens.size());
-    std::memcpy(last.data<float>() + static_cast<int64_t>(i) * C, x.data<float>() + (row - 1) * C,
-                static_cast<size_t>(C) * sizeof(float));
+    if (row - 1 != static_cast<int64_t>(i)) std::memmove(x + static_cast<int64_t>(i) * C, x + (row - 1) * C, static_cast<size_t>(C) * sizeof(float));
   }
-  const Tensor h = norm(c, last, param_or_empty(model_, "norm_f.weight"), param_or_empty(model_, "norm_f.bias"));
-  for (const SeqChunk& ch : chunks) cache.set_length(ch.slot, cache.length(ch.slot) + static_cast<int64_t>(ch.tokens.size()));
-  return ops::linear(h, model_.lm_head_weight().detach());
+  return logits(x, static_cast<int64_t>(chunks.size()));
+}
+
+Tensor DecoderRunner::forward_all(KVCache& cache, const std::vector<SeqChunk>& chunks) {
+  const int64_t R = run_layers(cache, chunks);
+  return logits(x_.data<float>(), R);
 }
 
 }  // namespace cornerstone::infer

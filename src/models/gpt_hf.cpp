@@ -14,16 +14,10 @@ Tensor transposed(const Tensor& t) { return t.detach().transpose(0, 1).contiguou
 // Rows [begin, end) of a 2-D tensor (or elements of a 1-D one), as a contiguous copy.
 Tensor rows(const Tensor& t, int64_t begin, int64_t end) { return t.detach().slice(0, begin, end).contiguous(); }
 
-struct Layout {
-  std::string hf;          // Hugging Face name
-  std::string ours;        // Cornerstone parameter
-  int64_t row_begin = -1;  // a row range of ours (split of a fused weight), or -1 for all
-  int64_t row_end = -1;
-  bool transpose = false;  // Conv1D
-};
+}  // namespace
 
-std::vector<Layout> layouts(const DecoderConfig& c) {
-  std::vector<Layout> out;
+std::vector<HfTensor> hf_tensors(const DecoderConfig& c) {
+  std::vector<HfTensor> out;
   const int64_t D = c.head_dim(), q = c.n_heads * D, kv = c.n_kv_heads * D, F = c.d_ff;
   if (c.arch == DecoderArch::GPT2) {
     out.push_back({"transformer.wte.weight", "wte.weight"});
@@ -66,11 +60,9 @@ std::vector<Layout> layouts(const DecoderConfig& c) {
   return out;
 }
 
-}  // namespace
-
 std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model) {
   std::vector<std::pair<std::string, Tensor>> out;
-  for (const Layout& l : layouts(model.config())) {
+  for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor p = model.parameter(l.ours);
     if (l.row_begin >= 0) p = rows(p, l.row_begin, l.row_end);
     out.emplace_back(l.hf, l.transpose ? transposed(p) : p.detach());
@@ -79,7 +71,7 @@ std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model) {
 }
 
 void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string&)>& get, const std::string& source) {
-  for (const Layout& l : layouts(model.config())) {
+  for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor src = get(l.hf);
     if (!src.defined()) throw FormatError(source + ": missing tensor '" + l.hf + "'");
     if (l.transpose) {

@@ -52,10 +52,9 @@ void add_generate(CLI::App& app) {
     } else {
       throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE or --batch-file FILE");
     }
-    const auto model = models::load_gpt(model_path);
     const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
     if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
-    infer::Generator gen(*model, tokenize::Tokenizer::load(tp));
+    infer::Generator gen(infer::InferenceWeights::load(model_path), tokenize::Tokenizer::load(tp));
     o.sampling.greedy = greedy;
     o.stop = stop;
     infer::GenerateStats st;
