@@ -81,6 +81,7 @@ std::vector<ChatMessage> parse_chat(std::string_view text, const std::string& wh
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded()) {
     const nlohmann::json* list = &j;
+    if (j.is_object() && j.contains("role")) return {message_from(j, where, 0)};  // JSONL of one message
     if (j.is_object()) {
       if (!j.contains("messages")) throw FormatError(where + ": expected {\"messages\": [...]}");
       list = &j["messages"];

@@ -83,6 +83,9 @@ TEST(ChatTemplate, ReadsJsonAndJsonl) {
   const auto c = infer::parse_chat("{\"role\": \"user\", \"content\": \"1\"}\n\n{\"role\": \"assistant\", \"content\": \"2\"}\n", "c.jsonl");
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[1].content, "2");
+  const auto d = infer::parse_chat("{\"role\": \"user\", \"content\": \"only\"}\n", "d.jsonl");  // JSONL of one line
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].content, "only");
 }
 
 TEST(ChatTemplate, BadConversationsAreErrorsNamingTheProblem) {
