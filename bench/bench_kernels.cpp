@@ -1,7 +1,8 @@
 // Micro-benchmark of the CPU kernels: one JSON line per kernel on stdout.
 //
 // Memory-bound kernels report GB/s: the bytes a kernel must move at least (each input read once,
-// each output written once; write-allocate traffic not counted), over the best time of several runs. A stream-like `add` is the yardstick for the machine's bandwidth. The fused LM head reports
+// each output written once; write-allocate traffic not counted), over the best time of several runs.
+// A stream-like `add` is the yardstick for the machine's bandwidth. The fused LM head reports
 // GFLOP/s (6 N V C: logits, dh and dW GEMMs) beside the same three GEMMs run unfused through sgemm
 // on the whole (N, V) logits.
 //
@@ -107,7 +108,9 @@ void bench_memory_bound(Bench& b) {
   b.bandwidth("add (stream yardstick)", {n}, 3 * n * f, [&] { k::add(x.data(), dy.data(), n, y.data()); });
 
   b.bandwidth("layernorm_forward", nc, 2 * n * f,
-              [&] { k::layernorm_forward(x.data(), w.data(), bias.data(), N, C, 1e-5f, y.data(), mean.data(), rstd.data()); });
+              [&] {
+                k::layernorm_forward(x.data(), w.data(), bias.data(), N, C, 1e-5f, y.data(), mean.data(), rstd.data());
+              });
   b.bandwidth("layernorm_backward", nc, 3 * n * f, [&] {
     k::layernorm_backward(dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C, dx.data(), false, dw.data(),
                           db.data());
@@ -153,7 +156,8 @@ void bench_memory_bound(Bench& b) {
   auto table = filled(V * C, -1, 1), dtable = filled(V * C, 0, 0);
   std::vector<int32_t> ids(N);
   for (int64_t i = 0; i < N; ++i) ids[i] = static_cast<int32_t>((i * 2654435761u) % V);
-  b.bandwidth("embedding_forward", nc, 2 * n * f, [&] { k::embedding_forward(table.data(), ids.data(), N, C, y.data()); });
+  b.bandwidth("embedding_forward", nc, 2 * n * f,
+              [&] { k::embedding_forward(table.data(), ids.data(), N, C, y.data()); });
   b.bandwidth("embedding_backward", nc, 3 * n * f,
               [&] { k::embedding_backward(dy.data(), ids.data(), N, C, dtable.data()); });
 

@@ -10,6 +10,8 @@
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
+#include "cornerstone/io/safetensors_checkpoint.h"
+#include "cornerstone/models/load.h"
 #include "cornerstone/models/gpt_hf.h"
 
 namespace cornerstone::infer {
@@ -56,79 +58,85 @@ InferenceWeights InferenceWeights::from_model(const models::GPT& model, WeightFo
   return w;
 }
 
-InferenceWeights InferenceWeights::load(const std::string& dir, std::optional<WeightFormat> want) {
-  if (!fs::is_directory(dir)) throw IOError("model '" + dir + "' is not a folder (expected config.json + model.safetensors)");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  const std::string weights = (fs::path(dir) / "model.safetensors").string();
-  if (!fs::exists(cfg_path) || !fs::exists(weights))
-    throw IOError("model '" + dir + "': missing " + (fs::exists(cfg_path) ? "model.safetensors" : "config.json") +
-                  " (is this a pretraining run that has not saved a checkpoint yet?)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(cfg_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(cfg_path + ": not valid JSON: " + e.what());
-  }
-  const models::DecoderConfig cfg = models::config_from_hf(j, cfg_path);
-  const std::optional<WeightFormat> stored = folder_format(j, cfg_path);
-  const WeightFormat target = want.value_or(stored.value_or(WeightFormat::F32));
-  const auto file = io::SafeTensorsFile::open(weights);
+namespace {
 
+// The __metadata__ of every file of a checkpoint (block tensors are described there).
+std::map<std::string, std::string> checkpoint_metadata(const io::SafeTensorsCheckpoint& ckpt) {
+  std::map<std::string, std::string> all;
+  for (const std::string& f : ckpt.files()) {
+    const auto m = io::SafeTensorsFile::open(f).metadata();
+    all.insert(m.begin(), m.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+InferenceWeights InferenceWeights::load(const std::string& dir, std::optional<WeightFormat> want) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  std::optional<WeightFormat> stored;
+  nlohmann::json j;
+  if (fs::exists(cfg_path)) {
+    try {
+      j = nlohmann::json::parse(io::read_file(cfg_path));
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(cfg_path + ": not valid JSON: " + e.what());
+    }
+    stored = folder_format(j, cfg_path);
+  }
+  // Float folders (f32, bf16, f16 tensors; single file or shards) load through the training
+  // loader, with all its checks, and are converted in memory.
+  if (!stored || *stored == WeightFormat::F32 || *stored == WeightFormat::BF16) {
+    const auto model = models::load_gpt(dir);
+    return from_model(*model, want.value_or(stored.value_or(WeightFormat::F32)));
+  }
+  if (want && *want != *stored)
+    throw ValueError("model '" + dir + "' holds " + std::string(kernels::weight_format_name(*stored)) + " weights; they cannot be loaded as " +
+                     std::string(kernels::weight_format_name(*want)) + " (quantize the f32 model instead)");
+
+  // GGUF blocks: every matrix a U8 tensor of blocks (infer/quantized_folder.h), the rest f32.
+  const models::DecoderConfig cfg = models::config_from_hf(j, cfg_path);
+  if (!io::SafeTensorsCheckpoint::exists(dir)) throw IOError("model '" + dir + "': missing model.safetensors");
+  const auto ckpt = io::SafeTensorsCheckpoint::open(dir);
+  const auto metadata = checkpoint_metadata(ckpt);
   std::map<std::string, std::vector<models::HfTensor>> pieces;  // parameter -> its Hugging Face tensors
   for (const models::HfTensor& t : models::hf_tensors(cfg)) pieces[t.ours].push_back(t);
   auto need = [&](const models::HfTensor& t) -> const io::SafeTensorInfo& {
-    if (!file.contains(t.hf)) throw FormatError(weights + ": missing tensor '" + t.hf + "'");
-    return file.info(t.hf);
+    if (!ckpt.contains(t.hf)) throw FormatError(dir + ": missing tensor '" + t.hf + "'");
+    return ckpt.info(t.hf);
   };
   auto vector = [&](const std::string& n) {
     const models::HfTensor& t = pieces.at(n).front();
     need(t);
-    return file.get(t.hf).to(DType::F32).contiguous();
+    return ckpt.get(t.hf).to(DType::F32).contiguous();
   };
   auto matrix = [&](const std::string& n, const std::string& bias, int64_t out, int64_t in) {
-    const std::vector<models::HfTensor>& ps = pieces.at(n);
-    const bool blocks = need(ps.front()).dtype == "U8";
     Tensor b = bias.empty() ? Tensor() : vector(bias);
     const float* bp = b.defined() ? b.data<float>() : nullptr;
-    if (blocks) {
-      // GGUF blocks: each piece is a row range of the parameter, stored (rows, bytes per row).
-      std::vector<char> all;
-      WeightFormat f{};
-      for (const models::HfTensor& t : ps) {
-        if (need(t).dtype != "U8")
-          throw FormatError(weights + ": tensor '" + t.hf + "' is " + need(t).dtype + " but the other parts of '" + n + "' are quantized");
-        const StoredBlocks s = stored_blocks(file, t.hf);
-        const int64_t r0 = t.row_begin >= 0 ? t.row_begin : 0, r1 = t.row_begin >= 0 ? t.row_end : out;
-        if (s.rows != r1 - r0 || s.cols != in)
-          throw FormatError(weights + ": tensor '" + t.hf + "' is [" + std::to_string(s.rows) + ", " + std::to_string(s.cols) +
-                            "], the config implies [" + std::to_string(r1 - r0) + ", " + std::to_string(in) + "]");
-        if (all.empty()) f = s.format, all.resize(kernels::weight_bytes(f, out, in));
-        if (s.format != f) throw FormatError(weights + ": the parts of '" + n + "' are stored in different formats");
-        const size_t row_bytes = kernels::weight_bytes(f, 1, in);
-        std::memcpy(all.data() + static_cast<size_t>(r0) * row_bytes, s.data, static_cast<size_t>(s.rows) * row_bytes);
-      }
-      if (want && *want != f)
-        throw ValueError("model '" + dir + "' holds " + std::string(kernels::weight_format_name(f)) + " weights; they cannot be loaded as " +
-                         std::string(kernels::weight_format_name(*want)) + " (quantize the f32 model instead)");
-      return f == WeightFormat::Q8_0 ? QuantLinear::from_blocks(reinterpret_cast<const kernels::BlockQ8_0*>(all.data()), out, in, bp)
-                                     : QuantLinear::from_blocks(reinterpret_cast<const kernels::BlockQ4_0*>(all.data()), out, in, bp);
+    // Each piece is a row range of the parameter, stored (rows, bytes per row).
+    std::vector<char> all(kernels::weight_bytes(*stored, out, in));
+    const size_t row_bytes = kernels::weight_bytes(*stored, 1, in);
+    for (const models::HfTensor& t : pieces.at(n)) {
+      const std::string where = ckpt.file_of(t.hf) + ": tensor '" + t.hf + "'";
+      const io::SafeTensorInfo& info = need(t);
+      if (info.dtype != "U8")
+        throw FormatError(where + " is " + info.dtype + "; a " + std::string(kernels::weight_format_name(*stored)) +
+                          " folder holds its matrices as U8 blocks");
+      const StoredBlocks s = stored_blocks(info, ckpt.get(t.hf), metadata, t.hf, where);
+      const int64_t r0 = t.row_begin >= 0 ? t.row_begin : 0, r1 = t.row_begin >= 0 ? t.row_end : out;
+      if (s.format != *stored)
+        throw FormatError(where + " holds " + std::string(kernels::weight_format_name(s.format)) + " blocks in a " +
+                          std::string(kernels::weight_format_name(*stored)) + " folder");
+      if (s.rows != r1 - r0 || s.cols != in)
+        throw FormatError(where + " is [" + std::to_string(s.rows) + ", " + std::to_string(s.cols) + "], the config implies [" +
+                          std::to_string(r1 - r0) + ", " + std::to_string(in) + "]");
+      std::memcpy(all.data() + static_cast<size_t>(r0) * row_bytes, s.data, static_cast<size_t>(s.rows) * row_bytes);
     }
-    Tensor full = Tensor::empty({out, in});
-    for (const models::HfTensor& t : ps) {
-      need(t);
-      Tensor src = file.get(t.hf);
-      if (src.ndim() != 2) throw FormatError(weights + ": tensor '" + t.hf + "' should be 2-d, has shape " + src.shape().str());
-      if (t.transpose) src = src.transpose(0, 1);
-      Tensor dst = t.row_begin >= 0 ? full.slice(0, t.row_begin, t.row_end) : full;
-      if (src.shape() != dst.shape())
-        throw FormatError(weights + ": tensor '" + t.hf + "' has shape " + (t.transpose ? src.transpose(0, 1) : src).shape().str() +
-                          ", the config implies " + (t.transpose ? dst.transpose(0, 1) : dst).shape().str());
-      dst.copy_from(src);
-    }
-    return QuantLinear::from_float(target, full.data<float>(), out, in, in, 1, bp);
+    return *stored == WeightFormat::Q8_0 ? QuantLinear::from_blocks(reinterpret_cast<const kernels::BlockQ8_0*>(all.data()), out, in, bp)
+                                         : QuantLinear::from_blocks(reinterpret_cast<const kernels::BlockQ4_0*>(all.data()), out, in, bp);
   };
   InferenceWeights w;
-  w.build(cfg, target, matrix, vector);
+  w.build(cfg, *stored, matrix, vector);
   return w;
 }
 

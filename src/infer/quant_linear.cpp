@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "cornerstone/core/error.h"
-#include "infer/quantize_rows_tmp.h"
 
 namespace cornerstone::infer {
 
@@ -34,9 +33,9 @@ QuantLinear QuantLinear::from_float(WeightFormat format, const float* w, int64_t
     std::vector<float> row(static_cast<size_t>(in));
     for (int64_t c = 0; c < in; ++c) row[static_cast<size_t>(c)] = w[r * row_stride + c * col_stride];
     if (format == WeightFormat::Q8_0)
-      detail::quantize_row_q8_0(row.data(), in, q8.data() + r * kb);
+      kernels::quantize_row_q8_0(row.data(), in, q8.data() + r * kb);
     else
-      detail::quantize_row_q4_0(row.data(), in, q4.data() + r * kb);
+      kernels::quantize_row_q4_0(row.data(), in, q4.data() + r * kb);
   }
   if (format == WeightFormat::Q8_0)
     kernels::pack_weights_q8_0(q8.data(), out, in, q.packed_.raw_data());

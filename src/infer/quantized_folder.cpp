@@ -8,7 +8,8 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/gpt_hf.h"
 #include "cornerstone/models/load.h"
-#include "infer/quantize_rows_tmp.h"
+#include "cornerstone/ops/quantize.h"
+#include "cornerstone/kernels/quant.h"
 
 namespace cornerstone::infer {
 
@@ -20,29 +21,16 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-size_t block_bytes(WeightFormat f) {
-  return f == WeightFormat::Q8_0 ? sizeof(kernels::BlockQ8_0) : sizeof(kernels::BlockQ4_0);
-}
+size_t block_bytes(WeightFormat f) { return f == WeightFormat::Q8_0 ? sizeof(kernels::BlockQ8_0) : sizeof(kernels::BlockQ4_0); }
 
 // Rows [r0, r1) of a (rows, cols) f32 matrix as a U8 tensor of GGUF blocks (r1 - r0, bytes per row).
-Tensor quantize_rows(const Tensor& w, int64_t r0, int64_t r1, WeightFormat f) {
-  const int64_t cols = w.size(1), kb = cols / kernels::kQuantBlock;
+Tensor quantize_rows(const std::string& name, const Tensor& w, int64_t r0, int64_t r1, WeightFormat f) {
+  const int64_t cols = w.size(1);
   if (cols % kernels::kQuantBlock != 0)
-    throw ShapeError("quantize: " + std::string(kernels::weight_format_name(f)) + " needs rows of a multiple of 32 weights; '" +
-                     w.name() + "' has " + std::to_string(cols) + " (use bf16 for this model)");
-  const int64_t bpr = kb * static_cast<int64_t>(block_bytes(f));
-  Tensor out = Tensor::empty({r1 - r0, bpr}, DType::U8);
-  const Tensor src = w.detach().contiguous();
-  const float* x = src.data<float>();
-  uint8_t* y = out.data<uint8_t>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = r0; r < r1; ++r) {
-    if (f == WeightFormat::Q8_0)
-      detail::quantize_row_q8_0(x + r * cols, cols, reinterpret_cast<kernels::BlockQ8_0*>(y + (r - r0) * bpr));
-    else
-      detail::quantize_row_q4_0(x + r * cols, cols, reinterpret_cast<kernels::BlockQ4_0*>(y + (r - r0) * bpr));
-  }
-  return out;
+    throw ShapeError("quantize: " + std::string(kernels::weight_format_name(f)) + " needs rows of a multiple of 32 weights; '" + name +
+                     "' has " + std::to_string(cols) + " (use bf16 for this model)");
+  const Tensor q = ops::quantize(w.detach().slice(0, r0, r1).contiguous(), f == WeightFormat::Q8_0 ? DType::Q8_0 : DType::Q4_0);
+  return Tensor::from_storage(q.storage(), q.byte_offset(), {r1 - r0, static_cast<int64_t>(q.nbytes()) / (r1 - r0)}, DType::U8);
 }
 
 void copy_if_exists(const fs::path& from, const fs::path& to) {
@@ -70,9 +58,8 @@ std::optional<WeightFormat> folder_format(const nlohmann::json& config, const st
   }
 }
 
-StoredBlocks stored_blocks(const io::SafeTensorsFile& file, const std::string& name) {
-  const std::string where = file.path() + ": tensor '" + name + "'";
-  const auto& meta = file.metadata();
+StoredBlocks stored_blocks(const io::SafeTensorInfo& info, const Tensor& data, const std::map<std::string, std::string>& meta,
+                           const std::string& name, const std::string& where) {
   const auto it = meta.find(name);
   if (it == meta.end())
     throw FormatError(where + " holds raw bytes (U8) but __metadata__ has no entry naming its format and shape");
@@ -97,7 +84,6 @@ StoredBlocks stored_blocks(const io::SafeTensorsFile& file, const std::string& n
   if (s.rows <= 0 || s.cols <= 0 || s.cols % kernels::kQuantBlock != 0)
     throw FormatError(where + ": shape [" + std::to_string(s.rows) + ", " + std::to_string(s.cols) +
                       "] is not a matrix of whole 32-weight blocks");
-  const io::SafeTensorInfo& info = file.info(name);
   const int64_t bpr = s.cols / kernels::kQuantBlock * static_cast<int64_t>(block_bytes(s.format));
   const int64_t stored = static_cast<int64_t>(info.end - info.begin);
   if (info.shape.ndim() != 2 || info.shape.dim(0) != s.rows || info.shape.dim(1) != bpr || stored != s.rows * bpr)
@@ -105,7 +91,7 @@ StoredBlocks stored_blocks(const io::SafeTensorsFile& file, const std::string& n
                       std::to_string(s.cols) + "] needs " + std::to_string(s.rows) + " rows of " + std::to_string(bpr) +
                       " bytes, the file holds shape " + info.shape.str() + " (" + std::to_string(stored) +
                       " bytes): truncated or damaged blocks; quantize the model again");
-  s.data = file.get(name).raw_data();
+  s.data = data.raw_data();
   return s;
 }
 
@@ -124,7 +110,7 @@ void save_quantized_model(const models::GPT& model, WeightFormat format, const s
     } else {
       const Tensor w = model.parameter(l.ours);
       const int64_t r0 = l.row_begin >= 0 ? l.row_begin : 0, r1 = l.row_begin >= 0 ? l.row_end : w.size(0);
-      tensors.emplace_back(l.hf, quantize_rows(w, r0, r1, format));
+      tensors.emplace_back(l.hf, quantize_rows(l.hf, w, r0, r1, format));
       metadata[l.hf] = nlohmann::json{{"format", kernels::weight_format_name(format)}, {"shape", {r1 - r0, w.size(1)}}}.dump();
     }
   }

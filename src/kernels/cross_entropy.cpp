@@ -1,14 +1,12 @@
 #include "cornerstone/kernels/cross_entropy.h"
 
 #include "kernels/cpu/dispatch.h"
-#include "kernels/lm_head_rows.h"
 
 namespace cornerstone::kernels {
 
 CS_DECLARE_VARIANTS(void, cross_entropy_forward, (const float*, const int32_t*, int64_t, int64_t, float*, float*))
 CS_DECLARE_VARIANTS(void, cross_entropy_backward,
                     (const float*, const float*, const int32_t*, const float*, int64_t, int64_t, float*, bool))
-CS_DECLARE_VARIANTS(void, lm_head_rows, (float*, const float*, const int32_t*, int64_t, int64_t, float, bool, float*))
 
 void cross_entropy_forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, float* losses,
                            float* lse) {
@@ -19,12 +17,5 @@ void cross_entropy_backward(const float* logits, const float* lse, const int32_t
                             int64_t N, int64_t V, float* dlogits, bool accumulate) {
   CS_DISPATCH(cross_entropy_backward, logits, lse, targets, dloss, N, V, dlogits, accumulate);
 }
-
-namespace internal {
-void lm_head_rows(float* logits, const float* bias, const int32_t* targets, int64_t R, int64_t V, float grad_scale,
-                  bool want_grad, float* losses) {
-  CS_DISPATCH(lm_head_rows, logits, bias, targets, R, V, grad_scale, want_grad, losses);
-}
-}  // namespace internal
 
 }  // namespace cornerstone::kernels

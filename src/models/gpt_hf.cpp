@@ -1,6 +1,7 @@
 #include "cornerstone/models/gpt_hf.h"
 
 #include <functional>
+#include <set>
 
 #include "cornerstone/core/error.h"
 
@@ -60,19 +61,49 @@ std::vector<HfTensor> hf_tensors(const DecoderConfig& c) {
   return out;
 }
 
-std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model) {
+std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    throw UnsupportedError("Hugging Face checkpoints hold f32, bf16 or f16 weights, not " + std::string(dtype_name(dtype)));
   std::vector<std::pair<std::string, Tensor>> out;
   for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor p = model.parameter(l.ours);
     if (l.row_begin >= 0) p = rows(p, l.row_begin, l.row_end);
-    out.emplace_back(l.hf, l.transpose ? transposed(p) : p.detach());
+    p = l.transpose ? transposed(p) : p.detach();
+    out.emplace_back(l.hf, dtype == DType::F32 ? p : p.to(dtype));
+  }
+  return out;
+}
+
+std::vector<std::string> hf_tensor_names(const DecoderConfig& cfg) {
+  std::vector<std::string> out;
+  for (const HfTensor& l : hf_tensors(cfg)) out.push_back(l.hf);
+  return out;
+}
+
+std::vector<std::string> unexpected_hf_tensors(const DecoderConfig& cfg, const std::vector<std::string>& present) {
+  std::set<std::string> known;
+  for (const HfTensor& l : hf_tensors(cfg)) {
+    known.insert(l.hf);
+    if (l.hf.rfind("transformer.", 0) == 0) known.insert(l.hf.substr(12));
+  }
+  if (cfg.tie_embeddings) known.insert("lm_head.weight");
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::vector<std::string> out;
+  for (const auto& n : present) {
+    if (known.count(n) || ends_with(n, ".attn.bias") || ends_with(n, ".attn.masked_bias") || ends_with(n, "rotary_emb.inv_freq"))
+      continue;
+    out.push_back(n);
   }
   return out;
 }
 
 void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string&)>& get, const std::string& source) {
+  const bool gpt2 = model.config().arch == DecoderArch::GPT2;
   for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor src = get(l.hf);
+    if (!src.defined() && gpt2 && l.hf.rfind("transformer.", 0) == 0) src = get(l.hf.substr(12));  // GPT2Model naming
     if (!src.defined()) throw FormatError(source + ": missing tensor '" + l.hf + "'");
     if (l.transpose) {
       if (src.ndim() != 2) throw FormatError(source + ": tensor '" + l.hf + "' should be 2-d, has shape " + src.shape().str());
@@ -87,7 +118,32 @@ void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string
   }
 }
 
-nlohmann::json hf_config(const DecoderConfig& c) {
+void add_hf_special_tokens(nlohmann::json& config, const HfSpecialTokens& tokens) {
+  if (tokens.bos) config["bos_token_id"] = *tokens.bos;
+  if (tokens.eos) config["eos_token_id"] = *tokens.eos;
+  if (tokens.pad) config["pad_token_id"] = *tokens.pad;
+}
+
+nlohmann::json hf_generation_config(const HfSpecialTokens& tokens) {
+  nlohmann::json j = nlohmann::json::object();
+  add_hf_special_tokens(j, tokens);
+  j["_from_model_config"] = true;
+  return j;
+}
+
+namespace {
+
+const char* torch_dtype(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::BF16: return "bfloat16";
+    case DType::F16: return "float16";
+    default: throw UnsupportedError("Hugging Face checkpoints hold f32, bf16 or f16 weights, not " + std::string(dtype_name(t)));
+  }
+}
+
+// config.json with torch_dtype float32; hf_config sets the real dtype.
+nlohmann::json config_json(const DecoderConfig& c) {
   if (c.arch == DecoderArch::GPT2) {
     return {{"architectures", {"GPT2LMHeadModel"}},
             {"model_type", "gpt2"},
@@ -121,9 +177,19 @@ nlohmann::json hf_config(const DecoderConfig& c) {
           {"rope_theta", c.rope_theta},
           {"attention_bias", false},
           {"mlp_bias", false},
+          {"head_dim", c.head_dim()},
+          {"rope_scaling", nullptr},
           {"initializer_range", c.init_std},
           {"tie_word_embeddings", c.tie_embeddings},
           {"torch_dtype", "float32"}};
+}
+
+}  // namespace
+
+nlohmann::json hf_config(const DecoderConfig& c, DType dtype) {
+  nlohmann::json j = config_json(c);
+  j["torch_dtype"] = torch_dtype(dtype);
+  return j;
 }
 
 DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source) {

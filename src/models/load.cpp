@@ -6,6 +6,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
+#include "cornerstone/io/safetensors_checkpoint.h"
 #include "cornerstone/models/gpt_hf.h"
 
 namespace cornerstone::models {
@@ -15,9 +16,9 @@ namespace fs = std::filesystem;
 std::unique_ptr<GPT> load_gpt(const std::string& path) {
   if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors)");
   const std::string cfg_path = (fs::path(path) / "config.json").string();
-  const std::string weights = (fs::path(path) / "model.safetensors").string();
-  if (!fs::exists(cfg_path) || !fs::exists(weights))
-    throw IOError("model '" + path + "': missing " + (fs::exists(cfg_path) ? "model.safetensors" : "config.json") +
+  if (!fs::exists(cfg_path) || !io::SafeTensorsCheckpoint::exists(path))
+    throw IOError("model '" + path + "': missing " +
+                  (fs::exists(cfg_path) ? "model.safetensors (or model.safetensors.index.json)" : "config.json") +
                   " (is this a pretraining run that has not saved a checkpoint yet?)");
   nlohmann::json j;
   try {
@@ -33,8 +34,19 @@ std::unique_ptr<GPT> load_gpt(const std::string& path) {
   }
   const DecoderConfig cfg = config_from_hf(j, cfg_path);
   auto model = std::make_unique<GPT>(cfg, 0, /*random_init=*/false);  // every weight is loaded below
-  const auto file = io::SafeTensorsFile::open(weights);
-  load_hf_state_dict(*model, [&](const std::string& n) { return file.contains(n) ? file.get(n) : Tensor(); }, weights);
+  const auto weights = io::SafeTensorsCheckpoint::open(path);
+  const std::string source = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
+  const auto extra = unexpected_hf_tensors(cfg, weights.names());
+  if (!extra.empty()) {
+    std::string list;
+    for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
+    if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
+    throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + (extra.size() > 1 ? " are" : " is") +
+                      " not part of the " + arch_name(cfg.arch) +
+                      " layout config.json describes (an architecture variant Cornerstone does not run, or a config that "
+                      "does not match the weights)");
+  }
+  load_hf_state_dict(*model, [&](const std::string& n) { return weights.contains(n) ? weights.get(n) : Tensor(); }, source);
   return model;
 }
 

@@ -1,5 +1,6 @@
 #include "cornerstone/nn/layers.h"
 
+#include "cornerstone/core/error.h"
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/norm.h"
@@ -18,7 +19,29 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng, f
   if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_features}));
 }
 
-Tensor Linear::forward(const Tensor& x) const { return ops::linear(x, weight_, bias_); }
+Tensor Linear::forward(const Tensor& x) const {
+  const Tensor y = frozen_weight_.defined() ? ops::linear_frozen(x, frozen_weight_, bias_) : ops::linear(x, weight_, bias_);
+  return adapter_ ? adapter_->apply(x, y) : y;
+}
+
+void Linear::set_adapter(std::shared_ptr<LinearAdapter> adapter) {
+  unregister_module("adapter");
+  adapter_ = std::move(adapter);
+  if (adapter_) register_module("adapter", adapter_);
+}
+
+void Linear::freeze(DType storage) {
+  weight_.requires_grad_(false);
+  if (bias_.defined()) bias_.requires_grad_(false);
+  frozen_ = true;
+  if (storage == DType::F32) return;
+  if (storage != DType::BF16)
+    throw UnsupportedError("freeze: a frozen weight is stored as f32 or bf16, not " + std::string(dtype_name(storage)));
+  frozen_weight_ = weight_.detach().to(DType::BF16);
+  // The fp32 copy is no longer needed: the reduced-precision one is the layer's weight now.
+  unregister_parameter("weight");
+  weight_ = Tensor();
+}
 
 Embedding::Embedding(int64_t num_embeddings, int64_t dim, Rng& rng, float init_std) {
   weight_ = register_parameter("weight", init_weight({num_embeddings, dim}, rng, init_std));

@@ -47,6 +47,31 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+std::vector<std::pair<std::string, Tensor>> Module::trainable_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [name, t] : named_parameters())
+    if (t.requires_grad()) out.emplace_back(name, t);
+  return out;
+}
+
+int64_t Module::num_trainable_parameters() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : trainable_parameters()) n += t.numel();
+  return n;
+}
+
+void Module::set_requires_grad(bool on) {
+  for (auto& [name, t] : named_parameters()) t.requires_grad_(on);
+}
+
+void Module::unregister_module(const std::string& name) {
+  std::erase_if(children_, [&](const auto& c) { return c.first == name; });
+}
+
+void Module::unregister_parameter(const std::string& name) {
+  std::erase_if(params_, [&](const auto& p) { return p.first == name; });
+}
+
 void Module::zero_grad() {
   for (auto& [name, t] : named_parameters()) t.zero_grad();
 }

@@ -118,4 +118,62 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return out;
 }
 
+Tensor linear_frozen(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  profiler::Scope profile("linear (frozen)");
+  if (weight.dtype() == DType::F32) return linear(x, weight.detach(), bias.defined() ? bias.detach() : Tensor());
+  check_dtype(weight, DType::BF16, "linear_frozen", "weight");
+  check_dtype(x, DType::F32, "linear_frozen", "x");
+  check_ndim(weight, 2, "linear_frozen", "weight");
+  if (x.size(-1) != weight.size(1))
+    throw ShapeError("linear_frozen: input features differ: x " + x.shape().str() + " vs weight " + weight.shape().str());
+  const Tensor xb = as_operand(x.contiguous(), true), wb = weight.contiguous();
+  const int64_t N = leading_rows(xb), K = xb.size(-1), M = wb.size(0);
+  Tensor out = Tensor::empty(with_last(x.shape(), M));
+  float beta = 0.0f;
+  if (bias.defined()) {
+    const Tensor bc = bias.contiguous();
+    for (int64_t r = 0; r < N; ++r) std::copy(bc.data<float>(), bc.data<float>() + M, out.data<float>() + r * M);
+    beta = 1.0f;
+  }
+  gemm(Trans::N, Trans::T, N, M, K, xb, K, wb, K, beta, out.data<float>(), M);
+  if (autograd::needs_grad({x})) {
+    autograd::record("linear_frozen", {x}, out, [wb, N, M, K](const Tensor& grad, autograd::GradSink& sink) {
+      const Tensor g = as_operand(grad, true);
+      auto dx = sink.buffer(0);  // dx (N, K) = g (N, M) @ W (M, K)
+      gemm(Trans::N, Trans::N, N, K, M, g, M, wb, K, dx.fresh ? 0.0f : 1.0f, dx.data(), K);
+    });
+  }
+  return out;
+}
+
+Tensor add_columns(const Tensor& y, const Tensor& d, int64_t start) {
+  profiler::Scope profile("add_columns");
+  check_dtype(y, DType::F32, "add_columns", "y");
+  check_dtype(d, DType::F32, "add_columns", "d");
+  const int64_t M = y.size(-1), m = d.size(-1), rows = y.numel() / M;
+  if (d.numel() / m != rows || start < 0 || start + m > M)
+    throw ShapeError("add_columns: d " + d.shape().str() + " does not fit into the columns of y " + y.shape().str() +
+                     " from " + std::to_string(start));
+  const Tensor yc = y.contiguous(), dc = d.contiguous();
+  Tensor out = yc.detach().clone();
+  for (int64_t r = 0; r < rows; ++r) kernels::add(out.data<float>() + r * M + start, dc.data<float>() + r * m, m, out.data<float>() + r * M + start);
+  if (autograd::needs_grad({y, d})) {
+    autograd::record("add_columns", {y, d}, out, [rows, M, m, start](const Tensor& g, autograd::GradSink& sink) {
+      if (sink.needs(0)) sink.accumulate(0, g);
+      if (sink.needs(1)) {
+        auto dd = sink.buffer(1);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* src = g.data<float>() + r * M + start;
+          float* dst = dd.data() + r * m;
+          if (dd.fresh)
+            std::copy(src, src + m, dst);
+          else
+            kernels::add(dst, src, m, dst);
+        }
+      }
+    });
+  }
+  return out;
+}
+
 }  // namespace cornerstone::ops

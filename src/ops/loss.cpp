@@ -8,6 +8,7 @@
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/cross_entropy.h"
 #include "cornerstone/kernels/elementwise.h"
+#include "cornerstone/ops/precision.h"
 
 namespace cornerstone::ops {
 
@@ -98,10 +99,18 @@ Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& weight, const T
   Tensor dw = want_w ? Tensor::zeros(weight.shape()) : Tensor();
   Tensor db = want_b ? Tensor::zeros(bias.shape()) : Tensor();
   Tensor losses = Tensor::empty({N});
-  kernels::lm_head_cross_entropy(hc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                                 tc.data<int32_t>(), N, C, V, grad_scale, losses.data<float>(),
-                                 want_h ? dh.data<float>() : nullptr, want_w ? dw.data<float>() : nullptr,
-                                 want_b ? db.data<float>() : nullptr);
+  float* const dh_p = want_h ? dh.data<float>() : nullptr;
+  float* const dw_p = want_w ? dw.data<float>() : nullptr;
+  float* const db_p = want_b ? db.data<float>() : nullptr;
+  const float* const b_p = bc.defined() ? bc.data<float>() : nullptr;
+  if (matmul_precision() == Precision::BF16) {  // mixed precision: bf16 GEMM operands
+    const Tensor hb = hc.detach().to(DType::BF16), wb = wc.detach().to(DType::BF16);
+    kernels::lm_head_cross_entropy_bf16(hb.data<bf16>(), wb.data<bf16>(), b_p, tc.data<int32_t>(), N, C, V, grad_scale,
+                                        losses.data<float>(), dh_p, dw_p, db_p);
+  } else {
+    kernels::lm_head_cross_entropy(hc.data<float>(), wc.data<float>(), b_p, tc.data<int32_t>(), N, C, V, grad_scale,
+                                   losses.data<float>(), dh_p, dw_p, db_p);
+  }
   Tensor out = Tensor::full({1}, mean_of(losses, valid));
   if (want_h || want_w || want_b) {
     autograd::record(op, {hidden, weight, bias}, out, [dh, dw, db](const Tensor& g, autograd::GradSink& sink) mutable {

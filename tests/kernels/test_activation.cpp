@@ -151,7 +151,9 @@ TEST(Activation, BackwardMatchesFiniteDifferences) {
   using Bwd = std::function<void(const float*, const float*, int64_t, float*)>;
   const std::vector<std::pair<Fwd, Bwd>> ops = {
       {[](const float* a, int64_t m, float* y) { k::gelu_forward(GeluKind::Tanh, a, m, y); },
-       [](const float* a, const float* d, int64_t m, float* g) { k::gelu_backward(GeluKind::Tanh, a, d, m, g, false); }},
+       [](const float* a, const float* d, int64_t m, float* g) {
+         k::gelu_backward(GeluKind::Tanh, a, d, m, g, false);
+       }},
       {[](const float* a, int64_t m, float* y) { k::gelu_forward(GeluKind::Erf, a, m, y); },
        [](const float* a, const float* d, int64_t m, float* g) { k::gelu_backward(GeluKind::Erf, a, d, m, g, false); }},
       {[](const float* a, int64_t m, float* y) { k::silu_forward(a, m, y); },

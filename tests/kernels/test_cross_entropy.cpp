@@ -137,11 +137,12 @@ LmHeadRef lm_head_ref(const std::vector<float>& h, const std::vector<float>& w, 
   return r;
 }
 
-// N = 300 spans two chunks (a chunk holds at least 128 rows); the ignored rows make the chunks
-// non-contiguous (gather / scatter path) and move the chunk boundaries.
+// N = 300 spans two chunks of 256 rows (three of 128 rows once V > 32768); the ignored rows make the
+// chunks non-contiguous (gather / scatter path), move the chunk boundaries and leave the last chunk
+// with a partial vector of tokens.
 const LmHeadCase kLmHeadCases[] = {
-    {1, 3, 5, true, false}, {7, 17, 33, false, false}, {300, 20, 70, true, false}, {300, 20, 70, true, true},
-    {300, 19, 45, false, true},
+    {1, 3, 5, true, false},     {7, 17, 33, false, false}, {300, 20, 70, true, false},
+    {300, 20, 70, true, true},  {300, 19, 45, false, true}, {300, 5, 33000, true, true},
 };
 
 TEST(LmHeadCrossEntropy, MatchesUnfused) {

@@ -4,6 +4,7 @@
 // row dequantization; bad shapes.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cornerstone/core/error.h"
@@ -20,46 +21,16 @@ using kernels::WeightFormat;
 
 // ---- references ----------------------------------------------------------------------------------
 
-// GGUF blocks as ggml's reference quantizers make them (test-local transcription of the format).
-std::vector<BlockQ8_0> ref_quantize_q8_0(const std::vector<float>& x) {
-  std::vector<BlockQ8_0> out(x.size() / 32);
-  for (size_t b = 0; b < out.size(); ++b) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
-    const float d = amax / 127, id = d != 0 ? 1 / d : 0;
-    out[b].d = f32_to_f16(d);
-    for (int j = 0; j < 32; ++j) out[b].qs[j] = static_cast<int8_t>(std::round(x[b * 32 + j] * id));
+template <class Block>
+std::vector<Block> quantize_rows(const std::vector<float>& w, int64_t n, int64_t k) {
+  std::vector<Block> out(static_cast<size_t>(n * k / 32));
+  for (int64_t r = 0; r < n; ++r) {
+    if constexpr (std::is_same_v<Block, BlockQ8_0>)
+      kernels::quantize_row_q8_0(w.data() + r * k, k, out.data() + r * (k / 32));
+    else
+      kernels::quantize_row_q4_0(w.data() + r * k, k, out.data() + r * (k / 32));
   }
   return out;
-}
-
-std::vector<BlockQ4_0> ref_quantize_q4_0(const std::vector<float>& x) {
-  std::vector<BlockQ4_0> out(x.size() / 32);
-  for (size_t b = 0; b < out.size(); ++b) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; ++j)
-      if (std::fabs(x[b * 32 + j]) > amax) amax = std::fabs(x[b * 32 + j]), max = x[b * 32 + j];
-    const float d = max / -8, id = d != 0 ? 1 / d : 0;
-    out[b].d = f32_to_f16(d);
-    for (int j = 0; j < 16; ++j) {
-      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(x[b * 32 + j] * id + 8.5f)));
-      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[b * 32 + 16 + j] * id + 8.5f)));
-      out[b].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
-    }
-  }
-  return out;
-}
-
-// Weight (r, j) of a block matrix with k columns.
-float block_weight(const std::vector<BlockQ8_0>& w, int64_t k, int64_t r, int64_t j) {
-  const BlockQ8_0& b = w[r * (k / 32) + j / 32];
-  return f16_to_f32(b.d) * b.qs[j % 32];
-}
-float block_weight(const std::vector<BlockQ4_0>& w, int64_t k, int64_t r, int64_t j) {
-  const BlockQ4_0& b = w[r * (k / 32) + j / 32];
-  const int i = j % 32;
-  const int q = i < 16 ? (b.qs[i] & 0x0F) : (b.qs[i - 16] >> 4);
-  return f16_to_f32(b.d) * static_cast<float>(q - 8);
 }
 
 float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
@@ -100,17 +71,15 @@ Matrix make_matrix(WeightFormat f, int64_t n, int64_t k, uint64_t seed) {
         for (float& v : m.stored) v = round_bf16(v);
       break;
     case WeightFormat::Q8_0: {
-      const auto blocks = ref_quantize_q8_0(m.w);
+      const auto blocks = quantize_rows<BlockQ8_0>(m.w, n, k);
       kernels::pack_weights_q8_0(blocks.data(), n, k, m.packed.data());
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < k; ++j) m.stored[r * k + j] = block_weight(blocks, k, r, j);
+      kernels::dequantize_row_q8_0(blocks.data(), n * k, m.stored.data());
       break;
     }
     case WeightFormat::Q4_0: {
-      const auto blocks = ref_quantize_q4_0(m.w);
+      const auto blocks = quantize_rows<BlockQ4_0>(m.w, n, k);
       kernels::pack_weights_q4_0(blocks.data(), n, k, m.packed.data());
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < k; ++j) m.stored[r * k + j] = block_weight(blocks, k, r, j);
+      kernels::dequantize_row_q4_0(blocks.data(), n * k, m.stored.data());
       break;
     }
   }

@@ -213,15 +213,36 @@ def build_decoder(config):
     raise ValueError(f"model_type {config['model_type']} not in the reference")
 
 
+def read_checkpoint(folder):
+    """The weights of a Hugging Face folder: model.safetensors, or the shards that
+    model.safetensors.index.json lists (as transformers' from_pretrained reads them)."""
+    single = os.path.join(folder, "model.safetensors")
+    if os.path.exists(single):
+        return read_safetensors(single)
+    with open(os.path.join(folder, "model.safetensors.index.json")) as f:
+        weight_map = json.load(f)["weight_map"]
+    state = {}
+    for shard in sorted(set(weight_map.values())):
+        state.update(read_safetensors(os.path.join(folder, shard)))
+    return {name: state[name] for name in weight_map}
+
+
 def load_decoder(folder):
+    """Loads strictly: a missing or an unexpected tensor is an error (transformers would warn and
+    leave the missing ones random)."""
     with open(os.path.join(folder, "config.json")) as f:
         config = json.load(f)
     model = build_decoder(config)
-    state = read_safetensors(os.path.join(folder, "model.safetensors"))
+    state = read_checkpoint(folder)
     params = dict(model.named_parameters())
+    unexpected = sorted(set(state) - set(params))
+    if unexpected:
+        raise KeyError(f"{folder}: unexpected tensors {unexpected[:5]}")
     for name, p in params.items():
         if name not in state:
             raise KeyError(f"{folder}: missing {name}")
+        if tuple(state[name].shape) != tuple(p.shape):
+            raise ValueError(f"{folder}: {name} has shape {tuple(state[name].shape)}, expected {tuple(p.shape)}")
         with torch.no_grad():
             p.copy_(state[name])
     return model

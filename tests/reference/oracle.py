@@ -146,7 +146,32 @@ def bf16(t):
     return t.to(torch.bfloat16).to(t.dtype)
 
 
+def decoder_model_lora(x, a):
+    """A reference model with PEFT-style LoRA adapters: the base from a["dir"] (HF names), adapters
+    from a["adapter"] (adapter_config.json + adapter_model.safetensors, PEFT names) applied with
+    forward hooks: out += (alpha / r) * (x A^T) B^T. Returns (loss, logits, dloss/dA and dloss/dB in
+    a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_decoder, read_safetensors
+    model = load_decoder(a["dir"])
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with open(os.path.join(a["adapter"], "adapter_config.json")) as f:
+        cfg = json.load(f)
+    scale = cfg["lora_alpha"] / cfg["r"]
+    w = {k: v.clone().requires_grad_(True) for k, v in read_safetensors(os.path.join(a["adapter"], "adapter_model.safetensors")).items()}
+    modules = dict(model.named_modules())
+    for name in {k[len("base_model.model."):-len(".lora_A.weight")] for k in w if k.endswith(".lora_A.weight")}:
+        A, B = w[f"base_model.model.{name}.lora_A.weight"], w[f"base_model.model.{name}.lora_B.weight"]
+        modules[name].register_forward_hook(lambda m, inp, out, A=A, B=B: out + scale * (inp[0] @ A.t()) @ B.t())
+    logits = model(x[0].long())
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets_of(x[1].reshape(-1)))
+    loss.backward()
+    return (loss.detach().reshape(1), logits.detach()) + tuple(w[n].grad for n in a["names"])
+
+
 OPS = {
+    "decoder_model_lora": decoder_model_lora,
     # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,

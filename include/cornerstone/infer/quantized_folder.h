@@ -17,6 +17,7 @@
 // against its shape.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -39,14 +40,16 @@ bool is_format_matrix(const std::string& param);
 // an unknown or malformed value, naming `where`.
 std::optional<WeightFormat> folder_format(const nlohmann::json& config, const std::string& where);
 
-// The format and logical shape of a U8 block tensor, checked against its bytes (rows x cols / 32
-// blocks). Throws FormatError naming the tensor when the metadata is missing or the blocks are
+// The format and logical shape of the U8 block tensor `name` (its info and data as read), from its
+// entry in the file's __metadata__, checked against its bytes (rows x cols / 32 blocks). Throws
+// FormatError starting with `where` when the entry is missing or malformed or the blocks are
 // truncated.
 struct StoredBlocks {
   WeightFormat format;
   int64_t rows, cols;
   const void* data;
 };
-StoredBlocks stored_blocks(const io::SafeTensorsFile& file, const std::string& name);
+StoredBlocks stored_blocks(const io::SafeTensorInfo& info, const Tensor& data, const std::map<std::string, std::string>& metadata,
+                           const std::string& name, const std::string& where);
 
 }  // namespace cornerstone::infer

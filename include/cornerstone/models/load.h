@@ -10,7 +10,9 @@
 namespace cornerstone::models {
 
 // Loads PATH (a run folder, a checkpoint folder, or any folder with config.json +
-// model.safetensors in GPT-2 / Llama layout). Throws naming the file and the tensor or key.
+// model.safetensors, or sharded safetensors with model.safetensors.index.json, in GPT-2 / Llama
+// layout; f32, bf16 or f16 weights are converted to f32). Throws naming the file and the tensor or
+// key: a missing tensor, a shape mismatch, or a tensor the layout does not use.
 std::unique_ptr<GPT> load_gpt(const std::string& path);
 
 // Writes config.json and model.safetensors into an existing folder (each file atomically).

@@ -7,23 +7,46 @@
 
 #include <cstdint>
 
+#include <memory>
+
 #include "cornerstone/core/rng.h"
 #include "cornerstone/nn/module.h"
 
 namespace cornerstone::nn {
 
-// y = x W^T + b; weight (out, in) as in PyTorch.
+// Something added to a Linear layer's output, computed from its input: a LoRA adapter
+// (adapt/lora.h) is one. Registered as the layer's child module "adapter".
+class LinearAdapter : public Module {
+ public:
+  // x (..., in), y = the layer's own output (..., out) -> the adapted output.
+  virtual Tensor apply(const Tensor& x, const Tensor& y) const = 0;
+};
+
+// y = x W^T + b (+ adapter(x)); weight (out, in) as in PyTorch.
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng, float init_std = 0.02f);
   Tensor forward(const Tensor& x) const;
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias
-  int64_t in_features() const { return weight_.size(1); }
-  int64_t out_features() const { return weight_.size(0); }
+  int64_t in_features() const { return (weight_.defined() ? weight_ : frozen_weight_).size(1); }
+  int64_t out_features() const { return (weight_.defined() ? weight_ : frozen_weight_).size(0); }
+
+  // Attaches (or with null, detaches) an adapter whose output is added in forward().
+  void set_adapter(std::shared_ptr<LinearAdapter> adapter);
+  const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
+
+  // Freezes the weight (and bias) and keeps the weight in `storage` (F32 or BF16) for the forward
+  // pass: the frozen base of LoRA fine-tuning, at half the memory for BF16. Gradients still flow
+  // to the input. For BF16 the fp32 parameter is dropped (weight() becomes undefined).
+  void freeze(DType storage = DType::F32);
+  bool frozen() const { return frozen_; }
 
  private:
   Tensor weight_, bias_;
+  Tensor frozen_weight_;  // bf16 / q8_0 copy used by forward() once frozen in reduced precision
+  bool frozen_ = false;
+  std::shared_ptr<LinearAdapter> adapter_;
 };
 
 // table (V, C); forward(ids (...)) -> (..., C).

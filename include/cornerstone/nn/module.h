@@ -30,6 +30,11 @@ class Module {
   // The parameter with this full name; throws ValueError listing close names when absent.
   Tensor parameter(const std::string& name) const;
   int64_t num_parameters() const;
+  // Parameters that require grad (not frozen), with their names; what an optimizer should get.
+  std::vector<std::pair<std::string, Tensor>> trainable_parameters() const;
+  int64_t num_trainable_parameters() const;
+  // Freezes (or unfreezes) every parameter of this module and its children.
+  void set_requires_grad(bool on);
   void zero_grad();
 
   // Training mode enables dropout; recursive.
@@ -45,6 +50,10 @@ class Module {
     children_.emplace_back(name, child);
     return child;
   }
+  // Removes a child registered under `name` (no-op when absent).
+  void unregister_module(const std::string& name);
+  // Removes a parameter registered under `name` (no-op when absent).
+  void unregister_parameter(const std::string& name);
 
  private:
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;

@@ -59,6 +59,8 @@ class CausalSelfAttention : public Module {
  public:
   CausalSelfAttention(const BlockConfig& cfg, Rng& rng);
   Tensor forward(const Tensor& x, const ops::RopeCache* rope) const;
+  Linear& qkv() const { return *qkv_; }    // fused [q heads | k heads | v heads] projection
+  Linear& proj() const { return *proj_; }  // output projection
 
  private:
   BlockConfig cfg_;
@@ -70,6 +72,8 @@ class MLP : public Module {
  public:
   MLP(const BlockConfig& cfg, Rng& rng);
   Tensor forward(const Tensor& x) const;
+  Linear& in() const { return *in_; }    // fc (GELU) or the fused [gate | up] projection (SwiGLU)
+  Linear& out() const { return *out_; }  // proj (GELU) or down (SwiGLU)
 
  private:
   BlockConfig cfg_;
@@ -82,6 +86,8 @@ class TransformerBlock : public Module {
   // x (B, T, C); `dropout_rng` drives residual dropout in training mode (may be null when p = 0).
   Tensor forward(const Tensor& x, const ops::RopeCache* rope = nullptr, Rng* dropout_rng = nullptr) const;
   const BlockConfig& config() const { return cfg_; }
+  CausalSelfAttention& attention() const { return *attn_; }
+  MLP& mlp() const { return *mlp_; }
 
  private:
   BlockConfig cfg_;

@@ -13,4 +13,12 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// linear() with a frozen weight stored as f32 or bf16: differentiable with respect to x only (the
+// frozen base of LoRA). A bf16 weight multiplies bf16-rounded inputs with fp32 accumulation.
+Tensor linear_frozen(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// out = y with d added into the columns [start, start + d.size(-1)) of its last dimension:
+// y (..., M), d (..., m). Differentiable in both (a LoRA adapter on a slice of a fused projection).
+Tensor add_columns(const Tensor& y, const Tensor& d, int64_t start);
+
 }  // namespace cornerstone::ops

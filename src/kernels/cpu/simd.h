@@ -27,11 +27,10 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 // GCC 12 reports a false "(may be) used uninitialized" inside _mm512_reduce_add_ps (its
 // _mm512_undefined_pd placeholder) wherever it is inlined; the warning is located in this header.
-#pragma GCC diagnostic push
+// The warning is reported where the intrinsic is inlined, so it stays off for the whole TU.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
-#pragma GCC diagnostic pop
 #endif
 
 namespace cornerstone::kernels::CS_ISA_NAMESPACE {
@@ -50,8 +49,10 @@ struct Scalar {
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
   static reg div(reg a, reg b) { return a / b; }
-  // a * b + c. Not std::fma: without FMA hardware (the portable baseline) that is a libm call.
-  static reg fma(reg a, reg b, reg c) { return a * b + c; }
+  // a * b + c with one rounding, as the vector FMAs: the scalar path gives the same bits (AdamW
+  // matches PyTorch bitwise). On the portable baseline this is a libm call; hot kernels whose
+  // scalar path must be fast (attention) use a plain multiply-add instead.
+  static reg fma(reg a, reg b, reg c) { return std::fma(a, b, c); }
   static reg max(reg a, reg b) { return a > b ? a : b; }
   static reg min(reg a, reg b) { return a < b ? a : b; }
   static reg sqrt(reg a) { return std::sqrt(a); }

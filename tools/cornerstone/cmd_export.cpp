@@ -1,0 +1,48 @@
+// `cornerstone export`: a model as a Hugging Face folder (transformers) or a GGUF file (llama.cpp).
+#include <chrono>
+#include <cstdio>
+
+#include "command.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/safetensors_checkpoint.h"
+#include "cornerstone/models/convert.h"
+
+namespace {
+
+void add_export(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "Export a model as a Hugging Face folder or a GGUF file (llama.cpp)");
+  static std::string model_path, out, format, type = "f32", shard_size, tokenizer, name;
+  cmd->add_option("--model", model_path, "Model folder: a run, a checkpoint, or a Hugging Face folder")->required();
+  cmd->add_option("--format", format, "hf: transformers folder (safetensors); gguf: one llama.cpp file")
+      ->required()
+      ->check(CLI::IsMember({"hf", "gguf"}));
+  cmd->add_option("--out", out, "Output folder (hf) or file (gguf); must not exist yet")->required();
+  cmd->add_option("--type", type, "Weight type: f32, f16, bf16 (hf and gguf), q8_0, q4_0 (gguf)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+      ->capture_default_str();
+  cmd->add_option("--shard-size", shard_size, "hf: split the weights into shards of at most this size (e.g. 2GB)");
+  cmd->add_option("--tokenizer", tokenizer, "Tokenizer to include (default: the model folder's tokenizer.json)");
+  cmd->add_option("--name", name, "gguf: general.name (default: the model folder's name)");
+  cmd->callback([] {
+    using namespace cornerstone;
+    models::ExportOptions o;
+    o.format = models::export_format_from_name(format);
+    o.type = dtype_from_name(type);
+    if (!shard_size.empty()) {
+      if (o.format != models::ExportFormat::HF) throw ValueError("--shard-size applies to --format hf only");
+      o.shard_bytes = io::parse_byte_size(shard_size);
+    }
+    o.tokenizer = tokenizer;
+    o.name = name;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = models::export_model(model_path, out, o);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    std::printf("exported %s (%s, %zu file%s, %.1f MB) in %.2f s\n", out.c_str(), type.c_str(), r.files.size(),
+                r.files.size() == 1 ? "" : "s", static_cast<double>(r.bytes) / 1e6, s);
+  });
+}
+
+}  // namespace
+
+CORNERSTONE_COMMAND(add_export, 50)

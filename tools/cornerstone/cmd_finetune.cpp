@@ -1,0 +1,149 @@
+// `cornerstone finetune` / `evaluate` / `lora merge`: adapting a pretrained model to a task.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "command.h"
+#include "cornerstone/adapt/finetune.h"
+#include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_model.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/models/load.h"
+
+namespace {
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+void add_finetune(CLI::App& app) {
+  using namespace cornerstone;
+  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag (full, frozen base + head, or LoRA)");
+  static std::string model, task, train_path, val_path, out, base_precision = "f32";
+  static adapt::FinetuneOptions o;
+  static int64_t lora_rank = 0, max_length = 0;
+  static float lora_alpha = 0, lora_dropout = 0;
+  static std::vector<std::string> lora_targets;
+  static bool freeze_base = false;
+  cmd->add_option("--model", model, "The pretrained model folder (a pretraining run)")->required();
+  cmd->add_option("--task", task, "classify | tag | sft")->required()->check(CLI::IsMember({"classify", "tag", "sft"}));
+  cmd->add_option("--train", train_path, "Training JSONL")->required();
+  cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
+  cmd->add_option("--out", out, "Output folder")->required();
+  cmd->add_option("--lora-rank", lora_rank, "Train LoRA adapters of this rank instead of the whole model");
+  cmd->add_option("--lora-alpha", lora_alpha, "LoRA scale numerator (default: 2 x rank)");
+  cmd->add_option("--lora-dropout", lora_dropout, "Dropout on the adapters' input")->capture_default_str();
+  cmd->add_option("--lora-targets", lora_targets, "Modules to adapt: c_attn, q_proj, ..., attn, mlp, all-linear (default: attn)");
+  cmd->add_option("--base-precision", base_precision, "Frozen base storage under LoRA: f32 or bf16")
+      ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+  cmd->add_flag("--freeze-base", freeze_base, "Train only the task head on a frozen base");
+  cmd->add_option("--epochs", o.epochs)->capture_default_str();
+  cmd->add_option("--batch", o.batch_size)->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
+  cmd->add_option("--max-length", max_length, "Tokens per example, longer texts are cut (default: the model's context, at most 256)");
+  cmd->add_option("--seed", o.seed)->capture_default_str();
+  cmd->add_option("--precision", o.precision, "f32 or bf16 GEMMs")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+  cmd->callback([] {
+    if (task == "sft") throw UnsupportedError("--task sft is not implemented yet (classify and tag are)");
+    if (lora_rank > 0 && freeze_base) throw ValueError("--lora-rank and --freeze-base are alternatives; pick one");
+    if (std::filesystem::exists(out) && !std::filesystem::is_empty(out))
+      throw ValueError("--out '" + out + "' exists and is not empty (choose a new folder)");
+    adapt::TaskSpec spec;
+    spec.task = adapt::task_from_name(task);
+    spec.base = model;
+    spec.max_length = max_length;
+    spec.labels = spec.task == adapt::Task::Classify ? adapt::label_set(adapt::read_classification(train_path))
+                                                     : adapt::tag_set(adapt::read_tagging(train_path));
+    spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
+    if (lora_rank > 0) {
+      spec.lora.rank = lora_rank;
+      spec.lora.alpha = lora_alpha > 0 ? lora_alpha : 2.0f * static_cast<float>(lora_rank);
+      spec.lora.dropout = lora_dropout;
+      if (!lora_targets.empty()) spec.lora.targets = lora_targets;
+      spec.lora.base_storage = dtype_from_name(base_precision);
+    }
+    adapt::TaskModel m = adapt::TaskModel::create(spec, o.seed);
+    std::filesystem::create_directories(out);
+    o.metrics_path = (std::filesystem::path(out) / "metrics.jsonl").string();
+    const auto r = adapt::finetune(m, train_path, val_path, o);
+    m.save(out);
+    const nlohmann::json report = {{"trainable_parameters", r.trainable_parameters},
+                                   {"total_parameters", r.total_parameters},
+                                   {"trainable_percent", 100.0 * r.trainable_parameters / std::max<int64_t>(1, r.total_parameters)},
+                                   {"seconds", r.seconds},
+                                   {"steps", r.steps},
+                                   {"peak_rss_mb", peak_rss_mb()},
+                                   {"train_loss", r.train_loss},
+                                   {"val", r.val.to_json()}};
+    io::write_file_atomic((std::filesystem::path(out) / "finetune.json").string(), report.dump(2) + "\n");
+    std::printf("trainable %lld of %lld parameters (%.2f%%) | %lld steps in %.1f s | peak RSS %.0f MB\n",
+                static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.total_parameters),
+                report["trainable_percent"].get<double>(), static_cast<long long>(r.steps), r.seconds, peak_rss_mb());
+    if (!val_path.empty()) std::printf("validation: %s", r.val.table().c_str());
+    std::printf("model in %s\n", out.c_str());
+  });
+}
+
+void add_evaluate(CLI::App& app) {
+  using namespace cornerstone;
+  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model");
+  static std::string model, task, data;
+  static bool json = false;
+  cmd->add_option("--model", model, "A folder written by `cornerstone finetune`")->required();
+  cmd->add_option("--task", task, "classify | tag (must match the model)")->check(CLI::IsMember({"classify", "tag"}));
+  cmd->add_option("--data", data, "Labelled JSONL")->required();
+  cmd->add_flag("--json", json, "Print one JSON object");
+  cmd->callback([] {
+    const adapt::TaskModel m = adapt::TaskModel::load(model);
+    if (!task.empty() && adapt::task_from_name(task) != m.spec().task)
+      throw ValueError("--task " + task + ", but '" + model + "' was fine-tuned for " + adapt::task_name(m.spec().task));
+    const auto metrics = adapt::evaluate_task(m, data);
+    if (json)
+      std::printf("%s\n", metrics.to_json().dump().c_str());
+    else
+      std::printf("%s", metrics.table().c_str());
+  });
+}
+
+void add_lora(CLI::App& app) {
+  using namespace cornerstone;
+  auto* cmd = app.add_subcommand("lora", "LoRA adapter tools");
+  auto* merge = cmd->add_subcommand("merge", "Fold a LoRA adapter into its base model's weights");
+  static std::string model, adapter, out;
+  merge->add_option("--model", model, "The base model folder")->required();
+  merge->add_option("--adapter", adapter, "Folder with adapter_config.json + adapter_model.safetensors")->required();
+  merge->add_option("--out", out, "Output model folder")->required();
+  cmd->require_subcommand(1);
+  merge->callback([] {
+    namespace fs = std::filesystem;
+    if (fs::exists(out) && !fs::is_empty(out)) throw ValueError("--out '" + out + "' exists and is not empty");
+    if (fs::exists(fs::path(adapter) / "task.json")) {
+      // A fine-tuned task model: merge its adapter, keep its head, as a full fine-tune would be saved.
+      adapt::TaskModel m = adapt::TaskModel::load(adapter);
+      m.merge_adapters();
+      m.save(out);
+    } else {
+      const auto base = models::load_gpt(model);
+      adapt::load_peft(*base, adapter);
+      adapt::bake_lora(*base);
+      const fs::path tmp = out + ".tmp";
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      models::save_gpt(*base, tmp.string());
+      const std::string tok = models::find_tokenizer(model);
+      if (!tok.empty()) fs::copy_file(tok, tmp / "tokenizer.json");
+      fs::rename(tmp, out);
+    }
+    std::printf("merged model in %s\n", out.c_str());
+  });
+}
+
+}  // namespace
+
+CORNERSTONE_COMMAND(add_finetune, 50)
+CORNERSTONE_COMMAND(add_evaluate, 51)
+CORNERSTONE_COMMAND(add_lora, 52)
