@@ -28,6 +28,7 @@
 
 #include "cornerstone/core/cpu.h"
 #include "cornerstone/core/parallel.h"
+#include "cornerstone/core/profiler.h"
 #include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/kernels/peak.h"
 #include "cornerstone/models/gpt.h"
@@ -175,6 +176,10 @@ int main(int argc, char** argv) {
     j["gemm_peak_kind"] = float_peak ? "sgemm" : "bf16";
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
+    if (profiler::enabled()) {  // CORNERSTONE_PROFILE=1: where the time of this format went
+      profiler::report(stderr);
+      profiler::reset();
+    }
   }
   return 0;
 }

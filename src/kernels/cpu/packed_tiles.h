@@ -10,6 +10,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace cornerstone::kernels::CS_ISA_NAMESPACE::packed_tiles {
 
 // Activations are prepared in row groups, each interleaved so that a tile of R rows reads one
@@ -48,6 +52,37 @@ inline void store_panel(const TileArgs& t, int64_t row, int64_t p, const float* 
     std::memcpy(dst, v16, static_cast<size_t>(valid) * sizeof(float));
   }
 }
+
+// The same from registers: whole panels are written straight from them (going through a stack
+// buffer for every panel would make GCC keep some accumulators in memory inside the hot loop).
+#if defined(__AVX512F__)
+inline void store_panel(const TileArgs& t, int64_t row, int64_t p, __m512 acc) {
+  const int64_t c0 = p * 16;
+  float* dst = t.y + row * t.ldy + c0;
+  if (c0 + 16 <= t.n) {
+    _mm512_storeu_ps(dst, t.bias ? _mm512_add_ps(acc, _mm512_loadu_ps(t.bias + c0)) : acc);
+  } else {
+    const __mmask16 m = static_cast<__mmask16>((1u << (t.n - c0)) - 1u);
+    _mm512_mask_storeu_ps(dst, m, t.bias ? _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, t.bias + c0)) : acc);
+  }
+}
+#endif
+#if defined(__AVX2__)
+inline void store_panel(const TileArgs& t, int64_t row, int64_t p, __m256 lo, __m256 hi) {
+  const int64_t c0 = p * 16;
+  float* dst = t.y + row * t.ldy + c0;
+  if (c0 + 16 <= t.n) {
+    if (t.bias) lo = _mm256_add_ps(lo, _mm256_loadu_ps(t.bias + c0)), hi = _mm256_add_ps(hi, _mm256_loadu_ps(t.bias + c0 + 8));
+    _mm256_storeu_ps(dst, lo);
+    _mm256_storeu_ps(dst + 8, hi);
+  } else {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, lo);
+    _mm256_store_ps(out + 8, hi);
+    store_panel(t, row, p, out);
+  }
+}
+#endif
 
 // Compile-time loop: f(std::integral_constant<int, 0>) ... f(<N-1>), fully unrolled, so that arrays
 // of vector registers indexed by the loop variable stay in registers.
