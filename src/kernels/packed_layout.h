@@ -36,6 +36,11 @@ static constexpr int64_t panel_bytes(WeightFormat f, int64_t k) {
   return 0;
 }
 
+// Prepared activations: 4-byte units per row (floats, bf16 pairs, groups of 4 int8).
+static constexpr int64_t row_units(WeightFormat f, int64_t k) {
+  return f == WeightFormat::F32 ? k : f == WeightFormat::BF16 ? bf16_k(k) / 2 : k / 4;
+}
+
 // Zero point of the stored unsigned quants: q8_0 stores q + 128, q4_0 its nibble q (w = d (q - 8)).
 static constexpr int32_t zero_point(WeightFormat f) { return f == WeightFormat::Q8_0 ? 128 : 8; }
 

@@ -2,16 +2,21 @@
 // run-time choice of the matmul's ISA variant (kernels/cpu/packed_matmul.inc).
 #include "cornerstone/kernels/packed_matmul.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "cornerstone/core/error.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/packed_layout.h"
+#include "kernels/scratch.h"
 
 namespace cornerstone::kernels {
 
-CS_DECLARE_VARIANTS(void, packed_matmul, (const PackedView&, const float*, int64_t, int64_t, const float*, float*, int64_t))
+CS_DECLARE_VARIANTS(void, packed_matmul_team,
+                    (const PackedView&, const float*, int64_t, int64_t, const float*, float*, int64_t, void*))
 
 namespace {
 
@@ -160,9 +165,25 @@ void packed_row(const PackedView& w, int64_t r, float* out) {
   }
 }
 
+size_t packed_matmul_scratch(WeightFormat f, int64_t m, int64_t k) {
+  const bool quant = f == WeightFormat::Q8_0 || f == WeightFormat::Q4_0;
+  return static_cast<size_t>(m * packed::row_units(f, k) * 4 + (quant ? m * (k / kQK) * 8 : 0));
+}
+
+void packed_matmul_team(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y, int64_t ldy,
+                        void* scratch) {
+  if (m <= 0) return;
+  CS_DISPATCH(packed_matmul_team, w, x, m, ldx, bias, y, ldy, scratch);
+}
+
 void packed_matmul(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y, int64_t ldy) {
   if (m <= 0) return;
-  CS_DISPATCH(packed_matmul, w, x, m, ldx, bias, y, ldy);
+  Scratch scratch(packed_matmul_scratch(w.format, m, w.k));
+  // Threads: none for small products (waking the team costs more), never more than panels.
+  const double macs = static_cast<double>(m) * static_cast<double>(w.n) * static_cast<double>(w.k);
+  const int threads = macs < 65536.0 ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), packed::panels(w.n)));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  packed_matmul_team(w, x, m, ldx, bias, y, ldy, scratch.as<void>());
 }
 
 }  // namespace cornerstone::kernels

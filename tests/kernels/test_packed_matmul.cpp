@@ -195,6 +195,36 @@ TEST(PackedMatmul, RowResultsDoNotDependOnTheBatchOrThreads) {
   });
 }
 
+TEST(PackedMatmul, TeamCallsInsideOneRegionGiveTheSameResult) {
+  // Several products in a row inside one parallel region, each reading the previous one's output,
+  // as the decoder runner chains them: every thread must see complete outputs.
+  for_each_isa([](cpu::Isa) {
+    for (WeightFormat f : kFormats) {
+      const int64_t n = 64, k = 64;
+      const Matrix w = make_matrix(f, n, k, 12);
+      for (int64_t m : {1, 5, 40}) {
+        const auto x = random_vector(static_cast<size_t>(m * k), 13);
+        std::vector<float> want = x, got = x, tmp(static_cast<size_t>(m * n));
+        for (int step = 0; step < 3; ++step) {
+          kernels::packed_matmul(w.view(), want.data(), m, k, nullptr, tmp.data(), n);
+          want = tmp;
+        }
+        std::vector<char> scratch(kernels::packed_matmul_scratch(f, m, k));
+        for (int threads : {1, 2, 3}) {
+          got = x;
+#pragma omp parallel num_threads(threads)
+          for (int step = 0; step < 3; ++step) {
+            kernels::packed_matmul_team(w.view(), got.data(), m, k, nullptr, tmp.data(), n, scratch.data());
+#pragma omp single
+            got = tmp;  // (implicit barrier: everyone sees the new input)
+          }
+          ASSERT_TRUE(bitwise_equal(got, want)) << kernels::weight_format_name(f) << ", m " << m << ", " << threads << " threads";
+        }
+      }
+    }
+  });
+}
+
 TEST(PackedMatmul, StridedRowsLeaveTheGapsAlone) {
   for_each_isa([](cpu::Isa) {
     for (WeightFormat f : kFormats) {

@@ -11,6 +11,7 @@
 //
 // A row's logits do not depend on which other sequences share the call (the packed matmul's
 // batch invariance, and attention per sequence), so greedy decoding alone and in a batch agree.
+// A whole pass runs in one OpenMP region whose threads share every op (a decode step has ~60).
 // A runner keeps its activation buffers between calls: one runner per thread.
 #pragma once
 
@@ -43,13 +44,13 @@ class DecoderRunner {
   const InferenceWeights& weights() const { return weights_; }
 
  private:
-  // Runs the layers over the chunks' rows; leaves the final hidden states in x_ (R, C).
-  int64_t run_layers(KVCache& cache, const std::vector<SeqChunk>& chunks);
-  Tensor logits(const float* h, int64_t rows);
+  // The pass: logits of every new row (all_rows) or of each chunk's last row.
+  Tensor run(KVCache& cache, const std::vector<SeqChunk>& chunks, bool all_rows);
 
   InferenceWeights weights_;
-  // Activation buffers, grown to the largest batch seen: (R, C) x2 and (R, width) for the rest.
-  Tensor x_, h_, qkv_, att_, up_, act_;
+  // Activation buffers, grown to the largest batch seen: (R, C) x2 and (R, width) for the rest,
+  // and the packed matmuls' shared scratch.
+  Tensor x_, h_, qkv_, att_, up_, act_, scratch_;
 };
 
 }  // namespace cornerstone::infer

@@ -81,4 +81,13 @@ void packed_row(const PackedView& w, int64_t r, float* out);
 void packed_matmul(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y,
                    int64_t ldy);
 
+// The same product computed by the calling OpenMP team, for callers that run many products in one
+// parallel region (a decode step has ~60; opening a region for each costs more than a barrier).
+// Every thread of the team calls it with the same arguments and a shared `scratch` of
+// packed_matmul_scratch(format, m, k) bytes; it returns in every thread once y is complete. Called
+// outside a parallel region, it runs on the calling thread.
+size_t packed_matmul_scratch(WeightFormat f, int64_t m, int64_t k);
+void packed_matmul_team(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y,
+                        int64_t ldy, void* scratch);
+
 }  // namespace cornerstone::kernels
