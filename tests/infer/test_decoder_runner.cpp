@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/parallel.h"
 #include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/models/gpt.h"
 #include "infer_test.h"
@@ -101,6 +102,30 @@ TEST(DecoderRunner, RaggedBatchGivesBitwiseTheLogitsOfEachSequenceAlone) {
   });
 }
 
+TEST(DecoderRunner, ThreadCountDoesNotChangeTheLogits) {
+  // The pass shares its ops between the threads of one region; each output is still computed by one
+  // thread in a fixed order. 40 rows make the region use every thread.
+  for (auto arch : kArchs) {
+    SCOPED_TRACE(models::arch_name(arch));
+    const models::DecoderConfig cfg = small_decoder(arch);
+    const models::GPT model(cfg, 8);
+    const auto a = random_tokens(25, cfg.vocab_size, 1), b = random_tokens(15, cfg.vocab_size, 2);
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::Q4_0}) {
+      std::vector<std::vector<float>> out;
+      for (int threads : {1, 2, 3}) {
+        ThreadsScope scope(threads);
+        set_num_threads(threads);
+        DecoderRunner run(InferenceWeights::from_model(model, f));
+        KVCache cache(cfg, 2, cfg.context);
+        out.push_back(run.forward_all(cache, {{0, a}, {1, b}}).to_vector());
+      }
+      set_num_threads(0);
+      EXPECT_TRUE(bitwise_equal(out[0], out[1])) << kernels::weight_format_name(f);
+      EXPECT_TRUE(bitwise_equal(out[0], out[2])) << kernels::weight_format_name(f);
+    }
+  }
+}
+
 TEST(DecoderRunner, WeightFormatsStayCloseToF32) {
   // Relative RMS distance of the logits from f32 on a random model (weights of std 0.1, no structure
   // to preserve): bf16 rounds weights and activations to 8 bits of mantissa, q8_0 / q4_0 quantize
@@ -142,6 +167,8 @@ TEST(DecoderRunner, BadInputIsAnErrorNotACrash) {
   EXPECT_THROW(run.forward(cache, {{0, bad}}), ValueError);
   EXPECT_THROW(run.forward(cache, {{0, {}}}), ValueError);
   EXPECT_THROW(run.forward(cache, {}), ValueError);
+  const std::vector<int32_t> one = {1};
+  EXPECT_THROW(run.forward(cache, {{1, one}, {1, one}}), ValueError);  // one slot twice
   EXPECT_EQ(cache.length(0), 0) << "a rejected call leaves the cache alone";
   // The cache's own limit, below the context.
   KVCache small(cfg, 1, 8);
