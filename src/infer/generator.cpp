@@ -1,5 +1,6 @@
 #include "cornerstone/infer/generator.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "cornerstone/core/error.h"
@@ -38,12 +39,15 @@ size_t held_back(const std::string& text, const std::vector<std::string>& stops)
 
 }  // namespace
 
-Generator::Generator(const models::GPT& model, tokenize::Tokenizer tokenizer)
-    : model_(model), tokenizer_(std::move(tokenizer)) {
-  if (tokenizer_.vocab_size() > model_.config().vocab_size)
+Generator::Generator(InferenceWeights weights, tokenize::Tokenizer tokenizer)
+    : weights_(std::move(weights)), tokenizer_(std::move(tokenizer)) {
+  if (tokenizer_.vocab_size() > weights_.config().vocab_size)
     throw ValueError("tokenizer/model vocabulary mismatch: the tokenizer has " + std::to_string(tokenizer_.vocab_size()) +
-                     " tokens, the model " + std::to_string(model_.config().vocab_size));
+                     " tokens, the model " + std::to_string(weights_.config().vocab_size));
 }
+
+Generator::Generator(const models::GPT& model, tokenize::Tokenizer tokenizer)
+    : Generator(InferenceWeights::from_model(model, WeightFormat::F32), std::move(tokenizer)) {}
 
 std::vector<Generation> Generator::generate(const std::vector<std::string>& prompts, const GenerateOptions& o,
                                             const TextCallback& on_text, GenerateStats* stats) const {
@@ -51,7 +55,7 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
   if (o.max_tokens < 0) throw ValueError("max_tokens must be >= 0");
   for (const std::string& s : o.stop)
     if (s.empty()) throw ValueError("stop strings must not be empty");
-  const int64_t context = model_.config().context;
+  const int64_t context = weights_.config().context;
   const size_t n = prompts.size();
   std::vector<std::vector<int32_t>> ids(n);
   int64_t longest = 0;
@@ -66,8 +70,8 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
     longest = std::max(longest, static_cast<int64_t>(ids[i].size()));
   }
   const int64_t max_len = std::min(context, longest + o.max_tokens);
-  KVCache cache(model_.config(), static_cast<int64_t>(n), max_len);
-  DecoderRunner runner(model_);
+  KVCache cache(weights_.config(), static_cast<int64_t>(n), max_len);
+  DecoderRunner runner(weights_);
   const std::optional<int32_t> eos = tokenizer_.eos_id();
 
   std::vector<Generation> out(n);
@@ -98,6 +102,10 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
   auto accept = [&](size_t i, int32_t tok) {
     if (o.stop_at_eos && eos && tok == *eos) {
       finish(i, "eos");
+      return false;
+    }
+    if (std::find(o.stop_tokens.begin(), o.stop_tokens.end(), tok) != o.stop_tokens.end()) {
+      finish(i, "stop");
       return false;
     }
     out[i].tokens.push_back(tok);

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <unordered_set>
 #include <vector>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/kernels/elementwise.h"
+#include "cornerstone/kernels/softmax.h"
 
 namespace cornerstone::infer {
 
@@ -18,9 +19,40 @@ void SamplingParams::validate() const {
   need(top_k >= 0, "top_k must be >= 0, got " + std::to_string(top_k));
   need(top_p > 0 && top_p <= 1, "top_p must be in (0, 1], got " + std::to_string(top_p));
   need(min_p >= 0 && min_p < 1, "min_p must be in [0, 1), got " + std::to_string(min_p));
-  need(repetition_penalty > 0, "repetition_penalty must be > 0, got " + std::to_string(repetition_penalty));
+  need(repetition_penalty > 0 && std::isfinite(repetition_penalty),
+       "repetition_penalty must be > 0, got " + std::to_string(repetition_penalty));
   need(std::isfinite(presence_penalty), "presence_penalty must be finite");
 }
+
+namespace {
+
+struct Candidate {
+  int32_t id;
+  float p;
+};
+
+// Descending probability, ties by id: a total order, so the same logits always give the same list.
+bool before(const Candidate& a, const Candidate& b) { return a.p > b.p || (a.p == b.p && a.id < b.id); }
+
+// Sorts the prefix of `c` (descending) until it holds `mass` of the probability: the top-p
+// nucleus without sorting the whole vocabulary (a few hundred tokens usually suffice). Returns the
+// nucleus size.
+size_t nucleus(std::vector<Candidate>& c, double mass) {
+  size_t sorted = 0, want = std::min<size_t>(256, c.size());
+  double acc = 0;
+  for (;;) {
+    if (want < c.size()) std::nth_element(c.begin() + static_cast<long>(sorted), c.begin() + static_cast<long>(want), c.end(), before);
+    std::sort(c.begin() + static_cast<long>(sorted), c.begin() + static_cast<long>(want), before);
+    for (; sorted < want; ++sorted) {
+      acc += c[sorted].p;
+      if (acc >= mass) return sorted + 1;
+    }
+    if (want == c.size()) return c.size();  // rounding: the whole list
+    want = std::min(c.size(), want * 4);
+  }
+}
+
+}  // namespace
 
 int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std::span<const int32_t> history, Rng& rng) {
   const size_t V = logits.size();
@@ -35,51 +67,36 @@ int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std
       x -= p.presence_penalty;
     }
   }
-  if (p.greedy || p.temperature == 0.0f)
-    return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+  if (p.greedy || p.temperature == 0.0f) return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
 
-  // Candidates sorted by logit, descending (only as many as top-k needs).
-  std::vector<int32_t> idx(V);
-  std::iota(idx.begin(), idx.end(), 0);
-  const size_t k = p.top_k > 0 ? std::min<size_t>(V, static_cast<size_t>(p.top_k)) : V;
-  auto by_logit = [&](int32_t a, int32_t b) { return l[static_cast<size_t>(a)] > l[static_cast<size_t>(b)] || (l[static_cast<size_t>(a)] == l[static_cast<size_t>(b)] && a < b); };
-  if (k < V) {
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<long>(k), idx.end(), by_logit);
-    idx.resize(k);
-  } else {
-    std::sort(idx.begin(), idx.end(), by_logit);
-  }
-  // Softmax at the temperature over the candidates (double for the sums).
-  const double inv_t = 1.0 / p.temperature, top = l[static_cast<size_t>(idx[0])];
-  std::vector<double> prob(idx.size());
-  double sum = 0;
-  for (size_t i = 0; i < idx.size(); ++i) sum += prob[i] = std::exp((l[static_cast<size_t>(idx[i])] - top) * inv_t);
-  for (double& x : prob) x /= sum;
-  size_t keep = idx.size();
-  if (p.top_p < 1.0f) {  // smallest prefix whose mass reaches top_p
-    double mass = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      mass += prob[i];
-      if (mass >= p.top_p) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  if (p.min_p > 0.0f) {
-    const double floor = p.min_p * prob[0];
-    size_t i = 1;
-    while (i < keep && prob[i] >= floor) ++i;
-    keep = i;
+  // Probabilities at the temperature over the whole vocabulary (vectorised softmax); the filters
+  // below renormalise over what they keep.
+  kernels::scale(l.data(), static_cast<int64_t>(V), 1.0f / p.temperature);
+  kernels::softmax_forward(l.data(), 1, static_cast<int64_t>(V), l.data());
+  std::vector<Candidate> c(V);
+  for (size_t i = 0; i < V; ++i) c[i] = {static_cast<int32_t>(i), l[i]};
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < V) {
+    const auto k = static_cast<long>(p.top_k);
+    std::nth_element(c.begin(), c.begin() + k, c.end(), before);
+    c.resize(static_cast<size_t>(k));
   }
   double total = 0;
-  for (size_t i = 0; i < keep; ++i) total += prob[i];
-  double u = static_cast<double>(rng.uniform()) * total;
-  for (size_t i = 0; i < keep; ++i) {
-    u -= prob[i];
-    if (u < 0) return idx[i];
+  for (const Candidate& x : c) total += x.p;
+  if (p.top_p < 1.0f) c.resize(nucleus(c, p.top_p * total));  // the most probable prefix holding top_p of the mass
+  if (p.min_p > 0.0f) {  // keep p >= min_p * p_max
+    float pmax = 0;
+    for (const Candidate& x : c) pmax = std::max(pmax, x.p);
+    const float floor = p.min_p * pmax;
+    c.erase(std::remove_if(c.begin(), c.end(), [&](const Candidate& x) { return x.p < floor; }), c.end());
   }
-  return idx[keep - 1];
+  total = 0;
+  for (const Candidate& x : c) total += x.p;
+  double u = static_cast<double>(rng.uniform()) * total;
+  for (const Candidate& x : c) {
+    u -= x.p;
+    if (u < 0) return x.id;
+  }
+  return c.back().id;
 }
 
 }  // namespace cornerstone::infer

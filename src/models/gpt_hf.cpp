@@ -15,16 +15,10 @@ Tensor transposed(const Tensor& t) { return t.detach().transpose(0, 1).contiguou
 // Rows [begin, end) of a 2-D tensor (or elements of a 1-D one), as a contiguous copy.
 Tensor rows(const Tensor& t, int64_t begin, int64_t end) { return t.detach().slice(0, begin, end).contiguous(); }
 
-struct Layout {
-  std::string hf;          // Hugging Face name
-  std::string ours;        // Cornerstone parameter
-  int64_t row_begin = -1;  // a row range of ours (split of a fused weight), or -1 for all
-  int64_t row_end = -1;
-  bool transpose = false;  // Conv1D
-};
+}  // namespace
 
-std::vector<Layout> layouts(const DecoderConfig& c) {
-  std::vector<Layout> out;
+std::vector<HfTensor> hf_tensors(const DecoderConfig& c) {
+  std::vector<HfTensor> out;
   const int64_t D = c.head_dim(), q = c.n_heads * D, kv = c.n_kv_heads * D, F = c.d_ff;
   if (c.arch == DecoderArch::GPT2) {
     out.push_back({"transformer.wte.weight", "wte.weight"});
@@ -67,13 +61,11 @@ std::vector<Layout> layouts(const DecoderConfig& c) {
   return out;
 }
 
-}  // namespace
-
 std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
     throw UnsupportedError("Hugging Face checkpoints hold f32, bf16 or f16 weights, not " + std::string(dtype_name(dtype)));
   std::vector<std::pair<std::string, Tensor>> out;
-  for (const Layout& l : layouts(model.config())) {
+  for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor p = model.parameter(l.ours);
     if (l.row_begin >= 0) p = rows(p, l.row_begin, l.row_end);
     p = l.transpose ? transposed(p) : p.detach();
@@ -84,13 +76,13 @@ std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model, DTyp
 
 std::vector<std::string> hf_tensor_names(const DecoderConfig& cfg) {
   std::vector<std::string> out;
-  for (const Layout& l : layouts(cfg)) out.push_back(l.hf);
+  for (const HfTensor& l : hf_tensors(cfg)) out.push_back(l.hf);
   return out;
 }
 
 std::vector<std::string> unexpected_hf_tensors(const DecoderConfig& cfg, const std::vector<std::string>& present) {
   std::set<std::string> known;
-  for (const Layout& l : layouts(cfg)) {
+  for (const HfTensor& l : hf_tensors(cfg)) {
     known.insert(l.hf);
     if (l.hf.rfind("transformer.", 0) == 0) known.insert(l.hf.substr(12));
   }
@@ -109,7 +101,7 @@ std::vector<std::string> unexpected_hf_tensors(const DecoderConfig& cfg, const s
 
 void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string&)>& get, const std::string& source) {
   const bool gpt2 = model.config().arch == DecoderArch::GPT2;
-  for (const Layout& l : layouts(model.config())) {
+  for (const HfTensor& l : hf_tensors(model.config())) {
     Tensor src = get(l.hf);
     if (!src.defined() && gpt2 && l.hf.rfind("transformer.", 0) == 0) src = get(l.hf.substr(12));  // GPT2Model naming
     if (!src.defined()) throw FormatError(source + ": missing tensor '" + l.hf + "'");

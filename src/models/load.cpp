@@ -27,6 +27,12 @@ std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::st
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(cfg_path + ": not valid JSON: " + e.what());
   }
+  if (j.is_object() && j.contains("quantization") && j["quantization"].is_object()) {
+    const std::string f = j["quantization"].value("format", "");
+    if (f == "q8_0" || f == "q4_0")
+      throw FormatError("model '" + path + "' holds " + f + " weights (quantization in config.json): generate and eval read it; " +
+                        "training, fine-tuning and quantize need the f32 model it was made from");
+  }
   const DecoderConfig cfg = config_from_hf(j, cfg_path);
   auto model = std::make_unique<GPT>(cfg, 0, /*random_init=*/false);  // every weight is loaded below
   const auto weights = io::SafeTensorsCheckpoint::open(path);

@@ -1,11 +1,11 @@
-// `cornerstone generate`: text from a trained model, streamed as it is sampled.
+// `cornerstone generate`: text from a trained model (f32 or quantized), streamed as it is sampled.
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
+#include "cornerstone/infer/chat_template.h"
 #include "cornerstone/infer/generator.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/load.h"
@@ -14,15 +14,21 @@
 namespace {
 
 void add_generate(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate text from a model (run folder or Hugging Face-style folder)");
-  static std::string model_path, prompt, prompt_file, batch_file, tokenizer_path;
+  auto* cmd = app.add_subcommand("generate", "Generate text from a model (run folder, Hugging Face-style or quantized folder)");
+  static std::string model_path, prompt, prompt_file, batch_file, chat_file, tokenizer_path;
   static std::vector<std::string> stop;
   static cornerstone::infer::GenerateOptions o;
   static bool greedy = false, show_stats = false;
   cmd->add_option("--model", model_path, "Model folder: config.json + model.safetensors (+ tokenizer.json)")->required();
   auto* p = cmd->add_option("--prompt", prompt, "The prompt text");
-  auto* pf = cmd->add_option("--prompt-file", prompt_file, "Read the prompt from a file")->excludes(p);
-  cmd->add_option("--batch-file", batch_file, "One prompt per line, generated together")->excludes(p)->excludes(pf);
+  auto* pf = cmd->add_option("--prompt-file", prompt_file, "Read the prompt from a file (few-shot prompts)")->excludes(p);
+  auto* bf = cmd->add_option("--batch-file", batch_file, "One prompt per line, generated together")->excludes(p)->excludes(pf);
+  cmd->add_option("--chat", chat_file,
+                  "A conversation to answer: JSON {\"messages\": [{\"role\": \"system\"|\"user\"|\"assistant\", \"content\": ...}]}"
+                  " or JSONL messages, rendered with the model's chat template")
+      ->excludes(p)
+      ->excludes(pf)
+      ->excludes(bf);
   cmd->add_option("--tokenizer", tokenizer_path, "Tokenizer (default: the model folder's tokenizer.json)");
   cmd->add_option("--max-tokens", o.max_tokens, "Tokens to generate per prompt")->capture_default_str();
   cmd->add_option("--temperature", o.sampling.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
@@ -36,31 +42,38 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
   cmd->add_option("--stop", stop, "Stop when this text is generated (repeatable)");
   cmd->add_flag("--greedy", greedy, "Always take the most likely token");
-  cmd->add_flag("--stats", show_stats, "Print prompt and generation speed to stderr");
+  cmd->add_flag("--stats", show_stats, "Print the weight format, prompt and generation speed to stderr");
   cmd->callback([] {
     using namespace cornerstone;
+    const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
+    if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
+    tokenize::Tokenizer tok = tokenize::Tokenizer::load(tp);
+    o.sampling.greedy = greedy;
+    o.stop = stop;
     std::vector<std::string> prompts;
+    bool echo_prompt = true;
     if (!batch_file.empty()) {
       std::istringstream in(io::read_file(batch_file));
       for (std::string line; std::getline(in, line);)
         if (!line.empty()) prompts.push_back(line);
       if (prompts.empty()) throw ValueError("--batch-file '" + batch_file + "' has no prompts");
+    } else if (!chat_file.empty()) {
+      const infer::ChatTemplate t = infer::chat_template_for(model_path, tok);
+      prompts.push_back(infer::render_chat(infer::parse_chat(io::read_file(chat_file), chat_file), t, true));
+      o.stop.insert(o.stop.end(), t.stop_strings.begin(), t.stop_strings.end());
+      o.stop_tokens = t.stop_token_ids(tok);
+      echo_prompt = false;  // print the assistant's reply only
     } else if (!prompt_file.empty()) {
       prompts.push_back(io::read_file(prompt_file));
     } else if (!prompt.empty()) {
       prompts.push_back(prompt);
     } else {
-      throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE or --batch-file FILE");
+      throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE, --batch-file FILE or --chat FILE");
     }
-    const auto model = models::load_gpt(model_path);
-    const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
-    if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
-    infer::Generator gen(*model, tokenize::Tokenizer::load(tp));
-    o.sampling.greedy = greedy;
-    o.stop = stop;
+    infer::Generator gen(infer::InferenceWeights::load(model_path), std::move(tok));
     infer::GenerateStats st;
     const bool batch = prompts.size() > 1;
-    if (!batch) std::fputs(prompts[0].c_str(), stdout);
+    if (!batch && echo_prompt) std::fputs(prompts[0].c_str(), stdout);
     const auto out = gen.generate(prompts, o, [&](size_t, std::string_view piece) {
       if (!batch) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -73,7 +86,9 @@ void add_generate(CLI::App& app) {
       std::fputc('\n', stdout);
     if (profiler::enabled()) profiler::report(stderr);
     if (show_stats)
-      std::fprintf(stderr, "prompt tokens %lld | prompt %.1f tokens/s | generated tokens %lld | generation %.1f tokens/s\n",
+      std::fprintf(stderr,
+                   "weights %s | prompt tokens %lld | prompt %.1f tokens/s | generated tokens %lld | generation %.1f tokens/s\n",
+                   std::string(kernels::weight_format_name(gen.weights().format())).c_str(),
                    static_cast<long long>(st.prompt_tokens), st.prompt_tokens / std::max(st.prompt_seconds, 1e-9),
                    static_cast<long long>(st.generated_tokens), st.decoded_tokens / std::max(st.generate_seconds, 1e-9));
   });

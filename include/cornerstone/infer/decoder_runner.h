@@ -1,13 +1,18 @@
 // Inference forward pass of a decoder with a KV cache: prompt processing and decoding are the
 // same call. Each call takes, for some cache slots, the new tokens of that sequence; all their rows
-// go through the linear layers together (one GEMM per weight for the whole batch), attention runs
-// per sequence against its cached keys and values, and the logits of each sequence's last new
-// token come back.
+// go through the linear layers together (one packed matmul per weight for the whole batch:
+// kernels/packed_matmul.h), attention runs per sequence against its cached keys and values, and
+// the logits of each sequence's last new token come back.
 //
-//   DecoderRunner run(model);
-//   KVCache cache(model.config(), /*slots=*/2, /*max_len=*/512);
+//   DecoderRunner run(weights);                                         // infer/inference_weights.h
+//   KVCache cache(weights.config(), /*slots=*/2, /*max_len=*/512);
 //   Tensor logits = run.forward(cache, {{0, prompt_a}, {1, prompt_b}});  // (2, V)
 //   logits = run.forward(cache, {{0, {next_a}}, {1, {next_b}}});          // one token each
+//
+// A row's logits do not depend on which other sequences share the call (the packed matmul's
+// batch invariance, and attention per sequence), so greedy decoding alone and in a batch agree.
+// A whole pass runs in one OpenMP region whose threads share every op (a decode step has ~60).
+// A runner keeps its activation buffers between calls: one runner per thread.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +20,8 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/kv_cache.h"
-#include "cornerstone/models/gpt.h"
 
 namespace cornerstone::infer {
 
@@ -27,16 +32,25 @@ struct SeqChunk {
 
 class DecoderRunner {
  public:
-  explicit DecoderRunner(const models::GPT& model);
+  explicit DecoderRunner(const InferenceWeights& weights);
 
   // Appends each chunk to its slot and returns (chunks, V) logits of each chunk's last token.
-  // Throws ShapeError when a sequence would exceed the cache or the model's context.
-  Tensor forward(KVCache& cache, const std::vector<SeqChunk>& chunks) const;
+  // Throws ShapeError when a sequence would exceed the cache or the model's context, ValueError
+  // for a token outside the vocabulary or an empty chunk.
+  Tensor forward(KVCache& cache, const std::vector<SeqChunk>& chunks);
+  // The same pass, returning the logits of every new row (rows of all chunks in order, V): scoring.
+  Tensor forward_all(KVCache& cache, const std::vector<SeqChunk>& chunks);
 
-  const models::GPT& model() const { return model_; }
+  const InferenceWeights& weights() const { return weights_; }
 
  private:
-  const models::GPT& model_;
+  // The pass: logits of every new row (all_rows) or of each chunk's last row.
+  Tensor run(KVCache& cache, const std::vector<SeqChunk>& chunks, bool all_rows);
+
+  InferenceWeights weights_;
+  // Activation buffers, grown to the largest batch seen: (R, C) x2 and (R, width) for the rest,
+  // and the packed matmuls' shared scratch.
+  Tensor x_, h_, qkv_, att_, up_, act_, scratch_;
 };
 
 }  // namespace cornerstone::infer

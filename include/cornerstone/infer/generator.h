@@ -4,7 +4,7 @@
 // part of its text; text is streamed as soon as it is certain (a piece that might be the start of
 // a stop string waits).
 //
-//   Generator gen(model, tokenizer);
+//   Generator gen(InferenceWeights::load("runs/gpt2-q4"), tokenizer);  // or Generator(model, tokenizer): f32
 //   GenerateOptions o;  o.max_tokens = 64;  o.sampling.temperature = 0.7f;
 //   gen.generate({"The state of the union is"}, o, [](size_t i, std::string_view piece) { ... });
 #pragma once
@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/sampler.h"
 #include "cornerstone/models/gpt.h"
 #include "cornerstone/tokenize/tokenizer.h"
@@ -26,6 +27,7 @@ struct GenerateOptions {
   SamplingParams sampling;
   uint64_t seed = 0;                // sequence i draws from Rng(seed + i)
   std::vector<std::string> stop;    // stop strings
+  std::vector<int32_t> stop_tokens; // token ids that end a sequence (e.g. a chat template's end of turn)
   bool stop_at_eos = true;          // end a sequence at the tokenizer's end-of-text token
   bool add_bos = false;             // prepend the tokenizer's BOS (Llama-style models)
 };
@@ -41,13 +43,15 @@ struct GenerateStats {
 struct Generation {
   std::string text;                // generated text (without the prompt and stop string)
   std::vector<int32_t> tokens;     // generated ids
-  std::string finish_reason;       // "length", "stop", "eos"
+  std::string finish_reason;       // "length", "stop" (a stop string or stop token), "eos"
 };
 
 using TextCallback = std::function<void(size_t sequence, std::string_view piece)>;
 
 class Generator {
  public:
+  Generator(InferenceWeights weights, tokenize::Tokenizer tokenizer);
+  // The model's weights in f32 (a packed copy: the model may go away).
   Generator(const models::GPT& model, tokenize::Tokenizer tokenizer);
 
   // Generates a continuation of every prompt. Throws ShapeError when a prompt does not fit in the
@@ -56,9 +60,10 @@ class Generator {
                                    const TextCallback& on_text = nullptr, GenerateStats* stats = nullptr) const;
 
   const tokenize::Tokenizer& tokenizer() const { return tokenizer_; }
+  const InferenceWeights& weights() const { return weights_; }
 
  private:
-  const models::GPT& model_;
+  InferenceWeights weights_;
   tokenize::Tokenizer tokenizer_;
 };
 

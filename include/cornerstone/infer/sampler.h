@@ -2,8 +2,12 @@
 //
 // Order of operations (as in Hugging Face's logits processors): repetition penalty (divide positive
 // / multiply negative logits of tokens already seen), presence penalty (subtract from seen tokens),
-// temperature, then the top-k, top-p (nucleus) and min-p filters, then a draw. `greedy` (or
-// temperature 0) takes the arg-max after the penalties.
+// temperature, then the top-k, top-p (nucleus) and min-p filters, each renormalising over what it
+// keeps, then a draw. `greedy` (or temperature 0) takes the arg-max after the penalties.
+//
+// Cost per token: one vectorised softmax over the vocabulary; top-k selects without sorting the
+// rest, top-p sorts only the prefix it needs (a few hundred tokens of a peaked distribution). Ties
+// break by token id, so the same logits and generator state always give the same token.
 #pragma once
 
 #include <cstdint>

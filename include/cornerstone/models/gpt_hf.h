@@ -25,6 +25,21 @@
 
 namespace cornerstone::models {
 
+// One tensor of the Hugging Face layout and the Cornerstone parameter it holds (all of it, or a row
+// range of a fused weight), e.g. {"model.layers.0.self_attn.k_proj.weight",
+// "blocks.0.attn.qkv.weight", q, q + kv, false}.
+struct HfTensor {
+  std::string hf;          // Hugging Face name
+  std::string ours;        // Cornerstone parameter
+  int64_t row_begin = -1;  // a row range of ours (split of a fused weight), or -1 for all
+  int64_t row_end = -1;
+  bool transpose = false;  // stored (in, out): GPT-2's Conv1D
+};
+
+// Every tensor of the Hugging Face layout of `cfg`, in checkpoint order.
+std::vector<HfTensor> hf_tensors(const DecoderConfig& cfg);
+
+
 // The model's weights under Hugging Face names and layouts (new contiguous tensors), in `dtype`
 // (f32, bf16 or f16).
 std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model, DType dtype = DType::F32);

@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""Generation speed: Cornerstone per weight format beside PyTorch 1.13 eager with a KV cache, and
+against the roofline, in the same invocation.
+
+For each thread count, runs build/bench/bench_generate (f32, bf16, q8_0, q4_0 on a randomly
+initialised 124M GPT-2) and bench/generate_peer.py (float32 with OPENBLAS_CORETYPE as this machine
+exports it and unset, bfloat16, and dynamic qint8), interleaved. Prints, per format and thread
+count: prompt tokens/s (pp512) and its share of the GEMM peak (f32: sgemm; the others: bf16 GEMM),
+decode tokens/s (tg128, from an empty cache) and its share of the roofline (measured read
+bandwidth / weight bytes read per token), and the speed-ups over PyTorch fp32 eager (the faster of
+its two OpenBLAS settings) and over PyTorch's nearest format (bf16 for bf16, qint8 for q8_0/q4_0).
+Every measurement is also written as a JSON line to --out.
+
+  /usr/bin/python3 bench/generate.py                       # 1 and 2 threads, 3 reps each
+  /usr/bin/python3 bench/generate.py --threads 2 --settle 600   # on a shared machine: wait for idle CPUs
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FORMATS = ["f32", "bf16", "q8_0", "q4_0"]
+NEAREST_TORCH = {"f32": "float32", "bf16": "bfloat16", "q8_0": "qint8", "q4_0": "qint8"}
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[3] + v[4], sum(v)
+
+
+def wait_for_idle(limit_s):
+    """On a shared machine, waits (up to limit_s) until the CPUs have been >= 92% idle for 5 s."""
+    deadline, quiet = time.time() + limit_s, 0
+    idle0, total0 = cpu_times()
+    while quiet < 5 and time.time() < deadline:
+        time.sleep(1)
+        idle1, total1 = cpu_times()
+        quiet = quiet + 1 if (idle1 - idle0) >= 0.92 * max(1, total1 - total0) else 0
+        idle0, total0 = idle1, total1
+
+
+def run_json(cmd, env, settle):
+    if settle:
+        wait_for_idle(settle)
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--prompt", default="512")
+    ap.add_argument("--decode", default="128")
+    ap.add_argument("--reps", default="3")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_generate.jsonl"))
+    ap.add_argument("--settle", type=float, default=0, help="before each run, wait up to this many seconds for an idle machine")
+    ap.add_argument("--quick", action="store_true", help="prompt 128, decode 32, one rep")
+    args = ap.parse_args()
+    if args.quick:
+        args.prompt, args.decode, args.reps = "128", "32", "1"
+    exported = os.environ.get("OPENBLAS_CORETYPE")
+
+    rows = []
+    for threads in args.threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        shape = ["--threads", str(threads), "--prompt", args.prompt, "--decode", args.decode, "--reps", args.reps]
+        rows += run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--formats", *FORMATS], env, args.settle)
+        peers = [("float32", exported), ("float32", None), ("bfloat16", exported), ("qint8", exported)]
+        for dtype, coretype in peers:
+            penv = dict(env)
+            penv.pop("OPENBLAS_CORETYPE", None)
+            if coretype:
+                penv["OPENBLAS_CORETYPE"] = coretype
+            rows += run_json([sys.executable, os.path.join(HERE, "generate_peer.py"), *shape, "--dtype", dtype], penv, args.settle)
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+    print(f"GPT-2 124M (random weights): prompt = one pass over {args.prompt} tokens, decode = {args.decode} tokens "
+          f"one at a time from an empty cache (tokens/s, median of {args.reps})")
+    print(f"{'format':>6} {'thr':>3} | {'prompt':>8} {'%peak':>6} | {'decode':>7} {'roofline':>8} {'%roof':>6} | "
+          f"{'vs torch fp32':>15} | {'vs torch nearest':>24}")
+    for threads in args.threads:
+        torch_rows = [r for r in rows if r["impl"] == "torch" and r["threads"] == threads]
+
+        def best(dtype, key):
+            return max(r[key] for r in torch_rows if r["dtype"] == dtype)
+
+        for fmt in FORMATS:
+            cs = next(r for r in rows if r["impl"] == "cornerstone" and r["threads"] == threads and r["format"] == fmt)
+            flops = cs["prompt_gflops"] / cs["prompt_tok_s"]  # GFLOP per prompt token
+            near = NEAREST_TORCH[fmt]
+            print(f"{fmt:>6} {threads:>3} | {cs['prompt_tok_s']:>8.0f} {100 * cs['prompt_gflops'] / cs['gemm_peak_gflops']:>5.0f}% | "
+                  f"{cs['decode_tok_s']:>7.1f} {cs['roofline_tok_s']:>8.1f} {100 * cs['decode_tok_s'] / cs['roofline_tok_s']:>5.0f}% | "
+                  f"{cs['prompt_tok_s'] / best('float32', 'prompt_tok_s'):>6.1f}x {cs['decode_tok_s'] / best('float32', 'decode_tok_s'):>6.1f}x | "
+                  f"{near:>8} {cs['prompt_tok_s'] / best(near, 'prompt_tok_s'):>6.1f}x {cs['decode_tok_s'] / best(near, 'decode_tok_s'):>6.1f}x")
+        for r in torch_rows:
+            print(f"  torch {r['dtype']:>8} {threads} thr, OPENBLAS_CORETYPE={r['openblas_coretype'] or '(unset)':<10}: "
+                  f"prompt {r['prompt_tok_s']:7.0f}  decode {r['decode_tok_s']:6.1f}")
+        cs0 = next(r for r in rows if r["impl"] == "cornerstone" and r["threads"] == threads)
+        print(f"  machine at {threads} thr: read bandwidth {cs0['bandwidth_gbs']:.1f} GB/s; GEMM peak sgemm / bf16: "
+              + " / ".join(f"{next(r['gemm_peak_gflops'] for r in rows if r['impl'] == 'cornerstone' and r['threads'] == threads and r['format'] == f):.0f}"
+                           for f in ("f32", "bf16")) + f" GFLOP/s; {flops * 1e3:.0f} MFLOP per prompt token")
+    print("(speed-ups: prompt, decode; all measurements: " + args.out + ")")
+
+
+if __name__ == "__main__":
+    main()
