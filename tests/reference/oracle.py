@@ -63,6 +63,9 @@ def attention_from_qkv(qkv, a):
     if a.get("causal", True):
         mask = torch.ones(T, T, dtype=torch.bool).tril()
         att = att.masked_fill(~mask, float("-inf"))
+    if a.get("key_lengths"):  # right padding: keys at or after each sequence's length are masked
+        pad = torch.arange(T)[None, :] >= torch.tensor(a["key_lengths"])[:, None]  # (B, Tk)
+        att = att.masked_fill(pad[:, None, None, :], float("-inf"))
     att = att.softmax(dim=-1)
     y = att @ v
     return y.transpose(1, 2).reshape(B, T, Hq * D)
@@ -190,6 +193,7 @@ OPS = {
     "gelu_tanh": lambda x, a: F.gelu(x[0], approximate="tanh"),
     "gelu_erf": lambda x, a: F.gelu(x[0]),
     "silu": lambda x, a: F.silu(x[0]),
+    "tanh": lambda x, a: torch.tanh(x[0]),
     "swiglu": lambda x, a: F.silu(x[0].chunk(2, dim=-1)[0]) * x[0].chunk(2, dim=-1)[1],
     "softmax": lambda x, a: x[0].softmax(dim=-1),
     "cross_entropy": lambda x, a: F.cross_entropy(x[0], targets_of(x[1])).reshape(1),
