@@ -144,6 +144,25 @@ def decoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def encoder_model(x, a):
+    """A BERT checkpoint folder a["dir"] in the reference; ids x[0], segments x[1], MLM targets x[2]
+    (-1: not predicted), optional lengths a["lengths"] (right padding). The loss is the MLM
+    cross-entropy plus mean(pooled^2) (so that the pooler gets a gradient too). Returns (loss, MLM
+    logits, hidden states, pooled, d loss / d param in a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_encoder
+    model = load_encoder(a["dir"])
+    if a.get("float64"):
+        model = model.double()
+    lengths = torch.tensor(a["lengths"]) if a.get("lengths") else None
+    h = model.hidden(x[0].long(), x[1].long(), lengths)
+    logits, pooled = model.mlm_logits(h), model.pooled(h)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets_of(x[2].reshape(-1))) + pooled.pow(2).mean()
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach(), h.detach(), pooled.detach()) + tuple(params[n].grad for n in a["names"])
+
+
 def bf16(t):
     """Rounds to bfloat16 (nearest even) and back: the operands of a mixed-precision GEMM."""
     return t.to(torch.bfloat16).to(t.dtype)
@@ -178,6 +197,7 @@ OPS = {
     # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
+    "encoder_model": encoder_model,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
     "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),
