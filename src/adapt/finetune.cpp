@@ -132,10 +132,9 @@ Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
 
 }  // namespace
 
-TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
-    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated on retrieval (evaluate_retrieval)");
-  const std::vector<Encoded> data = encode(m, path);
+namespace {
+
+TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
   autograd::NoGradGuard no_grad;
   m.module().eval();
   std::vector<size_t> order(data.size());
@@ -165,9 +164,8 @@ TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t b
   return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
 }
 
-RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  std::vector<std::string> queries, documents;
-  for (const auto& p : read_retrieval_pairs(path)) queries.push_back(p.query), documents.push_back(p.positive);
+RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+                                int64_t batch_size) {
   m.module().eval();
   const Tensor q = embed_texts(m.base(), m.inputs(), queries, m.spec().pooling, true, batch_size);
   const Tensor d = embed_texts(m.base(), m.inputs(), documents, m.spec().pooling, true, batch_size);
@@ -184,9 +182,41 @@ RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path,
   return retrieval_metrics(ranks);
 }
 
+// The validation set, read and checked before training starts (a bad line fails fast).
+struct Validation {
+  std::vector<Encoded> examples;             // classify / tag
+  std::vector<std::string> queries, documents;  // contrastive
+};
+
+Validation read_validation(const TaskModel& m, const std::string& path) {
+  Validation v;
+  if (path.empty()) return v;
+  if (m.spec().task == Task::Contrastive) {
+    for (const auto& p : read_retrieval_pairs(path)) v.queries.push_back(p.query), v.documents.push_back(p.positive);
+  } else {
+    v.examples = encode(m, path);
+  }
+  return v;
+}
+
+}  // namespace
+
+TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
+    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated on retrieval (evaluate_retrieval)");
+  return evaluate_encoded(m, encode(m, path), batch_size);
+}
+
+RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  std::vector<std::string> queries, documents;
+  for (const auto& p : read_retrieval_pairs(path)) queries.push_back(p.query), documents.push_back(p.positive);
+  return evaluate_pairs(m, queries, documents, batch_size);
+}
+
 FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::string& val_path, const FinetuneOptions& o) {
   if (o.epochs <= 0 || o.batch_size <= 0) throw ValueError("finetune: epochs and batch size must be positive");
   const std::vector<Encoded> data = encode(m, train_path);
+  const Validation validation = read_validation(m, val_path);
   const Task task = m.spec().task;
   const bool full = m.spec().mode == AdaptMode::Full;
   const float lr = o.lr > 0 ? o.lr : (full ? 1e-4f : 1e-3f);
@@ -238,11 +268,11 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
       nlohmann::json j;
       char summary[128];
       if (task == Task::Contrastive) {
-        r.retrieval = evaluate_retrieval(m, val_path);
+        r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
         j = r.retrieval.to_json();
         std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
       } else {
-        r.val = evaluate_task(m, val_path);
+        r.val = evaluate_encoded(m, validation.examples, 16);
         j = r.val.to_json();
         std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", r.val.accuracy, r.val.macro_f1);
       }

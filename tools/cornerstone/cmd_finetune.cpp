@@ -76,11 +76,22 @@ void add_finetune(CLI::App& app) {
       if (!lora_targets.empty()) spec.lora.targets = lora_targets;
       spec.lora.base_storage = dtype_from_name(base_precision);
     }
+    namespace fs = std::filesystem;
     adapt::TaskModel m = adapt::TaskModel::create(spec, o.seed);
-    std::filesystem::create_directories(out);
-    o.metrics_path = (std::filesystem::path(out) / "metrics.jsonl").string();
-    const auto r = adapt::finetune(m, train_path, val_path, o);
-    m.save(out);
+    // The metrics go beside the output folder until the model is saved (the folder is written
+    // whole, under a temporary name); a failed run leaves nothing that blocks the next attempt.
+    std::string folder = out;
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    o.metrics_path = folder + ".metrics.jsonl.tmp";
+    adapt::FinetuneResult r;
+    try {
+      r = adapt::finetune(m, train_path, val_path, o);
+    } catch (...) {
+      fs::remove(o.metrics_path);
+      throw;
+    }
+    m.save(folder);
+    fs::rename(o.metrics_path, fs::path(folder) / "metrics.jsonl");
     const nlohmann::json report = {{"trainable_parameters", r.trainable_parameters},
                                    {"total_parameters", r.total_parameters},
                                    {"trainable_percent", 100.0 * r.trainable_parameters / std::max<int64_t>(1, r.total_parameters)},
