@@ -239,6 +239,30 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   r.total_parameters = m.module().num_parameters();
   const auto t0 = std::chrono::steady_clock::now();
   Progress bar("finetune", total, "steps");
+  // Validation metrics after `epoch` epochs (0: the starting point, before any step).
+  auto validate = [&](int64_t epoch) {
+    if (val_path.empty()) return;
+    nlohmann::json j;
+    char summary[128];
+    if (task == Task::Contrastive) {
+      r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
+      j = r.retrieval.to_json();
+      std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
+    } else {
+      r.val = evaluate_encoded(m, validation.examples, 16);
+      j = r.val.to_json();
+      std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", r.val.accuracy, r.val.macro_f1);
+    }
+    j["step"] = r.steps, j["epoch"] = epoch;
+    if (epoch > 0) j["train_loss"] = r.train_loss;
+    if (metrics.is_open()) metrics << j.dump() << "\n" << std::flush;
+    if (!o.quiet) {
+      if (epoch == 0) std::fprintf(stderr, "before training: %s\n", summary);
+      else std::fprintf(stderr, "\nepoch %lld: train loss %.4f | %s\n", static_cast<long long>(epoch), r.train_loss, summary);
+    }
+  };
+  validate(0);
+
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
@@ -264,25 +288,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
       }
     }
     r.train_loss = epoch_loss / static_cast<double>(per_epoch);
-    if (!val_path.empty()) {
-      nlohmann::json j;
-      char summary[128];
-      if (task == Task::Contrastive) {
-        r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
-        j = r.retrieval.to_json();
-        std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
-      } else {
-        r.val = evaluate_encoded(m, validation.examples, 16);
-        j = r.val.to_json();
-        std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", r.val.accuracy, r.val.macro_f1);
-      }
-      if (metrics.is_open()) {
-        j["step"] = r.steps, j["epoch"] = epoch + 1, j["train_loss"] = r.train_loss;
-        metrics << j.dump() << "\n";
-      }
-      if (!o.quiet)
-        std::fprintf(stderr, "\nepoch %lld: train loss %.4f | %s\n", static_cast<long long>(epoch + 1), r.train_loss, summary);
-    }
+    validate(epoch + 1);
   }
   if (!o.quiet) bar.finish();
   set_lora_dropout_rng(m.base(), nullptr);

@@ -163,6 +163,20 @@ def encoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach(), h.detach(), pooled.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def info_nce(x, a):
+    """Sentence-embedding pooling + InfoNCE with in-batch negatives: x[0], x[1] are the hidden states
+    (B, T, C) of queries and positives with real lengths a["lengths_q"], a["lengths_p"]; mean pooling
+    over the real tokens (or [CLS]), L2 normalisation, cosine / temperature, cross-entropy on the diagonal."""
+    def pool(h, lengths):
+        if a["pooling"] == "cls":
+            return h[:, 0]
+        mask = (torch.arange(h.shape[1])[None, :] < torch.tensor(lengths)[:, None]).to(h.dtype)
+        return (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    q = F.normalize(pool(x[0], a["lengths_q"]), dim=-1)
+    p = F.normalize(pool(x[1], a["lengths_p"]), dim=-1)
+    return F.cross_entropy(q @ p.t() / a["temperature"], torch.arange(q.shape[0])).reshape(1)
+
+
 def bf16(t):
     """Rounds to bfloat16 (nearest even) and back: the operands of a mixed-precision GEMM."""
     return t.to(torch.bfloat16).to(t.dtype)
@@ -198,6 +212,7 @@ OPS = {
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
     "encoder_model": encoder_model,
+    "info_nce": info_nce,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
     "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),

@@ -4,8 +4,8 @@
 //
 // The loop is the pretraining loop's (AdamW over the trainable parameters only, warm-up + cosine,
 // clipping, optional bf16 GEMMs), run for a number of epochs over shuffled examples, with the
-// validation metrics after every epoch. Frozen parameters have no gradients and no optimizer
-// state, which is where LoRA and frozen-base training save memory.
+// validation metrics before training (epoch 0) and after every epoch. Frozen parameters have no
+// gradients and no optimizer state, which is where LoRA and frozen-base training save memory.
 #pragma once
 
 #include <cstdint>
