@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/bert.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::adapt {
@@ -101,7 +101,7 @@ void TaskModel::build(uint64_t seed, bool attach_lora) {
   if (spec_.mode == AdaptMode::LoRA && attach_lora) apply_lora(*base_, spec_.lora, seed ^ 0x10aull);
   // BERT's pooler is part of its classification head here: masked-LM pretraining never trains it.
   if (spec_.task == Task::Classify && spec_.mode != AdaptMode::Full)
-    if (auto* bert = dynamic_cast<models::BERT*>(base_.get())) bert->pooler().set_requires_grad(true);
+    for (auto [name, p] : base_->feature_head()) p.requires_grad_(true);
 }
 
 TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
@@ -147,8 +147,10 @@ TaskModel TaskModel::load(const std::string& dir) {
   const auto f = io::SafeTensorsFile::open(file);
   autograd::NoGradGuard no_grad;
   const std::string prefix = lora ? "base_model.model." : "";
+  std::set<std::string> in_base;  // the feature head's tensors, which the base's file holds
+  for (const auto& [name, p] : m.base_->feature_head()) in_base.insert(name);
   for (const auto& [name, p] : m.head_tensors()) {
-    if (!lora && name.rfind("bert.", 0) == 0) continue;  // the base's own tensors, loaded above
+    if (!lora && in_base.count(name)) continue;  // loaded with the base above
     if (!f.contains(prefix + name)) throw FormatError(file + ": missing tensor '" + prefix + name + "'");
     const Tensor src = f.get(prefix + name);
     if (src.shape() != p.shape())
@@ -165,8 +167,7 @@ std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
     for (const auto& [name, p] : module().named_parameters())
       if (!is_base_parameter(name)) out.emplace_back(name, p.detach());
   if (classifier_ && spec_.mode != AdaptMode::Full)
-    if (auto* bert = dynamic_cast<const models::BERT*>(base_.get()))
-      for (const char* n : {"weight", "bias"}) out.emplace_back(std::string("bert.pooler.dense.") + n, bert->pooler().parameter(n).detach());
+    for (const auto& [name, p] : base_->feature_head()) out.emplace_back(name, p.detach());
   return out;
 }
 
@@ -188,8 +189,10 @@ void TaskModel::save(const std::string& dir) const {
     }
   } else {
     auto tensors = base_->hf_state_dict();  // includes an encoder's pooler
+    std::set<std::string> in_base;
+    for (const auto& [n, t] : tensors) in_base.insert(n);
     for (const auto& [n, t] : head)
-      if (n.rfind("bert.", 0) != 0) tensors.emplace_back(n, t);
+      if (!in_base.count(n)) tensors.emplace_back(n, t);
     io::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
     io::write_file_atomic((tmp / "config.json").string(), base_->hf_config().dump(2) + "\n");
   }

@@ -210,10 +210,13 @@ class Llama(nn.Module):
 # ---- BERT ------------------------------------------------------------------------------------------
 
 class BertLayer(nn.Module):
-    """HF's BertLayer (post-norm), or its pre-norm variant when config["pre_norm"]."""
+    """HF's BertLayer (post-norm), or its pre-norm variant when config["pre_norm"]. Dropout p on the
+    attention and MLM outputs (HF's hidden_dropout_prob; no attention-probability dropout, as in
+    Cornerstone)."""
 
-    def __init__(self, c):
+    def __init__(self, c, dropout=0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         C, F, eps = c["hidden_size"], c["intermediate_size"], c["layer_norm_eps"]
         self.H, self.pre_norm = c["num_attention_heads"], c.get("pre_norm", False)
         self.attention = nn.Module()
@@ -238,10 +241,10 @@ class BertLayer(nn.Module):
         if pad is not None:  # (B, T) True on padding keys
             att = att.masked_fill(pad[:, None, None, :], float("-inf"))
         y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
-        return self.attention.output.dense(y)
+        return self.drop(self.attention.output.dense(y))
 
     def forward(self, x, pad):
-        mlp = lambda h: self.output.dense(F.gelu(self.intermediate.dense(h)))  # noqa: E731
+        mlp = lambda h: self.drop(self.output.dense(F.gelu(self.intermediate.dense(h))))  # noqa: E731
         if self.pre_norm:
             h = x + self.attend(self.attention.output.LayerNorm(x), pad)
             return h + mlp(self.output.LayerNorm(h))
@@ -250,10 +253,12 @@ class BertLayer(nn.Module):
 
 
 class Bert(nn.Module):
-    """BertForMaskedLM with BertModel's pooler, in HF names; dropout off."""
+    """BertForMaskedLM with BertModel's pooler, in HF names; dropout p (0: off) after the embeddings
+    and on each layer's residual branches."""
 
-    def __init__(self, c):
+    def __init__(self, c, dropout=0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         self.config = c
         C, eps = c["hidden_size"], c["layer_norm_eps"]
         self.bert = nn.Module()
@@ -263,7 +268,7 @@ class Bert(nn.Module):
         e.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), C)
         e.LayerNorm = nn.LayerNorm(C, eps=eps)
         self.bert.encoder = nn.Module()
-        self.bert.encoder.layer = nn.ModuleList([BertLayer(c) for _ in range(c["num_hidden_layers"])])
+        self.bert.encoder.layer = nn.ModuleList([BertLayer(c, dropout) for _ in range(c["num_hidden_layers"])])
         if c.get("pre_norm", False):
             self.bert.encoder.LayerNorm = nn.LayerNorm(C, eps=eps)
         self.bert.pooler = nn.Module()
@@ -280,7 +285,7 @@ class Bert(nn.Module):
         e = self.bert.embeddings
         segments = torch.zeros_like(ids) if segments is None else segments
         x = e.word_embeddings(ids) + e.position_embeddings(torch.arange(T))[None] + e.token_type_embeddings(segments)
-        x = e.LayerNorm(x)
+        x = self.drop(e.LayerNorm(x))
         pad = None if lengths is None else torch.arange(T)[None, :] >= lengths[:, None]
         for layer in self.bert.encoder.layer:
             x = layer(x, pad)

@@ -64,6 +64,9 @@ class BERT : public PretrainedModel {
     return hidden(ids, segments, lengths, dropout_rng);
   }
   Tensor sequence_features(const Tensor& hidden, const Tensor& lengths) const override { return pooled(hidden); }
+  std::vector<std::pair<std::string, Tensor>> feature_head() const override {
+    return {{"bert.pooler.dense.weight", pooler_->weight()}, {"bert.pooler.dense.bias", pooler_->bias()}};
+  }
   std::vector<LinearSite> linear_sites() const override;
   void set_checkpoint_activations(bool on) override { checkpoint_ = on; }
 

@@ -7,12 +7,12 @@
 //
 // Configs are JSON objects with "arch": "bert"; presets give the shapes of Google's BERT family:
 //
-//   preset        layers  d_model  heads  d_ff   parameters (vocabulary 30,522)
+//   preset        layers  d_model  heads  d_ff   parameters (vocabulary 30,522, MLM head included)
 //   bert-tiny     2       128      2      512    4.4M
-//   bert-mini     4       256      4      1024   11.2M
-//   bert-small    4       512      8      2048   28.8M
-//   bert-medium   8       512      8      2048   41.4M
-//   bert-base     12      768      12     3072   110M
+//   bert-mini     4       256      4      1024   11.3M
+//   bert-small    4       512      8      2048   29.1M
+//   bert-medium   8       512      8      2048   41.7M
+//   bert-base     12      768      12     3072   110.1M
 //
 // Unknown keys and wrong types are errors naming the key.
 #pragma once

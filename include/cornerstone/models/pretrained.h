@@ -67,6 +67,10 @@ class PretrainedModel : public nn::Module {
   // What a sequence classification head reads, (B, C): the last real token's state for a decoder,
   // the pooler's output on [CLS] for BERT.
   virtual Tensor sequence_features(const Tensor& hidden, const Tensor& lengths) const = 0;
+  // The parameters sequence_features() adds on top of the hidden states (BERT's pooler), under
+  // their Hugging Face names (the tensors themselves, not copies); none for a decoder. Masked-LM
+  // pretraining leaves the pooler untrained, so a classification head trains it in every mode.
+  virtual std::vector<std::pair<std::string, Tensor>> feature_head() const { return {}; }
 
   virtual std::vector<LinearSite> linear_sites() const = 0;
   // Recompute block activations in the backward pass instead of keeping them.
