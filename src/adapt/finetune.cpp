@@ -7,11 +7,13 @@
 #include <map>
 #include <numeric>
 
+#include "cornerstone/adapt/embedding.h"
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/progress.h"
 #include "cornerstone/core/rng.h"
+#include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
 #include "cornerstone/ops/precision.h"
 #include "cornerstone/train/optimizer.h"
@@ -21,11 +23,11 @@ namespace cornerstone::adapt {
 
 namespace {
 
-// One encoded example: token ids, and per token a target (-1: no loss there) for tagging, or one
-// label for classification.
+// One encoded example: the model input and its target(s).
 struct Encoded {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> token_targets;  // tagging
+  ModelInput input;                    // the text (pair), sentence, or the contrastive query
+  ModelInput positive;                 // contrastive: the query's document
+  std::vector<int32_t> token_targets;  // tagging: per token (-1: no loss there)
   int32_t label = -1;                  // classification
 };
 
@@ -42,15 +44,39 @@ int32_t label_index(const std::vector<std::string>& labels, const std::string& l
 std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
   std::vector<Encoded> out;
   const auto& labels = m.spec().labels;
+  const InputFormat& in = m.inputs();
+  auto where = [&](int64_t line) { return path + ":" + std::to_string(line); };
   if (m.spec().task == Task::Classify) {
-    for (const auto& e : read_classification(path)) out.push_back({m.encode_text(e.text), {}, label_index(labels, e.label, path)});
+    for (const auto& e : read_classification(path)) {
+      Encoded x;
+      if (!e.text_pair) {
+        x.input = in.text(e.text);
+      } else {
+        try {
+          x.input = in.pair(e.text, *e.text_pair);
+        } catch (const UnsupportedError& err) {  // a pair without a separator to join it
+          throw ValueError(where(e.line) + ": \"text_pair\": " + err.what());
+        }
+      }
+      x.label = label_index(labels, e.label, where(e.line) + ": \"label\"");
+      out.push_back(std::move(x));
+    }
   } else if (m.spec().task == Task::Tag) {
     for (const auto& e : read_tagging(path)) {
-      auto [ids, word_of] = m.encode_words(e.tokens);
-      std::vector<int32_t> t(ids.size(), -1);
-      for (size_t i = 0; i < ids.size(); ++i)
-        if (word_of[i] >= 0) t[i] = label_index(labels, e.tags[static_cast<size_t>(word_of[i])], path);
-      out.push_back({std::move(ids), std::move(t), -1});
+      Encoded x;
+      x.input = in.words(e.tokens);
+      x.token_targets.assign(x.input.ids.size(), -1);
+      for (size_t i = 0; i < x.input.ids.size(); ++i)
+        if (const int32_t w = x.input.word_of[i]; w >= 0)
+          x.token_targets[i] = label_index(labels, e.tags[static_cast<size_t>(w)], where(e.line) + ": \"tags\"[" + std::to_string(w) + "]");
+      out.push_back(std::move(x));
+    }
+  } else if (m.spec().task == Task::Contrastive) {
+    for (const auto& p : read_retrieval_pairs(path)) {
+      Encoded x;
+      x.input = in.text(p.query);
+      x.positive = in.text(p.positive);
+      out.push_back(std::move(x));
     }
   } else {
     throw UnsupportedError("this task is trained with finetune_sft");
@@ -59,40 +85,56 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
 }
 
 struct BatchTensors {
-  Tensor ids, lengths, targets;  // targets: (B) labels, or (B T) token targets
+  PaddedBatch input;     // the examples (contrastive: the queries)
+  PaddedBatch positive;  // contrastive: their documents
+  Tensor targets;        // (B) labels, or (B T) token targets
 };
 
-BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end,
-                        bool tagging) {
-  int64_t T = 0;
-  for (size_t k = begin; k < end; ++k) T = std::max<int64_t>(T, static_cast<int64_t>(data[order[k]].ids.size()));
-  const int64_t B = static_cast<int64_t>(end - begin);
-  std::vector<int32_t> ids(static_cast<size_t>(B * T), 0), lengths(static_cast<size_t>(B)), targets;
-  targets.assign(static_cast<size_t>(tagging ? B * T : B), -1);
-  for (int64_t b = 0; b < B; ++b) {
-    const Encoded& e = data[order[begin + static_cast<size_t>(b)]];
-    std::copy(e.ids.begin(), e.ids.end(), ids.begin() + b * T);
-    lengths[static_cast<size_t>(b)] = static_cast<int32_t>(e.ids.size());
-    if (tagging)
-      std::copy(e.token_targets.begin(), e.token_targets.end(), targets.begin() + b * T);
-    else
-      targets[static_cast<size_t>(b)] = e.label;
+BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task) {
+  std::vector<const ModelInput*> inputs, positives;
+  for (size_t k = begin; k < end; ++k) {
+    inputs.push_back(&data[order[k]].input);
+    positives.push_back(&data[order[k]].positive);
   }
-  return {Tensor::from_data({B, T}, ids), Tensor::from_data({B}, lengths),
-          tagging ? Tensor::from_data({B * T}, targets) : Tensor::from_data({B}, targets)};
+  BatchTensors b;
+  b.input = pad_batch(inputs);
+  const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
+  if (task == Task::Contrastive) {
+    b.positive = pad_batch(positives);
+  } else if (task == Task::Tag) {
+    std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& tt = data[order[begin + static_cast<size_t>(r)]].token_targets;
+      std::copy(tt.begin(), tt.end(), t.begin() + r * T);
+    }
+    b.targets = Tensor::from_data({B * T}, t);
+  } else {
+    std::vector<int32_t> t;
+    for (size_t k = begin; k < end; ++k) t.push_back(data[order[k]].label);
+    b.targets = Tensor::from_data({B}, t);
+  }
+  return b;
 }
 
 // Logits (rows, labels) of a batch: one row per sequence (classify) or per token (tag).
 Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
-  if (m.classifier()) return m.classifier()->logits(b.ids, b.lengths, rng);
-  const Tensor l = m.tagger()->logits(b.ids, rng);
+  if (m.classifier()) return m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng);
+  const Tensor l = m.tagger()->logits(b.input.ids, b.input.lengths, rng);
   return l.view({l.size(0) * l.size(1), l.size(2)});
+}
+
+// The training loss of a batch: cross-entropy on the head's logits, or InfoNCE on the embeddings.
+Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
+  const Pooling p = m.spec().pooling;
+  return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
 }
 
 }  // namespace
 
-TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  const std::vector<Encoded> data = encode(m, path);
+namespace {
+
+TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
   autograd::NoGradGuard no_grad;
   m.module().eval();
   std::vector<size_t> order(data.size());
@@ -100,10 +142,9 @@ TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t b
   std::vector<int32_t> truth, predicted;
   double loss_sum = 0;
   int64_t loss_rows = 0;
-  const bool tagging = m.spec().task == Task::Tag;
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, tagging);
+    const BatchTensors b = make_batch(data, order, s, e, m.spec().task);
     const Tensor logits = batch_logits(m, b, nullptr);
     const std::vector<int32_t> t = b.targets.to_int_vector();
     int64_t valid = 0;
@@ -123,10 +164,60 @@ TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t b
   return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
 }
 
+RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+                                int64_t batch_size) {
+  m.module().eval();
+  const Tensor q = embed_texts(m.base(), m.inputs(), queries, m.spec().pooling, true, batch_size);
+  const Tensor d = embed_texts(m.base(), m.inputs(), documents, m.spec().pooling, true, batch_size);
+  autograd::NoGradGuard no_grad;
+  const Tensor sim = ops::linear(q, d);  // (N, N) cosine similarities
+  const int64_t N = sim.size(0);
+  const float* s = sim.data<float>();
+  std::vector<int64_t> ranks(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t above = 0;  // documents scored higher than query i's own
+    for (int64_t j = 0; j < N; ++j) above += s[i * N + j] > s[i * N + i];
+    ranks[static_cast<size_t>(i)] = 1 + above;
+  }
+  return retrieval_metrics(ranks);
+}
+
+// The validation set, read and checked before training starts (a bad line fails fast).
+struct Validation {
+  std::vector<Encoded> examples;             // classify / tag
+  std::vector<std::string> queries, documents;  // contrastive
+};
+
+Validation read_validation(const TaskModel& m, const std::string& path) {
+  Validation v;
+  if (path.empty()) return v;
+  if (m.spec().task == Task::Contrastive) {
+    for (const auto& p : read_retrieval_pairs(path)) v.queries.push_back(p.query), v.documents.push_back(p.positive);
+  } else {
+    v.examples = encode(m, path);
+  }
+  return v;
+}
+
+}  // namespace
+
+TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
+    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated on retrieval (evaluate_retrieval)");
+  return evaluate_encoded(m, encode(m, path), batch_size);
+}
+
+RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  std::vector<std::string> queries, documents;
+  for (const auto& p : read_retrieval_pairs(path)) queries.push_back(p.query), documents.push_back(p.positive);
+  return evaluate_pairs(m, queries, documents, batch_size);
+}
+
 FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::string& val_path, const FinetuneOptions& o) {
   if (o.epochs <= 0 || o.batch_size <= 0) throw ValueError("finetune: epochs and batch size must be positive");
   const std::vector<Encoded> data = encode(m, train_path);
-  const bool tagging = m.spec().task == Task::Tag;
+  const Validation validation = read_validation(m, val_path);
+  const Task task = m.spec().task;
   const bool full = m.spec().mode == AdaptMode::Full;
   const float lr = o.lr > 0 ? o.lr : (full ? 1e-4f : 1e-3f);
   const auto trainable = m.module().trainable_parameters();
@@ -148,6 +239,30 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   r.total_parameters = m.module().num_parameters();
   const auto t0 = std::chrono::steady_clock::now();
   Progress bar("finetune", total, "steps");
+  // Validation metrics after `epoch` epochs (0: the starting point, before any step).
+  auto validate = [&](int64_t epoch) {
+    if (val_path.empty()) return;
+    nlohmann::json j;
+    char summary[128];
+    if (task == Task::Contrastive) {
+      r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
+      j = r.retrieval.to_json();
+      std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
+    } else {
+      r.val = evaluate_encoded(m, validation.examples, 16);
+      j = r.val.to_json();
+      std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", r.val.accuracy, r.val.macro_f1);
+    }
+    j["step"] = r.steps, j["epoch"] = epoch;
+    if (epoch > 0) j["train_loss"] = r.train_loss;
+    if (metrics.is_open()) metrics << j.dump() << "\n" << std::flush;
+    if (!o.quiet) {
+      if (epoch == 0) std::fprintf(stderr, "before training: %s\n", summary);
+      else std::fprintf(stderr, "\nepoch %lld: train loss %.4f | %s\n", static_cast<long long>(epoch), r.train_loss, summary);
+    }
+  };
+  validate(0);
+
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
@@ -156,9 +271,9 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     double epoch_loss = 0;
     for (int64_t s = 0; s < per_epoch; ++s) {
       const size_t begin = static_cast<size_t>(s * o.batch_size), end = std::min(order.size(), begin + static_cast<size_t>(o.batch_size));
-      const BatchTensors b = make_batch(data, order, begin, end, tagging);
+      const BatchTensors b = make_batch(data, order, begin, end, task);
       opt.zero_grad();
-      Tensor loss = ops::cross_entropy(batch_logits(m, b, &dropout), b.targets);
+      Tensor loss = batch_loss(m, b, &dropout);
       loss.backward();
       const double norm = train::clip_grad_norm(params, o.grad_clip);
       opt.step(schedule.at(r.steps));
@@ -173,17 +288,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
       }
     }
     r.train_loss = epoch_loss / static_cast<double>(per_epoch);
-    if (!val_path.empty()) {
-      r.val = evaluate_task(m, val_path);
-      if (metrics.is_open()) {
-        nlohmann::json j = r.val.to_json();
-        j["step"] = r.steps, j["epoch"] = epoch + 1, j["train_loss"] = r.train_loss;
-        metrics << j.dump() << "\n";
-      }
-      if (!o.quiet)
-        std::fprintf(stderr, "\nepoch %lld: train loss %.4f | val accuracy %.4f | val macro-F1 %.4f\n", static_cast<long long>(epoch + 1),
-                     r.train_loss, r.val.accuracy, r.val.macro_f1);
-    }
+    validate(epoch + 1);
   }
   if (!o.quiet) bar.finish();
   set_lora_dropout_rng(m.base(), nullptr);

@@ -67,78 +67,39 @@ void LoRAAdapter::fold_into(Tensor& weight, float sign) {
 
 namespace {
 
-struct SliceSite {
-  std::string hf_leaf;  // q_proj, c_attn, ...
-  std::string hf_name;  // model.layers.0.self_attn.q_proj
-  int64_t begin, end;
-};
-
-struct LayerSite {
-  nn::Linear* layer;
-  std::string our_leaf;  // qkv, proj, fc, gate_up, down
-  std::string group;     // attn, mlp
-  std::vector<SliceSite> slices;
-};
-
-std::vector<LayerSite> layer_sites(const models::GPT& model) {
-  const models::DecoderConfig& c = model.config();
-  const int64_t D = c.head_dim(), q = c.n_heads * D, kv = c.n_kv_heads * D, F = c.d_ff, C = c.d_model;
-  std::vector<LayerSite> out;
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const auto& block = *model.blocks()[static_cast<size_t>(i)];
-    if (c.arch == models::DecoderArch::GPT2) {
-      const std::string h = "transformer.h." + std::to_string(i) + ".";
-      out.push_back({&block.attention().qkv(), "qkv", "attn", {{"c_attn", h + "attn.c_attn", 0, q + 2 * kv}}});
-      out.push_back({&block.attention().proj(), "proj", "attn", {{"c_proj", h + "attn.c_proj", 0, C}}});
-      out.push_back({&block.mlp().in(), "fc", "mlp", {{"c_fc", h + "mlp.c_fc", 0, F}}});
-      out.push_back({&block.mlp().out(), "proj", "mlp", {{"c_proj", h + "mlp.c_proj", 0, C}}});
-    } else {
-      const std::string h = "model.layers." + std::to_string(i) + ".";
-      out.push_back({&block.attention().qkv(), "qkv", "attn",
-                     {{"q_proj", h + "self_attn.q_proj", 0, q},
-                      {"k_proj", h + "self_attn.k_proj", q, q + kv},
-                      {"v_proj", h + "self_attn.v_proj", q + kv, q + 2 * kv}}});
-      out.push_back({&block.attention().proj(), "proj", "attn", {{"o_proj", h + "self_attn.o_proj", 0, C}}});
-      out.push_back({&block.mlp().in(), "gate_up", "mlp",
-                     {{"gate_proj", h + "mlp.gate_proj", 0, F}, {"up_proj", h + "mlp.up_proj", F, 2 * F}}});
-      out.push_back({&block.mlp().out(), "down", "mlp", {{"down_proj", h + "mlp.down_proj", 0, C}}});
-    }
-  }
-  return out;
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0 &&
          (s.size() == suffix.size() || s[s.size() - suffix.size() - 1] == '.');
 }
 
-bool matches(const std::string& target, const LayerSite& layer, const SliceSite& slice) {
+bool matches(const std::string& target, const models::LinearSite& layer, const models::LinearSlice& slice) {
   return target == "all-linear" || target == layer.group || target == layer.our_leaf || target == slice.hf_leaf ||
          ends_with(slice.hf_name, target);
 }
 
-std::vector<LoRAAdapter*> adapters(const models::GPT& model) {
+std::vector<LoRAAdapter*> adapters(const models::PretrainedModel& model) {
   std::vector<LoRAAdapter*> out;
-  for (const LayerSite& site : layer_sites(model))
+  for (const models::LinearSite& site : model.linear_sites())
     if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get())) out.push_back(a);
   return out;
 }
 
 }  // namespace
 
-int64_t apply_lora(models::GPT& model, const LoRAConfig& cfg, uint64_t seed) {
+int64_t apply_lora(models::PretrainedModel& model, const LoRAConfig& cfg, uint64_t seed) {
   cfg.validate();
   model.set_requires_grad(false);
   Rng rng(seed);
   std::set<std::string> used;
   int64_t n = 0;
-  for (const LayerSite& site : layer_sites(model)) {
+  const std::vector<models::LinearSite> sites = model.linear_sites();
+  for (const models::LinearSite& site : sites) {
     std::vector<LoRAAdapter::Slice> slices;
-    for (const SliceSite& s : site.slices) {
+    for (const models::LinearSlice& s : site.slices) {
       bool hit = false;
       for (const std::string& t : cfg.targets)
         if (matches(t, site, s)) hit = true, used.insert(t);
-      if (hit) slices.push_back({s.hf_name, s.begin, s.end, Tensor(), Tensor()});
+      if (hit) slices.push_back({s.hf_name, s.hf_module, s.row_begin, s.row_end, Tensor(), Tensor()});
     }
     if (cfg.base_storage != DType::F32) site.layer->freeze(cfg.base_storage);
     if (slices.empty()) continue;
@@ -148,17 +109,20 @@ int64_t apply_lora(models::GPT& model, const LoRAConfig& cfg, uint64_t seed) {
   }
   for (const std::string& t : cfg.targets)
     if (!used.count(t)) {
-      const bool gpt2 = model.config().arch == models::DecoderArch::GPT2;
-      throw ValueError("lora: target '" + t + "' matches no layer of this " + models::arch_name(model.config().arch) +
-                       " model (targets: " + (gpt2 ? "c_attn, c_proj, c_fc" : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj") +
-                       ", or attn, mlp, all-linear)");
+      std::set<std::string> leaves;  // the names this family's projections go by
+      std::string known;
+      for (const models::LinearSite& site : sites)
+        for (const models::LinearSlice& s : site.slices)
+          if (leaves.insert(s.hf_module).second) known += s.hf_module + ", ";
+      throw ValueError("lora: target '" + t + "' matches no layer of this " + model.model_type() + " model (targets: " + known +
+                       "their last parts, or attn, mlp, all-linear)");
     }
   return n;
 }
 
-void merge_lora(models::GPT& model) {
+void merge_lora(models::PretrainedModel& model) {
   autograd::NoGradGuard no_grad;
-  for (const LayerSite& site : layer_sites(model))
+  for (const models::LinearSite& site : model.linear_sites())
     if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get()); a && !a->merged()) {
       Tensor w = site.layer->weight();
       a->fold_into(w, +1.0f);
@@ -166,9 +130,9 @@ void merge_lora(models::GPT& model) {
     }
 }
 
-void unmerge_lora(models::GPT& model) {
+void unmerge_lora(models::PretrainedModel& model) {
   autograd::NoGradGuard no_grad;
-  for (const LayerSite& site : layer_sites(model))
+  for (const models::LinearSite& site : model.linear_sites())
     if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get()); a && a->merged()) {
       Tensor w = site.layer->weight();
       a->fold_into(w, -1.0f);
@@ -176,36 +140,38 @@ void unmerge_lora(models::GPT& model) {
     }
 }
 
-void bake_lora(models::GPT& model) {
+void bake_lora(models::PretrainedModel& model) {
   merge_lora(model);
-  for (const LayerSite& site : layer_sites(model)) site.layer->set_adapter(nullptr);
+  for (const models::LinearSite& site : model.linear_sites()) site.layer->set_adapter(nullptr);
 }
 
-void set_lora_dropout_rng(models::GPT& model, Rng* rng) {
+void set_lora_dropout_rng(models::PretrainedModel& model, Rng* rng) {
   for (LoRAAdapter* a : adapters(model)) a->set_dropout_rng(rng);
 }
 
 // ---- PEFT files --------------------------------------------------------------------------------------------
 
-void save_peft(const models::GPT& model, const LoRAConfig& cfg, const std::string& dir, const std::string& base_model,
+void save_peft(const models::PretrainedModel& model, const LoRAConfig& cfg, const std::string& dir, const std::string& base_model,
                const std::string& task_type) {
   std::vector<std::pair<std::string, Tensor>> tensors;
-  std::set<std::string> leaves;
-  for (const LayerSite& site : layer_sites(model)) {
-    auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get());
-    if (!a) continue;
+  std::set<std::string> modules, adapted;  // module paths inside a layer ("attn.c_proj"), full names
+  for (LoRAAdapter* a : adapters(model))
     for (const auto& s : a->slices()) {
       tensors.emplace_back("base_model.model." + s.hf_name + ".lora_A.weight", s.A.detach());
       tensors.emplace_back("base_model.model." + s.hf_name + ".lora_B.weight", s.B.detach());
-      // The module path inside its layer ("attn.c_proj", "self_attn.q_proj"): unambiguous where a
-      // bare leaf would not be (GPT-2 has c_proj in both attn and mlp), and PEFT matches it as a
-      // name suffix.
-      const std::string& n = s.hf_name;
-      size_t at = n.find(".h.");
-      at = at != std::string::npos ? at + 3 : n.find(".layers.") + 8;
-      leaves.insert(n.substr(n.find('.', at) + 1));
+      modules.insert(s.hf_module);
+      adapted.insert(s.hf_name);
     }
-  }
+  // PEFT adapts every module whose name ends with a target. The module paths inside a layer
+  // ("attn.c_proj", "self_attn.q_proj", "attention.self.query") say that unambiguously unless one of
+  // them is also the ending of a module left out (BERT's "output.dense" ends
+  // "attention.output.dense"): then the full module names are listed instead.
+  bool ambiguous = false;
+  for (const models::LinearSite& site : model.linear_sites())
+    for (const models::LinearSlice& s : site.slices)
+      if (!adapted.count(s.hf_name))
+        for (const std::string& m : modules) ambiguous |= ends_with(s.hf_name, m);
+  const std::set<std::string>& targets = ambiguous ? adapted : modules;
   if (tensors.empty()) throw ValueError("save_peft: the model has no LoRA adapters");
   fs::create_directories(dir);
   io::save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
@@ -214,15 +180,15 @@ void save_peft(const models::GPT& model, const LoRAConfig& cfg, const std::strin
                             {"r", cfg.rank},
                             {"lora_alpha", cfg.alpha},
                             {"lora_dropout", cfg.dropout},
-                            {"target_modules", std::vector<std::string>(leaves.begin(), leaves.end())},
+                            {"target_modules", std::vector<std::string>(targets.begin(), targets.end())},
                             {"bias", "none"},
-                            {"fan_in_fan_out", model.config().arch == models::DecoderArch::GPT2},
+                            {"fan_in_fan_out", model.model_type() == "gpt2"},  // GPT-2's Conv1D layout
                             {"base_model_name_or_path", base_model},
                             {"inference_mode", true}};
   io::write_file_atomic((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
 }
 
-LoRAConfig load_peft(models::GPT& model, const std::string& dir) {
+LoRAConfig load_peft(models::PretrainedModel& model, const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
   nlohmann::json j;
   try {

@@ -65,4 +65,29 @@ std::string TaskMetrics::table() const {
   return out;
 }
 
+RetrievalMetrics retrieval_metrics(const std::vector<int64_t>& ranks) {
+  RetrievalMetrics m;
+  m.queries = static_cast<int64_t>(ranks.size());
+  for (int64_t r : ranks) {
+    if (r < 1) throw ValueError("retrieval metrics: ranks start at 1, got " + std::to_string(r));
+    m.recall_at_1 += r == 1, m.recall_at_5 += r <= 5, m.mrr += 1.0 / static_cast<double>(r);
+  }
+  if (m.queries) {
+    const double n = static_cast<double>(m.queries);
+    m.recall_at_1 /= n, m.recall_at_5 /= n, m.mrr /= n;
+  }
+  return m;
+}
+
+nlohmann::json RetrievalMetrics::to_json() const {
+  return {{"queries", queries}, {"recall_at_1", recall_at_1}, {"recall_at_5", recall_at_5}, {"mrr", mrr}};
+}
+
+std::string RetrievalMetrics::table() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "recall@1 %.4f | recall@5 %.4f | MRR %.4f | %lld queries\n", recall_at_1, recall_at_5, mrr,
+                static_cast<long long>(queries));
+  return buf;
+}
+
 }  // namespace cornerstone::adapt

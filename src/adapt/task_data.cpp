@@ -10,7 +10,7 @@ namespace cornerstone::adapt {
 
 namespace {
 
-// Calls f(json, where) for every non-empty line of a JSONL file.
+// Calls f(json, where, line) for every non-empty line of a JSONL file.
 template <typename F>
 void for_each_line(const std::string& path, F f) {
   std::ifstream in(path);
@@ -27,7 +27,7 @@ void for_each_line(const std::string& path, F f) {
       throw FormatError(where + ": not a JSON object");
     }
     if (!j.is_object()) throw FormatError(where + ": not a JSON object");
-    f(j, where);
+    f(j, where, n);
   }
 }
 
@@ -57,8 +57,10 @@ void require_some(const std::vector<T>& v, const std::string& path) {
 
 std::vector<ClassificationExample> read_classification(const std::string& path) {
   std::vector<ClassificationExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
-    out.push_back({string_field(j, "text", where), string_field(j, "label", where)});
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    ClassificationExample e{string_field(j, "text", where), string_field(j, "label", where), std::nullopt, line};
+    if (j.contains("text_pair")) e.text_pair = string_field(j, "text_pair", where);
+    out.push_back(std::move(e));
   });
   require_some(out, path);
   return out;
@@ -66,8 +68,8 @@ std::vector<ClassificationExample> read_classification(const std::string& path) 
 
 std::vector<TaggingExample> read_tagging(const std::string& path) {
   std::vector<TaggingExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
-    TaggingExample e{string_list(j, "tokens", where), string_list(j, "tags", where)};
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    TaggingExample e{string_list(j, "tokens", where), string_list(j, "tags", where), line};
     if (e.tokens.size() != e.tags.size())
       throw FormatError(where + ": " + std::to_string(e.tokens.size()) + " tokens but " + std::to_string(e.tags.size()) + " tags");
     if (e.tokens.empty()) throw FormatError(where + ": no tokens");
@@ -79,8 +81,17 @@ std::vector<TaggingExample> read_tagging(const std::string& path) {
 
 std::vector<InstructionExample> read_instructions(const std::string& path) {
   std::vector<InstructionExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where) {
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t) {
     out.push_back({string_field(j, "prompt", where), string_field(j, "response", where)});
+  });
+  require_some(out, path);
+  return out;
+}
+
+std::vector<RetrievalPair> read_retrieval_pairs(const std::string& path) {
+  std::vector<RetrievalPair> out;
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    out.push_back({string_field(j, "query", where), string_field(j, "positive", where), line});
   });
   require_some(out, path);
   return out;

@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt_hf.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::adapt {
@@ -19,6 +19,7 @@ std::string task_name(Task t) {
   switch (t) {
     case Task::Classify: return "classify";
     case Task::Tag: return "tag";
+    case Task::Contrastive: return "contrastive";
     default: return "sft";
   }
 }
@@ -26,12 +27,24 @@ std::string task_name(Task t) {
 Task task_from_name(const std::string& s) {
   if (s == "classify") return Task::Classify;
   if (s == "tag") return Task::Tag;
+  if (s == "contrastive") return Task::Contrastive;
   if (s == "sft") return Task::SFT;
-  throw ValueError("unknown task '" + s + "' (expected classify, tag or sft)");
+  throw ValueError("unknown task '" + s + "' (expected classify, tag, contrastive or sft)");
+}
+
+std::string pooling_name(Pooling p) { return p == Pooling::Mean ? "mean" : "cls"; }
+
+Pooling pooling_from_name(const std::string& s) {
+  if (s == "mean") return Pooling::Mean;
+  if (s == "cls") return Pooling::Cls;
+  throw ValueError("unknown pooling '" + s + "' (expected mean or cls)");
 }
 
 namespace {
 std::string mode_name(AdaptMode m) { return m == AdaptMode::Full ? "full" : m == AdaptMode::Frozen ? "frozen" : "lora"; }
+
+// The base's own parameters inside the task module are named "base.<name>"; the rest is the head.
+bool is_base_parameter(const std::string& name) { return name.rfind("base.", 0) == 0; }
 }  // namespace
 
 nlohmann::json TaskSpec::to_json() const {
@@ -40,6 +53,8 @@ nlohmann::json TaskSpec::to_json() const {
   if (mode == AdaptMode::LoRA)
     j["lora"] = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"dropout", lora.dropout}, {"targets", lora.targets},
                  {"base_storage", std::string(dtype_name(lora.base_storage))}};
+  if (task == Task::Contrastive) j["pooling"] = pooling_name(pooling), j["temperature"] = temperature;
+  if (from_scratch) j["from_scratch"] = true;
   return j;
 }
 
@@ -61,7 +76,12 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
       s.lora.targets = l.at("targets").get<std::vector<std::string>>();
       s.lora.base_storage = dtype_from_name(l.value("base_storage", "f32"));
     }
+    s.pooling = pooling_from_name(j.value("pooling", "mean"));
+    s.temperature = j.value("temperature", 0.05f);
+    s.from_scratch = j.value("from_scratch", false);
   } catch (const nlohmann::json::exception& e) {
+    throw FormatError(where + ": " + e.what());
+  } catch (const ValueError& e) {
     throw FormatError(where + ": " + e.what());
   }
   return s;
@@ -73,23 +93,36 @@ nn::Module& TaskModel::module() const {
   return *base_;
 }
 
+void TaskModel::build(uint64_t seed, bool attach_lora) {
+  const int64_t n = static_cast<int64_t>(spec_.labels.size());
+  if (spec_.task == Task::Classify) classifier_ = std::make_shared<SequenceClassifier>(base_, n, seed);
+  if (spec_.task == Task::Tag) tagger_ = std::make_shared<TokenClassifier>(base_, n, seed);
+  if (spec_.mode == AdaptMode::Frozen) base_->set_requires_grad(false);
+  if (spec_.mode == AdaptMode::LoRA && attach_lora) apply_lora(*base_, spec_.lora, seed ^ 0x10aull);
+  // BERT's pooler is part of its classification head here: masked-LM pretraining never trains it.
+  if (spec_.task == Task::Classify && spec_.mode != AdaptMode::Full)
+    for (auto [name, p] : base_->feature_head()) p.requires_grad_(true);
+}
+
 TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   TaskModel m;
   m.spec_ = spec;
   m.spec_.base = fs::absolute(spec.base).string();
-  m.base_ = models::load_gpt(spec.base);
+  if (spec.from_scratch && spec.mode != AdaptMode::Full)
+    throw ValueError("--from-scratch trains the whole model from fresh weights; it does not combine with --freeze-base or LoRA");
+  m.base_ = spec.from_scratch ? models::create_model(models::read_model_config(spec.base), seed ^ 0x5c2a7c4ull, spec.base)
+                              : std::shared_ptr<models::PretrainedModel>(models::load_model(spec.base));
   const std::string tok = models::find_tokenizer(spec.base);
   if (tok.empty()) throw IOError("base model '" + spec.base + "' has no tokenizer.json");
-  m.tokenizer_ = tokenize::Tokenizer::load(tok);
-  if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->config().context);
-  if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->config().context)
+  if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->max_positions());
+  if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->max_positions())
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
-                     std::to_string(m.base_->config().context) + "] (the base model's context)");
-  const int64_t n = static_cast<int64_t>(spec.labels.size());
-  if (spec.task == Task::Classify) m.classifier_ = std::make_shared<SequenceClassifier>(m.base_, n, seed);
-  if (spec.task == Task::Tag) m.tagger_ = std::make_shared<TokenClassifier>(m.base_, n, seed);
-  if (spec.mode == AdaptMode::Frozen) m.base_->set_requires_grad(false);
-  if (spec.mode == AdaptMode::LoRA) apply_lora(*m.base_, spec.lora, seed ^ 0x10aull);
+                     std::to_string(m.base_->max_positions()) + "] (the base model's " +
+                     (m.base_->is_encoder() ? "position table, max_position_embeddings)" : "context)"));
+  if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && !m.base_->is_encoder())
+    throw ValueError("--pooling cls needs an encoder (a decoder's first token has seen nothing else); use mean");
+  m.format_.emplace(tokenize::Tokenizer::load(tok), m.base_->is_encoder(), m.spec_.max_length);
+  m.build(seed, true);
   return m;
 }
 
@@ -102,23 +135,22 @@ TaskModel TaskModel::load(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(task_path + ": not valid JSON");
   }
-  TaskSpec spec = TaskSpec::from_json(j, task_path);
   TaskModel m;
-  m.spec_ = spec;
-  const bool lora = spec.mode == AdaptMode::LoRA;
-  m.base_ = models::load_gpt(lora ? spec.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
-  m.tokenizer_ = tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string());
-  const int64_t n = static_cast<int64_t>(spec.labels.size());
-  if (spec.task == Task::Classify) m.classifier_ = std::make_shared<SequenceClassifier>(m.base_, n, 0);
-  if (spec.task == Task::Tag) m.tagger_ = std::make_shared<TokenClassifier>(m.base_, n, 0);
-  if (lora) load_peft(*m.base_, dir);
-  // The head's weights.
+  m.spec_ = TaskSpec::from_json(j, task_path);
+  const bool lora = m.spec_.mode == AdaptMode::LoRA;
+  m.base_ = models::load_model(lora ? m.spec_.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
+  m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->is_encoder(), m.spec_.max_length);
+  m.build(0, /*attach_lora=*/false);
+  if (lora) load_peft(*m.base_, dir);  // the saved adapters
+  // The head's weights (for LoRA also the pooler; the rest of the base came with it).
   const std::string file = (fs::path(dir) / (lora ? "adapter_model.safetensors" : "model.safetensors")).string();
   const auto f = io::SafeTensorsFile::open(file);
   autograd::NoGradGuard no_grad;
   const std::string prefix = lora ? "base_model.model." : "";
-  for (const auto& [name, p] : m.module().named_parameters()) {
-    if (name.rfind("base.", 0) == 0) continue;  // the base's own parameters came with it
+  std::set<std::string> in_base;  // the feature head's tensors, which the base's file holds
+  for (const auto& [name, p] : m.base_->feature_head()) in_base.insert(name);
+  for (const auto& [name, p] : m.head_tensors()) {
+    if (!lora && in_base.count(name)) continue;  // loaded with the base above
     if (!f.contains(prefix + name)) throw FormatError(file + ": missing tensor '" + prefix + name + "'");
     const Tensor src = f.get(prefix + name);
     if (src.shape() != p.shape())
@@ -129,29 +161,42 @@ TaskModel TaskModel::load(const std::string& dir) {
   return m;
 }
 
+std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  if (classifier_ || tagger_)
+    for (const auto& [name, p] : module().named_parameters())
+      if (!is_base_parameter(name)) out.emplace_back(name, p.detach());
+  if (classifier_ && spec_.mode != AdaptMode::Full)
+    for (const auto& [name, p] : base_->feature_head()) out.emplace_back(name, p.detach());
+  return out;
+}
+
 void TaskModel::save(const std::string& dir) const {
   const fs::path final_dir(dir), tmp = fs::path(dir + ".tmp." + std::to_string(getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  std::vector<std::pair<std::string, Tensor>> head;
-  for (const auto& [name, p] : module().named_parameters())
-    if (name.rfind("base.", 0) != 0 && (classifier_ || tagger_)) head.emplace_back(name, p.detach());
+  const auto head = head_tensors();
   if (spec_.mode == AdaptMode::LoRA) {
-    save_peft(*base_, spec_.lora, tmp.string(), spec_.base, spec_.task == Task::Classify ? "SEQ_CLS" : spec_.task == Task::Tag ? "TOKEN_CLS" : "CAUSAL_LM");
+    const char* type = spec_.task == Task::Classify ? "SEQ_CLS" : spec_.task == Task::Tag ? "TOKEN_CLS"
+                       : spec_.task == Task::Contrastive ? "FEATURE_EXTRACTION" : "CAUSAL_LM";
+    save_peft(*base_, spec_.lora, tmp.string(), spec_.base, type);
     if (!head.empty()) {  // add the head to the adapter file, as PEFT's modules_to_save
       const auto f = io::SafeTensorsFile::open((tmp / "adapter_model.safetensors").string());
       std::vector<std::pair<std::string, Tensor>> all;
       for (const auto& n : f.names()) all.emplace_back(n, f.get(n).clone());
-      for (auto& [n, t] : head) all.emplace_back("base_model.model." + n, t);
+      for (const auto& [n, t] : head) all.emplace_back("base_model.model." + n, t);
       io::save_safetensors((tmp / "adapter_model.safetensors").string(), all, {{"format", "pt"}});
     }
   } else {
-    auto tensors = models::hf_state_dict(*base_);
-    for (auto& h : head) tensors.push_back(h);
+    auto tensors = base_->hf_state_dict();  // includes an encoder's pooler
+    std::set<std::string> in_base;
+    for (const auto& [n, t] : tensors) in_base.insert(n);
+    for (const auto& [n, t] : head)
+      if (!in_base.count(n)) tensors.emplace_back(n, t);
     io::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
-    io::write_file_atomic((tmp / "config.json").string(), models::hf_config(base_->config()).dump(2) + "\n");
+    io::write_file_atomic((tmp / "config.json").string(), base_->hf_config().dump(2) + "\n");
   }
-  tokenizer_.save((tmp / "tokenizer.json").string());
+  tokenizer().save((tmp / "tokenizer.json").string());
   io::write_file_atomic((tmp / "task.json").string(), spec_.to_json().dump(2) + "\n");
   if (fs::exists(final_dir)) {
     const fs::path old = fs::path(dir + ".old." + std::to_string(getpid()));
@@ -167,30 +212,6 @@ void TaskModel::merge_adapters() {
   if (spec_.mode != AdaptMode::LoRA) return;
   bake_lora(*base_);
   spec_.mode = AdaptMode::Full;
-}
-
-std::vector<int32_t> TaskModel::encode_text(const std::string& text) const {
-  std::vector<int32_t> ids = tokenizer_.encode(text);
-  const auto eos = tokenizer_.eos_id();
-  const size_t room = static_cast<size_t>(spec_.max_length) - (eos ? 1 : 0);
-  if (ids.size() > room) ids.resize(room);
-  if (eos) ids.push_back(*eos);
-  if (ids.empty()) ids.push_back(0);
-  return ids;
-}
-
-std::pair<std::vector<int32_t>, std::vector<int32_t>> TaskModel::encode_words(const std::vector<std::string>& words) const {
-  std::vector<int32_t> ids, word_of;
-  for (size_t w = 0; w < words.size(); ++w) {
-    // Words after the first are preceded by a space, as in running text.
-    const std::vector<int32_t> pieces = tokenizer_.encode(w == 0 ? words[w] : " " + words[w]);
-    for (size_t p = 0; p < pieces.size(); ++p) {
-      if (static_cast<int64_t>(ids.size()) == spec_.max_length) return {ids, word_of};
-      ids.push_back(pieces[p]);
-      word_of.push_back(p == 0 ? static_cast<int32_t>(w) : -1);
-    }
-  }
-  return {ids, word_of};
 }
 
 }  // namespace cornerstone::adapt

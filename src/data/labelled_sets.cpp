@@ -169,6 +169,21 @@ SplitSummary make_brown_pos_set(const std::string& source, const std::string& ou
   return write_splits(std::move(rows), out, o);
 }
 
+int64_t write_brown_text(const std::string& source, const std::string& out) {
+  fs::create_directories(out);
+  int64_t n = 0;
+  for (const auto& [file, genre] : brown_documents(source)) {
+    std::string text;
+    for (const auto& sent : brown_sentences(file)) {
+      for (size_t i = 0; i < sent.size(); ++i) text += (i ? " " : "") + sent[i].first;
+      text += "\n";
+    }
+    io::write_file_atomic((fs::path(out) / (fs::path(file).filename().string() + ".txt")).string(), text);
+    ++n;
+  }
+  return n;
+}
+
 SplitSummary make_brown_genre_set(const std::string& source, const std::string& out, const SplitOptions& o) {
   std::vector<nlohmann::json> rows;
   for (const auto& [file, genre] : brown_documents(source)) {

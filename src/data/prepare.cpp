@@ -110,7 +110,9 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
     throw ValueError("--val-fraction must be in [0, 1), got " + std::to_string(opt.val_fraction));
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<std::string> files = expand_inputs(inputs);
-  const std::optional<int32_t> eos = tok.eos_id();
+  // Documents end with the end-of-text token; a WordPiece (BERT) vocabulary has none and ends
+  // them with [SEP], which the masked-LM sampler keeps as a boundary (never masked).
+  const std::optional<int32_t> eos = tok.eos_id() ? tok.eos_id() : tok.sep_id();
   const uint64_t vocab = static_cast<uint64_t>(tok.vocab_size());
 
   std::vector<int64_t> sizes(files.size());
@@ -189,7 +191,7 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
   const nlohmann::json meta = {{"documents", s.documents},     {"val_documents", s.val_documents},
                                {"bytes", s.bytes},             {"train_tokens", s.train_tokens},
                                {"val_tokens", s.val_tokens},   {"vocab_size", vocab},
-                               {"eos_id", eos ? *eos : -1},    {"val_fraction", opt.val_fraction},
+                               {"eos_id", eos ? *eos : -1}, {"document_separator", eos ? tok.id_to_token(*eos) : ""},    {"val_fraction", opt.val_fraction},
                                {"inputs", inputs}};
   io::write_file_atomic((fs::path(out_dir) / "meta.json").string(), meta.dump(2) + "\n");
   return s;

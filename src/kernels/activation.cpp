@@ -8,6 +8,8 @@ CS_DECLARE_VARIANTS(void, gelu_forward, (GeluKind, const float*, int64_t, float*
 CS_DECLARE_VARIANTS(void, gelu_backward, (GeluKind, const float*, const float*, int64_t, float*, bool))
 CS_DECLARE_VARIANTS(void, silu_forward, (const float*, int64_t, float*))
 CS_DECLARE_VARIANTS(void, silu_backward, (const float*, const float*, int64_t, float*, bool))
+CS_DECLARE_VARIANTS(void, tanh_forward, (const float*, int64_t, float*))
+CS_DECLARE_VARIANTS(void, tanh_backward, (const float*, const float*, int64_t, float*, bool))
 CS_DECLARE_VARIANTS(void, swiglu_forward, (const float*, int64_t, int64_t, float*))
 CS_DECLARE_VARIANTS(void, swiglu_backward, (const float*, const float*, int64_t, int64_t, float*, bool))
 
@@ -18,6 +20,10 @@ void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, fl
 void silu_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(silu_forward, x, n, y); }
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
   CS_DISPATCH(silu_backward, x, dy, n, dx, accumulate);
+}
+void tanh_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(tanh_forward, x, n, y); }
+void tanh_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate) {
+  CS_DISPATCH(tanh_backward, y, dy, n, dx, accumulate);
 }
 void swiglu_forward(const float* gate_up, int64_t N, int64_t F, float* y) {
   CS_DISPATCH(swiglu_forward, gate_up, N, F, y);

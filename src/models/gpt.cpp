@@ -1,6 +1,5 @@
 #include "cornerstone/models/gpt.h"
 
-#include "cornerstone/autograd/checkpoint.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
@@ -36,29 +35,7 @@ Tensor GPT::hidden(const Tensor& ids, int64_t start_pos, Rng* dropout_rng) const
   Tensor x = wte_->forward(ids);  // (B, T, C)
   if (wpe_) x = ops::add_positions(x, wpe_->weight(), start_pos);
   (void)B;
-  for (const auto& block : blocks_) {
-    if (!checkpoint_) {
-      x = block->forward(x, rope(), dropout_rng);
-      continue;
-    }
-    // The recomputation must draw the same dropout masks: it replays the generator from where the
-    // forward pass started, and leaves it where it was.
-    const uint64_t start = dropout_rng ? dropout_rng->offset() : 0;
-    bool first = true;
-    x = autograd::checkpoint(
-        [this, &block, dropout_rng, start, first](const Tensor& in) mutable {
-          if (first || !dropout_rng) {
-            first = false;
-            return block->forward(in, rope(), dropout_rng);
-          }
-          const uint64_t now = dropout_rng->offset();
-          dropout_rng->set_state(dropout_rng->seed(), start);
-          Tensor out = block->forward(in, rope(), dropout_rng);
-          dropout_rng->set_state(dropout_rng->seed(), now);
-          return out;
-        },
-        x);
-  }
+  x = nn::forward_blocks(blocks_, x, rope(), dropout_rng, Tensor(), checkpoint_);
   return norm_f_->forward(x);
 }
 
@@ -70,5 +47,22 @@ Tensor GPT::loss(const Tensor& ids, const Tensor& targets, Rng* dropout_rng) con
 }
 
 Tensor GPT::logits(const Tensor& h) const { return ops::linear(h, lm_head_weight()); }
+
+Tensor GPT::hidden_states(const Tensor& ids, const Tensor& lengths, const Tensor& segments, Rng* dropout_rng) const {
+  if (segments.defined()) throw UnsupportedError("gpt: segment ids (sentence pairs) are for encoders; a decoder reads one text");
+  check_ndim(ids, 2, "gpt", "ids");
+  checked_lengths(ids.size(0), ids.size(1), lengths, "gpt");
+  return hidden(ids, 0, dropout_rng);
+}
+
+Tensor GPT::sequence_features(const Tensor& h, const Tensor& lengths) const {
+  check_ndim(h, 3, "gpt", "hidden");
+  const int64_t B = h.size(0), T = h.size(1), C = h.size(2);
+  const std::vector<int32_t> len = checked_lengths(B, T, lengths, "gpt");
+  // Row of each sequence's last real token in the flattened (B T, C) states, gathered differentiably.
+  std::vector<int32_t> last(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) last[static_cast<size_t>(b)] = static_cast<int32_t>(b * T + len[static_cast<size_t>(b)] - 1);
+  return ops::embedding(h.view({B * T, C}), Tensor::from_data({B}, last));
+}
 
 }  // namespace cornerstone::models

@@ -118,6 +118,37 @@ void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string
   }
 }
 
+nlohmann::json GPT::hf_config() const { return models::hf_config(cfg_); }
+std::vector<std::pair<std::string, Tensor>> GPT::hf_state_dict() const { return models::hf_state_dict(*this); }
+void GPT::load_hf_state_dict(const TensorSource& get, const std::string& source) { models::load_hf_state_dict(*this, get, source); }
+
+std::vector<LinearSite> GPT::linear_sites() const {
+  const DecoderConfig& c = cfg_;
+  const int64_t D = c.head_dim(), q = c.n_heads * D, kv = c.n_kv_heads * D, F = c.d_ff, C = c.d_model;
+  std::vector<LinearSite> out;
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const auto& block = *blocks_[static_cast<size_t>(i)];
+    if (c.arch == DecoderArch::GPT2) {
+      const std::string h = "transformer.h." + std::to_string(i) + ".";
+      out.push_back({&block.attention().qkv(), "qkv", "attn", {{"c_attn", "attn.c_attn", h + "attn.c_attn", 0, q + 2 * kv}}});
+      out.push_back({&block.attention().proj(), "proj", "attn", {{"c_proj", "attn.c_proj", h + "attn.c_proj", 0, C}}});
+      out.push_back({&block.mlp().in(), "fc", "mlp", {{"c_fc", "mlp.c_fc", h + "mlp.c_fc", 0, F}}});
+      out.push_back({&block.mlp().out(), "proj", "mlp", {{"c_proj", "mlp.c_proj", h + "mlp.c_proj", 0, C}}});
+    } else {
+      const std::string h = "model.layers." + std::to_string(i) + ".";
+      out.push_back({&block.attention().qkv(), "qkv", "attn",
+                     {{"q_proj", "self_attn.q_proj", h + "self_attn.q_proj", 0, q},
+                      {"k_proj", "self_attn.k_proj", h + "self_attn.k_proj", q, q + kv},
+                      {"v_proj", "self_attn.v_proj", h + "self_attn.v_proj", q + kv, q + 2 * kv}}});
+      out.push_back({&block.attention().proj(), "proj", "attn", {{"o_proj", "self_attn.o_proj", h + "self_attn.o_proj", 0, C}}});
+      out.push_back({&block.mlp().in(), "gate_up", "mlp",
+                     {{"gate_proj", "mlp.gate_proj", h + "mlp.gate_proj", 0, F}, {"up_proj", "mlp.up_proj", h + "mlp.up_proj", F, 2 * F}}});
+      out.push_back({&block.mlp().out(), "down", "mlp", {{"down_proj", "mlp.down_proj", h + "mlp.down_proj", 0, C}}});
+    }
+  }
+  return out;
+}
+
 void add_hf_special_tokens(nlohmann::json& config, const HfSpecialTokens& tokens) {
   if (tokens.bos) config["bos_token_id"] = *tokens.bos;
   if (tokens.eos) config["eos_token_id"] = *tokens.eos;

@@ -8,54 +8,101 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
+#include "cornerstone/models/bert.h"
+#include "cornerstone/models/bert_hf.h"
 #include "cornerstone/models/gpt_hf.h"
 
 namespace cornerstone::models {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {
+nlohmann::json read_model_config(const std::string& path) {
   if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors)");
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path) || !io::SafeTensorsCheckpoint::exists(path))
     throw IOError("model '" + path + "': missing " +
                   (fs::exists(cfg_path) ? "model.safetensors (or model.safetensors.index.json)" : "config.json") +
                   " (is this a pretraining run that has not saved a checkpoint yet?)");
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(io::read_file(cfg_path));
+    return nlohmann::json::parse(io::read_file(cfg_path));
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(cfg_path + ": not valid JSON: " + e.what());
   }
+}
+
+std::unique_ptr<PretrainedModel> create_model(const nlohmann::json& j, uint64_t seed, const std::string& source) {
+  if (j.is_object() && j.value("model_type", "") == "bert")
+    return std::make_unique<BERT>(encoder_config_from_hf(j, source), seed);
+  return std::make_unique<GPT>(config_from_hf(j, source), seed);
+}
+
+namespace {
+
+// Quantized folders are for inference only (infer::InferenceWeights reads them).
+void reject_quantized(const nlohmann::json& j, const std::string& path) {
   if (j.is_object() && j.contains("quantization") && j["quantization"].is_object()) {
     const std::string f = j["quantization"].value("format", "");
     if (f == "q8_0" || f == "q4_0")
       throw FormatError("model '" + path + "' holds " + f + " weights (quantization in config.json): generate and eval read it; " +
                         "training, fine-tuning and quantize need the f32 model it was made from");
   }
-  const DecoderConfig cfg = config_from_hf(j, cfg_path);
-  auto model = std::make_unique<GPT>(cfg, 0, /*random_init=*/false);  // every weight is loaded below
+}
+
+// A decoder's file holds its layout's tensors, and `also_present`; anything else means a variant
+// Cornerstone does not run (or a config that does not match the weights), said before loading.
+void check_decoder_tensors(const DecoderConfig& cfg, const std::vector<std::string>& names,
+                           const std::vector<std::string>& also_present, const std::string& source) {
+  auto extra = unexpected_hf_tensors(cfg, names);
+  std::erase_if(extra, [&](const std::string& n) { return std::find(also_present.begin(), also_present.end(), n) != also_present.end(); });
+  if (extra.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
+  if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
+  throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + (extra.size() > 1 ? " are" : " is") +
+                    " not part of the " + arch_name(cfg.arch) +
+                    " layout config.json describes (an architecture variant Cornerstone does not run, or a config that "
+                    "does not match the weights)");
+}
+
+void load_weights(PretrainedModel& model, const std::string& path, const std::vector<std::string>& also_present) {
   const auto weights = io::SafeTensorsCheckpoint::open(path);
   const std::string source = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
-  auto extra = unexpected_hf_tensors(cfg, weights.names());
-  std::erase_if(extra, [&](const std::string& n) { return std::find(also_present.begin(), also_present.end(), n) != also_present.end(); });
-  if (!extra.empty()) {
-    std::string list;
-    for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
-    if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
-    throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + (extra.size() > 1 ? " are" : " is") +
-                      " not part of the " + arch_name(cfg.arch) +
-                      " layout config.json describes (an architecture variant Cornerstone does not run, or a config that "
-                      "does not match the weights)");
-  }
-  load_hf_state_dict(*model, [&](const std::string& n) { return weights.contains(n) ? weights.get(n) : Tensor(); }, source);
+  if (const auto* gpt = dynamic_cast<const GPT*>(&model)) check_decoder_tensors(gpt->config(), weights.names(), also_present, source);
+  model.load_hf_state_dict([&](const std::string& n) { return weights.contains(n) ? weights.get(n) : Tensor(); }, source);
+}
+
+}  // namespace
+
+std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::vector<std::string>& also_present) {
+  const nlohmann::json j = read_model_config(path);
+  reject_quantized(j, path);
+  const std::string source = (fs::path(path) / "config.json").string();
+  std::unique_ptr<PretrainedModel> model;
+  if (j.is_object() && j.value("model_type", "") == "bert")  // optional pooler / MLM head keep a seeded init
+    model = std::make_unique<BERT>(encoder_config_from_hf(j, source), 0);
+  else
+    model = std::make_unique<GPT>(config_from_hf(j, source), 0, /*random_init=*/false);  // every weight is loaded
+  load_weights(*model, path, also_present);
   return model;
 }
 
-void save_gpt(const GPT& model, const std::string& dir) {
-  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), hf_state_dict(model), {{"format", "pt"}});
-  io::write_file_atomic((fs::path(dir) / "config.json").string(), hf_config(model.config()).dump(2) + "\n");
+std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {
+  const nlohmann::json j = read_model_config(path);
+  if (j.is_object() && j.value("model_type", "") == "bert")
+    throw UnsupportedError("'" + path + "' is a BERT encoder; this needs a decoder (gpt2, llama): generation and " +
+                           "perplexity are for decoders, `cornerstone embed` and `finetune` take encoders");
+  reject_quantized(j, path);
+  auto model = std::make_unique<GPT>(config_from_hf(j, (fs::path(path) / "config.json").string()), 0, /*random_init=*/false);
+  load_weights(*model, path, also_present);
+  return model;
 }
+
+void save_model(const PretrainedModel& model, const std::string& dir) {
+  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), model.hf_state_dict(), {{"format", "pt"}});
+  io::write_file_atomic((fs::path(dir) / "config.json").string(), model.hf_config().dump(2) + "\n");
+}
+
+void save_gpt(const GPT& model, const std::string& dir) { save_model(model, dir); }
 
 std::string find_tokenizer(const std::string& model_dir) {
   for (const fs::path& p : {fs::path(model_dir) / "tokenizer.json", fs::path(model_dir).parent_path().parent_path() / "tokenizer.json"})

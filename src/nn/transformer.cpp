@@ -1,5 +1,6 @@
 #include "cornerstone/nn/transformer.h"
 
+#include "cornerstone/autograd/checkpoint.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/activation.h"
 #include "cornerstone/ops/dropout.h"
@@ -27,10 +28,10 @@ CausalSelfAttention::CausalSelfAttention(const BlockConfig& cfg, Rng& rng) : cfg
                                                            cfg.proj_init_std));
 }
 
-Tensor CausalSelfAttention::forward(const Tensor& x, const ops::RopeCache* rope) const {
+Tensor CausalSelfAttention::forward(const Tensor& x, const ops::RopeCache* rope, const Tensor& key_lengths) const {
   ops::AttentionConfig ac;
   ac.n_heads = cfg_.n_heads, ac.n_kv_heads = cfg_.n_kv_heads, ac.head_dim = cfg_.head_dim;
-  ac.causal = cfg_.causal, ac.rope = rope;
+  ac.causal = cfg_.causal, ac.rope = rope, ac.key_lengths = key_lengths;
   return proj_->forward(ops::attention(qkv_->forward(x), ac));
 }
 
@@ -56,18 +57,45 @@ TransformerBlock::TransformerBlock(const BlockConfig& cfg, Rng& rng) : cfg_(cfg)
   mlp_ = register_module("mlp", std::make_shared<MLP>(cfg, rng));
 }
 
-Tensor TransformerBlock::forward(const Tensor& x, const ops::RopeCache* rope, Rng* dropout_rng) const {
+Tensor TransformerBlock::forward(const Tensor& x, const ops::RopeCache* rope, Rng* dropout_rng,
+                                 const Tensor& key_lengths) const {
   auto drop = [&](const Tensor& t) {
     if (!training() || cfg_.dropout == 0.0f) return t;
     if (!dropout_rng) throw ValueError("transformer block: dropout is on but no random generator was given");
     return ops::dropout(t, cfg_.dropout, *dropout_rng);
   };
   if (cfg_.pre_norm) {
-    const Tensor h = ops::add(x, drop(attn_->forward(norm1_->forward(x), rope)));
+    const Tensor h = ops::add(x, drop(attn_->forward(norm1_->forward(x), rope, key_lengths)));
     return ops::add(h, drop(mlp_->forward(norm2_->forward(h))));
   }
-  const Tensor h = norm1_->forward(ops::add(x, drop(attn_->forward(x, rope))));
+  const Tensor h = norm1_->forward(ops::add(x, drop(attn_->forward(x, rope, key_lengths))));
   return norm2_->forward(ops::add(h, drop(mlp_->forward(h))));
+}
+
+Tensor forward_blocks(const std::vector<std::shared_ptr<TransformerBlock>>& blocks, Tensor x, const ops::RopeCache* rope,
+                      Rng* dropout_rng, const Tensor& key_lengths, bool checkpoint) {
+  for (const auto& block : blocks) {
+    if (!checkpoint) {
+      x = block->forward(x, rope, dropout_rng, key_lengths);
+      continue;
+    }
+    const uint64_t start = dropout_rng ? dropout_rng->offset() : 0;
+    bool first = true;
+    x = autograd::checkpoint(
+        [&block, rope, dropout_rng, key_lengths, start, first](const Tensor& in) mutable {
+          if (first || !dropout_rng) {
+            first = false;
+            return block->forward(in, rope, dropout_rng, key_lengths);
+          }
+          const uint64_t now = dropout_rng->offset();
+          dropout_rng->set_state(dropout_rng->seed(), start);
+          Tensor out = block->forward(in, rope, dropout_rng, key_lengths);
+          dropout_rng->set_state(dropout_rng->seed(), now);
+          return out;
+        },
+        x);
+  }
+  return x;
 }
 
 }  // namespace cornerstone::nn

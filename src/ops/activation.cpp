@@ -37,6 +37,22 @@ Tensor silu(const Tensor& x) {
   return out;
 }
 
+Tensor tanh(const Tensor& x) {
+  profiler::Scope profile("tanh");
+  check_dtype(x, DType::F32, "tanh", "x");
+  const Tensor xc = x.contiguous();
+  Tensor out = Tensor::empty(x.shape());
+  kernels::tanh_forward(xc.data<float>(), xc.numel(), out.data<float>());
+  if (autograd::needs_grad({x})) {
+    const Tensor y = out.detach();  // the backward needs only the output
+    autograd::record("tanh", {x}, out, [y](const Tensor& g, autograd::GradSink& sink) {
+      auto dx = sink.buffer(0);
+      kernels::tanh_backward(y.data<float>(), g.data<float>(), y.numel(), dx.data(), !dx.fresh);
+    });
+  }
+  return out;
+}
+
 Tensor swiglu(const Tensor& gate_up) {
   profiler::Scope profile("swiglu");
   check_dtype(gate_up, DType::F32, "swiglu", "gate_up");

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
@@ -29,6 +30,33 @@ HeadsView<T> heads(T* base, int64_t T_len, int64_t row, int64_t D, int64_t first
   return {base + first_head * D, T_len * row, row, D};
 }
 
+// Per-sequence key counts when some sequence of a padded batch is shorter than T, else empty (the
+// whole batch goes to the kernel in one call).
+std::vector<int64_t> key_counts(const Tensor& lengths, int64_t B, int64_t T, bool causal) {
+  if (!lengths.defined()) return {};
+  check_dtype(lengths, DType::I32, "attention", "key_lengths");
+  if (lengths.numel() != B)
+    throw ShapeError("attention: key_lengths has " + std::to_string(lengths.numel()) + " entries for a batch of " + std::to_string(B));
+  if (causal) throw ValueError("attention: key_lengths is for bidirectional attention (causal masking already hides right padding)");
+  std::vector<int64_t> out(static_cast<size_t>(B));
+  bool padded = false;
+  const std::vector<int32_t> v = lengths.to_int_vector();
+  for (int64_t b = 0; b < B; ++b) {
+    if (v[static_cast<size_t>(b)] < 1 || v[static_cast<size_t>(b)] > T)
+      throw ValueError("attention: sequence " + std::to_string(b) + " has length " + std::to_string(v[static_cast<size_t>(b)]) +
+                       ", outside [1, " + std::to_string(T) + "]");
+    out[static_cast<size_t>(b)] = v[static_cast<size_t>(b)];
+    padded |= out[static_cast<size_t>(b)] < T;
+  }
+  return padded ? out : std::vector<int64_t>{};
+}
+
+// Sequence b of a batched view.
+template <typename T>
+HeadsView<T> at_batch(HeadsView<T> v, int64_t b) {
+  return {v.data + b * v.batch_stride, v.batch_stride, v.token_stride, v.head_stride};
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
@@ -53,6 +81,9 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
   dims.batch = B, dims.q_len = T, dims.kv_len = T, dims.n_heads = Hq, dims.n_kv_heads = Hkv, dims.head_dim = D;
   dims.scale = 1.0f / std::sqrt(static_cast<float>(D));
   dims.causal = cfg.causal;
+  // A padded batch runs sequence by sequence: all T queries of sequence b against its first
+  // kv_len = length(b) keys (without a causal mask, q_len and kv_len are independent).
+  const std::vector<int64_t> kv_lens = key_counts(cfg.key_lengths, B, T, cfg.causal);
 
   // With RoPE, q and k are rotated into their own (B, T, Hq + Hkv, D) buffer; v is read in place.
   Tensor qk;  // rotated q|k, saved for backward
@@ -76,12 +107,22 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
   Tensor out = Tensor::empty({B, T, Hq * D});
   const bool grad = autograd::needs_grad({qkv});
   Tensor lse = grad ? Tensor::empty({B, Hq, T}) : Tensor();
-  kernels::attention_forward(dims, q, k, v, heads(out.data<float>(), T, Hq * D, D, 0), grad ? lse.data<float>() : nullptr);
+  const auto o_view = heads(out.data<float>(), T, Hq * D, D, 0);
+  if (kv_lens.empty()) {
+    kernels::attention_forward(dims, q, k, v, o_view, grad ? lse.data<float>() : nullptr);
+  } else {
+    for (int64_t b = 0; b < B; ++b) {
+      kernels::AttentionDims d = dims;
+      d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+      kernels::attention_forward(d, at_batch(q, b), at_batch(k, b), at_batch(v, b), at_batch(o_view, b),
+                                 grad ? lse.data<float>() + b * Hq * T : nullptr);
+    }
+  }
 
   if (grad) {
     const RopeCache* rope = cfg.rope;
     const Tensor o = out.detach();
-    autograd::record(op, {qkv}, out, [x, qk, o, lse, dims, rope, row](const Tensor& g, autograd::GradSink& sink) {
+    autograd::record(op, {qkv}, out, [x, qk, o, lse, dims, rope, row, kv_lens](const Tensor& g, autograd::GradSink& sink) {
       const int64_t B = dims.batch, T = dims.q_len, Hq = dims.n_heads, Hkv = dims.n_kv_heads, D = dims.head_dim;
       auto buf = sink.buffer(0);
       // dq|dk|dv land straight in the gradient buffer when it is fresh, else in a scratch copy that is added.
@@ -96,12 +137,27 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
         dq_base = dqk.data<float>();
         dq_row = (Hq + Hkv) * D;
       }
-      kernels::attention_backward(dims, heads(qk_base, T, qk_row, D, 0), heads(qk_base, T, qk_row, D, Hq),
-                                  heads<const float>(x.data<float>(), T, row, D, Hq + Hkv),
-                                  heads<const float>(o.data<float>(), T, Hq * D, D, 0),
-                                  heads<const float>(g.data<float>(), T, Hq * D, D, 0), lse.data<float>(),
-                                  heads(dq_base, T, dq_row, D, 0), heads(dq_base, T, dq_row, D, Hq),
-                                  heads(dst.data<float>(), T, row, D, Hq + Hkv));
+      const auto qv = heads(qk_base, T, qk_row, D, 0), kk = heads(qk_base, T, qk_row, D, Hq);
+      const auto vv = heads<const float>(x.data<float>(), T, row, D, Hq + Hkv);
+      const auto ov = heads<const float>(o.data<float>(), T, Hq * D, D, 0);
+      const auto gv = heads<const float>(g.data<float>(), T, Hq * D, D, 0);
+      const auto dq = heads(dq_base, T, dq_row, D, 0), dk = heads(dq_base, T, dq_row, D, Hq);
+      const auto dv = heads(dst.data<float>(), T, row, D, Hq + Hkv);
+      if (kv_lens.empty()) {
+        kernels::attention_backward(dims, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
+      } else {
+        for (int64_t b = 0; b < B; ++b) {
+          kernels::AttentionDims d = dims;
+          d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+          kernels::attention_backward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(ov, b), at_batch(gv, b),
+                                      lse.data<float>() + b * Hq * T, at_batch(dq, b), at_batch(dk, b), at_batch(dv, b));
+          // Padding keys take no part: their dk, dv are zero (the kernel writes only the first kv_len).
+          for (int64_t t = d.kv_len; t < T; ++t) {
+            std::memset(dk.data + b * dk.batch_stride + t * dk.token_stride, 0, static_cast<size_t>(Hkv * D) * sizeof(float));
+            std::memset(dv.data + b * dv.batch_stride + t * dv.token_stride, 0, static_cast<size_t>(Hkv * D) * sizeof(float));
+          }
+        }
+      }
       if (rope) {  // d(rotated) -> d(unrotated): the inverse rotation, then into the q|k columns
         kernels::rope_apply(rope->table(), heads(dq_base, T, dq_row, D, 0), B, T, Hq + Hkv, D, 0, true);
         float* d = dst.data<float>();

@@ -28,25 +28,29 @@ Batch BatchSampler::windows(const std::vector<uint64_t>& starts) const {
   return b;
 }
 
-Batch BatchSampler::sample(int64_t step, int64_t micro) const {
+std::vector<uint64_t> BatchSampler::starts(int64_t step, int64_t micro) const {
   const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);  // valid starts: [0, span)
-  std::vector<uint64_t> starts(static_cast<size_t>(batch_));
+  std::vector<uint64_t> out(static_cast<size_t>(batch_));
   for (int64_t r = 0; r < batch_; ++r) {
     // One Philox block per (step, micro, row), keyed by the seed (micro and row < 65536).
     const uint64_t ctr = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(r);
     const auto x = philox4x32(seed_, ctr);
     const uint64_t v = (static_cast<uint64_t>(x[0]) << 32) | x[1];
-    starts[static_cast<size_t>(r)] = v % span;
+    out[static_cast<size_t>(r)] = v % span;
   }
-  return windows(starts);
+  return out;
 }
 
-Batch BatchSampler::eval_batch(int64_t i, int64_t num_batches) const {
+std::vector<uint64_t> BatchSampler::eval_starts(int64_t i, int64_t num_batches) const {
   const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);
   const uint64_t n = static_cast<uint64_t>(num_batches * batch_);
-  std::vector<uint64_t> starts(static_cast<size_t>(batch_));
-  for (int64_t r = 0; r < batch_; ++r) starts[static_cast<size_t>(r)] = (static_cast<uint64_t>(i * batch_ + r) * span) / n;
-  return windows(starts);
+  std::vector<uint64_t> out(static_cast<size_t>(batch_));
+  for (int64_t r = 0; r < batch_; ++r) out[static_cast<size_t>(r)] = (static_cast<uint64_t>(i * batch_ + r) * span) / n;
+  return out;
 }
+
+Batch BatchSampler::sample(int64_t step, int64_t micro) const { return windows(starts(step, micro)); }
+
+Batch BatchSampler::eval_batch(int64_t i, int64_t num_batches) const { return windows(eval_starts(i, num_batches)); }
 
 }  // namespace cornerstone::train

@@ -9,7 +9,6 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt_hf.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::train {
@@ -48,7 +47,7 @@ std::vector<fs::path> checkpoints(const std::string& run_dir) {
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& run_dir, const models::GPT& model, const AdamW& optimizer,
+std::string save_checkpoint(const std::string& run_dir, const models::PretrainedModel& model, const AdamW& optimizer,
                             const TrainerState& state, int64_t keep) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
@@ -57,7 +56,7 @@ std::string save_checkpoint(const std::string& run_dir, const models::GPT& model
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
-  models::save_gpt(model, tmp.string());
+  models::save_model(model, tmp.string());
   io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.state());
   nlohmann::json st = {{"step", state.step},
                        {"total_steps", state.total_steps},
@@ -101,7 +100,7 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   return all.back().string();
 }
 
-TrainerState load_checkpoint(const std::string& dir, models::GPT& model, AdamW& optimizer) {
+TrainerState load_checkpoint(const std::string& dir, models::PretrainedModel& model, AdamW& optimizer) {
   const fs::path d(dir);
   const std::string state_path = (d / "state.json").string();
   nlohmann::json st;
@@ -115,7 +114,7 @@ TrainerState load_checkpoint(const std::string& dir, models::GPT& model, AdamW& 
 
   const std::string weights = (d / "model.safetensors").string();
   const auto wf = io::SafeTensorsFile::open(weights);
-  models::load_hf_state_dict(model, [&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
+  model.load_hf_state_dict([&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
 
   const std::string opt_path = (d / "optimizer.safetensors").string();
   const auto of = io::SafeTensorsFile::open(opt_path);

@@ -102,28 +102,49 @@ void TrainingConfig::validate() const {
   need(precision == "f32" || precision == "bf16", "precision must be \"f32\" or \"bf16\", got \"" + precision + "\"");
 }
 
-nlohmann::json PretrainConfig::to_json() const { return {{"model", model.to_json()}, {"training", training.to_json()}}; }
+int64_t PretrainConfig::model_context() const { return is_encoder() ? encoder().context : decoder().context; }
+
+int64_t PretrainConfig::sequence_length() const { return training.context > 0 ? training.context : model_context(); }
+
+nlohmann::json PretrainConfig::to_json() const {
+  nlohmann::json j = {{"model", is_encoder() ? encoder().to_json() : decoder().to_json()}, {"training", training.to_json()}};
+  if (is_encoder()) j["masking"] = masking.to_json();
+  return j;
+}
 
 PretrainConfig PretrainConfig::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw ValueError(where + ": expected a JSON object with \"model\" and \"training\"");
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "model" && it.key() != "training")
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: model, training)");
+    if (it.key() != "model" && it.key() != "training" && it.key() != "masking")
+      throw ValueError(where + ": unknown key '" + it.key() + "' (known: model, training, masking)");
   if (!j.contains("model")) throw ValueError(where + ": missing key 'model' (a preset name or an object)");
   PretrainConfig c;
   const auto& m = j["model"];
-  if (m.is_string())
-    c.model = models::DecoderConfig::preset(m.get<std::string>());
+  const bool encoder = m.is_string() ? models::EncoderConfig::is_preset(m.get<std::string>())
+                                     : m.is_object() && m.value("arch", "") == "bert";
+  if (encoder)
+    c.model = m.is_string() ? models::EncoderConfig::preset(m.get<std::string>())
+                            : models::EncoderConfig::from_json(m, models::EncoderConfig(), where + ".model");
   else
-    c.model = models::DecoderConfig::from_json(m, models::DecoderConfig(), where + ".model");
+    c.model = m.is_string() ? models::DecoderConfig::preset(m.get<std::string>())
+                            : models::DecoderConfig::from_json(m, models::DecoderConfig(), where + ".model");
   if (j.contains("training")) c.training = TrainingConfig::from_json(j["training"], TrainingConfig(), where + ".training");
-  if (c.training.context > c.model.context)
+  if (j.contains("masking")) {
+    if (!encoder) throw ValueError(where + ".masking: masking is for encoders (\"arch\": \"bert\"); a decoder predicts the next token");
+    c.masking = MaskingConfig::from_json(j["masking"], where + ".masking");
+  }
+  if (c.training.context > c.model_context())
     throw ValueError(where + ".training.context: " + std::to_string(c.training.context) + " exceeds the model's context of " +
-                     std::to_string(c.model.context));
+                     std::to_string(c.model_context()) + (encoder ? " (max_position_embeddings)" : ""));
   return c;
 }
 
 namespace {
+nlohmann::json bert_training(int64_t batch, double lr) {
+  return {{"batch_size", batch}, {"context", 128}, {"lr", lr}, {"min_lr", lr / 10}, {"beta2", 0.999}, {"weight_decay", 0.01},
+          {"warmup_steps", 100}};
+}
+
 // Presets: the model presets with the batch shapes of the training-speed benchmark.
 const std::map<std::string, nlohmann::json>& presets() {
   static const std::map<std::string, nlohmann::json> p = {
@@ -133,6 +154,12 @@ const std::map<std::string, nlohmann::json>& presets() {
       {"gpt2-small", {{"model", "gpt2-small"}, {"training", {{"batch_size", 4}, {"lr", 6e-4}}}}},
       {"llama-tiny", {{"model", "llama-tiny"}, {"training", {{"batch_size", 8}}}}},
       {"llama-small", {{"model", "llama-small"}, {"training", {{"batch_size", 4}}}}},
+      // Encoders: BERT's recipe at 128 tokens (its first phase): AdamW (0.9, 0.999), weight decay
+      // 0.01, warm-up then decay, 15% of tokens masked.
+      {"bert-tiny", {{"model", "bert-tiny"}, {"training", bert_training(64, 1e-3)}}},
+      {"bert-mini", {{"model", "bert-mini"}, {"training", bert_training(32, 5e-4)}}},
+      {"bert-small", {{"model", "bert-small"}, {"training", bert_training(32, 3e-4)}}},
+      {"bert-base", {{"model", "bert-base"}, {"training", bert_training(16, 1e-4)}}},
   };
   return p;
 }

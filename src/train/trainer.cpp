@@ -20,11 +20,10 @@
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/kernels/peak.h"
-#include "cornerstone/models/gpt.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/precision.h"
-#include "cornerstone/train/batch_sampler.h"
 #include "cornerstone/train/checkpoint.h"
+#include "cornerstone/train/objective.h"
 #include "cornerstone/train/optimizer.h"
 #include "cornerstone/train/schedule.h"
 
@@ -80,13 +79,12 @@ Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(con
 
 TrainResult Trainer::run() {
   TrainingConfig& tc = cfg_.training;
-  const models::DecoderConfig& mc = cfg_.model;
   // bf16 mixed precision: bf16 GEMM operands, fp32 accumulation, fp32 master weights and state.
   ops::PrecisionGuard precision(tc.precision == "bf16" ? ops::Precision::BF16 : ops::Precision::F32);
   if (tc.precision == "bf16" && !cpu::features().avx512_bf16)
     throw UnsupportedError("--precision bf16 needs a CPU with AVX512-BF16 (this one has none); use f32");
   if (opt_.steps > 0) tc.steps = opt_.steps;
-  const int64_t T = tc.context > 0 ? tc.context : mc.context;
+  const int64_t T = cfg_.sequence_length();
   const int64_t B = tc.batch_size;
   const int64_t micro_tokens = B * T;
   const int64_t accum = tc.tokens_per_step > 0 ? std::max<int64_t>(1, tc.tokens_per_step / micro_tokens) : 1;
@@ -99,13 +97,10 @@ TrainResult Trainer::run() {
   } catch (const ValueError&) {
     // no validation split: validation losses are skipped
   }
-  if (train.vocab_size() > static_cast<uint64_t>(mc.vocab_size))
-    throw ValueError("tokenizer/model vocabulary mismatch: the data in '" + opt_.data_dir + "' was tokenized with " +
-                     std::to_string(train.vocab_size()) + " tokens but the model has vocab_size " +
-                     std::to_string(mc.vocab_size) + " (set model.vocab_size in the config)");
-  const BatchSampler sampler(train, B, T, tc.seed);
-  std::optional<BatchSampler> val_sampler;
-  if (val && val->size() > static_cast<uint64_t>(T)) val_sampler.emplace(*val, B, T, tc.seed);
+  // The objective owns the model (fresh from the seed) and its samplers: causal LM for decoders,
+  // masked LM for encoders.
+  const std::unique_ptr<Objective> objective = make_objective(cfg_, train, val ? &*val : nullptr, opt_.data_dir);
+  models::PretrainedModel& model = objective->model();
 
   // ---- run folder ----
   const fs::path run(opt_.run_dir);
@@ -119,8 +114,7 @@ TrainResult Trainer::run() {
   if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json")) fs::copy_file(data_tok, run / "tokenizer.json");
   io::write_file_atomic((run / "training.json").string(), cfg_.to_json().dump(2) + "\n");
 
-  // ---- model, optimizer, state ----
-  models::GPT model(mc, tc.seed);
+  // ---- optimizer, state ----
   model.set_checkpoint_activations(tc.checkpoint_activations);
   AdamWConfig ac;
   ac.lr = tc.lr, ac.beta1 = tc.beta1, ac.beta2 = tc.beta2, ac.eps = tc.eps, ac.weight_decay = tc.weight_decay;
@@ -137,17 +131,18 @@ TrainResult Trainer::run() {
   }
   CosineSchedule schedule{tc.lr, tc.min_lr, tc.warmup_steps, state.total_steps};
 
-  const double flops_per_token = mc.train_flops_per_token(T);
+  const double flops_per_token = objective->flops_per_token();
   const double peak = kernels::gemm_peak_gflops(false) * 1e9;
   if (!opt_.quiet)
-    std::fprintf(stderr, "model: %s, %s parameters | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
-                 models::arch_name(mc.arch).c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
+    std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
+                 model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
+                 objective->describe().c_str(),
                  static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum),
                  human_count(static_cast<double>(micro_tokens * accum)).c_str(), num_threads());
 
   double eval_seconds = 0;  // duration of the last validation pass
   auto evaluate = [&]() -> double {
-    if (!val_sampler) return std::nan("");
+    if (!objective->has_validation()) return std::nan("");
     const double t0 = now_s();
     struct Timer {
       double t0;
@@ -155,10 +150,14 @@ TrainResult Trainer::run() {
       ~Timer() { out = now_s() - t0; }
     } timer{t0, eval_seconds};
     autograd::NoGradGuard no_grad;
+    struct EvalMode {  // no dropout while validating
+      nn::Module& m;
+      ~EvalMode() { m.train(); }
+    } eval_mode{model};
+    model.eval();
     double total = 0;
     for (int64_t i = 0; i < tc.eval_batches; ++i) {
-      const Batch b = val_sampler->eval_batch(i, tc.eval_batches);
-      total += model.loss(b.inputs, b.targets).item();
+      total += objective->loss(objective->eval_batch(i, tc.eval_batches), nullptr).item();
     }
     return total / static_cast<double>(tc.eval_batches);
   };
@@ -171,7 +170,7 @@ TrainResult Trainer::run() {
   };
 
   std::ofstream metrics(run / "metrics.jsonl", std::ios::app);
-  if (!opt_.resume && val_sampler) {  // the starting point of the validation curve
+  if (!opt_.resume && objective->has_validation()) {  // the starting point of the validation curve
     profiler::Scope p("evaluate");
     state.val_loss = evaluate();
     metrics << nlohmann::json{{"step", 0}, {"val_loss", state.val_loss}}.dump() << "\n";
@@ -193,9 +192,9 @@ TrainResult Trainer::run() {
     for (int64_t m = 0; m < accum; ++m) {
       const Batch b = [&] {
         profiler::Scope p("data: sample batch");
-        return sampler.sample(step, m);
+        return objective->sample(step, m);
       }();
-      Tensor loss = model.loss(b.inputs, b.targets, &dropout_rng);
+      Tensor loss = objective->loss(b, &dropout_rng);
       loss_sum += loss.item();
       (accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(accum)) : loss).backward();
     }

@@ -143,6 +143,31 @@ TEST(SwiGlu, ForwardAndBackwardMatchReference) {
   });
 }
 
+TEST(Tanh, ForwardAndBackwardMatchReference) {
+  for_each_isa([](cpu::Isa) {
+    auto x = test_inputs(1000);
+    for (float v : {0.624f, 0.625f, -0.625f, 0.626f, 1e-4f, -3e-6f, 9.0f, 44.0f, 45.0f}) x.push_back(v);
+    const auto dy = random_vector(x.size(), 24, -2, 2), dx0 = random_vector(x.size(), 25);
+    std::vector<float> y(x.size());
+    k::tanh_forward(x.data(), x.size(), y.data());
+    // Relative accuracy also near 0 (the polynomial branch) and at the branch point.
+    EXPECT_TRUE(all_close(y, to_float(map_ref(x, [](double v) { return std::tanh(v); })), 3e-7, 1e-30));
+    for (const bool accumulate : {false, true}) {
+      std::vector<float> dx = dx0;
+      k::tanh_backward(y.data(), dy.data(), x.size(), dx.data(), accumulate);
+      std::vector<double> e(x.size());
+      for (size_t i = 0; i < x.size(); ++i) e[i] = dy[i] * (1.0 - double(y[i]) * y[i]) + (accumulate ? dx0[i] : 0.0);
+      EXPECT_TRUE(all_close(dx, to_float(e), 1e-6, 1e-7));
+    }
+    for (const int64_t n : kSizes) {  // every length, tails included, and the parallel path
+      const auto v = random_vector(n, 26, -4, 4);
+      std::vector<float> out(n);
+      k::tanh_forward(v.data(), n, out.data());
+      EXPECT_TRUE(all_close(out, to_float(map_ref(v, [](double t) { return std::tanh(t); })), 3e-7, 1e-30)) << n;
+    }
+  });
+}
+
 // Finite differences of L = sum(y * r) through each forward kernel, against its backward kernel.
 TEST(Activation, BackwardMatchesFiniteDifferences) {
   const int64_t n = 9;
@@ -158,6 +183,12 @@ TEST(Activation, BackwardMatchesFiniteDifferences) {
        [](const float* a, const float* d, int64_t m, float* g) { k::gelu_backward(GeluKind::Erf, a, d, m, g, false); }},
       {[](const float* a, int64_t m, float* y) { k::silu_forward(a, m, y); },
        [](const float* a, const float* d, int64_t m, float* g) { k::silu_backward(a, d, m, g, false); }},
+      {[](const float* a, int64_t m, float* y) { k::tanh_forward(a, m, y); },
+       [](const float* a, const float* d, int64_t m, float* g) {  // tanh's backward reads the output
+         std::vector<float> y(static_cast<size_t>(m));
+         k::tanh_forward(a, m, y.data());
+         k::tanh_backward(y.data(), d, m, g, false);
+       }},
   };
   for_each_isa([&](cpu::Isa) {
     for (const auto& [fwd, bwd] : ops) {

@@ -64,7 +64,7 @@ TEST(OpsNorm, RmsNorm) {
   check(c);
 }
 
-TEST(OpsActivation, GeluTanhErfSiluSwigluSoftmax) {
+TEST(OpsActivation, GeluTanhErfSiluTanhSwigluSoftmax) {
   const Tensor x = rand({5, 67}, 6, -4, 4);
   struct K {
     const char* op;
@@ -74,6 +74,7 @@ TEST(OpsActivation, GeluTanhErfSiluSwigluSoftmax) {
       {"gelu_tanh", [](const std::vector<Tensor>& in) { return ops::gelu(in[0], ops::GeluKind::Tanh); }},
       {"gelu_erf", [](const std::vector<Tensor>& in) { return ops::gelu(in[0], ops::GeluKind::Erf); }},
       {"silu", [](const std::vector<Tensor>& in) { return ops::silu(in[0]); }},
+      {"tanh", [](const std::vector<Tensor>& in) { return ops::tanh(in[0]); }},
       {"softmax", [](const std::vector<Tensor>& in) { return ops::softmax(in[0]); }},
   };
   for (const auto& k : cases) {
@@ -168,6 +169,35 @@ TEST(OpsAttention, MhaGqaRopeCausalAndNot) {
   EXPECT_THROW(ops::attention(rand({1, 2, 28}, 1), bad), ValueError);
   bad.n_heads = 2, bad.n_kv_heads = 1;
   EXPECT_THROW(ops::attention(rand({1, 2, 17}, 1), bad), ShapeError);
+}
+
+TEST(OpsAttention, KeyLengthsMaskRightPaddingOfBidirectionalAttention) {
+  const std::vector<int32_t> lengths = {5, 70, 1};  // two padded sequences and a full one (T = 70)
+  ops::AttentionConfig ac;
+  ac.n_heads = 4, ac.n_kv_heads = 2, ac.head_dim = 16, ac.causal = false;
+  ac.key_lengths = Tensor::from_data({3}, lengths);
+  OpCase c;
+  c.oracle_op = "attention";
+  c.attrs = {{"n_heads", 4}, {"n_kv_heads", 2}, {"head_dim", 16}, {"causal", false}, {"key_lengths", lengths}};
+  c.inputs = {rand({3, 70, 8 * 16}, 22)};
+  c.grad = {true};
+  c.run = [ac](const std::vector<Tensor>& in) { return ops::attention(in[0], ac); };
+  c.grad_rtol = 2e-4;
+  check_against_oracle(c);
+
+  // The real positions of a padded sequence are those of the unpadded sequence alone, whatever the padding holds.
+  const Tensor qkv = rand({3, 70, 128}, 23);
+  const Tensor padded = ops::attention(qkv, ac);
+  ops::AttentionConfig plain = ac;
+  plain.key_lengths = Tensor();
+  const Tensor alone = ops::attention(qkv.slice(0, 0, 1).slice(1, 0, 5).contiguous(), plain);
+  EXPECT_EQ(padded.slice(0, 0, 1).slice(1, 0, 5).contiguous().to_vector(), alone.to_vector());
+
+  ac.key_lengths = Tensor::from_data({3}, std::vector<int32_t>{5, 71, 1});
+  EXPECT_THROW(ops::attention(qkv, ac), ValueError);
+  ac.key_lengths = Tensor::from_data({3}, lengths);
+  ac.causal = true;
+  EXPECT_THROW(ops::attention(qkv, ac), ValueError);
 }
 
 TEST(OpsDropout, KeepsExpectationAndBackpropagatesThroughTheMask) {

@@ -6,6 +6,10 @@ peers run the same architecture from the same weights:
 
     model = load_decoder("runs/x")            # GPT2LMHeadModel- or LlamaForCausalLM-equivalent
     logits = model(ids)                        # (B, T, V)
+
+    bert = load_encoder("runs/bert")           # BertForMaskedLM-equivalent (+ the pooler)
+    h = bert.hidden(ids, segments, lengths)    # (B, T, C); lengths mask right padding
+    logits, pooled = bert.mlm_logits(h), bert.pooled(h)
 """
 import json
 import math
@@ -203,6 +207,106 @@ class Llama(nn.Module):
         return F.linear(h, self.model.embed_tokens.weight if self.tied else self.lm_head.weight)
 
 
+# ---- BERT ------------------------------------------------------------------------------------------
+
+class BertLayer(nn.Module):
+    """HF's BertLayer (post-norm), or its pre-norm variant when config["pre_norm"]. Dropout p on the
+    attention and MLM outputs (HF's hidden_dropout_prob; no attention-probability dropout, as in
+    Cornerstone)."""
+
+    def __init__(self, c, dropout=0.0):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        C, F, eps = c["hidden_size"], c["intermediate_size"], c["layer_norm_eps"]
+        self.H, self.pre_norm = c["num_attention_heads"], c.get("pre_norm", False)
+        self.attention = nn.Module()
+        self.attention.self = nn.Module()
+        self.attention.self.query = nn.Linear(C, C)
+        self.attention.self.key = nn.Linear(C, C)
+        self.attention.self.value = nn.Linear(C, C)
+        self.attention.output = nn.Module()
+        self.attention.output.dense = nn.Linear(C, C)
+        self.attention.output.LayerNorm = nn.LayerNorm(C, eps=eps)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(C, F)
+        self.output = nn.Module()
+        self.output.dense = nn.Linear(F, C)
+        self.output.LayerNorm = nn.LayerNorm(C, eps=eps)
+
+    def attend(self, x, pad):
+        B, T, C = x.shape
+        H, s = self.H, self.attention.self
+        q, k, v = (f(x).view(B, T, H, C // H).transpose(1, 2) for f in (s.query, s.key, s.value))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+        if pad is not None:  # (B, T) True on padding keys
+            att = att.masked_fill(pad[:, None, None, :], float("-inf"))
+        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+        return self.drop(self.attention.output.dense(y))
+
+    def forward(self, x, pad):
+        mlp = lambda h: self.drop(self.output.dense(F.gelu(self.intermediate.dense(h))))  # noqa: E731
+        if self.pre_norm:
+            h = x + self.attend(self.attention.output.LayerNorm(x), pad)
+            return h + mlp(self.output.LayerNorm(h))
+        h = self.attention.output.LayerNorm(x + self.attend(x, pad))
+        return self.output.LayerNorm(h + mlp(h))
+
+
+class Bert(nn.Module):
+    """BertForMaskedLM with BertModel's pooler, in HF names; dropout p (0: off) after the embeddings
+    and on each layer's residual branches."""
+
+    def __init__(self, c, dropout=0.0):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.config = c
+        C, eps = c["hidden_size"], c["layer_norm_eps"]
+        self.bert = nn.Module()
+        e = self.bert.embeddings = nn.Module()
+        e.word_embeddings = nn.Embedding(c["vocab_size"], C)
+        e.position_embeddings = nn.Embedding(c["max_position_embeddings"], C)
+        e.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), C)
+        e.LayerNorm = nn.LayerNorm(C, eps=eps)
+        self.bert.encoder = nn.Module()
+        self.bert.encoder.layer = nn.ModuleList([BertLayer(c, dropout) for _ in range(c["num_hidden_layers"])])
+        if c.get("pre_norm", False):
+            self.bert.encoder.LayerNorm = nn.LayerNorm(C, eps=eps)
+        self.bert.pooler = nn.Module()
+        self.bert.pooler.dense = nn.Linear(C, C)
+        self.cls = nn.Module()
+        self.cls.predictions = nn.Module()
+        self.cls.predictions.transform = nn.Module()
+        self.cls.predictions.transform.dense = nn.Linear(C, C)
+        self.cls.predictions.transform.LayerNorm = nn.LayerNorm(C, eps=eps)
+        self.cls.predictions.bias = nn.Parameter(torch.zeros(c["vocab_size"]))
+
+    def hidden(self, ids, segments=None, lengths=None):
+        B, T = ids.shape
+        e = self.bert.embeddings
+        segments = torch.zeros_like(ids) if segments is None else segments
+        x = e.word_embeddings(ids) + e.position_embeddings(torch.arange(T))[None] + e.token_type_embeddings(segments)
+        x = self.drop(e.LayerNorm(x))
+        pad = None if lengths is None else torch.arange(T)[None, :] >= lengths[:, None]
+        for layer in self.bert.encoder.layer:
+            x = layer(x, pad)
+        return self.bert.encoder.LayerNorm(x) if self.config.get("pre_norm", False) else x
+
+    def pooled(self, h):
+        return torch.tanh(self.bert.pooler.dense(h[:, 0]))
+
+    def mlm_logits(self, h):
+        t = self.cls.predictions.transform
+        return F.linear(t.LayerNorm(F.gelu(t.dense(h))), self.bert.embeddings.word_embeddings.weight, self.cls.predictions.bias)
+
+
+def load_encoder(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    if config["model_type"] != "bert":
+        raise ValueError(f"{folder}: model_type {config['model_type']} is not an encoder in the reference")
+    return load_weights(Bert(config), folder)
+
+
 # ---- loading ---------------------------------------------------------------------------------------
 
 def build_decoder(config):
@@ -227,17 +331,16 @@ def read_checkpoint(folder):
     return {name: state[name] for name in weight_map}
 
 
-def load_decoder(folder):
-    """Loads strictly: a missing or an unexpected tensor is an error (transformers would warn and
-    leave the missing ones random)."""
-    with open(os.path.join(folder, "config.json")) as f:
-        config = json.load(f)
-    model = build_decoder(config)
+def load_weights(model, folder, strict=False):
+    """Copies the folder's tensors into the model: a missing tensor or a wrong shape is an error,
+    and with strict=True an unexpected tensor too (transformers would warn and leave the missing
+    ones random)."""
     state = read_checkpoint(folder)
     params = dict(model.named_parameters())
-    unexpected = sorted(set(state) - set(params))
-    if unexpected:
-        raise KeyError(f"{folder}: unexpected tensors {unexpected[:5]}")
+    if strict:
+        unexpected = sorted(set(state) - set(params))
+        if unexpected:
+            raise KeyError(f"{folder}: unexpected tensors {unexpected[:5]}")
     for name, p in params.items():
         if name not in state:
             raise KeyError(f"{folder}: missing {name}")
@@ -246,3 +349,9 @@ def load_decoder(folder):
         with torch.no_grad():
             p.copy_(state[name])
     return model
+
+
+def load_decoder(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    return load_weights(build_decoder(config), folder, strict=True)

@@ -63,6 +63,9 @@ def attention_from_qkv(qkv, a):
     if a.get("causal", True):
         mask = torch.ones(T, T, dtype=torch.bool).tril()
         att = att.masked_fill(~mask, float("-inf"))
+    if a.get("key_lengths"):  # right padding: keys at or after each sequence's length are masked
+        pad = torch.arange(T)[None, :] >= torch.tensor(a["key_lengths"])[:, None]  # (B, Tk)
+        att = att.masked_fill(pad[:, None, None, :], float("-inf"))
     att = att.softmax(dim=-1)
     y = att @ v
     return y.transpose(1, 2).reshape(B, T, Hq * D)
@@ -141,6 +144,39 @@ def decoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def encoder_model(x, a):
+    """A BERT checkpoint folder a["dir"] in the reference; ids x[0], segments x[1], MLM targets x[2]
+    (-1: not predicted), optional lengths a["lengths"] (right padding). The loss is the MLM
+    cross-entropy plus mean(pooled^2) (so that the pooler gets a gradient too). Returns (loss, MLM
+    logits, hidden states, pooled, d loss / d param in a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_encoder
+    model = load_encoder(a["dir"])
+    if a.get("float64"):
+        model = model.double()
+    lengths = torch.tensor(a["lengths"]) if a.get("lengths") else None
+    h = model.hidden(x[0].long(), x[1].long(), lengths)
+    logits, pooled = model.mlm_logits(h), model.pooled(h)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets_of(x[2].reshape(-1))) + pooled.pow(2).mean()
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach(), h.detach(), pooled.detach()) + tuple(params[n].grad for n in a["names"])
+
+
+def info_nce(x, a):
+    """Sentence-embedding pooling + InfoNCE with in-batch negatives: x[0], x[1] are the hidden states
+    (B, T, C) of queries and positives with real lengths a["lengths_q"], a["lengths_p"]; mean pooling
+    over the real tokens (or [CLS]), L2 normalisation, cosine / temperature, cross-entropy on the diagonal."""
+    def pool(h, lengths):
+        if a["pooling"] == "cls":
+            return h[:, 0]
+        mask = (torch.arange(h.shape[1])[None, :] < torch.tensor(lengths)[:, None]).to(h.dtype)
+        return (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    q = F.normalize(pool(x[0], a["lengths_q"]), dim=-1)
+    p = F.normalize(pool(x[1], a["lengths_p"]), dim=-1)
+    return F.cross_entropy(q @ p.t() / a["temperature"], torch.arange(q.shape[0])).reshape(1)
+
+
 def bf16(t):
     """Rounds to bfloat16 (nearest even) and back: the operands of a mixed-precision GEMM."""
     return t.to(torch.bfloat16).to(t.dtype)
@@ -175,6 +211,8 @@ OPS = {
     # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
+    "encoder_model": encoder_model,
+    "info_nce": info_nce,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
     "linear": lambda x, a: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),
@@ -190,6 +228,7 @@ OPS = {
     "gelu_tanh": lambda x, a: F.gelu(x[0], approximate="tanh"),
     "gelu_erf": lambda x, a: F.gelu(x[0]),
     "silu": lambda x, a: F.silu(x[0]),
+    "tanh": lambda x, a: torch.tanh(x[0]),
     "swiglu": lambda x, a: F.silu(x[0].chunk(2, dim=-1)[0]) * x[0].chunk(2, dim=-1)[1],
     "softmax": lambda x, a: x[0].softmax(dim=-1),
     "cross_entropy": lambda x, a: F.cross_entropy(x[0], targets_of(x[1])).reshape(1),

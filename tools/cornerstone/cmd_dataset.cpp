@@ -7,10 +7,11 @@
 namespace {
 
 void add_dataset(CLI::App& app) {
-  auto* cmd = app.add_subcommand("dataset", "Build labelled JSONL sets (train/val/test) from the real corpora");
+  auto* cmd = app.add_subcommand("dataset", "Build labelled JSONL sets (train/val/test) from the real corpora, or Brown's plain text");
   static std::string kind, source, out;
   static cornerstone::data::SplitOptions o;
-  cmd->add_option("kind", kind, "spam | brown-pos | brown-genre")->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre"}));
+  cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | brown-text (untagged, one .txt per document, for pretraining)")
+      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "brown-text"}));
   cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown)")->required();
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
@@ -19,6 +20,10 @@ void add_dataset(CLI::App& app) {
   cmd->add_option("--max-chars", o.max_chars, "Cut texts to this many bytes")->capture_default_str();
   cmd->callback([] {
     using namespace cornerstone::data;
+    if (kind == "brown-text") {
+      std::printf("brown-text: %lld documents in %s\n", static_cast<long long>(write_brown_text(source, out)), out.c_str());
+      return;
+    }
     const SplitSummary s = kind == "spam" ? make_spam_set(source, out, o)
                            : kind == "brown-pos" ? make_brown_pos_set(source, out, o)
                                                  : make_brown_genre_set(source, out, o);

@@ -1,4 +1,5 @@
-// `cornerstone finetune` / `evaluate` / `lora merge`: adapting a pretrained model to a task.
+// `cornerstone finetune` / `evaluate` / `lora merge`: adapting a pretrained model (decoder or
+// encoder) to a task.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -22,15 +23,17 @@ double peak_rss_mb() {
 
 void add_finetune(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag (full, frozen base + head, or LoRA)");
-  static std::string model, task, train_path, val_path, out, base_precision = "f32";
+  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings (full, frozen base + head, or LoRA)");
+  static std::string model, task, train_path, val_path, out, base_precision = "f32", pooling = "mean";
+  static float temperature = 0.05f;
+  static bool from_scratch = false;
   static adapt::FinetuneOptions o;
   static int64_t lora_rank = 0, max_length = 0;
   static float lora_alpha = 0, lora_dropout = 0;
   static std::vector<std::string> lora_targets;
   static bool freeze_base = false;
   cmd->add_option("--model", model, "The pretrained model folder (a pretraining run)")->required();
-  cmd->add_option("--task", task, "classify | tag | sft")->required()->check(CLI::IsMember({"classify", "tag", "sft"}));
+  cmd->add_option("--task", task, "classify | tag | contrastive | sft")->required()->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
   cmd->add_option("--out", out, "Output folder")->required();
@@ -41,6 +44,10 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--base-precision", base_precision, "Frozen base storage under LoRA: f32, bf16 or q8_0")
       ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))->capture_default_str();
   cmd->add_flag("--freeze-base", freeze_base, "Train only the task head on a frozen base");
+  cmd->add_flag("--from-scratch", from_scratch, "Fresh weights in the base's architecture instead of its pretrained ones (the no-pretraining baseline)");
+  cmd->add_option("--pooling", pooling, "contrastive: sentence embedding from the mean of the tokens or [CLS]")
+      ->check(CLI::IsMember({"mean", "cls"}))->capture_default_str();
+  cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
   cmd->add_option("--batch", o.batch_size)->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
@@ -56,8 +63,11 @@ void add_finetune(CLI::App& app) {
     spec.task = adapt::task_from_name(task);
     spec.base = model;
     spec.max_length = max_length;
-    spec.labels = spec.task == adapt::Task::Classify ? adapt::label_set(adapt::read_classification(train_path))
-                                                     : adapt::tag_set(adapt::read_tagging(train_path));
+    if (spec.task == adapt::Task::Classify) spec.labels = adapt::label_set(adapt::read_classification(train_path));
+    if (spec.task == adapt::Task::Tag) spec.labels = adapt::tag_set(adapt::read_tagging(train_path));
+    spec.pooling = adapt::pooling_from_name(pooling);
+    spec.temperature = temperature;
+    spec.from_scratch = from_scratch;
     spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
     if (lora_rank > 0) {
       spec.lora.rank = lora_rank;
@@ -66,11 +76,22 @@ void add_finetune(CLI::App& app) {
       if (!lora_targets.empty()) spec.lora.targets = lora_targets;
       spec.lora.base_storage = dtype_from_name(base_precision);
     }
+    namespace fs = std::filesystem;
     adapt::TaskModel m = adapt::TaskModel::create(spec, o.seed);
-    std::filesystem::create_directories(out);
-    o.metrics_path = (std::filesystem::path(out) / "metrics.jsonl").string();
-    const auto r = adapt::finetune(m, train_path, val_path, o);
-    m.save(out);
+    // The metrics go beside the output folder until the model is saved (the folder is written
+    // whole, under a temporary name); a failed run leaves nothing that blocks the next attempt.
+    std::string folder = out;
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    o.metrics_path = folder + ".metrics.jsonl.tmp";
+    adapt::FinetuneResult r;
+    try {
+      r = adapt::finetune(m, train_path, val_path, o);
+    } catch (...) {
+      fs::remove(o.metrics_path);
+      throw;
+    }
+    m.save(folder);
+    fs::rename(o.metrics_path, fs::path(folder) / "metrics.jsonl");
     const nlohmann::json report = {{"trainable_parameters", r.trainable_parameters},
                                    {"total_parameters", r.total_parameters},
                                    {"trainable_percent", 100.0 * r.trainable_parameters / std::max<int64_t>(1, r.total_parameters)},
@@ -78,34 +99,37 @@ void add_finetune(CLI::App& app) {
                                    {"steps", r.steps},
                                    {"peak_rss_mb", peak_rss_mb()},
                                    {"train_loss", r.train_loss},
-                                   {"val", r.val.to_json()}};
+                                   {"val", spec.task == adapt::Task::Contrastive ? r.retrieval.to_json() : r.val.to_json()}};
     io::write_file_atomic((std::filesystem::path(out) / "finetune.json").string(), report.dump(2) + "\n");
     std::printf("trainable %lld of %lld parameters (%.2f%%) | %lld steps in %.1f s | peak RSS %.0f MB\n",
                 static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.total_parameters),
                 report["trainable_percent"].get<double>(), static_cast<long long>(r.steps), r.seconds, peak_rss_mb());
-    if (!val_path.empty()) std::printf("validation: %s", r.val.table().c_str());
+    if (!val_path.empty())
+      std::printf("validation: %s", (spec.task == adapt::Task::Contrastive ? r.retrieval.table() : r.val.table()).c_str());
     std::printf("model in %s\n", out.c_str());
   });
 }
 
 void add_evaluate(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model");
+  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model (retrieval metrics for contrastive)");
   static std::string model, task, data;
   static bool json = false;
   cmd->add_option("--model", model, "A folder written by `cornerstone finetune`")->required();
-  cmd->add_option("--task", task, "classify | tag (must match the model)")->check(CLI::IsMember({"classify", "tag"}));
+  cmd->add_option("--task", task, "classify | tag | contrastive (must match the model)")->check(CLI::IsMember({"classify", "tag", "contrastive"}));
   cmd->add_option("--data", data, "Labelled JSONL")->required();
   cmd->add_flag("--json", json, "Print one JSON object");
   cmd->callback([] {
     const adapt::TaskModel m = adapt::TaskModel::load(model);
     if (!task.empty() && adapt::task_from_name(task) != m.spec().task)
       throw ValueError("--task " + task + ", but '" + model + "' was fine-tuned for " + adapt::task_name(m.spec().task));
+    if (m.spec().task == adapt::Task::Contrastive) {
+      const auto metrics = adapt::evaluate_retrieval(m, data);
+      std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
+      return;
+    }
     const auto metrics = adapt::evaluate_task(m, data);
-    if (json)
-      std::printf("%s\n", metrics.to_json().dump().c_str());
-    else
-      std::printf("%s", metrics.table().c_str());
+    std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
   });
 }
 
@@ -127,13 +151,13 @@ void add_lora(CLI::App& app) {
       m.merge_adapters();
       m.save(out);
     } else {
-      const auto base = models::load_gpt(model);
+      const auto base = models::load_model(model);
       adapt::load_peft(*base, adapter);
       adapt::bake_lora(*base);
       const fs::path tmp = out + ".tmp";
       fs::remove_all(tmp);
       fs::create_directories(tmp);
-      models::save_gpt(*base, tmp.string());
+      models::save_model(*base, tmp.string());
       const std::string tok = models::find_tokenizer(model);
       if (!tok.empty()) fs::copy_file(tok, tmp / "tokenizer.json");
       fs::rename(tmp, out);

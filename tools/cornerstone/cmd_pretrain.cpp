@@ -1,4 +1,5 @@
-// `cornerstone pretrain`: self-supervised pretraining of a decoder language model.
+// `cornerstone pretrain`: self-supervised pretraining: next-token prediction for a decoder,
+// masked language modelling for an encoder (train/objective.h).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -24,11 +25,11 @@ double parse_duration(const std::string& s) {
 }
 
 void add_pretrain(CLI::App& app) {
-  auto* cmd = app.add_subcommand("pretrain", "Pretrain a language model on prepared token shards");
+  auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
   static std::string config, data, out, time_limit, precision;
   static int64_t steps = 0, batch = 0, context = 0;
   static bool resume = false, checkpoint_activations = false;
-  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, ...) or a JSON file")->required();
+  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, ...) or a JSON file")->required();
   cmd->add_option("--data", data, "Folder written by `cornerstone prepare`")->required();
   cmd->add_option("--out", out, "Run folder: checkpoints, metrics.jsonl, the model")->required();
   auto* s = cmd->add_option("--steps", steps, "Optimizer steps (default: the config's)")->check(CLI::PositiveNumber);
@@ -43,9 +44,9 @@ void add_pretrain(CLI::App& app) {
     train::PretrainConfig cfg = train::PretrainConfig::load(config);
     if (batch > 0) cfg.training.batch_size = batch;
     if (context > 0) {
-      if (context > cfg.model.context)
+      if (context > cfg.model_context())
         throw ValueError("--context " + std::to_string(context) + " exceeds the model's context of " +
-                         std::to_string(cfg.model.context));
+                         std::to_string(cfg.model_context()));
       cfg.training.context = context;
     }
     if (!precision.empty()) cfg.training.precision = precision;

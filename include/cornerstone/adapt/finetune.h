@@ -1,9 +1,11 @@
-// Fine-tuning a TaskModel on labelled data, and evaluating it.
+// Fine-tuning a TaskModel on labelled data, and evaluating it: classification and tagging
+// (cross-entropy on the head's logits) and contrastive sentence embeddings (InfoNCE with in-batch
+// negatives, adapt/embedding.h), all through one loop.
 //
 // The loop is the pretraining loop's (AdamW over the trainable parameters only, warm-up + cosine,
 // clipping, optional bf16 GEMMs), run for a number of epochs over shuffled examples, with the
-// validation metrics after every epoch. Frozen parameters have no gradients and no optimizer
-// state, which is where LoRA and frozen-base training save memory.
+// validation metrics before training (epoch 0) and after every epoch. Frozen parameters have no
+// gradients and no optimizer state, which is where LoRA and frozen-base training save memory.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +34,8 @@ struct FinetuneResult {
   int64_t trainable_parameters = 0, total_parameters = 0;
   double seconds = 0;
   double train_loss = 0;  // mean over the last epoch
-  TaskMetrics val;        // after the last epoch (empty when no validation data)
+  TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
+  RetrievalMetrics retrieval;  // contrastive: after the last epoch
 };
 
 FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const std::string& val_jsonl,
@@ -41,5 +44,9 @@ FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const 
 // Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
 TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
+
+// Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query
+// against every positive of the file, by cosine similarity.
+RetrievalMetrics evaluate_retrieval(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 32);
 
 }  // namespace cornerstone::adapt

@@ -1,42 +1,46 @@
-// Task heads on a decoder (models::GPT), named as Hugging Face names them:
-//   sequence classification  score.weight (labels, C), no bias: logits from the hidden state of
-//                            each sequence's last real token (GPT2/LlamaForSequenceClassification)
-//   token classification     classifier.weight (tags, C) + classifier.bias: logits per token
-//                            (GPT2ForTokenClassification)
-// Sequences in a batch are right-padded; the causal mask means padding never affects the real
-// tokens, so no attention mask is needed.
+// Task heads on a pretrained model, decoder or encoder, named as Hugging Face names them:
+//
+//   sequence classification   decoder: score.weight (labels, C), no bias, on the hidden state of
+//                             each sequence's last real token (GPT2/LlamaForSequenceClassification)
+//                             encoder: classifier.weight (labels, C) + classifier.bias on the
+//                             pooler's output for [CLS] (BertForSequenceClassification)
+//   token classification      classifier.weight (tags, C) + classifier.bias on every token's state
+//                             (GPT2ForTokenClassification, BertForTokenClassification)
+//
+// Sequences in a batch are right-padded with their real lengths given: a decoder's causal mask
+// keeps padding away from real tokens by itself, an encoder masks padded keys (models/bert.h).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/nn/module.h"
 
 namespace cornerstone::adapt {
 
 class SequenceClassifier : public nn::Module {
  public:
-  SequenceClassifier(std::shared_ptr<models::GPT> base, int64_t num_labels, uint64_t seed);
-  // ids (B, T) right-padded, lengths (B) i32 real lengths -> logits (B, labels).
-  Tensor logits(const Tensor& ids, const Tensor& lengths, Rng* dropout_rng = nullptr) const;
-  models::GPT& base() const { return *base_; }
-  const Tensor& score() const { return score_; }
+  SequenceClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_labels, uint64_t seed);
+  // ids (B, T) right-padded, lengths (B) i32 real lengths, segments (B, T) or undefined (pairs,
+  // encoders only) -> logits (B, labels).
+  Tensor logits(const Tensor& ids, const Tensor& lengths, const Tensor& segments, Rng* dropout_rng = nullptr) const;
+  models::PretrainedModel& base() const { return *base_; }
 
  private:
-  std::shared_ptr<models::GPT> base_;
-  Tensor score_;
+  std::shared_ptr<models::PretrainedModel> base_;
+  Tensor weight_, bias_;  // bias: encoders only
 };
 
 class TokenClassifier : public nn::Module {
  public:
-  TokenClassifier(std::shared_ptr<models::GPT> base, int64_t num_tags, uint64_t seed);
-  // ids (B, T) -> logits (B, T, tags).
-  Tensor logits(const Tensor& ids, Rng* dropout_rng = nullptr) const;
-  models::GPT& base() const { return *base_; }
+  TokenClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_tags, uint64_t seed);
+  // ids (B, T), lengths (B) -> logits (B, T, tags).
+  Tensor logits(const Tensor& ids, const Tensor& lengths, Rng* dropout_rng = nullptr) const;
+  models::PretrainedModel& base() const { return *base_; }
 
  private:
-  std::shared_ptr<models::GPT> base_;
+  std::shared_ptr<models::PretrainedModel> base_;
   Tensor weight_, bias_;
 };
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cornerstone/core/rng.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/nn/layers.h"
 
 namespace cornerstone::adapt {
@@ -28,8 +28,9 @@ struct LoRAConfig {
   float alpha = 16.0f;
   float dropout = 0.0f;
   // Hugging Face module names (c_attn, c_proj, c_fc, q_proj, k_proj, v_proj, o_proj, gate_proj,
-  // up_proj, down_proj), Cornerstone's (qkv, proj, fc, gate_up, down), or the groups "attn",
-  // "mlp", "all-linear".
+  // up_proj, down_proj; BERT's query, key, value, dense, attention.output.dense, intermediate.dense,
+  // output.dense) or their endings, Cornerstone's (qkv, proj, fc, gate_up, down), or the groups
+  // "attn", "mlp", "all-linear".
   std::vector<std::string> targets = {"attn"};
   DType base_storage = DType::F32;  // the frozen base: f32, bf16 or q8_0
 
@@ -41,7 +42,8 @@ struct LoRAConfig {
 class LoRAAdapter : public nn::LinearAdapter {
  public:
   struct Slice {
-    std::string hf_name;  // the Hugging Face module this slice is, e.g. "model.layers.0.self_attn.q_proj"
+    std::string hf_name;    // the Hugging Face module this slice is, e.g. "model.layers.0.self_attn.q_proj"
+    std::string hf_module;  // its path inside the layer, e.g. "self_attn.q_proj"
     int64_t row_begin, row_end;
     Tensor A;  // (r, in)
     Tensor B;  // (row_end - row_begin, r)
@@ -70,24 +72,24 @@ class LoRAAdapter : public nn::LinearAdapter {
 // Attaches adapters to every targeted layer and freezes all other parameters (the embeddings,
 // norms and base weights). Returns the number of adapted slices; throws ValueError when a target
 // matches nothing, listing the names that exist.
-int64_t apply_lora(models::GPT& model, const LoRAConfig& cfg, uint64_t seed);
+int64_t apply_lora(models::PretrainedModel& model, const LoRAConfig& cfg, uint64_t seed);
 
 // Adds (merge) or subtracts (unmerge) every adapter's B A into its base weight. A merged model's
 // adapters no longer contribute to forward(), so outputs are unchanged by merging.
-void merge_lora(models::GPT& model);
-void unmerge_lora(models::GPT& model);
+void merge_lora(models::PretrainedModel& model);
+void unmerge_lora(models::PretrainedModel& model);
 // Merges and removes the adapters: a plain model again.
-void bake_lora(models::GPT& model);
+void bake_lora(models::PretrainedModel& model);
 
 // Sets the dropout generator of every adapter.
-void set_lora_dropout_rng(models::GPT& model, Rng* rng);
+void set_lora_dropout_rng(models::PretrainedModel& model, Rng* rng);
 
 // PEFT's layout: DIR/adapter_config.json and DIR/adapter_model.safetensors with tensors named
 // base_model.model.<hf module>.lora_A.weight (r, in) / .lora_B.weight (out, r).
-void save_peft(const models::GPT& model, const LoRAConfig& cfg, const std::string& dir, const std::string& base_model,
+void save_peft(const models::PretrainedModel& model, const LoRAConfig& cfg, const std::string& dir, const std::string& base_model,
                const std::string& task_type = "CAUSAL_LM");
 // Reads DIR's adapter_config.json, attaches adapters to `model` accordingly and loads their
 // weights. Throws FormatError naming the file and the tensor or key.
-LoRAConfig load_peft(models::GPT& model, const std::string& dir);
+LoRAConfig load_peft(models::PretrainedModel& model, const std::string& dir);
 
 }  // namespace cornerstone::adapt

@@ -1,4 +1,5 @@
-// Classification metrics: accuracy, macro-averaged F1 and the confusion matrix.
+// Classification metrics (accuracy, macro-averaged F1, the confusion matrix) and retrieval metrics
+// (recall@k, mean reciprocal rank) for sentence embeddings.
 #pragma once
 
 #include <cstdint>
@@ -25,5 +26,19 @@ struct TaskMetrics {
 // From true and predicted label indices in [0, labels.size()).
 TaskMetrics compute_metrics(const std::vector<std::string>& labels, const std::vector<int32_t>& truth,
                             const std::vector<int32_t>& predicted, double loss);
+
+// Query i's relevant document is document i among all the documents of the set.
+struct RetrievalMetrics {
+  int64_t queries = 0;
+  double recall_at_1 = 0;  // share of queries whose own document ranks first
+  double recall_at_5 = 0;
+  double mrr = 0;          // mean of 1 / rank
+
+  nlohmann::json to_json() const;  // {"queries", "recall_at_1", "recall_at_5", "mrr"}
+  std::string table() const;
+};
+
+// From the rank (1 = first) of each query's relevant document.
+RetrievalMetrics retrieval_metrics(const std::vector<int64_t>& ranks);
 
 }  // namespace cornerstone::adapt

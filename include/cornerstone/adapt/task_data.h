@@ -1,23 +1,37 @@
 // Labelled data for adaptation, one JSON object per line:
 //   classification  {"text": "...", "label": "spam"}            (label: a string or an integer)
+//                   {"text": "...", "text_pair": "...", "label": "entailment"}   (a pair: encoders)
 //   tagging         {"tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}
+//   retrieval pairs {"query": "...", "positive": "..."}          (contrastive training)
 //   instruction     {"prompt": "...", "response": "..."}
 // Readers check every line and name the file, line and field that is wrong.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace cornerstone::adapt {
 
+// `line` is the example's line in its file (1-based), for errors found later (unknown labels).
 struct ClassificationExample {
   std::string text;
   std::string label;
+  std::optional<std::string> text_pair;
+  int64_t line = 0;
 };
 
 struct TaggingExample {
   std::vector<std::string> tokens;
   std::vector<std::string> tags;
+  int64_t line = 0;
+};
+
+struct RetrievalPair {
+  std::string query;
+  std::string positive;
+  int64_t line = 0;
 };
 
 struct InstructionExample {
@@ -28,6 +42,7 @@ struct InstructionExample {
 std::vector<ClassificationExample> read_classification(const std::string& jsonl);
 std::vector<TaggingExample> read_tagging(const std::string& jsonl);
 std::vector<InstructionExample> read_instructions(const std::string& jsonl);
+std::vector<RetrievalPair> read_retrieval_pairs(const std::string& jsonl);
 
 // The sorted distinct labels of a set (the label vocabulary of a head).
 std::vector<std::string> label_set(const std::vector<ClassificationExample>& examples);

@@ -1,13 +1,19 @@
-// A pretrained decoder adapted to a task, and its folder on disk.
+// A pretrained model (decoder or encoder) adapted to a task, and its folder on disk.
 //
-//   task.json      {"task": "classify" | "tag" | "sft", "mode": "full" | "frozen" | "lora",
-//                   "labels": [...], "max_length": N, "base": "<base model folder>", "lora": {...}}
+//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft", "mode": "full" | "frozen" |
+//                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
+//                   "lora": {...}, "pooling": "mean" | "cls", "temperature": t, "from_scratch": bool}
 //   tokenizer.json the base model's tokenizer
 //   full / frozen: config.json + model.safetensors (base in Hugging Face names, plus the head:
 //                  score.weight, or classifier.weight + classifier.bias)
 //   lora:          adapter_config.json + adapter_model.safetensors (PEFT names; the head is saved
-//                  as base_model.model.score.weight / classifier.*, like PEFT's modules_to_save);
-//                  the base is read from "base"
+//                  as base_model.model.score.weight / classifier.*, like PEFT's modules_to_save,
+//                  and so is an encoder's pooler when it trains); the base is read from "base"
+//
+// Tasks: classify (one label per text or text pair), tag (one label per word), contrastive
+// (sentence embeddings trained with in-batch negatives: no head, the pooled states are the
+// output; adapt/embedding.h). An encoder's classification head reads the pooler, which MLM
+// pretraining leaves untrained: it trains with the head in every mode (frozen and LoRA included).
 #pragma once
 
 #include <cstdint>
@@ -19,16 +25,20 @@
 
 #include "cornerstone/adapt/heads.h"
 #include "cornerstone/adapt/lora.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/adapt/model_inputs.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::adapt {
 
-enum class Task { Classify, Tag, SFT };
+enum class Task { Classify, Tag, Contrastive, SFT };
 enum class AdaptMode { Full, Frozen, LoRA };
+enum class Pooling { Mean, Cls };  // sentence embeddings: mean of the real tokens' states, or [CLS]'s
 
 std::string task_name(Task t);
 Task task_from_name(const std::string& s);  // throws ValueError listing the tasks
+std::string pooling_name(Pooling p);
+Pooling pooling_from_name(const std::string& s);  // throws ValueError listing the choices
 
 struct TaskSpec {
   Task task = Task::Classify;
@@ -37,6 +47,9 @@ struct TaskSpec {
   int64_t max_length = 0;           // tokens per example (0: the base context, at most 256)
   std::string base;                 // base model folder (absolute)
   LoRAConfig lora;                  // when mode == LoRA
+  Pooling pooling = Pooling::Mean;  // contrastive
+  float temperature = 0.05f;        // contrastive: InfoNCE logits are cosine similarities / temperature
+  bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);
@@ -54,23 +67,24 @@ class TaskModel {
   const TaskSpec& spec() const { return spec_; }
   // Folds LoRA adapters into the base weights: the model becomes a full fine-tune (mode "full").
   void merge_adapters();
-  const tokenize::Tokenizer& tokenizer() const { return tokenizer_; }
-  models::GPT& base() const { return *base_; }
-  // The module holding every parameter (the head's module, or the base for SFT).
+  const tokenize::Tokenizer& tokenizer() const { return format_->tokenizer(); }
+  const InputFormat& inputs() const { return *format_; }
+  models::PretrainedModel& base() const { return *base_; }
+  const std::shared_ptr<models::PretrainedModel>& base_ptr() const { return base_; }
+  // The module holding every parameter (the head's module, or the base for contrastive and SFT).
   nn::Module& module() const;
   const SequenceClassifier* classifier() const { return classifier_.get(); }
   const TokenClassifier* tagger() const { return tagger_.get(); }
 
-  // Token ids of a text for classification: truncated to max_length - 1, then end-of-text.
-  std::vector<int32_t> encode_text(const std::string& text) const;
-  // Token ids of a tagged sentence and, per token, the index of the word it starts (-1 for a
-  // word's later pieces), truncated to max_length.
-  std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_words(const std::vector<std::string>& words) const;
-
  private:
+  // Heads, freezing and (when `attach_lora`) fresh LoRA adapters per spec_, on a loaded base.
+  void build(uint64_t seed, bool attach_lora);
+  // Parameters saved beside the base: the head's, and an encoder classifier's pooler.
+  std::vector<std::pair<std::string, Tensor>> head_tensors() const;
+
   TaskSpec spec_;
-  tokenize::Tokenizer tokenizer_{nullptr};
-  std::shared_ptr<models::GPT> base_;
+  std::optional<InputFormat> format_;
+  std::shared_ptr<models::PretrainedModel> base_;
   std::shared_ptr<SequenceClassifier> classifier_;
   std::shared_ptr<TokenClassifier> tagger_;
 };

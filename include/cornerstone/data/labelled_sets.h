@@ -4,6 +4,7 @@
 //   spam        SpamAssassin public corpus: {"text": subject + body, "label": "spam" | "ham"}
 //   brown-pos   Brown corpus part-of-speech tags: {"tokens": [...], "tags": [...]} per sentence
 //   brown-genre Brown corpus document genres: {"text": ..., "label": "news" | ...}
+// and the Brown corpus as plain text for pretraining (brown-text).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,10 @@ struct SplitSummary {
 SplitSummary make_spam_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_brown_pos_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_brown_genre_set(const std::string& source, const std::string& out, const SplitOptions& options);
+
+// The Brown corpus without its tags, for pretraining: OUT/<document>.txt, one sentence per line.
+// Returns the number of documents written.
+int64_t write_brown_text(const std::string& source, const std::string& out);
 
 // The subject and body of a raw e-mail (headers dropped), for classification.
 std::string email_text(const std::string& raw);

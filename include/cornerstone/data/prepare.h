@@ -2,7 +2,7 @@
 //
 // Inputs are files, folders (walked recursively, hidden files skipped), glob patterns and .gz
 // files; each file is one document. Documents are encoded on all threads, each followed by the
-// tokenizer's end-of-text token, and written as DIR/train-NNNNN.bin and DIR/val-NNNNN.bin
+// tokenizer's end-of-text token ([SEP] for a WordPiece vocabulary, which has none), and written as DIR/train-NNNNN.bin and DIR/val-NNNNN.bin
 // (data/token_shards.h), with DIR/tokenizer.json and DIR/meta.json beside them. The validation
 // split is round(F x documents) documents chosen by a hash of their file names; a corpus with too
 // few documents for that gives the tail of its token stream instead.

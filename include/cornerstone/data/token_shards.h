@@ -12,7 +12,8 @@
 //   32      8     vocabulary size
 //   40      24    reserved (zero)
 //
-// Documents are concatenated, each followed by the end-of-text token, as GPT-2 was trained.
+// Documents are concatenated, each followed by the end-of-text token, as GPT-2 was trained (by
+// [SEP] for BERT's WordPiece vocabulary).
 // Shards are written to a temporary file and renamed when complete.
 #pragma once
 

@@ -21,6 +21,10 @@ void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, fl
 void silu_forward(const float* x, int64_t n, float* y);
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
 
+// tanh(x); the backward takes the forward's output: dx = dy (1 - y^2). (BERT's pooler.)
+void tanh_forward(const float* x, int64_t n, float* y);
+void tanh_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate);
+
 // SwiGLU on a fused (N, 2F) projection whose rows are [gate (F) | up (F)]:
 //   y (N, F) = silu(gate) * up
 void swiglu_forward(const float* gate_up, int64_t N, int64_t F, float* y);

@@ -1,5 +1,6 @@
-// Loading and saving decoder models as Hugging Face-style folders: config.json +
-// model.safetensors (+ tokenizer.json beside them). A pretraining run folder is such a folder.
+// Loading and saving models as Hugging Face-style folders: config.json + model.safetensors
+// (+ tokenizer.json beside them). A pretraining run folder is such a folder. config.json's
+// model_type picks the family: gpt2 / llama (models::GPT) or bert (models::BERT).
 #pragma once
 
 #include <memory>
@@ -7,8 +8,20 @@
 #include <vector>
 
 #include "cornerstone/models/gpt.h"
+#include "cornerstone/models/pretrained.h"
 
 namespace cornerstone::models {
+
+// Loads a model of any family from PATH (a folder with config.json + model.safetensors, or sharded
+// safetensors). Throws naming the file and the tensor or key. `also_present` as for load_gpt.
+std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::vector<std::string>& also_present = {});
+// A model of the family and shape that `hf_config` (a config.json) describes, with fresh weights
+// from `seed`: the untrained twin of a pretrained model.
+std::unique_ptr<PretrainedModel> create_model(const nlohmann::json& hf_config, uint64_t seed, const std::string& source);
+// Writes config.json and model.safetensors into an existing folder (each file atomically).
+void save_model(const PretrainedModel& model, const std::string& dir);
+// PATH/config.json, parsed; throws IOError / FormatError naming the file.
+nlohmann::json read_model_config(const std::string& path);
 
 // Loads PATH (a run folder, a checkpoint folder, or any folder with config.json +
 // model.safetensors, or sharded safetensors with model.safetensors.index.json, in GPT-2 / Llama

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cornerstone/core/rng.h"
 #include "cornerstone/nn/layers.h"
@@ -58,7 +59,8 @@ class Norm : public Module {
 class CausalSelfAttention : public Module {
  public:
   CausalSelfAttention(const BlockConfig& cfg, Rng& rng);
-  Tensor forward(const Tensor& x, const ops::RopeCache* rope) const;
+  // key_lengths: (B) real lengths of a right-padded batch (bidirectional only), or undefined.
+  Tensor forward(const Tensor& x, const ops::RopeCache* rope, const Tensor& key_lengths = Tensor()) const;
   Linear& qkv() const { return *qkv_; }    // fused [q heads | k heads | v heads] projection
   Linear& proj() const { return *proj_; }  // output projection
 
@@ -83,8 +85,10 @@ class MLP : public Module {
 class TransformerBlock : public Module {
  public:
   TransformerBlock(const BlockConfig& cfg, Rng& rng);
-  // x (B, T, C); `dropout_rng` drives residual dropout in training mode (may be null when p = 0).
-  Tensor forward(const Tensor& x, const ops::RopeCache* rope = nullptr, Rng* dropout_rng = nullptr) const;
+  // x (B, T, C); `dropout_rng` drives residual dropout in training mode (may be null when p = 0);
+  // key_lengths (B) masks the right padding of an encoder's batch (ops::AttentionConfig).
+  Tensor forward(const Tensor& x, const ops::RopeCache* rope = nullptr, Rng* dropout_rng = nullptr,
+                 const Tensor& key_lengths = Tensor()) const;
   const BlockConfig& config() const { return cfg_; }
   CausalSelfAttention& attention() const { return *attn_; }
   MLP& mlp() const { return *mlp_; }
@@ -95,5 +99,11 @@ class TransformerBlock : public Module {
   std::shared_ptr<CausalSelfAttention> attn_;
   std::shared_ptr<MLP> mlp_;
 };
+
+// Runs x through `blocks` in order. With `checkpoint` (activation checkpointing) each block keeps
+// only its input and is recomputed in the backward pass; the recomputation replays the dropout
+// generator from where the block's forward pass started, so it draws the same masks.
+Tensor forward_blocks(const std::vector<std::shared_ptr<TransformerBlock>>& blocks, Tensor x, const ops::RopeCache* rope,
+                      Rng* dropout_rng, const Tensor& key_lengths, bool checkpoint);
 
 }  // namespace cornerstone::nn

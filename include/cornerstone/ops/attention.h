@@ -30,6 +30,11 @@ struct AttentionConfig {
   int64_t head_dim = 64;
   bool causal = true;
   const RopeCache* rope = nullptr;  // rotary embeddings on q and k when set
+  // Right-padded batches of an encoder: (B) i32, the number of real tokens of each sequence. Keys at
+  // or after it are masked out for every query (BERT's attention_mask); the outputs of the padding
+  // queries themselves are finite and meaningless. Undefined: every key is real. Non-causal only
+  // (under a causal mask, right padding never reaches a real token).
+  Tensor key_lengths;
 };
 
 // qkv (B, T, (Hq + 2 Hkv) * D), each token's row laid out [q heads | k heads | v heads]

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/data/token_shards.h"
@@ -12,8 +13,9 @@
 namespace cornerstone::train {
 
 struct Batch {
-  Tensor inputs;   // (B, T) i32
-  Tensor targets;  // (B, T) i32
+  Tensor inputs;    // (B, T) i32
+  Tensor targets;   // (B, T) i32; -1 where nothing is predicted (masked LM)
+  Tensor segments;  // (B, T) i32 segment ids of an encoder's sentence pairs, else undefined
 };
 
 class BatchSampler {
@@ -24,6 +26,10 @@ class BatchSampler {
   Batch sample(int64_t step, int64_t micro) const;
   // The i-th of a fixed, evenly spaced set of evaluation batches (same for every call).
   Batch eval_batch(int64_t i, int64_t num_batches) const;
+  // The window starts behind sample() and eval_batch(): B positions in the token stream, each
+  // followed by seq_len + 1 tokens (the masked-LM sampler lays out its own rows from them).
+  std::vector<uint64_t> starts(int64_t step, int64_t micro) const;
+  std::vector<uint64_t> eval_starts(int64_t i, int64_t num_batches) const;
 
   int64_t batch() const { return batch_; }
   int64_t seq_len() const { return seq_len_; }

@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/train/optimizer.h"
 
 namespace cornerstone::train {
@@ -29,7 +29,7 @@ struct TrainerState {
 };
 
 // Returns the checkpoint folder written.
-std::string save_checkpoint(const std::string& run_dir, const models::GPT& model, const AdamW& optimizer,
+std::string save_checkpoint(const std::string& run_dir, const models::PretrainedModel& model, const AdamW& optimizer,
                             const TrainerState& state, int64_t keep);
 
 // The newest complete checkpoint folder of a run, if any.
@@ -37,6 +37,6 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 
 // Restores model weights and optimizer state from a checkpoint folder; returns its trainer state.
 // Throws FormatError naming the file when anything is missing, truncated or mis-shaped.
-TrainerState load_checkpoint(const std::string& checkpoint_dir, models::GPT& model, AdamW& optimizer);
+TrainerState load_checkpoint(const std::string& checkpoint_dir, models::PretrainedModel& model, AdamW& optimizer);
 
 }  // namespace cornerstone::train

@@ -2,9 +2,12 @@
 //
 //   {
 //     "model":    "gpt2-tiny"  or  { "arch": "gpt2", "n_layers": 6, ... }   (models/decoder_config.h)
+//                 "bert-mini"  or  { "arch": "bert", ... }                  (models/encoder_config.h)
 //     "training": { "batch_size": 8, "lr": 6e-4, ... }                      (below)
+//     "masking":  { "probability": 0.15, "whole_word": false, ... }         (encoders: train/masked_lm.h)
 //   }
 //
+// A decoder is pretrained on next-token prediction, an encoder on masked language modelling.
 // C is a preset name (`PretrainConfig::preset_names()`) or a JSON file. Unknown keys, wrong types
 // and missing sections are errors naming the key.
 #pragma once
@@ -12,9 +15,12 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "cornerstone/models/decoder_config.h"
+#include "cornerstone/models/encoder_config.h"
+#include "cornerstone/train/masked_lm.h"
 
 namespace cornerstone::train {
 
@@ -45,8 +51,17 @@ struct TrainingConfig {
 };
 
 struct PretrainConfig {
-  models::DecoderConfig model;
+  std::variant<models::DecoderConfig, models::EncoderConfig> model;
   TrainingConfig training;
+  MaskingConfig masking;  // encoders only
+
+  bool is_encoder() const { return std::holds_alternative<models::EncoderConfig>(model); }
+  const models::DecoderConfig& decoder() const { return std::get<models::DecoderConfig>(model); }
+  const models::EncoderConfig& encoder() const { return std::get<models::EncoderConfig>(model); }
+  int64_t model_context() const;  // the model's longest sequence
+  // Tokens per training sequence: training.context, or the model's context (an encoder's preset
+  // trains at 128 tokens, as BERT's first phase did).
+  int64_t sequence_length() const;
 
   nlohmann::json to_json() const;
   static PretrainConfig from_json(const nlohmann::json& j, const std::string& where);

@@ -1,0 +1,62 @@
+// Sentence embeddings: one vector per text from a pretrained (or contrastively fine-tuned) model.
+//
+//   mean pooling  the mean of the final hidden states of the text's real tokens ([CLS] and [SEP]
+//                 included, as sentence-transformers pools)
+//   cls pooling   the final hidden state of [CLS] (encoders)
+//
+// Contrastive fine-tuning (`cornerstone finetune --task contrastive`) trains them for retrieval
+// with in-batch negatives: for a batch of (query, positive) pairs, query i's positive is document
+// i and every other positive in the batch is a negative (InfoNCE, van den Oord et al. 2018;
+// "MultipleNegativesRankingLoss" in sentence-transformers):
+//
+//   loss = mean_i  -log softmax_j( cos(q_i, p_j) / temperature )[i]
+//
+//   auto e = SentenceEmbedder::load("runs/bert-mini");
+//   Tensor v = e.embed({"first text", "second text"}, Pooling::Mean, /*normalize=*/true);  // (2, C)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cornerstone/adapt/model_inputs.h"
+#include "cornerstone/adapt/task_model.h"
+#include "cornerstone/models/pretrained.h"
+
+namespace cornerstone::adapt {
+
+// hidden (B, T, C), lengths (B) -> (B, C), differentiable.
+Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);
+// x (N, C) -> x / ||x|| per row, differentiable.
+Tensor l2_normalize(const Tensor& x);
+// The pooled embeddings of a padded batch, (B, C).
+Tensor embed_batch(const models::PretrainedModel& model, const PaddedBatch& batch, Pooling pooling, Rng* dropout_rng = nullptr);
+// InfoNCE with in-batch negatives: queries, positives (B, C) -> mean loss (1,).
+Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperature);
+// Embeddings of many texts without gradients, one row per text in order: (N, C). Texts are
+// batched by length (less padding). The model should be in eval mode.
+Tensor embed_texts(const models::PretrainedModel& model, const InputFormat& inputs, const std::vector<std::string>& texts,
+                   Pooling pooling, bool normalize, int64_t batch_size = 32);
+
+class SentenceEmbedder {
+ public:
+  // PATH: a model folder with its tokenizer (a pretraining run or checkpoint), or a folder written
+  // by `finetune --task contrastive` (whose pooling becomes the default). max_length 0: the model's
+  // longest sequence, at most 512 tokens; longer texts are cut.
+  static SentenceEmbedder load(const std::string& path, int64_t max_length = 0);
+
+  // One row per text, in order: (N, C) f32 (embed_texts).
+  Tensor embed(const std::vector<std::string>& texts, Pooling pooling, bool normalize, int64_t batch_size = 32) const;
+  Pooling default_pooling() const { return pooling_; }
+  int64_t dim() const { return model_->hidden_size(); }
+  const models::PretrainedModel& model() const { return *model_; }
+
+ private:
+  std::shared_ptr<models::PretrainedModel> model_;
+  std::optional<InputFormat> format_;
+  Pooling pooling_ = Pooling::Mean;
+};
+
+}  // namespace cornerstone::adapt
