@@ -8,11 +8,13 @@
 #include <numeric>
 
 #include "cornerstone/adapt/embedding.h"
+#include "cornerstone/adapt/instruction.h"
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/progress.h"
 #include "cornerstone/core/rng.h"
+#include "cornerstone/models/gpt.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
 #include "cornerstone/ops/precision.h"
@@ -27,7 +29,7 @@ namespace {
 struct Encoded {
   ModelInput input;                    // the text (pair), sentence, or the contrastive query
   ModelInput positive;                 // contrastive: the query's document
-  std::vector<int32_t> token_targets;  // tagging: per token (-1: no loss there)
+  std::vector<int32_t> token_targets;  // tagging: per token; sft: the next token (-1: no loss there)
   int32_t label = -1;                  // classification
 };
 
@@ -39,6 +41,20 @@ int32_t label_index(const std::vector<std::string>& labels, const std::string& l
     throw ValueError(where + ": unknown label '" + l + "' (the model knows: " + known + (labels.size() > 20 ? ", ..." : "") + ")");
   }
   return static_cast<int32_t>(it - labels.begin());
+}
+
+// sft: rows of packed (or single) rendered conversations; `stats` receives the counts.
+std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, SftData* stats) {
+  SftData d = encode_instructions(read_instructions(path), infer::chat_template(m.spec().chat_template), m.tokenizer(),
+                                  m.spec().max_length, m.spec().packing, path);
+  std::vector<Encoded> out(d.rows.size());
+  for (size_t i = 0; i < d.rows.size(); ++i) {
+    out[i].input.ids = std::move(d.rows[i].ids);
+    out[i].token_targets = std::move(d.rows[i].targets);
+  }
+  d.rows.clear();
+  if (stats) *stats = d;
+  return out;
 }
 
 std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
@@ -79,7 +95,7 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
       out.push_back(std::move(x));
     }
   } else {
-    throw UnsupportedError("this task is trained with finetune_sft");
+    out = encode_sft(m, path, nullptr);
   }
   return out;
 }
@@ -101,7 +117,7 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
   const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
   if (task == Task::Contrastive) {
     b.positive = pad_batch(positives);
-  } else if (task == Task::Tag) {
+  } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
     for (int64_t r = 0; r < B; ++r) {
       const auto& tt = data[order[begin + static_cast<size_t>(r)]].token_targets;
@@ -123,8 +139,21 @@ Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
   return l.view({l.size(0) * l.size(1), l.size(2)});
 }
 
-// The training loss of a batch: cross-entropy on the head's logits, or InfoNCE on the embeddings.
+const models::GPT& decoder(const TaskModel& m) {
+  const auto* gpt = dynamic_cast<const models::GPT*>(&m.base());
+  if (!gpt) throw UnsupportedError("sft needs a decoder base model");
+  return *gpt;
+}
+
+// Next-token loss of an sft batch: the mean over its response tokens.
+Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  return decoder(m).loss(b.input.ids, b.targets.view({b.input.ids.size(0), b.input.ids.size(1)}), rng);
+}
+
+// The training loss of a batch: cross-entropy on the head's logits, InfoNCE on the embeddings, or
+// the next-token loss on responses.
 Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
   if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
   const Pooling p = m.spec().pooling;
   return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
@@ -162,6 +191,27 @@ TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& dat
     }
   }
   return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+}
+
+LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  LanguageMetrics r;
+  double sum = 0;
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const BatchTensors b = make_batch(data, order, s, e, Task::SFT);
+    int64_t n = 0;
+    for (int32_t x : b.targets.to_int_vector()) n += x >= 0;
+    sum += sft_loss(m, b, nullptr).item() * static_cast<double>(n);
+    r.tokens += n;
+  }
+  r.rows = static_cast<int64_t>(data.size());
+  r.loss = r.tokens ? sum / static_cast<double>(r.tokens) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
 }
 
 RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
@@ -203,8 +253,14 @@ Validation read_validation(const TaskModel& m, const std::string& path) {
 
 TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
-    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated on retrieval (evaluate_retrieval)");
+    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated with " +
+                     (m.spec().task == Task::SFT ? "evaluate_sft" : "evaluate_retrieval"));
   return evaluate_encoded(m, encode(m, path), batch_size);
+}
+
+LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  if (m.spec().task != Task::SFT) throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not an sft model");
+  return evaluate_language(m, encode_sft(m, path, nullptr), batch_size);
 }
 
 RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
@@ -215,9 +271,18 @@ RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path,
 
 FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::string& val_path, const FinetuneOptions& o) {
   if (o.epochs <= 0 || o.batch_size <= 0) throw ValueError("finetune: epochs and batch size must be positive");
-  const std::vector<Encoded> data = encode(m, train_path);
-  const Validation validation = read_validation(m, val_path);
   const Task task = m.spec().task;
+  SftData sft_stats;
+  const std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, &sft_stats) : encode(m, train_path);
+  const Validation validation = read_validation(m, val_path);
+  if (task == Task::SFT && !o.quiet) {
+    std::fprintf(stderr, "sft: %lld examples in %zu rows of at most %lld tokens (%s), %lld response tokens", static_cast<long long>(sft_stats.examples),
+                 data.size(), static_cast<long long>(m.spec().max_length), m.spec().packing ? "packed" : "one per row",
+                 static_cast<long long>(sft_stats.response_tokens));
+    if (sft_stats.truncated) std::fprintf(stderr, "; %lld cut at --max-length", static_cast<long long>(sft_stats.truncated));
+    if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
+    std::fprintf(stderr, "\n");
+  }
   const bool full = m.spec().mode == AdaptMode::Full;
   const float lr = o.lr > 0 ? o.lr : (full ? 1e-4f : 1e-3f);
   const auto trainable = m.module().trainable_parameters();
@@ -248,6 +313,10 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
       r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
       j = r.retrieval.to_json();
       std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
+    } else if (task == Task::SFT) {
+      r.language = evaluate_language(m, validation.examples, o.batch_size);
+      j = r.language.to_json();
+      std::snprintf(summary, sizeof summary, "val response loss %.4f | val perplexity %.2f", r.language.loss, r.language.perplexity);
     } else {
       r.val = evaluate_encoded(m, validation.examples, 16);
       j = r.val.to_json();

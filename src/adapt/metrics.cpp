@@ -90,4 +90,15 @@ std::string RetrievalMetrics::table() const {
   return buf;
 }
 
+nlohmann::json LanguageMetrics::to_json() const {
+  return {{"loss", loss}, {"perplexity", perplexity}, {"tokens", tokens}, {"rows", rows}};
+}
+
+std::string LanguageMetrics::table() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "response loss %.4f | perplexity %.2f | %lld response tokens\n", loss, perplexity,
+                static_cast<long long>(tokens));
+  return buf;
+}
+
 }  // namespace cornerstone::adapt

@@ -81,8 +81,11 @@ std::vector<TaggingExample> read_tagging(const std::string& path) {
 
 std::vector<InstructionExample> read_instructions(const std::string& path) {
   std::vector<InstructionExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t) {
-    out.push_back({string_field(j, "prompt", where), string_field(j, "response", where)});
+  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    InstructionExample e{string_field(j, "prompt", where), string_field(j, "response", where), "", line};
+    if (j.contains("system")) e.system = string_field(j, "system", where);
+    if (e.response.empty()) throw FormatError(where + ": \"response\" is empty (there is nothing to learn from)");
+    out.push_back(std::move(e));
   });
   require_some(out, path);
   return out;

@@ -9,6 +9,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
+#include "cornerstone/infer/chat_template.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::adapt {
@@ -55,6 +56,7 @@ nlohmann::json TaskSpec::to_json() const {
                  {"base_storage", std::string(dtype_name(lora.base_storage))}};
   if (task == Task::Contrastive) j["pooling"] = pooling_name(pooling), j["temperature"] = temperature;
   if (from_scratch) j["from_scratch"] = true;
+  if (task == Task::SFT) j["chat_template"] = chat_template, j["packing"] = packing;
   return j;
 }
 
@@ -79,6 +81,9 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.pooling = pooling_from_name(j.value("pooling", "mean"));
     s.temperature = j.value("temperature", 0.05f);
     s.from_scratch = j.value("from_scratch", false);
+    s.chat_template = j.value("chat_template", "");
+    s.packing = j.value("packing", true);
+    if (s.task == Task::SFT) infer::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
   } catch (const ValueError& e) {
@@ -119,6 +124,14 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
                      std::to_string(m.base_->max_positions()) + "] (the base model's " +
                      (m.base_->is_encoder() ? "position table, max_position_embeddings)" : "context)"));
+  if (spec.task == Task::SFT) {
+    if (m.base_->is_encoder())
+      throw ValueError("sft trains a decoder (gpt2, llama) to continue conversations; '" + spec.base + "' is an encoder");
+    if (spec.mode == AdaptMode::Frozen)
+      throw ValueError("--freeze-base leaves nothing to train for sft (it has no head): fine-tune fully or use --lora-rank");
+    m.spec_.chat_template = spec.chat_template.empty() ? infer::chat_template_for(spec.base, tokenize::Tokenizer::load(tok)).name
+                                                       : infer::chat_template(spec.chat_template).name;
+  }
   if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && !m.base_->is_encoder())
     throw ValueError("--pooling cls needs an encoder (a decoder's first token has seen nothing else); use mean");
   m.format_.emplace(tokenize::Tokenizer::load(tok), m.base_->is_encoder(), m.spec_.max_length);
@@ -194,7 +207,9 @@ void TaskModel::save(const std::string& dir) const {
     for (const auto& [n, t] : head)
       if (!in_base.count(n)) tensors.emplace_back(n, t);
     io::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
-    io::write_file_atomic((tmp / "config.json").string(), base_->hf_config().dump(2) + "\n");
+    nlohmann::json config = base_->hf_config();
+    if (spec_.task == Task::SFT) config["chat_template"] = spec_.chat_template;  // what generate --chat renders
+    io::write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
   }
   tokenizer().save((tmp / "tokenizer.json").string());
   io::write_file_atomic((tmp / "task.json").string(), spec_.to_json().dump(2) + "\n");

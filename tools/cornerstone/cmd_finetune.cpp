@@ -10,6 +10,7 @@
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/infer/chat_template.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/load.h"
 
@@ -23,10 +24,11 @@ double peak_rss_mb() {
 
 void add_finetune(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings (full, frozen base + head, or LoRA)");
-  static std::string model, task, train_path, val_path, out, base_precision = "f32", pooling = "mean";
+  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning "
+                                 "(full, frozen base + head, or LoRA)");
+  static std::string model, task, train_path, val_path, out, base_precision = "f32", pooling = "mean", chat_template;
   static float temperature = 0.05f;
-  static bool from_scratch = false;
+  static bool from_scratch = false, no_packing = false;
   static adapt::FinetuneOptions o;
   static int64_t lora_rank = 0, max_length = 0;
   static float lora_alpha = 0, lora_dropout = 0;
@@ -48,6 +50,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--pooling", pooling, "contrastive: sentence embedding from the mean of the tokens or [CLS]")
       ->check(CLI::IsMember({"mean", "cls"}))->capture_default_str();
   cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
+  cmd->add_option("--chat-template", chat_template, "sft: render examples with this template (chatml, plain; default: the model's)")
+      ->check(CLI::IsMember(infer::chat_template_names()));
+  cmd->add_flag("--no-packing", no_packing, "sft: one example per row instead of packing short ones together");
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
   cmd->add_option("--batch", o.batch_size)->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
@@ -55,7 +60,6 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--seed", o.seed)->capture_default_str();
   cmd->add_option("--precision", o.precision, "f32 or bf16 GEMMs")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
   cmd->callback([] {
-    if (task == "sft") throw UnsupportedError("--task sft is not implemented yet (classify and tag are)");
     if (lora_rank > 0 && freeze_base) throw ValueError("--lora-rank and --freeze-base are alternatives; pick one");
     if (std::filesystem::exists(out) && !std::filesystem::is_empty(out))
       throw ValueError("--out '" + out + "' exists and is not empty (choose a new folder)");
@@ -68,6 +72,10 @@ void add_finetune(CLI::App& app) {
     spec.pooling = adapt::pooling_from_name(pooling);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
+    spec.chat_template = chat_template;
+    spec.packing = !no_packing;
+    if (spec.task != adapt::Task::SFT && (!chat_template.empty() || no_packing))
+      throw ValueError("--chat-template and --no-packing are for --task sft");
     spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
     if (lora_rank > 0) {
       spec.lora.rank = lora_rank;
@@ -99,30 +107,40 @@ void add_finetune(CLI::App& app) {
                                    {"steps", r.steps},
                                    {"peak_rss_mb", peak_rss_mb()},
                                    {"train_loss", r.train_loss},
-                                   {"val", spec.task == adapt::Task::Contrastive ? r.retrieval.to_json() : r.val.to_json()}};
+                                   {"val", spec.task == adapt::Task::Contrastive ? r.retrieval.to_json()
+                                           : spec.task == adapt::Task::SFT      ? r.language.to_json()
+                                                                                : r.val.to_json()}};
     io::write_file_atomic((std::filesystem::path(out) / "finetune.json").string(), report.dump(2) + "\n");
     std::printf("trainable %lld of %lld parameters (%.2f%%) | %lld steps in %.1f s | peak RSS %.0f MB\n",
                 static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.total_parameters),
                 report["trainable_percent"].get<double>(), static_cast<long long>(r.steps), r.seconds, peak_rss_mb());
     if (!val_path.empty())
-      std::printf("validation: %s", (spec.task == adapt::Task::Contrastive ? r.retrieval.table() : r.val.table()).c_str());
+      std::printf("validation: %s", (spec.task == adapt::Task::Contrastive ? r.retrieval.table()
+                                     : spec.task == adapt::Task::SFT      ? r.language.table()
+                                                                          : r.val.table()).c_str());
     std::printf("model in %s\n", out.c_str());
   });
 }
 
 void add_evaluate(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model (retrieval metrics for contrastive)");
+  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model (retrieval metrics for contrastive, response loss for sft)");
   static std::string model, task, data;
   static bool json = false;
   cmd->add_option("--model", model, "A folder written by `cornerstone finetune`")->required();
-  cmd->add_option("--task", task, "classify | tag | contrastive (must match the model)")->check(CLI::IsMember({"classify", "tag", "contrastive"}));
+  cmd->add_option("--task", task, "classify | tag | contrastive | sft (must match the model)")
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
   cmd->add_option("--data", data, "Labelled JSONL")->required();
   cmd->add_flag("--json", json, "Print one JSON object");
   cmd->callback([] {
     const adapt::TaskModel m = adapt::TaskModel::load(model);
     if (!task.empty() && adapt::task_from_name(task) != m.spec().task)
       throw ValueError("--task " + task + ", but '" + model + "' was fine-tuned for " + adapt::task_name(m.spec().task));
+    if (m.spec().task == adapt::Task::SFT) {
+      const auto metrics = adapt::evaluate_sft(m, data);
+      std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
+      return;
+    }
     if (m.spec().task == adapt::Task::Contrastive) {
       const auto metrics = adapt::evaluate_retrieval(m, data);
       std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());

@@ -2,7 +2,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include <filesystem>
+#include <optional>
+
 #include "command.h"
+#include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/infer/chat_template.h"
@@ -48,6 +52,17 @@ void add_generate(CLI::App& app) {
     const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
     if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
     tokenize::Tokenizer tok = tokenize::Tokenizer::load(tp);
+    // A LoRA instruction-tuned folder (task.json + adapter): the adapters are merged into the base
+    // in memory, and its chat template is the one it was tuned with.
+    namespace fs = std::filesystem;
+    std::optional<adapt::TaskModel> tuned;
+    if (fs::exists(fs::path(model_path) / "task.json") && fs::exists(fs::path(model_path) / "adapter_config.json")) {
+      tuned.emplace(adapt::TaskModel::load(model_path));
+      if (tuned->spec().task != adapt::Task::SFT)
+        throw ValueError("'" + model_path + "' is a " + adapt::task_name(tuned->spec().task) +
+                         " model; generate runs language models (pretrained, or tuned with --task sft)");
+      tuned->merge_adapters();
+    }
     o.sampling.greedy = greedy;
     o.stop = stop;
     std::vector<std::string> prompts;
@@ -58,7 +73,7 @@ void add_generate(CLI::App& app) {
         if (!line.empty()) prompts.push_back(line);
       if (prompts.empty()) throw ValueError("--batch-file '" + batch_file + "' has no prompts");
     } else if (!chat_file.empty()) {
-      const infer::ChatTemplate t = infer::chat_template_for(model_path, tok);
+      const infer::ChatTemplate t = tuned ? infer::chat_template(tuned->spec().chat_template) : infer::chat_template_for(model_path, tok);
       prompts.push_back(infer::render_chat(infer::parse_chat(io::read_file(chat_file), chat_file), t, true));
       o.stop.insert(o.stop.end(), t.stop_strings.begin(), t.stop_strings.end());
       o.stop_tokens = t.stop_token_ids(tok);
@@ -70,7 +85,9 @@ void add_generate(CLI::App& app) {
     } else {
       throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE, --batch-file FILE or --chat FILE");
     }
-    infer::Generator gen(infer::InferenceWeights::load(model_path), std::move(tok));
+    infer::Generator gen(tuned ? infer::InferenceWeights::from_model(dynamic_cast<const models::GPT&>(tuned->base()), kernels::WeightFormat::F32)
+                               : infer::InferenceWeights::load(model_path),
+                         std::move(tok));
     infer::GenerateStats st;
     const bool batch = prompts.size() > 1;
     if (!batch && echo_prompt) std::fputs(prompts[0].c_str(), stdout);

@@ -1,6 +1,7 @@
 // Fine-tuning a TaskModel on labelled data, and evaluating it: classification and tagging
 // (cross-entropy on the head's logits) and contrastive sentence embeddings (InfoNCE with in-batch
-// negatives, adapt/embedding.h), all through one loop.
+// negatives, adapt/embedding.h) and instruction tuning (next-token loss on responses,
+// adapt/instruction.h), all through one loop.
 //
 // The loop is the pretraining loop's (AdamW over the trainable parameters only, warm-up + cosine,
 // clipping, optional bf16 GEMMs), run for a number of epochs over shuffled examples, with the
@@ -36,6 +37,7 @@ struct FinetuneResult {
   double train_loss = 0;  // mean over the last epoch
   TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
   RetrievalMetrics retrieval;  // contrastive: after the last epoch
+  LanguageMetrics language;    // sft: after the last epoch
 };
 
 FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const std::string& val_jsonl,
@@ -44,6 +46,9 @@ FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const 
 // Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
 TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
+
+// Response loss and perplexity of an sft model on prompt / response JSONL (rows as in training).
+LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
 
 // Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query
 // against every positive of the file, by cosine similarity.

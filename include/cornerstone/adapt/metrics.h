@@ -38,6 +38,17 @@ struct RetrievalMetrics {
   std::string table() const;
 };
 
+// Instruction tuning: next-token cross-entropy over the response tokens only.
+struct LanguageMetrics {
+  int64_t rows = 0;    // packed rows (or examples, without packing)
+  int64_t tokens = 0;  // response tokens scored
+  double loss = 0;     // mean cross-entropy per response token (nats)
+  double perplexity = 0;
+
+  nlohmann::json to_json() const;  // {"loss", "perplexity", "tokens", "rows"}
+  std::string table() const;
+};
+
 // From the rank (1 = first) of each query's relevant document.
 RetrievalMetrics retrieval_metrics(const std::vector<int64_t>& ranks);
 

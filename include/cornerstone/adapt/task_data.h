@@ -3,7 +3,7 @@
 //                   {"text": "...", "text_pair": "...", "label": "entailment"}   (a pair: encoders)
 //   tagging         {"tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}
 //   retrieval pairs {"query": "...", "positive": "..."}          (contrastive training)
-//   instruction     {"prompt": "...", "response": "..."}
+//   instruction     {"prompt": "...", "response": "..."}  (optional "system": "...")
 // Readers check every line and name the file, line and field that is wrong.
 #pragma once
 
@@ -37,6 +37,8 @@ struct RetrievalPair {
 struct InstructionExample {
   std::string prompt;
   std::string response;
+  std::string system;  // empty: no system turn
+  int64_t line = 0;
 };
 
 std::vector<ClassificationExample> read_classification(const std::string& jsonl);

@@ -2,7 +2,8 @@
 //
 //   task.json      {"task": "classify" | "tag" | "contrastive" | "sft", "mode": "full" | "frozen" |
 //                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
-//                   "lora": {...}, "pooling": "mean" | "cls", "temperature": t, "from_scratch": bool}
+//                   "lora": {...}, "pooling": "mean" | "cls", "temperature": t, "from_scratch": bool,
+//                   "chat_template": "chatml" | "plain", "packing": bool}
 //   tokenizer.json the base model's tokenizer
 //   full / frozen: config.json + model.safetensors (base in Hugging Face names, plus the head:
 //                  score.weight, or classifier.weight + classifier.bias)
@@ -12,7 +13,10 @@
 //
 // Tasks: classify (one label per text or text pair), tag (one label per word), contrastive
 // (sentence embeddings trained with in-batch negatives: no head, the pooled states are the
-// output; adapt/embedding.h). An encoder's classification head reads the pooler, which MLM
+// output; adapt/embedding.h), sft (instruction tuning of a decoder: next-token loss on the
+// responses of prompt / response pairs, adapt/instruction.h; full or LoRA, no head; a full sft
+// folder is a plain model folder whose config.json names its "chat_template", so `generate --chat`
+// prompts it the way it was tuned). An encoder's classification head reads the pooler, which MLM
 // pretraining leaves untrained: it trains with the head in every mode (frozen and LoRA included).
 #pragma once
 
@@ -50,6 +54,8 @@ struct TaskSpec {
   Pooling pooling = Pooling::Mean;  // contrastive
   float temperature = 0.05f;        // contrastive: InfoNCE logits are cosine similarities / temperature
   bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
+  std::string chat_template;        // sft: the template's name (empty: the base model's, infer::chat_template_for)
+  bool packing = true;              // sft: pack short examples into rows of max_length tokens
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);

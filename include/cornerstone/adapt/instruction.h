@@ -1,0 +1,52 @@
+// Instruction tuning (supervised fine-tuning) data: prompt / response pairs rendered with the chat
+// template that `cornerstone generate --chat` uses, tokenized, with the loss on the response only,
+// and short examples packed into rows.
+//
+//   {"prompt": "Who gave the 1862 address?", "response": "Abraham Lincoln."}      (+ "system")
+//     -> render_chat([system], user: prompt, <assistant turn opened>)   no loss (target -1)
+//        response + the template's end of turn                           loss: the model learns
+//                                                                        to answer, then to stop
+//
+// targets[i] is the token at i + 1 when that token belongs to a response, -1 elsewhere (the
+// prompt, the boundary between packed examples, padding): GPT::loss ignores negative targets, so
+// the loss is the mean over response tokens. The prompt and the response are tokenized
+// separately, the way generation sees them (the prompt is encoded alone, the reply follows).
+//
+// Packing: examples are laid end to end into rows of at most max_length tokens in file order,
+// first fit, never split across rows. Packed examples share a row's causal attention (a later
+// example can attend to an earlier one, as in the common "packing" of SFT trainers); their
+// targets never cross the boundary. Without packing, each example is a row of its own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cornerstone/adapt/task_data.h"
+#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/tokenizer.h"
+
+namespace cornerstone::adapt {
+
+struct SftRow {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> targets;  // same length as ids; -1 where no loss is taken
+};
+
+struct SftData {
+  std::vector<SftRow> rows;
+  int64_t examples = 0;         // examples kept
+  int64_t truncated = 0;        // examples cut at max_length (their response's tail is lost)
+  int64_t skipped = 0;          // examples whose prompt alone fills max_length (nothing to learn)
+  int64_t response_tokens = 0;  // targets taken, over all rows
+};
+
+// One example as a row (not cut).
+SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate& t, const tokenize::Tokenizer& tok);
+
+// Every example, cut to max_length, packed when `pack`. Throws ValueError naming `source` when no
+// example is left (every prompt longer than max_length).
+SftData encode_instructions(const std::vector<InstructionExample>& examples, const infer::ChatTemplate& t,
+                            const tokenize::Tokenizer& tok, int64_t max_length, bool pack, const std::string& source);
+
+}  // namespace cornerstone::adapt

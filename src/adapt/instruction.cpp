@@ -1,0 +1,69 @@
+#include "cornerstone/adapt/instruction.h"
+
+#include <algorithm>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::adapt {
+
+SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate& t, const tokenize::Tokenizer& tok) {
+  std::vector<infer::ChatMessage> messages;
+  if (!e.system.empty()) messages.push_back({"system", e.system});
+  messages.push_back({"user", e.prompt});
+  const std::vector<int32_t> prompt = tok.encode(infer::render_chat(messages, t, /*add_generation_prompt=*/true));
+  // A full assistant turn is role + role_end + content + turn_end; the generation prompt stops at
+  // generation_role_end, a prefix of role_end (chatml: "\n" of "\n"; plain: ":" of ": "). The
+  // rest of role_end opens the response, so a trained reply is exactly what generation continues.
+  const std::string& re = t.role_end;
+  const std::string lead = re.rfind(t.generation_role_end, 0) == 0 ? re.substr(t.generation_role_end.size()) : "";
+  const std::vector<int32_t> response = tok.encode(lead + e.response + t.turn_end);
+  SftRow row;
+  row.ids = prompt;
+  row.ids.insert(row.ids.end(), response.begin(), response.end());
+  row.targets.assign(row.ids.size(), -1);
+  for (size_t i = prompt.size(); i < row.ids.size(); ++i)
+    if (i > 0) row.targets[i - 1] = row.ids[i];
+  return row;
+}
+
+SftData encode_instructions(const std::vector<InstructionExample>& examples, const infer::ChatTemplate& t,
+                            const tokenize::Tokenizer& tok, int64_t max_length, bool pack, const std::string& source) {
+  if (max_length < 2) throw ValueError("sft: max_length must be at least 2");
+  const size_t cap = static_cast<size_t>(max_length);
+  SftData out;
+  SftRow open;
+  for (const InstructionExample& e : examples) {
+    SftRow row = encode_instruction(e, t, tok);
+    if (row.ids.size() > cap) {
+      row.ids.resize(cap);
+      row.targets.resize(cap);
+      row.targets.back() = -1;  // its next token was cut
+      ++out.truncated;
+    }
+    int64_t n = 0;
+    for (int32_t x : row.targets) n += x >= 0;
+    if (n == 0) {
+      ++out.skipped;
+      continue;
+    }
+    ++out.examples;
+    out.response_tokens += n;
+    if (!pack) {
+      out.rows.push_back(std::move(row));
+      continue;
+    }
+    if (open.ids.size() + row.ids.size() > cap) {
+      out.rows.push_back(std::move(open));
+      open = SftRow{};
+    }
+    open.ids.insert(open.ids.end(), row.ids.begin(), row.ids.end());
+    open.targets.insert(open.targets.end(), row.targets.begin(), row.targets.end());
+  }
+  if (!open.ids.empty()) out.rows.push_back(std::move(open));
+  if (out.rows.empty())
+    throw ValueError(source + ": every example's prompt is at least " + std::to_string(max_length) +
+                     " tokens long (--max-length): no response token is left to train on");
+  return out;
+}
+
+}  // namespace cornerstone::adapt
