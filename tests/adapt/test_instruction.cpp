@@ -41,7 +41,7 @@ TEST(Instruction, ChatMLExampleIsPromptThenResponseWithLossOnTheResponseOnly) {
   const adapt::SftRow row = adapt::encode_instruction(kLincoln, t, tok);
   const std::string prompt = infer::render_chat({{"user", kLincoln.prompt}}, t, true);
   const std::vector<int32_t> prompt_ids = tok.encode(prompt);
-  EXPECT_EQ(tok.decode(row.ids), prompt + "Abraham Lincoln.<|im_end|>\n");
+  EXPECT_EQ(tok.decode(row.ids), prompt + "Abraham Lincoln.<|im_end|>\n");  // no end-of-text: <|im_end|> stops
   ASSERT_EQ(row.targets.size(), row.ids.size());
   const size_t p = prompt_ids.size();
   ASSERT_TRUE(std::equal(prompt_ids.begin(), prompt_ids.end(), row.ids.begin()));  // the prompt as generate encodes it
@@ -59,8 +59,11 @@ TEST(Instruction, PlainTemplateContinuesAfterTheColonAndSystemTurnsAreRendered) 
   InstructionExample e = kLincoln;
   e.system = "Answer with a name.";
   const adapt::SftRow row = adapt::encode_instruction(e, t, tok);
-  EXPECT_EQ(tok.decode(row.ids), "System: Answer with a name.\n\nUser: Who gave the 1862 address?\n\nAssistant: Abraham Lincoln.\n\n");
-  EXPECT_EQ(targets_of(row), static_cast<int64_t>(tok.encode(" Abraham Lincoln.\n\n").size()));
+  // The end of turn is plain text: the end-of-text token follows, so that the model learns to stop.
+  EXPECT_EQ(tok.decode(row.ids),
+            "System: Answer with a name.\n\nUser: Who gave the 1862 address?\n\nAssistant: Abraham Lincoln.\n\n<|endoftext|>");
+  EXPECT_EQ(targets_of(row), static_cast<int64_t>(tok.encode(" Abraham Lincoln.\n\n").size()) + 1);
+  EXPECT_EQ(row.ids.back(), *tok.eos_id());
 }
 
 TEST(Instruction, PackingKeepsEveryTargetAndNeverCrossesAnExample) {

@@ -10,9 +10,10 @@ void add_dataset(CLI::App& app) {
   auto* cmd = app.add_subcommand("dataset", "Build labelled JSONL sets (train/val/test) from the real corpora, or Brown's plain text");
   static std::string kind, source, out;
   static cornerstone::data::SplitOptions o;
-  cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | brown-text (untagged, one .txt per document, for pretraining)")
-      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "brown-text"}));
-  cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown)")->required();
+  cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | sotu-qa (instruction pairs) | brown-text (untagged, one .txt per "
+                  "document, for pretraining)")
+      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text"}));
+  cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown, sotu)")->required();
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction)->capture_default_str();
@@ -26,6 +27,7 @@ void add_dataset(CLI::App& app) {
     }
     const SplitSummary s = kind == "spam" ? make_spam_set(source, out, o)
                            : kind == "brown-pos" ? make_brown_pos_set(source, out, o)
+                           : kind == "sotu-qa"   ? make_sotu_qa_set(source, out, o)
                                                  : make_brown_genre_set(source, out, o);
     std::printf("%s: %lld train, %lld val, %lld test examples in %s\n", kind.c_str(), static_cast<long long>(s.train),
                 static_cast<long long>(s.val), static_cast<long long>(s.test), out.c_str());

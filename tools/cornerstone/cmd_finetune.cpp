@@ -28,7 +28,7 @@ void add_finetune(CLI::App& app) {
                                  "(full, frozen base + head, or LoRA)");
   static std::string model, task, train_path, val_path, out, base_precision = "f32", pooling = "mean", chat_template;
   static float temperature = 0.05f;
-  static bool from_scratch = false, no_packing = false;
+  static bool from_scratch = false, packing = false;
   static adapt::FinetuneOptions o;
   static int64_t lora_rank = 0, max_length = 0;
   static float lora_alpha = 0, lora_dropout = 0;
@@ -52,7 +52,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
   cmd->add_option("--chat-template", chat_template, "sft: render examples with this template (chatml, plain; default: the model's)")
       ->check(CLI::IsMember(infer::chat_template_names()));
-  cmd->add_flag("--no-packing", no_packing, "sft: one example per row instead of packing short ones together");
+  cmd->add_flag("--packing", packing, "sft: pack short examples into rows of --max-length tokens (fewer, fuller rows; "
+                "an example then sees the ones before it in its row, and sits at a later position than generation puts it)");
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
   cmd->add_option("--batch", o.batch_size)->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
@@ -73,9 +74,9 @@ void add_finetune(CLI::App& app) {
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
     spec.chat_template = chat_template;
-    spec.packing = !no_packing;
-    if (spec.task != adapt::Task::SFT && (!chat_template.empty() || no_packing))
-      throw ValueError("--chat-template and --no-packing are for --task sft");
+    spec.packing = packing;
+    if (spec.task != adapt::Task::SFT && (!chat_template.empty() || packing))
+      throw ValueError("--chat-template and --packing are for --task sft");
     spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
     if (lora_rank > 0) {
       spec.lora.rank = lora_rank;

@@ -47,7 +47,7 @@ FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const 
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
 TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
 
-// Response loss and perplexity of an sft model on prompt / response JSONL (rows as in training).
+// Response loss and perplexity of an sft model on prompt / response JSONL, each example alone.
 LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
 
 // Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query

@@ -5,17 +5,20 @@
 //   {"prompt": "Who gave the 1862 address?", "response": "Abraham Lincoln."}      (+ "system")
 //     -> render_chat([system], user: prompt, <assistant turn opened>)   no loss (target -1)
 //        response + the template's end of turn                           loss: the model learns
-//                                                                        to answer, then to stop
+//        (+ the end-of-text token when the end of turn                   to answer, then to stop
+//        is not a special token, as for plain)
 //
 // targets[i] is the token at i + 1 when that token belongs to a response, -1 elsewhere (the
 // prompt, the boundary between packed examples, padding): GPT::loss ignores negative targets, so
 // the loss is the mean over response tokens. The prompt and the response are tokenized
 // separately, the way generation sees them (the prompt is encoded alone, the reply follows).
 //
-// Packing: examples are laid end to end into rows of at most max_length tokens in file order,
-// first fit, never split across rows. Packed examples share a row's causal attention (a later
-// example can attend to an earlier one, as in the common "packing" of SFT trainers); their
-// targets never cross the boundary. Without packing, each example is a row of its own.
+// Packing (opt-in, for training): examples are laid end to end into rows of at most max_length
+// tokens in file order, first fit, never split across rows; fewer, fuller rows. Packed examples
+// share a row's causal attention and positions (a later example sees the ones before it and sits
+// at a later position, as in the common "packing" of SFT trainers); their targets never cross
+// the boundary. Generation sees an example alone from position 0, so a model tuned on few
+// examples learns them best unpacked; validation and `evaluate` always score them unpacked.
 #pragma once
 
 #include <cstdint>

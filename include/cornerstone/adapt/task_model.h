@@ -55,7 +55,7 @@ struct TaskSpec {
   float temperature = 0.05f;        // contrastive: InfoNCE logits are cosine similarities / temperature
   bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
   std::string chat_template;        // sft: the template's name (empty: the base model's, infer::chat_template_for)
-  bool packing = true;              // sft: pack short examples into rows of max_length tokens
+  bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);

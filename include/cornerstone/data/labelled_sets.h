@@ -4,6 +4,10 @@
 //   spam        SpamAssassin public corpus: {"text": subject + body, "label": "spam" | "ham"}
 //   brown-pos   Brown corpus part-of-speech tags: {"tokens": [...], "tags": [...]} per sentence
 //   brown-genre Brown corpus document genres: {"text": ..., "label": "news" | ...}
+//   sotu-qa     instruction pairs from the State of the Union metadata and texts:
+//               {"prompt": "Who delivered the State of the Union address of 1862?",
+//                "response": "Abraham Lincoln."}, the president's party, and each address's
+//               opening sentence (for instruction tuning, `finetune --task sft`)
 // and the Brown corpus as plain text for pretraining (brown-text).
 #pragma once
 
@@ -28,6 +32,7 @@ struct SplitSummary {
 SplitSummary make_spam_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_brown_pos_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_brown_genre_set(const std::string& source, const std::string& out, const SplitOptions& options);
+SplitSummary make_sotu_qa_set(const std::string& source, const std::string& out, const SplitOptions& options);
 
 // The Brown corpus without its tags, for pretraining: OUT/<document>.txt, one sentence per line.
 // Returns the number of documents written.
