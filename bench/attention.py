@@ -2,8 +2,8 @@
 """Fused attention vs the PyTorch composite, in the same invocation.
 
 Runs build/bench/bench_attention and bench/attention_peer.py at each thread count, the peer both with
-OpenBLAS's own CPU detection (OPENBLAS_CORETYPE unset: 0.3.21 does not know Zen 5 and falls back to
-a slow kernel) and with OPENBLAS_CORETYPE=Cooperlake (its AVX-512 kernels), then prints a table and
+OpenBLAS's own CPU detection (OPENBLAS_CORETYPE unset; this machine's environment sets Haswell) and
+with OPENBLAS_CORETYPE=Cooperlake (its AVX-512 kernels), then prints a table and
 the speed-up over the faster peer. Every measurement is also written as a JSON line to --out.
 
   /usr/bin/python3 bench/attention.py                       # B=8 H=12 D=64, T=256 512 1024, 1 and 2 threads

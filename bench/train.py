@@ -63,18 +63,22 @@ def prepare_data(build, kind):
     return out
 
 
-def cornerstone(build, preset, data, T, threads, steps, precision):
+def cornerstone(build, preset, data, T, threads, steps, precision, checkpoint=False):
     with tempfile.TemporaryDirectory() as run_dir:
         out = os.path.join(run_dir, "run")
         cmd = [os.path.join(build, "cornerstone"), "--threads", str(threads), "pretrain", "--config", preset,
                "--data", data, "--out", out, "--steps", str(steps), "--context", str(T), "--precision", precision]
+        if checkpoint:
+            cmd.append("--checkpoint-activations")
         # The bench measures steady-state steps: no validation or checkpoint mid-run.
         rss = run_measured(cmd, dict(os.environ))
         lines = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"loss"' in l]
     steady = lines[3:] if len(lines) > 5 else lines[1:]
     tps = statistics.median(l["tokens_per_s"] for l in steady)
     mfu = statistics.median(l["mfu"] for l in steady)
-    return {"tokens_per_s": tps, "peak_rss_mb": rss, "mfu": mfu}
+    act = max(l.get("activation_mb", 0) for l in steady)
+    step_peak = max(l.get("step_peak_mb", 0) for l in steady)
+    return {"tokens_per_s": tps, "peak_rss_mb": rss, "mfu": mfu, "activation_mb": act, "step_peak_mb": step_peak}
 
 
 def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
@@ -105,6 +109,34 @@ def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
     return summary
 
 
+def checkpointing(args):
+    """Activation checkpointing's trade-off: the tensor memory the forward keeps for the backward
+    (activation_mb in metrics.jsonl), the step's peak, the process's peak RSS, and the step time,
+    with and without --checkpoint-activations, fp32, per config and thread count."""
+    configs = args.configs.split(",") + (["gpt2-small-1024"] if args.long else [])
+    threads = [int(t) for t in args.threads.split(",")]
+    rows = []
+    print(f"{'config':<16} {'thr':>3} {'run':<14} {'tok/s':>7} {'act MB':>8} {'step peak MB':>12} {'RSS MB':>7}  ratios", flush=True)
+    for name in configs:
+        preset, kind, T, cs_steps, _ = CONFIGS[name]
+        data = prepare_data(args.build, kind)
+        for t in threads:
+            plain = cornerstone(args.build, preset, data, T, t, cs_steps, "f32")
+            ckpt = cornerstone(args.build, preset, data, T, t, cs_steps, "f32", checkpoint=True)
+            for label, v in (("plain", plain), ("checkpointed", ckpt)):
+                ratio = ""
+                if v is ckpt:
+                    ratio = (f"  activations {plain['activation_mb'] / max(ckpt['activation_mb'], 1e-9):.1f}x smaller, "
+                             f"step time +{100 * (plain['tokens_per_s'] / ckpt['tokens_per_s'] - 1):.0f}%, "
+                             f"RSS {ckpt['peak_rss_mb'] / plain['peak_rss_mb']:.2f}x")
+                print(f"{name:<16} {t:>3} {label:<14} {v['tokens_per_s']:>7.0f} {v['activation_mb']:>8.0f} "
+                      f"{v['step_peak_mb']:>12.0f} {v['peak_rss_mb']:>7.0f}{ratio}", flush=True)
+                rows.append(dict(v, config=name, threads=t, run=label))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -112,8 +144,12 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--long", action="store_true", help="also gpt2-small at context 1024")
     ap.add_argument("--quick", action="store_true", help="tiny and char at 2 threads, fewer PyTorch settings")
+    ap.add_argument("--checkpointing", action="store_true",
+                    help="instead: Cornerstone with and without --checkpoint-activations (activation memory, step time)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.checkpointing:
+        return checkpointing(args)
     configs = args.configs.split(",") + (["gpt2-small-1024"] if args.long else [])
     threads = [int(t) for t in args.threads.split(",")]
     if args.quick:

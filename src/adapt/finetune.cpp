@@ -107,17 +107,21 @@ struct BatchTensors {
   Tensor targets;        // (B) labels, or (B T) token targets
 };
 
-BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task) {
+// Batches are padded to a multiple of this many tokens (see pad_batch).
+constexpr int64_t kLengthMultiple = 32;
+
+BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
+                        int64_t max_length) {
   std::vector<const ModelInput*> inputs, positives;
   for (size_t k = begin; k < end; ++k) {
     inputs.push_back(&data[order[k]].input);
     positives.push_back(&data[order[k]].positive);
   }
   BatchTensors b;
-  b.input = pad_batch(inputs);
+  b.input = pad_batch(inputs, kLengthMultiple, max_length);
   const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
   if (task == Task::Contrastive) {
-    b.positive = pad_batch(positives);
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
     for (int64_t r = 0; r < B; ++r) {
@@ -174,7 +178,7 @@ TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& dat
   int64_t loss_rows = 0;
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, m.spec().task);
+    const BatchTensors b = make_batch(data, order, s, e, m.spec().task, m.spec().max_length);
     const Tensor logits = batch_logits(m, b, nullptr);
     const std::vector<int32_t> t = b.targets.to_int_vector();
     int64_t valid = 0;
@@ -203,7 +207,7 @@ LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>
   double sum = 0;
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, Task::SFT);
+    const BatchTensors b = make_batch(data, order, s, e, Task::SFT, m.spec().max_length);
     int64_t n = 0;
     for (int32_t x : b.targets.to_int_vector()) n += x >= 0;
     sum += sft_loss(m, b, nullptr).item() * static_cast<double>(n);
@@ -341,7 +345,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     double epoch_loss = 0;
     for (int64_t s = 0; s < per_epoch; ++s) {
       const size_t begin = static_cast<size_t>(s * o.batch_size), end = std::min(order.size(), begin + static_cast<size_t>(o.batch_size));
-      const BatchTensors b = make_batch(data, order, begin, end, task);
+      const BatchTensors b = make_batch(data, order, begin, end, task, m.spec().max_length);
       opt.zero_grad();
       Tensor loss = batch_loss(m, b, &dropout);
       loss.backward();

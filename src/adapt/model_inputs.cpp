@@ -70,11 +70,14 @@ ModelInput InputFormat::words(const std::vector<std::string>& words) const {
   return in;
 }
 
-PaddedBatch pad_batch(const std::vector<const ModelInput*>& inputs) {
+PaddedBatch pad_batch(const std::vector<const ModelInput*>& inputs, int64_t length_multiple, int64_t max_length) {
   const int64_t B = static_cast<int64_t>(inputs.size());
   int64_t T = 0;
   bool pairs = false;
   for (const ModelInput* in : inputs) T = std::max<int64_t>(T, static_cast<int64_t>(in->ids.size())), pairs |= !in->segments.empty();
+  const int64_t longest = T;
+  if (length_multiple > 1) T = (T + length_multiple - 1) / length_multiple * length_multiple;
+  if (max_length > 0) T = std::max(longest, std::min(T, max_length));
   std::vector<int32_t> ids(static_cast<size_t>(B * T), 0), segments(pairs ? static_cast<size_t>(B * T) : 0, 0), lengths;
   for (int64_t b = 0; b < B; ++b) {
     const ModelInput& in = *inputs[static_cast<size_t>(b)];

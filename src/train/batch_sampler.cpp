@@ -18,7 +18,7 @@ BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_
 }
 
 Batch BatchSampler::windows(const std::vector<uint64_t>& starts) const {
-  Batch b{Tensor::empty({batch_, seq_len_}, DType::I32), Tensor::empty({batch_, seq_len_}, DType::I32)};
+  Batch b{Tensor::empty({batch_, seq_len_}, DType::I32), Tensor::empty({batch_, seq_len_}, DType::I32), Tensor()};
   std::vector<int32_t> buf(static_cast<size_t>(seq_len_ + 1));
   for (int64_t r = 0; r < batch_; ++r) {
     data_.read(starts[static_cast<size_t>(r)], static_cast<uint64_t>(seq_len_ + 1), buf.data());

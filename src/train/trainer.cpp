@@ -1,5 +1,6 @@
 #include "cornerstone/train/trainer.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/allocator.h"
 #include "cornerstone/core/cpu.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
@@ -188,6 +190,12 @@ TrainResult Trainer::run() {
     const int64_t step = state.step;
     const float lr = schedule.at(step);
     optimizer.zero_grad();
+    // Tensor memory of the step: what the forward pass keeps for the backward (the activations,
+    // the part activation checkpointing shrinks) and the peak, above what persists between steps.
+    CachingAllocator& alloc = CachingAllocator::global();
+    const size_t persistent = alloc.stats().bytes_in_use;
+    alloc.reset_peak();
+    size_t activations = 0;
     double loss_sum = 0;
     for (int64_t m = 0; m < accum; ++m) {
       const Batch b = [&] {
@@ -195,6 +203,7 @@ TrainResult Trainer::run() {
         return objective->sample(step, m);
       }();
       Tensor loss = objective->loss(b, &dropout_rng);
+      activations = std::max(activations, alloc.stats().bytes_in_use - std::min(persistent, alloc.stats().bytes_in_use));
       loss_sum += loss.item();
       (accum > 1 ? ops::scale(loss, 1.0f / static_cast<float>(accum)) : loss).backward();
     }
@@ -219,7 +228,9 @@ TrainResult Trainer::run() {
     const double mfu = tps * flops_per_token / peak;
     nlohmann::json line = {{"step", state.step}, {"loss", loss},       {"lr", lr},
                            {"grad_norm", grad_norm}, {"tokens_per_s", tps}, {"mfu", mfu},
-                           {"elapsed_s", elapsed_before + (t_now - t_start)}};
+                           {"elapsed_s", elapsed_before + (t_now - t_start)},
+                           {"activation_mb", static_cast<double>(activations) / 1048576.0},
+                           {"step_peak_mb", static_cast<double>(alloc.stats().peak_bytes_in_use - std::min(persistent, alloc.stats().peak_bytes_in_use)) / 1048576.0}};
     const bool out_of_time = opt_.time_limit_s > 0 && (t_now - t_start) >= opt_.time_limit_s;
     if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here
     const bool last = state.step == state.total_steps;

@@ -128,7 +128,7 @@ TEST(LoRA, MergedLogitsEqualBasePlusAdapterAndUnmergeRestoresTheBase) {
     adapt::unmerge_lora(m);
     EXPECT_TRUE(all_close(logits_of(m, ids), adapted, 1e-5, 1e-5));
     for (const auto& [n, p] : m.named_parameters())
-      if (base_weights.count(n)) EXPECT_TRUE(all_close(p.to_vector(), base_weights[n], 1e-5, 1e-6)) << n;
+      if (base_weights.count(n)) { EXPECT_TRUE(all_close(p.to_vector(), base_weights[n], 1e-5, 1e-6)) << n; }
   }
 }
 

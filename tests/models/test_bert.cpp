@@ -217,6 +217,6 @@ TEST(BERT, ActivationCheckpointingGivesTheSameLossAndGradients) {
   EXPECT_EQ(ra.offset(), rb.offset());
   for (const auto& [n, p] : plain.named_parameters()) {
     ASSERT_EQ(p.grad().defined(), ckpt.parameter(n).grad().defined()) << n;  // the pooler takes no part in the MLM loss
-    if (p.grad().defined()) EXPECT_EQ(p.grad().to_vector(), ckpt.parameter(n).grad().to_vector()) << n;
+    if (p.grad().defined()) { EXPECT_EQ(p.grad().to_vector(), ckpt.parameter(n).grad().to_vector()) << n; }
   }
 }

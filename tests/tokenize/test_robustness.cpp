@@ -41,7 +41,7 @@ TEST(TokenizerRobustness, RandomBytesEncodeAndDecode) {
       const auto ids = tok.encode(s, /*add_special=*/i % 2 == 0);
       for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size()) << path;
       const std::string back = tok.decode(ids);
-      if (path == paths[0]) EXPECT_EQ(back, s) << "GPT-2 round trip";
+      if (path == paths[0]) { EXPECT_EQ(back, s) << "GPT-2 round trip"; }
       cornerstone::tokenize::StreamDecoder stream(tok);
       std::string streamed;
       for (int32_t id : ids) streamed += stream.push(id);

@@ -31,7 +31,7 @@ void expect_streams(const Tokenizer& tok) {
     for (int32_t id : ids) {
       const std::string piece = stream.push(id);
       if (piece.empty()) ++held;
-      if (t.valid_utf8) EXPECT_TRUE(ends_on_boundary(piece)) << t.name;
+      if (t.valid_utf8) { EXPECT_TRUE(ends_on_boundary(piece)) << t.name; }
       out += piece;
     }
     out += stream.finish();

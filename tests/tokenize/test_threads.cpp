@@ -12,7 +12,7 @@ namespace {
 using cornerstone::tokenize::Tokenizer;
 
 TEST(TokenizerThreads, ConcurrentEncodeMatchesSerial) {
-  for (const std::string path : {cornerstone::testing::fetch("gpt2-tokenizer"),
+  for (const std::string& path : {cornerstone::testing::fetch("gpt2-tokenizer"),
                                  cornerstone::testing::fetch("llama2-tokenizer") + "/models"}) {
     const Tokenizer tok = Tokenizer::load(path);
     const auto& texts = cornerstone::testing::parity_texts();
@@ -36,8 +36,9 @@ TEST(TokenizerThreads, ConcurrentEncodeMatchesSerial) {
     for (auto& th : pool) th.join();
     for (int k = 0; k < kThreads; ++k)
       for (size_t i = 0; i < texts.size(); ++i)
-        if (!results[k][i].empty() || serial[i].empty())
+        if (!results[k][i].empty() || serial[i].empty()) {
           EXPECT_EQ(results[k][i], serial[i]) << path << " thread " << k << " text " << texts[i].name;
+        }
   }
 }
 

@@ -145,5 +145,5 @@ TEST_F(BertPretrain, BadInputIsNamed) {
   EXPECT_NE(r.output.find("masking is for encoders"), std::string::npos) << r.output;
   // Generation needs a decoder.
   r = run_cli("generate --model " + d("main") + " --prompt 'The'");
-  if (fs::exists(d("main"))) EXPECT_NE(r.output.find("is a BERT encoder"), std::string::npos) << r.output;
+  if (fs::exists(d("main"))) { EXPECT_NE(r.output.find("is a BERT encoder"), std::string::npos) << r.output; }
 }

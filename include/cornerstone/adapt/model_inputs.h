@@ -51,6 +51,9 @@ struct PaddedBatch {
   Tensor segments;  // (B, T) i32 when some input is a pair, else undefined
 };
 
-PaddedBatch pad_batch(const std::vector<const ModelInput*>& inputs);
+// The batch's length is the longest input's, rounded up to a multiple of `length_multiple` (capped
+// at `max_length` when positive): batches of varying lengths then come in a few shapes, whose
+// buffers the caching allocator reuses instead of keeping one set per length.
+PaddedBatch pad_batch(const std::vector<const ModelInput*>& inputs, int64_t length_multiple = 1, int64_t max_length = 0);
 
 }  // namespace cornerstone::adapt
