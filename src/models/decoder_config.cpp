@@ -1,9 +1,9 @@
 #include "cornerstone/models/decoder_config.h"
 
-#include <functional>
 #include <map>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 
 namespace cornerstone::models {
 
@@ -81,50 +81,19 @@ nlohmann::json DecoderConfig::to_json() const {
 }
 
 DecoderConfig DecoderConfig::from_json(const nlohmann::json& j, const DecoderConfig& base, const std::string& where) {
-  if (!j.is_object()) throw ValueError(where + ": expected a JSON object");
   DecoderConfig c = base;
-  auto integer = [&](const std::string& k, int64_t& dst) {
-    if (!j[k].is_number_integer()) throw ValueError(where + "." + k + ": expected an integer, got " + j[k].dump());
-    dst = j[k].get<int64_t>();
-  };
-  auto number = [&](const std::string& k, float& dst) {
-    if (!j[k].is_number()) throw ValueError(where + "." + k + ": expected a number, got " + j[k].dump());
-    dst = j[k].get<float>();
-  };
-  const std::map<std::string, std::function<void(const std::string&)>> fields = {
-      {"arch",
-       [&](const std::string& k) {
-         const std::string a = j[k].is_string() ? j[k].get<std::string>() : "";
-         if (a == "gpt2") c.arch = DecoderArch::GPT2;
-         else if (a == "llama") c.arch = DecoderArch::Llama;
-         else throw ValueError(where + ".arch: expected \"gpt2\" or \"llama\", got " + j[k].dump());
-       }},
-      {"vocab_size", [&](const std::string& k) { integer(k, c.vocab_size); }},
-      {"context", [&](const std::string& k) { integer(k, c.context); }},
-      {"n_layers", [&](const std::string& k) { integer(k, c.n_layers); }},
-      {"d_model", [&](const std::string& k) { integer(k, c.d_model); }},
-      {"n_heads", [&](const std::string& k) { integer(k, c.n_heads); }},
-      {"n_kv_heads", [&](const std::string& k) { integer(k, c.n_kv_heads); }},
-      {"d_ff", [&](const std::string& k) { integer(k, c.d_ff); }},
-      {"norm_eps", [&](const std::string& k) { number(k, c.norm_eps); }},
-      {"rope_theta", [&](const std::string& k) { number(k, c.rope_theta); }},
-      {"dropout", [&](const std::string& k) { number(k, c.dropout); }},
-      {"init_std", [&](const std::string& k) { number(k, c.init_std); }},
-      {"tie_embeddings",
-       [&](const std::string& k) {
-         if (!j[k].is_boolean()) throw ValueError(where + "." + k + ": expected true or false, got " + j[k].dump());
-         c.tie_embeddings = j[k].get<bool>();
-       }},
-  };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = fields.find(it.key());
-    if (f == fields.end()) {
-      std::string known;
-      for (const auto& [k, fn] : fields) known += (known.empty() ? "" : ", ") + k;
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
-    }
-    f->second(it.key());
-  }
+  JsonFields f(j, where);
+  f.custom("arch", [&](const nlohmann::json& v) {
+    const std::string a = v.is_string() ? v.get<std::string>() : "";
+    if (a == "gpt2") c.arch = DecoderArch::GPT2;
+    else if (a == "llama") c.arch = DecoderArch::Llama;
+    else throw ValueError(where + ".arch: expected \"gpt2\" or \"llama\", got " + v.dump());
+  });
+  f.integer("vocab_size", c.vocab_size).integer("context", c.context).integer("n_layers", c.n_layers);
+  f.integer("d_model", c.d_model).integer("n_heads", c.n_heads).integer("n_kv_heads", c.n_kv_heads).integer("d_ff", c.d_ff);
+  f.number("norm_eps", c.norm_eps).number("rope_theta", c.rope_theta).number("dropout", c.dropout).number("init_std", c.init_std);
+  f.boolean("tie_embeddings", c.tie_embeddings);
+  f.read();
   // A GPT-2 config that only sets n_heads gets MHA; a Llama one keeps what it says.
   if (!j.contains("n_kv_heads") && c.arch == DecoderArch::GPT2) c.n_kv_heads = c.n_heads;
   c.validate();

@@ -1,9 +1,9 @@
 #include "cornerstone/models/encoder_config.h"
 
-#include <functional>
 #include <map>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 
 namespace cornerstone::models {
 
@@ -58,46 +58,15 @@ nlohmann::json EncoderConfig::to_json() const {
 }
 
 EncoderConfig EncoderConfig::from_json(const nlohmann::json& j, const EncoderConfig& base, const std::string& where) {
-  if (!j.is_object()) throw ValueError(where + ": expected a JSON object");
   EncoderConfig c = base;
-  auto integer = [&](const std::string& k, int64_t& dst) {
-    if (!j[k].is_number_integer()) throw ValueError(where + "." + k + ": expected an integer, got " + j[k].dump());
-    dst = j[k].get<int64_t>();
-  };
-  auto number = [&](const std::string& k, float& dst) {
-    if (!j[k].is_number()) throw ValueError(where + "." + k + ": expected a number, got " + j[k].dump());
-    dst = j[k].get<float>();
-  };
-  const std::map<std::string, std::function<void(const std::string&)>> fields = {
-      {"arch",
-       [&](const std::string& k) {
-         if (j[k] != "bert") throw ValueError(where + ".arch: an encoder config has \"arch\": \"bert\", got " + j[k].dump());
-       }},
-      {"vocab_size", [&](const std::string& k) { integer(k, c.vocab_size); }},
-      {"context", [&](const std::string& k) { integer(k, c.context); }},
-      {"type_vocab_size", [&](const std::string& k) { integer(k, c.type_vocab_size); }},
-      {"n_layers", [&](const std::string& k) { integer(k, c.n_layers); }},
-      {"d_model", [&](const std::string& k) { integer(k, c.d_model); }},
-      {"n_heads", [&](const std::string& k) { integer(k, c.n_heads); }},
-      {"d_ff", [&](const std::string& k) { integer(k, c.d_ff); }},
-      {"norm_eps", [&](const std::string& k) { number(k, c.norm_eps); }},
-      {"dropout", [&](const std::string& k) { number(k, c.dropout); }},
-      {"init_std", [&](const std::string& k) { number(k, c.init_std); }},
-      {"pre_norm",
-       [&](const std::string& k) {
-         if (!j[k].is_boolean()) throw ValueError(where + "." + k + ": expected true or false, got " + j[k].dump());
-         c.pre_norm = j[k].get<bool>();
-       }},
-  };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = fields.find(it.key());
-    if (f == fields.end()) {
-      std::string known;
-      for (const auto& [k, fn] : fields) known += (known.empty() ? "" : ", ") + k;
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
-    }
-    f->second(it.key());
-  }
+  JsonFields f(j, where);
+  f.custom("arch", [&](const nlohmann::json& v) {
+    if (v != "bert") throw ValueError(where + ".arch: an encoder config has \"arch\": \"bert\", got " + v.dump());
+  });
+  f.integer("vocab_size", c.vocab_size).integer("context", c.context).integer("type_vocab_size", c.type_vocab_size);
+  f.integer("n_layers", c.n_layers).integer("d_model", c.d_model).integer("n_heads", c.n_heads).integer("d_ff", c.d_ff);
+  f.number("norm_eps", c.norm_eps).number("dropout", c.dropout).number("init_std", c.init_std).boolean("pre_norm", c.pre_norm);
+  f.read();
   c.validate();
   return c;
 }

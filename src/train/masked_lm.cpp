@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 #include "cornerstone/core/rng.h"
 
 namespace cornerstone::train {
@@ -43,32 +44,11 @@ nlohmann::json MaskingConfig::to_json() const {
 }
 
 MaskingConfig MaskingConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw ValueError(where + ": expected a JSON object");
   MaskingConfig c;
-  auto number = [&](const std::string& k, float& dst) {
-    if (!j[k].is_number()) throw ValueError(where + "." + k + ": expected a number, got " + j[k].dump());
-    dst = j[k].get<float>();
-  };
-  auto boolean = [&](const std::string& k, bool& dst) {
-    if (!j[k].is_boolean()) throw ValueError(where + "." + k + ": expected true or false, got " + j[k].dump());
-    dst = j[k].get<bool>();
-  };
-  const std::map<std::string, std::function<void(const std::string&)>> fields = {
-      {"probability", [&](const std::string& k) { number(k, c.probability); }},
-      {"mask_fraction", [&](const std::string& k) { number(k, c.mask_fraction); }},
-      {"random_fraction", [&](const std::string& k) { number(k, c.random_fraction); }},
-      {"whole_word", [&](const std::string& k) { boolean(k, c.whole_word); }},
-      {"sentence_pairs", [&](const std::string& k) { boolean(k, c.sentence_pairs); }},
-  };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = fields.find(it.key());
-    if (f == fields.end()) {
-      std::string known;
-      for (const auto& [k, fn] : fields) known += (known.empty() ? "" : ", ") + k;
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
-    }
-    f->second(it.key());
-  }
+  JsonFields f(j, where);
+  f.number("probability", c.probability).number("mask_fraction", c.mask_fraction).number("random_fraction", c.random_fraction);
+  f.boolean("whole_word", c.whole_word).boolean("sentence_pairs", c.sentence_pairs);
+  f.read();
   c.validate();
   return c;
 }

@@ -1,10 +1,10 @@
 #include "cornerstone/train/pretrain_config.h"
 
 #include <filesystem>
-#include <functional>
 #include <map>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 #include "cornerstone/io/atomic_file.h"
 
 namespace cornerstone::train {
@@ -32,54 +32,20 @@ nlohmann::json TrainingConfig::to_json() const {
 }
 
 TrainingConfig TrainingConfig::from_json(const nlohmann::json& j, const TrainingConfig& base, const std::string& where) {
-  if (!j.is_object()) throw ValueError(where + ": expected a JSON object");
   TrainingConfig c = base;
-  auto integer = [&](const std::string& k, auto& dst) {
-    if (!j[k].is_number_integer()) throw ValueError(where + "." + k + ": expected an integer, got " + j[k].dump());
-    dst = j[k].get<std::remove_reference_t<decltype(dst)>>();
-  };
-  auto number = [&](const std::string& k, float& dst) {
-    if (!j[k].is_number()) throw ValueError(where + "." + k + ": expected a number, got " + j[k].dump());
-    dst = j[k].get<float>();
-  };
-  const std::map<std::string, std::function<void(const std::string&)>> fields = {
-      {"batch_size", [&](const std::string& k) { integer(k, c.batch_size); }},
-      {"context", [&](const std::string& k) { integer(k, c.context); }},
-      {"tokens_per_step", [&](const std::string& k) { integer(k, c.tokens_per_step); }},
-      {"steps", [&](const std::string& k) { integer(k, c.steps); }},
-      {"lr", [&](const std::string& k) { number(k, c.lr); }},
-      {"min_lr", [&](const std::string& k) { number(k, c.min_lr); }},
-      {"warmup_steps", [&](const std::string& k) { integer(k, c.warmup_steps); }},
-      {"weight_decay", [&](const std::string& k) { number(k, c.weight_decay); }},
-      {"beta1", [&](const std::string& k) { number(k, c.beta1); }},
-      {"beta2", [&](const std::string& k) { number(k, c.beta2); }},
-      {"eps", [&](const std::string& k) { number(k, c.eps); }},
-      {"grad_clip", [&](const std::string& k) { number(k, c.grad_clip); }},
-      {"eval_every", [&](const std::string& k) { integer(k, c.eval_every); }},
-      {"eval_batches", [&](const std::string& k) { integer(k, c.eval_batches); }},
-      {"checkpoint_every", [&](const std::string& k) { integer(k, c.checkpoint_every); }},
-      {"keep_checkpoints", [&](const std::string& k) { integer(k, c.keep_checkpoints); }},
-      {"seed", [&](const std::string& k) { integer(k, c.seed); }},
-      {"precision",
-       [&](const std::string& k) {
-         if (!j[k].is_string()) throw ValueError(where + "." + k + ": expected \"f32\" or \"bf16\", got " + j[k].dump());
-         c.precision = j[k].get<std::string>();
-       }},
-      {"checkpoint_activations",
-       [&](const std::string& k) {
-         if (!j[k].is_boolean()) throw ValueError(where + "." + k + ": expected true or false, got " + j[k].dump());
-         c.checkpoint_activations = j[k].get<bool>();
-       }},
-  };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = fields.find(it.key());
-    if (f == fields.end()) {
-      std::string known;
-      for (const auto& [k, fn] : fields) known += (known.empty() ? "" : ", ") + k;
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
-    }
-    f->second(it.key());
-  }
+  JsonFields f(j, where);
+  f.integer("batch_size", c.batch_size).integer("context", c.context).integer("tokens_per_step", c.tokens_per_step);
+  f.integer("steps", c.steps).integer("warmup_steps", c.warmup_steps);
+  f.number("lr", c.lr).number("min_lr", c.min_lr).number("weight_decay", c.weight_decay);
+  f.number("beta1", c.beta1).number("beta2", c.beta2).number("eps", c.eps).number("grad_clip", c.grad_clip);
+  f.integer("eval_every", c.eval_every).integer("eval_batches", c.eval_batches);
+  f.integer("checkpoint_every", c.checkpoint_every).integer("keep_checkpoints", c.keep_checkpoints).integer("seed", c.seed);
+  f.custom("precision", [&](const nlohmann::json& v) {
+    if (!v.is_string()) f.fail("precision", "expected \"f32\" or \"bf16\"", v);
+    c.precision = v.get<std::string>();
+  });
+  f.boolean("checkpoint_activations", c.checkpoint_activations);
+  f.read();
   c.validate();
   return c;
 }

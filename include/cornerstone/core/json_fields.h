@@ -1,0 +1,48 @@
+// Strict reading of a JSON config object into a struct: every key must be one the reader knows
+// (an unknown key is an error listing the known ones), and a value of the wrong type is an error
+// naming "<where>.<key>" and the value. Keys that are absent leave their field as it was (the
+// preset's or the default).
+//
+//   JsonFields f(j, "model");                      // ValueError unless j is an object
+//   f.integer("n_layers", c.n_layers).number("dropout", c.dropout).boolean("pre_norm", c.pre_norm);
+//   f.custom("arch", [&](const nlohmann::json& v) { /* check and set */ });
+//   f.read();                                      // applies the present keys
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <type_traits>
+
+namespace cornerstone {
+
+class JsonFields {
+ public:
+  JsonFields(const nlohmann::json& j, std::string where);
+
+  template <typename Int>
+    requires std::is_integral_v<Int>
+  JsonFields& integer(const std::string& key, Int& dst) {
+    return custom(key, [this, key, &dst](const nlohmann::json& v) {
+      if (!v.is_number_integer()) fail(key, "expected an integer", v);
+      dst = v.get<Int>();
+    });
+  }
+  JsonFields& number(const std::string& key, float& dst);
+  JsonFields& boolean(const std::string& key, bool& dst);
+  JsonFields& custom(const std::string& key, std::function<void(const nlohmann::json& value)> read);
+
+  void read() const;
+  // "<where>.<key>: <what>, got <value>" as a ValueError.
+  [[noreturn]] void fail(const std::string& key, const std::string& what, const nlohmann::json& value) const;
+  const std::string& where() const { return where_; }
+
+ private:
+  const nlohmann::json& j_;
+  std::string where_;
+  std::map<std::string, std::function<void(const nlohmann::json&)>> fields_;
+};
+
+}  // namespace cornerstone
