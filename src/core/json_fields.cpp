@@ -43,4 +43,16 @@ void JsonFields::fail(const std::string& key, const std::string& what, const nlo
   throw ValueError(where_ + "." + key + ": " + what + ", got " + value.dump());
 }
 
+int64_t required_integer(const nlohmann::json& j, const char* key, const std::string& source) {
+  if (!j.contains(key)) throw FormatError(source + ": missing key '" + key + "'");
+  if (!j[key].is_number_integer()) throw FormatError(source + ": '" + key + "' must be an integer, got " + j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+float optional_number(const nlohmann::json& j, const char* key, double fallback, const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return static_cast<float>(fallback);
+  if (!j[key].is_number()) throw FormatError(source + ": '" + key + "' must be a number, got " + j[key].dump());
+  return j[key].get<float>();
+}
+
 }  // namespace cornerstone

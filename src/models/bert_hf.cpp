@@ -14,6 +14,7 @@
 #include "cornerstone/models/bert_hf.h"
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 
 namespace cornerstone::models {
 
@@ -130,16 +131,8 @@ EncoderConfig encoder_config_from_hf(const nlohmann::json& j, const std::string&
   if (!j.is_object()) throw FormatError(source + ": expected a JSON object");
   if (j.value("model_type", "") != "bert")
     throw UnsupportedError(source + ": model_type '" + j.value("model_type", "") + "' is not an encoder Cornerstone knows (bert)");
-  auto integer = [&](const char* key) -> int64_t {
-    if (!j.contains(key)) throw FormatError(source + ": missing key '" + key + "'");
-    if (!j[key].is_number_integer()) throw FormatError(source + ": '" + key + "' must be an integer, got " + j[key].dump());
-    return j[key].get<int64_t>();
-  };
-  auto number = [&](const char* key, double def) -> float {
-    if (!j.contains(key) || j[key].is_null()) return static_cast<float>(def);
-    if (!j[key].is_number()) throw FormatError(source + ": '" + key + "' must be a number, got " + j[key].dump());
-    return j[key].get<float>();
-  };
+  auto integer = [&](const char* key) { return required_integer(j, key, source); };
+  auto number = [&](const char* key, double fallback) { return optional_number(j, key, fallback, source); };
   EncoderConfig c;
   c.vocab_size = integer("vocab_size");
   c.d_model = integer("hidden_size");

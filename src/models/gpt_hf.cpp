@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 
 namespace cornerstone::models {
 
@@ -226,16 +227,8 @@ nlohmann::json hf_config(const DecoderConfig& c, DType dtype) {
 DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw FormatError(source + ": expected a JSON object");
   const std::string type = j.value("model_type", "");
-  auto integer = [&](const char* key) -> int64_t {
-    if (!j.contains(key)) throw FormatError(source + ": missing key '" + key + "'");
-    if (!j[key].is_number_integer()) throw FormatError(source + ": '" + key + "' must be an integer, got " + j[key].dump());
-    return j[key].get<int64_t>();
-  };
-  auto number = [&](const char* key, double def) -> float {
-    if (!j.contains(key) || j[key].is_null()) return static_cast<float>(def);
-    if (!j[key].is_number()) throw FormatError(source + ": '" + key + "' must be a number, got " + j[key].dump());
-    return j[key].get<float>();
-  };
+  auto integer = [&](const char* key) { return required_integer(j, key, source); };
+  auto number = [&](const char* key, double fallback) { return optional_number(j, key, fallback, source); };
   DecoderConfig c;
   if (type == "gpt2") {
     c.arch = DecoderArch::GPT2;

@@ -45,4 +45,10 @@ class JsonFields {
   std::map<std::string, std::function<void(const nlohmann::json&)>> fields_;
 };
 
+// Reading foreign config files (a Hugging Face config.json), whose many other keys are ignored: a
+// missing or mistyped value is a FormatError naming `source` and the key.
+int64_t required_integer(const nlohmann::json& j, const char* key, const std::string& source);
+// `fallback` when the key is absent or null.
+float optional_number(const nlohmann::json& j, const char* key, double fallback, const std::string& source);
+
 }  // namespace cornerstone
