@@ -3,7 +3,7 @@
 // Memory-bound kernels report GB/s: the bytes a kernel must move at least (each input read once,
 // each output written once; write-allocate traffic not counted), over the best time of several runs.
 // A stream-like `add` is the yardstick for the machine's bandwidth. The fused LM head reports
-// GFLOP/s (6 N V C: logits, dh and dW GEMMs) beside the same three GEMMs run unfused through sgemm
+// GFLOP/s (6 N V C: logits, dh and dW GEMMs), f32 and bf16, beside the same three GEMMs run unfused
 // on the whole (N, V) logits.
 //
 //   bench_kernels [--all-isas] [--filter SUBSTRING] [--reps N]
@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -179,11 +180,20 @@ void bench_memory_bound(Bench& b) {
   b.bandwidth("sum_squares", {n}, n * f, [&] { sink = sink + k::sum_squares(x.data(), n); });
 }
 
-void bench_lm_head(Bench& b) {
-  if (!b.selected("lm_head_cross_entropy")) return;
-  const int64_t N = 2048, C = 768, V = 50257;  // GPT-2 small, 2 x 1024 tokens
-  auto h = filled(N * C, -1, 1), w = filled(V * C, -0.05f, 0.05f), dh = filled(N * C, 0, 0);
-  auto dw = filled(V * C, 0, 0), db = filled(V, 0, 0);
+// One shape and precision of the fused head: T is float or bf16 (operands), fp32 accumulation.
+template <typename T>
+void bench_lm_head_shape(Bench& b, int64_t N, int64_t C, int64_t V) {
+  constexpr bool kBf16 = std::is_same_v<T, cornerstone::bf16>;
+  auto as_t = [](const std::vector<float>& x) {
+    std::vector<T> o(x.size());
+    if constexpr (kBf16)
+      k::f32_to_bf16(x.data(), static_cast<int64_t>(x.size()), o.data());
+    else
+      o = x;
+    return o;
+  };
+  const auto h = as_t(filled(N * C, -1, 1)), w = as_t(filled(V * C, -0.05f, 0.05f));
+  auto dh = filled(N * C, 0, 0), dw = filled(V * C, 0, 0), db = filled(V, 0, 0);
   std::vector<int32_t> targets(N);
   for (int64_t i = 0; i < N; ++i) targets[i] = static_cast<int32_t>((i * 7919) % V);
   std::vector<float> losses(N);
@@ -191,27 +201,49 @@ void bench_lm_head(Bench& b) {
   const double flops = 6.0 * N * V * C;
   const Timing fused = time_ms(
       [&] {
-        k::lm_head_cross_entropy(h.data(), w.data(), nullptr, targets.data(), N, C, V, 1.0f / N, losses.data(),
-                                 dh.data(), dw.data(), db.data());
+        if constexpr (kBf16)
+          k::lm_head_cross_entropy_bf16(h.data(), w.data(), nullptr, targets.data(), N, C, V, 1.0f / N, losses.data(),
+                                        dh.data(), dw.data(), db.data());
+        else
+          k::lm_head_cross_entropy(h.data(), w.data(), nullptr, targets.data(), N, C, V, 1.0f / N, losses.data(),
+                                   dh.data(), dw.data(), db.data());
       },
       reps);
-  std::vector<float> logits(N * V, 0.0f);  // the unfused path holds all (N, V) logits: 412 MB here
+  // The unfused path holds all (N, V) logits (412 MB for GPT-2 at N = 2048): the GEMMs alone.
+  std::vector<float> logits(N * V, 0.0f);
+  std::vector<T> g(N * V);
   const Timing gemms = time_ms(
       [&] {
-        k::sgemm(k::Trans::N, k::Trans::T, N, V, C, 1.0f, h.data(), C, w.data(), C, 0.0f, logits.data(), V);
-        k::sgemm(k::Trans::N, k::Trans::N, N, C, V, 1.0f, logits.data(), V, w.data(), C, 0.0f, dh.data(), C);
-        k::sgemm(k::Trans::T, k::Trans::N, V, C, N, 1.0f, logits.data(), V, h.data(), C, 1.0f, dw.data(), C);
+        if constexpr (kBf16) {
+          k::gemm_bf16(k::Trans::N, k::Trans::T, N, V, C, 1.0f, h.data(), C, w.data(), C, 0.0f, logits.data(), V);
+          k::gemm_bf16(k::Trans::N, k::Trans::N, N, C, V, 1.0f, g.data(), V, w.data(), C, 0.0f, dh.data(), C);
+          k::gemm_bf16(k::Trans::T, k::Trans::N, V, C, N, 1.0f, g.data(), V, h.data(), C, 1.0f, dw.data(), C);
+        } else {
+          k::sgemm(k::Trans::N, k::Trans::T, N, V, C, 1.0f, h.data(), C, w.data(), C, 0.0f, logits.data(), V);
+          k::sgemm(k::Trans::N, k::Trans::N, N, C, V, 1.0f, logits.data(), V, w.data(), C, 0.0f, dh.data(), C);
+          k::sgemm(k::Trans::T, k::Trans::N, V, C, N, 1.0f, logits.data(), V, h.data(), C, 1.0f, dw.data(), C);
+        }
       },
       reps);
-  b.emit({{"kernel", "lm_head_cross_entropy"},
+  b.emit({{"kernel", kBf16 ? "lm_head_cross_entropy_bf16" : "lm_head_cross_entropy"},
           {"shape", {{"N", N}, {"C", C}, {"V", V}}},
           {"ms", fused.best_ms},
           {"median_ms", fused.median_ms},
           {"gflops", flops / fused.best_ms / 1e6},
-          {"sgemm_only_ms", gemms.best_ms},
-          {"sgemm_only_gflops", flops / gemms.best_ms / 1e6},
-          {"fused_vs_sgemm", gemms.best_ms / fused.best_ms}});
+          {"gemm_only_ms", gemms.best_ms},
+          {"gemm_only_gflops", flops / gemms.best_ms / 1e6},
+          {"fused_vs_gemm", gemms.best_ms / fused.best_ms}});
 }
+
+void bench_lm_head(Bench& b) {
+  if (!b.selected("lm_head_cross_entropy")) return;
+  // GPT-2 vocabulary; N = 2048 rows: the tiny preset's step (8 x 256) and gpt2-small's (2 x 1024).
+  for (const int64_t C : {384, 768}) {
+    bench_lm_head_shape<float>(b, 2048, C, 50257);
+    bench_lm_head_shape<cornerstone::bf16>(b, 2048, C, 50257);
+  }
+}
+
 
 }  // namespace
 

@@ -110,12 +110,13 @@ struct LmHeadCase {
 };
 
 // Unfused reference: logits = h W^T + b in double, CE in double, then dh = g W, dW = g^T h, db = sum g
-// with g = grad_scale * dlogits.
+// with g = grad_scale * dlogits (rounded to bf16 for dh and dW with bf16_grad).
 struct LmHeadRef {
   std::vector<double> loss, dh, dw, db;
 };
 LmHeadRef lm_head_ref(const std::vector<float>& h, const std::vector<float>& w, const float* b,
-                      const std::vector<int32_t>& t, int64_t N, int64_t C, int64_t V, float grad_scale) {
+                      const std::vector<int32_t>& t, int64_t N, int64_t C, int64_t V, float grad_scale,
+                      bool bf16_grad = false) {
   std::vector<double> logits(N * V);
   for (int64_t i = 0; i < N; ++i)
     for (int64_t v = 0; v < V; ++v) {
@@ -127,8 +128,9 @@ LmHeadRef lm_head_ref(const std::vector<float>& h, const std::vector<float>& w, 
   LmHeadRef r{ce.loss, std::vector<double>(N * C), std::vector<double>(V * C), std::vector<double>(V)};
   for (int64_t i = 0; i < N; ++i)
     for (int64_t v = 0; v < V; ++v) {
-      const double g = ce.dlogits[i * V + v];
+      double g = ce.dlogits[i * V + v];
       r.db[v] += g;
+      if (bf16_grad) g = bf16_to_f32(f32_to_bf16(static_cast<float>(g)));  // as the backward GEMMs take it
       for (int64_t c = 0; c < C; ++c) {
         r.dh[i * C + c] += g * w[v * C + c];
         r.dw[v * C + c] += g * h[i * C + c];
@@ -215,6 +217,54 @@ TEST(LmHeadCrossEntropy, RepeatsBitwise) {
   EXPECT_TRUE(bitwise_equal(dh[0], dh[1]));
   EXPECT_TRUE(bitwise_equal(dw[0], dw[1]));
   EXPECT_TRUE(bitwise_equal(db[0], db[1]));
+}
+
+// Blocks of the vocabulary: results do not depend on how many threads share a block.
+TEST(LmHeadCrossEntropy, DoesNotDependOnThreadCount) {
+  const int64_t N = 300, C = 24, V = 33000;  // several blocks of rows, two chunks
+  const auto h = random_vector(N * C, 76), w = random_vector(V * C, 77, -0.2f, 0.2f), b = random_vector(V, 78);
+  const auto t = make_targets(N, V, 79, true);
+  std::vector<float> losses[2], dh[2], dw[2], db[2];
+  for (int threads : {1, 2}) {
+    ThreadsScope scope(threads);
+    const int i = threads - 1;
+    losses[i].assign(N, 0), dh[i].assign(N * C, 0), dw[i].assign(V * C, 0), db[i].assign(V, 0);
+    k::lm_head_cross_entropy(h.data(), w.data(), b.data(), t.data(), N, C, V, 0.5f, losses[i].data(), dh[i].data(),
+                             dw[i].data(), db[i].data());
+  }
+  EXPECT_TRUE(bitwise_equal(losses[0], losses[1]));
+  EXPECT_TRUE(bitwise_equal(db[0], db[1]));
+  EXPECT_TRUE(all_close(dh[0], dh[1], 1e-5, 1e-7));  // the GEMM library may split its sums by thread
+  EXPECT_TRUE(all_close(dw[0], dw[1], 1e-5, 1e-7));
+}
+
+// Mixed precision: h and W in bf16. The reference takes the same bf16 values exactly (in double);
+// the loss is fp32 work on exact products, so it stays at fp32 accuracy; the backward GEMMs take
+// the logits' gradient rounded to bf16, as the reference does for them.
+TEST(LmHeadCrossEntropy, Bf16MatchesUnfusedOnTheRoundedOperands) {
+  const float grad_scale = 0.37f;
+  for (const LmHeadCase& c : kLmHeadCases) {
+    SCOPED_TRACE(::testing::Message() << "N=" << c.N << " C=" << c.C << " V=" << c.V << " bias=" << c.bias
+                                      << " ignored=" << c.ignored);
+    auto h = random_vector(c.N * c.C, 81, -1, 1), w = random_vector(c.V * c.C, 82, -0.5f, 0.5f);
+    std::vector<bf16> hb(h.size()), wb(w.size());
+    for (size_t i = 0; i < h.size(); ++i) hb[i] = f32_to_bf16(h[i]), h[i] = bf16_to_f32(hb[i]);
+    for (size_t i = 0; i < w.size(); ++i) wb[i] = f32_to_bf16(w[i]), w[i] = bf16_to_f32(wb[i]);
+    const auto b = random_vector(c.V, 83);
+    const auto t = make_targets(c.N, c.V, 84, c.ignored);
+    const float* bp = c.bias ? b.data() : nullptr;
+    const LmHeadRef r = lm_head_ref(h, w, bp, t, c.N, c.C, c.V, grad_scale, /*bf16_grad=*/true);
+    for_each_isa([&](cpu::Isa) {
+      std::vector<float> losses(c.N, 7.0f), dh(c.N * c.C, 7.0f), dw(c.V * c.C, 0.0f), db(c.V, 0.0f);
+      k::lm_head_cross_entropy_bf16(hb.data(), wb.data(), bp, t.data(), c.N, c.C, c.V, grad_scale, losses.data(),
+                                    dh.data(), dw.data(), db.data());
+      EXPECT_TRUE(all_close(losses, to_float(r.loss), 1e-5, 2e-6));
+      EXPECT_TRUE(all_close(db, to_float(r.db), 1e-4, 1e-6));  // summed before the rounding
+      // atol: a gradient element at a rounding tie may land one bf16 step away from the reference's.
+      EXPECT_TRUE(all_close(dh, to_float(r.dh), 1e-3, 1e-4));
+      EXPECT_TRUE(all_close(dw, to_float(r.dw), 1e-3, 1e-4));
+    });
+  }
 }
 
 // Finite differences of sum_i losses_i with respect to h, W and b, against dh, dW, db (grad_scale 1).
