@@ -17,7 +17,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import run_json  # noqa: E402
+from bench_common import run_json, torch_threads_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
 PEER_ENVS = {"openblas-auto": None, "openblas-cooperlake": "Cooperlake"}
 
@@ -45,7 +45,7 @@ def main():
             shape = ["--threads", str(threads), "--B", args.B, "--H", args.H, "--D", args.D, "--reps", args.reps, "--T", T]
             rows += run_json([os.path.join(args.build, "bench", "bench_attention"), *shape], env, args.settle)
             for name, coretype in PEER_ENVS.items():
-                penv = dict(env)
+                penv = torch_threads_env(env, threads)
                 penv.pop("OPENBLAS_CORETYPE", None)
                 if coretype:
                     penv["OPENBLAS_CORETYPE"] = coretype

@@ -20,7 +20,10 @@ import subprocess
 import sys
 import tempfile
 
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_common import torch_threads_env  # noqa: E402
 ROOT = os.path.join(HERE, "..")
 
 
@@ -71,7 +74,7 @@ PRESET_TRAINING = {"bert-tiny": {"batch_size": 64, "context": 128}, "bert-mini":
 
 
 def run_peer(config, data, threads, steps, head, coretype):
-    env = dict(os.environ)
+    env = torch_threads_env(os.environ, threads)
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     else:

@@ -21,7 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import run_json  # noqa: E402
+from bench_common import run_json, torch_threads_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
 FORMATS = ["f32", "bf16", "q8_0", "q4_0"]
 NEAREST_TORCH = {"f32": "float32", "bf16": "bfloat16", "q8_0": "qint8", "q4_0": "qint8"}
@@ -49,7 +49,7 @@ def main():
         rows += run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--formats", *FORMATS], env, args.settle)
         peers = [("float32", exported), ("float32", None), ("bfloat16", exported), ("qint8", exported)]
         for dtype, coretype in peers:
-            penv = dict(env)
+            penv = torch_threads_env(env, threads)
             penv.pop("OPENBLAS_CORETYPE", None)
             if coretype:
                 penv["OPENBLAS_CORETYPE"] = coretype

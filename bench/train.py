@@ -4,10 +4,12 @@
 
 For each config (tiny, char, gpt2-small at context 256 [and 1024 with --long]) and thread count it
 runs Cornerstone in fp32 and bf16, and PyTorch in every setting that can make it faster here:
-OpenBLAS with this machine's OPENBLAS_CORETYPE=Haswell and with it unset (auto-detection picks the
-AVX-512 Cooperlake kernels), the default allocator and jemalloc (tuned MALLOC_CONF), fp32 and bf16
-autocast. It prints tokens/s, ms/step, peak RSS and MFU for each, and the ratios against PyTorch's
-best fp32 and best bf16 run. --json writes every measurement.
+OpenBLAS with its AVX-512 kernels (this machine's environment sets OPENBLAS_CORETYPE=Haswell, which
+halves its fp32 GEMM; the peer runs with it unset), as Debian's pthreads build and its OpenMP build
+(the pthreads pool fights PyTorch's OpenMP threads for the cores), the default allocator and
+jemalloc (tuned MALLOC_CONF), fp32 and bf16 autocast. A run with fewer threads than cores is pinned
+to that many cores (taskset) on both sides. It prints tokens/s, ms/step, peak RSS and MFU for
+each, and the ratios against PyTorch's best fp32 and best bf16 run. --json writes every measurement.
 """
 import argparse
 import json
@@ -22,6 +24,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+# Debian ships OpenBLAS twice; libblas.so.3 (the alternatives system) picks one. The pthreads build
+# runs its own thread pool beside PyTorch's OpenMP one: with torch.set_num_threads(2) the two pools
+# fight over the 2 cores (tiny fp32: ~1,000 tok/s), and torch.set_num_threads(1) alone does not
+# keep OpenBLAS on one core. The OpenMP build shares PyTorch's pool (tiny fp32: ~1,740 tok/s).
+OPENBLAS_DIRS = {"pthread": "/usr/lib/x86_64-linux-gnu/openblas-pthread",
+                 "openmp": "/usr/lib/x86_64-linux-gnu/openblas-openmp"}
+
+
+def pinned(cmd, threads):
+    """cmd restricted to the first `threads` cores (when fewer than the machine has), so a
+    1-thread row is one core for both sides, whatever thread pools a library starts."""
+    if threads < os.cpu_count():
+        return ["taskset", "-c", f"0-{threads - 1}"] + cmd
+    return cmd
 
 CONFIGS = {  # name: (preset, data, context, steps for cornerstone, steps for torch)
     "tiny": ("tiny", "gpt2", 256, 12, 8),
@@ -39,7 +55,7 @@ def run_measured(cmd, env):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        os.execve(cmd[0], cmd, env)
+        os.execvpe(cmd[0], cmd, env)
     _, status, usage = os.wait4(pid, 0)
     if status != 0:
         raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
@@ -71,7 +87,7 @@ def cornerstone(build, preset, data, T, threads, steps, precision, checkpoint=Fa
         if checkpoint:
             cmd.append("--checkpoint-activations")
         # The bench measures steady-state steps: no validation or checkpoint mid-run.
-        rss = run_measured(cmd, dict(os.environ))
+        rss = run_measured(pinned(cmd, threads), dict(os.environ))
         lines = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"loss"' in l]
     steady = lines[3:] if len(lines) > 5 else lines[1:]
     tps = statistics.median(l["tokens_per_s"] for l in steady)
@@ -81,12 +97,14 @@ def cornerstone(build, preset, data, T, threads, steps, precision, checkpoint=Fa
     return {"tokens_per_s": tps, "peak_rss_mb": rss, "mfu": mfu, "activation_mb": act, "step_peak_mb": step_peak}
 
 
-def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
+def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc, blas="openmp"):
     env = dict(os.environ)
     if coretype == "auto":
         env.pop("OPENBLAS_CORETYPE", None)
     else:
         env["OPENBLAS_CORETYPE"] = coretype
+    env["LD_LIBRARY_PATH"] = OPENBLAS_DIRS[blas] + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
     if jemalloc:
         env["LD_PRELOAD"] = JEMALLOC
         env["MALLOC_CONF"] = JEMALLOC_CONF
@@ -100,7 +118,8 @@ def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc):
         if pid == 0:
             fd = os.open(out.name, os.O_WRONLY)
             os.dup2(fd, 1)
-            os.execve(cmd[0], cmd, env)
+            cmd = pinned(cmd, threads)
+            os.execvpe(cmd[0], cmd, env)
         _, status, usage = os.wait4(pid, 0)
         if status != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({status})")
@@ -164,13 +183,16 @@ def main():
             res = {}
             for prec in ("f32", "bf16"):
                 res[f"cornerstone {prec}"] = cornerstone(args.build, preset, data, T, t, cs_steps, prec)
-            settings = [("Haswell", False), ("auto", False), ("Haswell", True), ("auto", True)]
+            # OpenBLAS with its AVX-512 kernels (OPENBLAS_CORETYPE unset; this machine's environment
+            # sets Haswell, which halves its fp32 GEMM), as the pthreads and the OpenMP build, with the
+            # default allocator and with tuned jemalloc.
+            settings = [("pthread", False), ("openmp", False), ("pthread", True), ("openmp", True)]
             if args.quick:
-                settings = [("Haswell", True), ("auto", True)]
-            for core, jem in settings:
+                settings = [("openmp", False), ("openmp", True)]
+            for blas, jem in settings:
                 for bf16 in (False, True):
-                    label = f"torch {'bf16' if bf16 else 'fp32'} {core}{' jemalloc' if jem else ''}"
-                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, core, jem)
+                    label = f"torch {'bf16' if bf16 else 'fp32'} {blas}-blas{' jemalloc' if jem else ''}"
+                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, "auto", jem, blas)
             # MFU uses Cornerstone's accounting (6 N + attention FLOPs per token against the measured
             # fp32 GEMM peak) for every run, so it scales with tokens/s.
             flops_scale = res["cornerstone f32"]["mfu"] / res["cornerstone f32"]["tokens_per_s"]
@@ -178,11 +200,14 @@ def main():
                 v["mfu"] = v["tokens_per_s"] * flops_scale
             best32 = max((v for k, v in res.items() if k.startswith("torch fp32")), key=lambda v: v["tokens_per_s"])
             best16 = max((v for k, v in res.items() if k.startswith("torch bf16")), key=lambda v: v["tokens_per_s"])
+            best32_default = max((v for k, v in res.items() if k.startswith("torch fp32") and "jemalloc" not in k),
+                                 key=lambda v: v["tokens_per_s"])
             min_rss = min(v["peak_rss_mb"] for k, v in res.items() if k.startswith("torch"))
             for k, v in res.items():
                 ratio = ""
                 if k == "cornerstone f32":
-                    ratio = f"  {v['tokens_per_s'] / best32['tokens_per_s']:.2f}x best torch fp32"
+                    ratio = (f"  {v['tokens_per_s'] / best32['tokens_per_s']:.2f}x best torch fp32 "
+                             f"({v['tokens_per_s'] / best32_default['tokens_per_s']:.2f}x with the default allocator)")
                 if k == "cornerstone bf16":
                     ratio = (f"  {v['tokens_per_s'] / best16['tokens_per_s']:.2f}x best torch bf16, "
                              f"{v['tokens_per_s'] / best32['tokens_per_s']:.2f}x best fp32")
