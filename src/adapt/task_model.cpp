@@ -113,8 +113,11 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   TaskModel m;
   m.spec_ = spec;
   m.spec_.base = fs::absolute(spec.base).string();
-  if (spec.from_scratch && spec.mode != AdaptMode::Full)
-    throw ValueError("--from-scratch trains the whole model from fresh weights; it does not combine with --freeze-base or LoRA");
+  // --from-scratch with --freeze-base is the random-features baseline of a linear probe. LoRA keeps
+  // only its adapters and reloads the base from spec.base, so a fresh base could not be restored.
+  if (spec.from_scratch && spec.mode == AdaptMode::LoRA)
+    throw ValueError("--from-scratch does not combine with LoRA (its saved adapters assume the pretrained base); "
+                     "fine-tune fully, or use --freeze-base for a probe on frozen random weights");
   m.base_ = spec.from_scratch ? models::create_model(models::read_model_config(spec.base), seed ^ 0x5c2a7c4ull, spec.base)
                               : std::shared_ptr<models::PretrainedModel>(models::load_model(spec.base));
   const std::string tok = models::find_tokenizer(spec.base);

@@ -169,6 +169,32 @@ TEST_F(BertFinetune, PartOfSpeechTaggingPerWord) {
   EXPECT_EQ(finetune_report(d("tagger"))["val"]["examples"], m["examples"]);
 }
 
+TEST_F(BertFinetune, ProbeOnFrozenRandomWeights) {
+  // --from-scratch --freeze-base: the random-features baseline of a linear probe. The encoder is
+  // fresh (not the pretrained one), stays frozen, is saved with the head and reloads exactly.
+  auto r = run_cli("--threads 2 finetune --model " + d("base") + " --from-scratch --freeze-base --task tag --epochs 1 --batch 16 " +
+                   "--max-length 64 --lr 3e-3 --train " + d("tag_train.jsonl") + " --val " + d("tag_val.jsonl") + " --out " + d("probe"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto report = finetune_report(d("probe"));
+  EXPECT_LT(report["trainable_percent"].get<double>(), 5.0) << "the tagging head only";
+  EXPECT_NEAR(evaluate(d("probe"), d("tag_val.jsonl"))["accuracy"].get<double>(), report["val"]["accuracy"].get<double>(), 1e-9);
+  const char* name = "bert.encoder.layer.0.attention.self.query.weight";
+  const auto pre = io::SafeTensorsFile::open(d("base/model.safetensors")), probe = io::SafeTensorsFile::open(d("probe/model.safetensors"));
+  ASSERT_TRUE(pre.contains(name) && probe.contains(name));
+  const Tensor a = pre.get(name), b = probe.get(name);
+  ASSERT_EQ(a.shape(), b.shape());
+  double diff = 0;
+  for (int64_t i = 0; i < a.size(0); ++i)
+    for (int64_t j = 0; j < a.size(1); ++j) diff = std::max(diff, static_cast<double>(std::fabs(a.at({i, j}) - b.at({i, j}))));
+  EXPECT_GT(diff, 1e-3) << "the probe's encoder must be fresh weights, not the pretrained ones";
+
+  // LoRA saves only its adapters over the pretrained base, so it cannot start from scratch.
+  r = run_cli("finetune --model " + d("base") + " --from-scratch --lora-rank 4" + kClassify + " --train " + d("train.jsonl") +
+              " --out " + d("bad_lora"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--from-scratch does not combine with LoRA"), std::string::npos) << r.output;
+}
+
 TEST_F(BertFinetune, ContrastiveTrainingImprovesRetrievalAndEmbedPrintsIt) {
   // In-batch negatives on subject -> body pairs. The model is trained from fresh weights: a base
   // pretrained for 40 steps has nearly collinear states (cosine ~0.99 between any two texts), a

@@ -46,7 +46,7 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--base-precision", base_precision, "Frozen base storage under LoRA: f32, bf16 or q8_0")
       ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))->capture_default_str();
   cmd->add_flag("--freeze-base", freeze_base, "Train only the task head on a frozen base");
-  cmd->add_flag("--from-scratch", from_scratch, "Fresh weights in the base's architecture instead of its pretrained ones (the no-pretraining baseline)");
+  cmd->add_flag("--from-scratch", from_scratch, "Fresh weights in the base's architecture instead of its pretrained ones (the no-pretraining baseline; with --freeze-base, a probe on frozen random weights)");
   cmd->add_option("--pooling", pooling, "contrastive: sentence embedding from the mean of the tokens or [CLS]")
       ->check(CLI::IsMember({"mean", "cls"}))->capture_default_str();
   cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
