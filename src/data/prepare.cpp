@@ -61,9 +61,11 @@ std::string read_text(const std::string& path) {
     char buf[1 << 16];
     int n;
     while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    // gzread reports a stream cut short as a plain end of file; gzclose says Z_BUF_ERROR then.
     const bool bad = n < 0;
-    gzclose(f);
-    if (bad) throw IOError("'" + path + "': corrupt gzip data");
+    const int closed = gzclose(f);
+    if (bad || closed != Z_OK)
+      throw IOError("'" + path + "': corrupt gzip data" + (closed == Z_BUF_ERROR ? " (the stream ends early: truncated?)" : ""));
     return out;
   }
   return io::read_file(path);
@@ -120,6 +122,7 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
   for (size_t i = 0; i < files.size(); ++i) total_bytes += sizes[i] = static_cast<int64_t>(fs::file_size(files[i]));
 
   std::vector<std::vector<int32_t>> docs(files.size());
+  std::vector<int64_t> text_bytes(files.size());  // decompressed: what the tokens/byte figures count
   std::atomic<int64_t> done_bytes{0};
   Progress bar("prepare", total_bytes, "bytes");
   std::exception_ptr error;
@@ -127,6 +130,7 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
   for (size_t i = 0; i < files.size(); ++i) {
     try {
       const std::string text = read_text(files[i]);
+      text_bytes[i] = static_cast<int64_t>(text.size());
       docs[i] = tok.encode(text);
       if (eos && !docs[i].empty()) docs[i].push_back(*eos);
     } catch (...) {
@@ -146,7 +150,7 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
   for (size_t i = 0; i < files.size(); ++i) {
     if (docs[i].empty()) continue;
     ++s.documents;
-    s.bytes += sizes[i];
+    s.bytes += text_bytes[i];
     order.emplace_back(unit_hash(fs::path(files[i]).filename().string()), i);
   }
   std::sort(order.begin(), order.end());
