@@ -125,6 +125,13 @@ void bench_memory_bound(Bench& b) {
   b.bandwidth("gelu_tanh_forward", {n}, 2 * n * f, [&] { k::gelu_forward(k::GeluKind::Tanh, x.data(), n, y.data()); });
   b.bandwidth("gelu_tanh_backward", {n}, 3 * n * f,
               [&] { k::gelu_backward(k::GeluKind::Tanh, x.data(), dy.data(), n, dx.data(), false); });
+  b.bandwidth("sum_rows (bias gradient)", nc, n * f, [&] { k::sum_rows(dy.data(), N, C, db.data()); });
+  b.bandwidth("gelu_tanh_backward + sum_rows", nc, 4 * n * f, [&] {
+    k::gelu_backward(k::GeluKind::Tanh, x.data(), dy.data(), n, dx.data(), false);
+    k::sum_rows(dx.data(), N, C, db.data());
+  });
+  b.bandwidth("gelu_tanh_backward_bias (fused)", nc, 3 * n * f,
+              [&] { k::gelu_backward_bias(k::GeluKind::Tanh, x.data(), dy.data(), N, C, dx.data(), nullptr, db.data()); });
   b.bandwidth("gelu_erf_forward", {n}, 2 * n * f, [&] { k::gelu_forward(k::GeluKind::Erf, x.data(), n, y.data()); });
   b.bandwidth("gelu_erf_backward", {n}, 3 * n * f,
               [&] { k::gelu_backward(k::GeluKind::Erf, x.data(), dy.data(), n, dx.data(), false); });

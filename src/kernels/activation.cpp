@@ -6,6 +6,7 @@ namespace cornerstone::kernels {
 
 CS_DECLARE_VARIANTS(void, gelu_forward, (GeluKind, const float*, int64_t, float*))
 CS_DECLARE_VARIANTS(void, gelu_backward, (GeluKind, const float*, const float*, int64_t, float*, bool))
+CS_DECLARE_VARIANTS(void, gelu_backward_bias, (GeluKind, const float*, const float*, int64_t, int64_t, float*, bf16*, float*))
 CS_DECLARE_VARIANTS(void, silu_forward, (const float*, int64_t, float*))
 CS_DECLARE_VARIANTS(void, silu_backward, (const float*, const float*, int64_t, float*, bool))
 CS_DECLARE_VARIANTS(void, tanh_forward, (const float*, int64_t, float*))
@@ -16,6 +17,10 @@ CS_DECLARE_VARIANTS(void, swiglu_backward, (const float*, const float*, int64_t,
 void gelu_forward(GeluKind kind, const float* x, int64_t n, float* y) { CS_DISPATCH(gelu_forward, kind, x, n, y); }
 void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
   CS_DISPATCH(gelu_backward, kind, x, dy, n, dx, accumulate);
+}
+void gelu_backward_bias(GeluKind kind, const float* h, const float* dy, int64_t N, int64_t F, float* dh, bf16* dh_bf16,
+                        float* db) {
+  CS_DISPATCH(gelu_backward_bias, kind, h, dy, N, F, dh, dh_bf16, db);
 }
 void silu_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(silu_forward, x, n, y); }
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {

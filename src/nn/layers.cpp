@@ -1,6 +1,7 @@
 #include "cornerstone/nn/layers.h"
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/ops/activation.h"
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/norm.h"
@@ -23,6 +24,11 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng, f
 Tensor Linear::forward(const Tensor& x) const {
   const Tensor y = frozen_weight_.defined() ? ops::linear_frozen(x, frozen_weight_, bias_) : ops::linear(x, weight_, bias_);
   return adapter_ ? adapter_->apply(x, y) : y;
+}
+
+Tensor Linear::forward_gelu(const Tensor& x, kernels::GeluKind kind) const {
+  if (!frozen_weight_.defined() && !adapter_) return ops::linear_gelu(x, weight_, bias_, kind);
+  return ops::gelu(forward(x), kind);
 }
 
 void Linear::set_adapter(std::shared_ptr<LinearAdapter> adapter) {

@@ -46,8 +46,7 @@ MLP::MLP(const BlockConfig& cfg, Rng& rng) : cfg_(cfg) {
 }
 
 Tensor MLP::forward(const Tensor& x) const {
-  const Tensor h = in_->forward(x);
-  return out_->forward(cfg_.mlp == MlpKind::Gelu ? ops::gelu(h, cfg_.gelu) : ops::swiglu(h));
+  return out_->forward(cfg_.mlp == MlpKind::Gelu ? in_->forward_gelu(x, cfg_.gelu) : ops::swiglu(in_->forward(x)));
 }
 
 TransformerBlock::TransformerBlock(const BlockConfig& cfg, Rng& rng) : cfg_(cfg) {

@@ -71,49 +71,97 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  profiler::Scope profile("linear");
-  check_dtype(x, DType::F32, "linear", "x");
-  check_dtype(weight, DType::F32, "linear", "weight");
-  check_ndim(weight, 2, "linear", "weight");
+namespace {
+
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_dtype(x, DType::F32, op, "x");
+  check_dtype(weight, DType::F32, op, "weight");
+  check_ndim(weight, 2, op, "weight");
   if (x.ndim() < 1 || x.size(-1) != weight.size(1))
-    throw ShapeError("linear: input features differ: x " + x.shape().str() + " vs weight " + weight.shape().str() +
+    throw ShapeError(std::string(op) + ": input features differ: x " + x.shape().str() + " vs weight " + weight.shape().str() +
                      " (out, in)");
   if (bias.defined()) {
-    check_dtype(bias, DType::F32, "linear", "bias");
+    check_dtype(bias, DType::F32, op, "bias");
     if (bias.ndim() != 1 || bias.size(0) != weight.size(0))
-      throw ShapeError("linear: bias " + bias.shape().str() + " does not match weight " + weight.shape().str());
+      throw ShapeError(std::string(op) + ": bias " + bias.shape().str() + " does not match weight " + weight.shape().str());
   }
+}
+
+// out (N, M) = xc (N, K) wc (M, K)^T + bias: the GEMM adds into the broadcast bias.
+void linear_forward(const Tensor& xc, const Tensor& wc, const Tensor& bias, int64_t N, int64_t M, int64_t K, float* out) {
+  float beta = 0.0f;
+  if (bias.defined()) {
+    const Tensor bc = bias.contiguous();
+    const float* bp = bc.data<float>();
+#pragma omp parallel for schedule(static) if (N * M > (1 << 15))
+    for (int64_t r = 0; r < N; ++r) std::copy(bp, bp + M, out + r * M);
+    beta = 1.0f;
+  }
+  gemm(Trans::N, Trans::T, N, M, K, xc, K, wc, K, beta, out, M);
+}
+
+// The input and weight gradients of a linear layer from g, the gradient of its output (N, M), as a
+// GEMM operand (fp32, or bf16 under mixed precision).
+void linear_backward_gemms(const Tensor& g, const Tensor& xc, const Tensor& wc, int64_t N, int64_t M, int64_t K,
+                           autograd::GradSink& sink) {
+  if (sink.needs(0)) {  // dx (N, K) = g (N, M) @ W (M, K)
+    auto dx = sink.buffer(0);
+    gemm(Trans::N, Trans::N, N, K, M, g, M, wc, K, dx.fresh ? 0.0f : 1.0f, dx.data(), K);
+  }
+  if (sink.needs(1)) {  // dW (M, K) = g^T (M, N) @ x (N, K)
+    auto dw = sink.buffer(1);
+    gemm(Trans::T, Trans::N, M, K, N, g, M, xc, K, dw.fresh ? 0.0f : 1.0f, dw.data(), K);
+  }
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  profiler::Scope profile("linear");
+  check_linear("linear", x, weight, bias);
   const bool bf = matmul_precision() == Precision::BF16;
   const Tensor xc = as_operand(x.contiguous(), bf), wc = as_operand(weight.contiguous(), bf);
   const int64_t N = leading_rows(xc), K = xc.size(-1), M = wc.size(0);
   Tensor out = Tensor::empty(with_last(xc.shape(), M));  // (N, M)
-  float beta = 0.0f;
-  if (bias.defined()) {  // start from the broadcast bias and let the GEMM add into it
-    const Tensor bc = bias.contiguous();
-    float* o = out.data<float>();
-    const float* bp = bc.data<float>();
-#pragma omp parallel for schedule(static) if (N * M > (1 << 15))
-    for (int64_t r = 0; r < N; ++r) std::copy(bp, bp + M, o + r * M);
-    beta = 1.0f;
-  }
-  gemm(Trans::N, Trans::T, N, M, K, xc, K, wc, K, beta, out.data<float>(), M);
+  linear_forward(xc, wc, bias, N, M, K, out.data<float>());
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record("linear", {x, weight, bias}, out, [xc, wc, N, M, K, bf](const Tensor& grad, autograd::GradSink& sink) {
-      const Tensor g = as_operand(grad, bf);
-      if (sink.needs(0)) {  // dx (N, K) = g (N, M) @ W (M, K)
-        auto dx = sink.buffer(0);
-        gemm(Trans::N, Trans::N, N, K, M, g, M, wc, K, dx.fresh ? 0.0f : 1.0f, dx.data(), K);
-      }
-      if (sink.needs(1)) {  // dW (M, K) = g^T (M, N) @ x (N, K)
-        auto dw = sink.buffer(1);
-        gemm(Trans::T, Trans::N, M, K, N, g, M, xc, K, dw.fresh ? 0.0f : 1.0f, dw.data(), K);
-      }
+      linear_backward_gemms(as_operand(grad, bf), xc, wc, N, M, K, sink);
       if (sink.needs(2)) {  // db (M) = sum over rows of the fp32 gradient
         auto db = sink.buffer(2);
         if (db.fresh) db.tensor.zero();
         kernels::sum_rows(grad.data<float>(), N, M, db.data());
       }
+    });
+  }
+  return out;
+}
+
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, kernels::GeluKind kind) {
+  profiler::Scope profile("linear_gelu");
+  check_linear("linear_gelu", x, weight, bias);
+  const bool bf = matmul_precision() == Precision::BF16;
+  const Tensor xc = as_operand(x.contiguous(), bf), wc = as_operand(weight.contiguous(), bf);
+  const int64_t N = leading_rows(xc), K = xc.size(-1), M = wc.size(0);
+  Tensor h = Tensor::empty(with_last(xc.shape(), M));  // the pre-activation, kept for the backward
+  linear_forward(xc, wc, bias, N, M, K, h.data<float>());
+  Tensor out = Tensor::empty(h.shape());
+  kernels::gelu_forward(kind, h.data<float>(), h.numel(), out.data<float>());
+  if (autograd::needs_grad({x, weight, bias})) {
+    autograd::record("linear_gelu", {x, weight, bias}, out, [xc, wc, h, N, M, K, bf, kind](const Tensor& grad, autograd::GradSink& sink) {
+      // dh and the bias gradient in one pass over (N, M); under mixed precision dh is only a GEMM
+      // operand and is written straight as bf16.
+      Tensor dh = Tensor::empty({N, M}, bf ? DType::BF16 : DType::F32);
+      float* db = nullptr;
+      autograd::GradSink::Buffer dbias{Tensor(), false};
+      if (sink.needs(2)) {
+        dbias = sink.buffer(2);
+        if (dbias.fresh) dbias.tensor.zero();
+        db = dbias.data();
+      }
+      kernels::gelu_backward_bias(kind, h.data<float>(), grad.data<float>(), N, M, bf ? nullptr : dh.data<float>(),
+                                  bf ? dh.data<bf16>() : nullptr, db);
+      linear_backward_gemms(dh, xc, wc, N, M, K, sink);
     });
   }
   return out;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cornerstone/kernels/activation.h"
+#include "cornerstone/kernels/elementwise.h"
 #include "kernel_test.h"
 
 namespace cornerstone::testing {
@@ -100,6 +101,42 @@ TEST(Activation, AllSizesIncludingTailsAndThreads) {
       std::vector<double> e(n);
       for (int64_t i = 0; i < n; ++i) e[i] = dy[i] * silu_grad_ref(x[i]);
       EXPECT_TRUE(all_close(dx, to_float(e), 1e-5, 1e-7));
+    }
+  });
+}
+
+// The fused GELU backward + bias gradient, and sum_rows (the unfused bias gradient), per ISA: dx
+// as gelu_backward gives it (fp32) or its bf16 rounding, db against a double sum, bitwise the same
+// at 1, 2 and 3 threads; row counts below, at and past a block (64 rows), widths with tails.
+TEST(GeluBackwardBias, MatchesUnfusedAndDoubleSumsAtAnyThreadCount) {
+  for_each_isa([](cpu::Isa) {
+    for (const auto& [N, F] : {std::pair<int64_t, int64_t>{1, 5}, {64, 16}, {200, 37}, {513, 96}}) {
+      SCOPED_TRACE(::testing::Message() << "N=" << N << " F=" << F);
+      const auto x = random_vector(N * F, 31, -4, 4), dy = random_vector(N * F, 32);
+      for (const GeluKind kind : {GeluKind::Tanh, GeluKind::Erf}) {
+        std::vector<float> want(N * F);
+        k::gelu_backward(kind, x.data(), dy.data(), N * F, want.data(), false);
+        std::vector<double> colsum(F, 0.5);  // db accumulates into what is there
+        for (int64_t r = 0; r < N; ++r)
+          for (int64_t j = 0; j < F; ++j) colsum[j] += want[r * F + j];
+        std::vector<float> first;
+        for (int threads : {1, 2, 3}) {
+          ThreadsScope scope(threads);
+          std::vector<float> dx(N * F, 7.0f), db(F, 0.5f), db_unfused(F, 0.5f);
+          std::vector<bf16> dxb(N * F);
+          k::gelu_backward_bias(kind, x.data(), dy.data(), N, F, dx.data(), nullptr, db.data());
+          EXPECT_TRUE(bitwise_equal(dx, want));
+          EXPECT_TRUE(all_close(db, to_float(colsum), 1e-5, 1e-5));
+          if (first.empty()) first = db;
+          EXPECT_TRUE(bitwise_equal(db, first)) << threads << " threads";
+          std::vector<float> db2(F, 0.5f);
+          k::gelu_backward_bias(kind, x.data(), dy.data(), N, F, nullptr, dxb.data(), db2.data());
+          EXPECT_TRUE(bitwise_equal(db2, db));  // the sums are of the fp32 values
+          for (int64_t i = 0; i < N * F; ++i) ASSERT_EQ(dxb[i].bits, f32_to_bf16(want[i]).bits) << i;
+          k::sum_rows(want.data(), N, F, db_unfused.data());
+          EXPECT_TRUE(all_close(db_unfused, to_float(colsum), 1e-5, 1e-5));
+        }
+      }
     }
   });
 }

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/parallel.h"
 #include "cornerstone/core/rng.h"
+#include "cornerstone/ops/activation.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/precision.h"
@@ -107,4 +109,53 @@ TEST(OpsLinear, Bf16MixedPrecisionRoundsOperandsAndAccumulatesInFp32) {
   const Tensor full = ops::linear(x, w);
   EXPECT_FALSE(all_close(mixed, full, 1e-6, 1e-6));
   EXPECT_TRUE(all_close(mixed, full, 2e-2, 2e-2));
+}
+
+TEST(OpsLinear, LinearGeluMatchesPyTorchBothKinds) {
+  // Rows not a multiple of the bias-gradient block (64) and columns not a multiple of a vector.
+  for (const auto& [kind, name] : {std::pair{ops::GeluKind::Tanh, "linear_gelu_tanh"}, std::pair{ops::GeluKind::Erf, "linear_gelu_erf"}}) {
+    OpCase c;
+    c.oracle_op = name;
+    c.inputs = {rand({3, 50, 40}, 41), rand({70, 40}, 42), rand({70}, 43)};
+    c.grad = {true, true, true};
+    c.run = [kind](const std::vector<Tensor>& in) { return ops::linear_gelu(in[0], in[1], in[2], kind); };
+    check_against_oracle(c);
+    check_finite_differences(c);
+    OpCase nobias = c;  // and without a bias
+    nobias.inputs = {rand({5, 24}, 44), rand({33, 24}, 45)};
+    nobias.grad = {true, true};
+    nobias.run = [kind](const std::vector<Tensor>& in) { return ops::linear_gelu(in[0], in[1], Tensor(), kind); };
+    check_against_oracle(nobias);
+  }
+}
+
+namespace {
+// Forward and input / weight / bias gradients of f on (x, w, b) for the upstream gradient g.
+std::vector<Tensor> forward_and_grads(const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& f,
+                                      const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& g) {
+  Tensor x = x0.clone(), w = w0.clone(), b = b0.clone();
+  x.requires_grad_(true), w.requires_grad_(true), b.requires_grad_(true);
+  const Tensor y = f(x, w, b);
+  y.backward(g);
+  return {y.detach(), x.grad(), w.grad(), b.grad()};
+}
+}  // namespace
+
+TEST(OpsLinear, LinearGeluEqualsTheUnfusedOpsUnderBf16AndAnyThreadCount) {
+  const Tensor x = rand({300, 48}, 51), w = rand({200, 48}, 52), b = rand({200}, 53), g = rand({300, 200}, 54);
+  const auto fused = [](const Tensor& x, const Tensor& w, const Tensor& b) { return ops::linear_gelu(x, w, b, ops::GeluKind::Tanh); };
+  const auto unfused = [](const Tensor& x, const Tensor& w, const Tensor& b) { return ops::gelu(ops::linear(x, w, b), ops::GeluKind::Tanh); };
+  ops::PrecisionGuard bf16(ops::Precision::BF16);
+  const std::vector<Tensor> a = forward_and_grads(fused, x, w, b, g), r = forward_and_grads(unfused, x, w, b, g);
+  // Forward and the GEMM gradients see the same bf16 operands: equal to fp32 rounding. The bias
+  // gradient sums the same fp32 values in another order.
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(all_close(a[i], r[i], 1e-5, 1e-5)) << "output / gradient " << i;
+  const int threads = num_threads();
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    const std::vector<Tensor> at = forward_and_grads(fused, x, w, b, g), rt = forward_and_grads(unfused, x, w, b, g);
+    EXPECT_EQ(at[3].to_vector(), a[3].to_vector()) << "fused bias gradient differs at " << t << " threads";
+    EXPECT_EQ(rt[3].to_vector(), r[3].to_vector()) << "linear's bias gradient (sum_rows) differs at " << t << " threads";
+  }
+  set_num_threads(threads);
 }

@@ -227,6 +227,8 @@ OPS = {
     "rms_norm": lambda x, a: rms_norm(x[0], x[1] if len(x) > 1 else None, a["eps"]),
     "gelu_tanh": lambda x, a: F.gelu(x[0], approximate="tanh"),
     "gelu_erf": lambda x, a: F.gelu(x[0]),
+    "linear_gelu_tanh": lambda x, a: F.gelu(F.linear(x[0], x[1], x[2] if len(x) > 2 else None), approximate="tanh"),
+    "linear_gelu_erf": lambda x, a: F.gelu(F.linear(x[0], x[1], x[2] if len(x) > 2 else None)),
     "silu": lambda x, a: F.silu(x[0]),
     "tanh": lambda x, a: torch.tanh(x[0]),
     "swiglu": lambda x, a: F.silu(x[0].chunk(2, dim=-1)[0]) * x[0].chunk(2, dim=-1)[1],

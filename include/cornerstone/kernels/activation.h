@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "cornerstone/core/dtype.h"
+
 namespace cornerstone::kernels {
 
 enum class GeluKind {
@@ -16,6 +18,14 @@ enum class GeluKind {
 
 void gelu_forward(GeluKind kind, const float* x, int64_t n, float* y);
 void gelu_backward(GeluKind kind, const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
+// The backward of y = gelu(h) fused with the bias gradient of the linear layer that produced h, so
+// that dh streams through memory once:
+//   dh = gelu'(h) dy over (N, F), written as fp32 to dh, or, when dh_bf16 is non-null, rounded to
+//        bf16 there instead (dh is then not written: under mixed precision dh only feeds bf16 GEMMs)
+//   db += the column sums of dh (of the fp32 values), when db is non-null; independent of the thread
+//        count (fixed row blocks, added in order)
+void gelu_backward_bias(GeluKind kind, const float* h, const float* dy, int64_t N, int64_t F, float* dh, bf16* dh_bf16,
+                        float* db);
 
 // silu(x) = x * sigmoid(x)
 void silu_forward(const float* x, int64_t n, float* y);

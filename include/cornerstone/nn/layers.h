@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/kernels/activation.h"
 #include "cornerstone/nn/module.h"
 
 namespace cornerstone::nn {
@@ -27,6 +28,9 @@ class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng, float init_std = 0.02f);
   Tensor forward(const Tensor& x) const;
+  // gelu(forward(x)); for a trainable fp32 weight without an adapter, one op whose backward fuses
+  // the GELU derivative with the bias gradient (ops::linear_gelu).
+  Tensor forward_gelu(const Tensor& x, kernels::GeluKind kind) const;
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias
   int64_t in_features() const { return (weight_.defined() ? weight_ : frozen_weight_).size(1); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/kernels/activation.h"
 
 namespace cornerstone::ops {
 
@@ -12,6 +13,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y (..., out) = x (..., in) @ weight (out, in)^T + bias (out). PyTorch's nn.Linear layout.
 // bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// gelu(linear(x, weight, bias)) as one op: the same values, with the GELU backward and the bias
+// gradient fused into one pass over the (..., out) gradient (the MLP's first layer).
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias, kernels::GeluKind kind);
 
 // linear() with a frozen weight stored as f32 or bf16: differentiable with respect to x only (the
 // frozen base of LoRA). A bf16 weight multiplies bf16-rounded inputs with fp32 accumulation.

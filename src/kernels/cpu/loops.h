@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/simd.h"
 
 namespace cornerstone::kernels::CS_ISA_NAMESPACE {
@@ -99,6 +100,26 @@ inline float row_sum_exp(const float* x, float shift, int64_t n, float* e) {
     if (e) st<V>(e + j, ex, tail);
     return ex;
   });
+}
+
+// Deterministic column sums over rows (the parameter gradients of norms, biases): rows are cut into
+// fixed blocks, each block sums its rows in order into its own partial (a row of C floats), and
+// this adds the partials in block order,
+//   dw[j] += sum_k partial[k * stride + j] for k = 0 .. nblocks-1,
+// with threads splitting the columns. Threads only decide which blocks they compute, never the
+// order of an addition, so the sums do not depend on the thread count.
+template <class V>
+inline void add_block_partials(const float* partial, int64_t nblocks, int64_t stride, int64_t C, float* dw) {
+  using reg = typename V::reg;
+#pragma omp parallel for schedule(static) if (nblocks * C > kParallelGrain)
+  for (int64_t j0 = 0; j0 < C; j0 += 256) {
+    const int64_t n = C - j0 < 256 ? C - j0 : 256;
+    for_each_vec<V>(n, [&](int64_t j, int64_t tail) {
+      reg acc = V::zero();
+      for (int64_t k = 0; k < nblocks; ++k) acc = V::add(acc, ld<V>(partial + k * stride + j0 + j, tail));
+      st<V>(dw + j0 + j, V::add(ld<V>(dw + j0 + j, tail), acc), tail);
+    });
+  }
 }
 
 }  // namespace cornerstone::kernels::CS_ISA_NAMESPACE
