@@ -14,6 +14,11 @@ double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+double Progress::eta_seconds() const {
+  if (total_ <= 0 || done_ <= base_ || done_ >= total_) return -1;
+  return elapsed_seconds() / static_cast<double>(done_ - base_) * static_cast<double>(total_ - done_);
+}
+
 std::string Progress::format_duration(double s) {
   char buf[32];
   const long t = static_cast<long>(s + 0.5);
@@ -52,8 +57,7 @@ void Progress::draw(bool final) {
     bar = "[" + std::string(static_cast<size_t>(fill), '#') + std::string(static_cast<size_t>(width - fill), '.') + "] ";
   }
   std::string eta;
-  if (!final && total_ > 0 && done_ > 0 && done_ < total_)
-    eta = " | ETA " + format_duration(el / static_cast<double>(done_) * static_cast<double>(total_ - done_));
+  if (const double left = eta_seconds(); !final && left >= 0) eta = " | ETA " + format_duration(left);
   char head[160];
   if (total_ > 0)
     std::snprintf(head, sizeof head, "%s %s%lld/%lld%s%s", label_.c_str(), bar.c_str(), static_cast<long long>(done_),

@@ -141,6 +141,14 @@ TrainResult Trainer::run() {
                  objective->describe().c_str(),
                  static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum),
                  human_count(static_cast<double>(micro_tokens * accum)).c_str(), num_threads());
+  if (!opt_.quiet && tc.precision == "bf16") {
+    // Mixed precision pays only where bf16 products are faster than fp32 ones (Zen 4/5, AMX); a
+    // CPU with half-rate bf16 dot products and no AMX (Xeons under some hypervisors) is slower.
+    const double f32 = kernels::gemm_peak_gflops(false), b16 = kernels::gemm_peak_gflops(true);
+    if (b16 < 1.15 * f32)
+      std::fprintf(stderr, "note: bf16 GEMMs run at %.0f GFLOP/s on this CPU against %.0f for fp32: bf16 saves memory here but will not train faster\n",
+                   b16, f32);
+  }
 
   double eval_seconds = 0;  // duration of the last validation pass
   auto evaluate = [&]() -> double {
@@ -178,6 +186,7 @@ TrainResult Trainer::run() {
     metrics << nlohmann::json{{"step", 0}, {"val_loss", state.val_loss}}.dump() << "\n";
   }
   Progress progress("pretrain", state.total_steps, "steps");
+  progress.resume_from(state.step);
   TrainResult result;
   t_start = now_s();
   const int64_t first_step = state.step;
