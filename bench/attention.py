@@ -2,8 +2,8 @@
 """Fused attention vs the PyTorch composite, in the same invocation.
 
 Runs build/bench/bench_attention and bench/attention_peer.py at each thread count, the peer both with
-OpenBLAS's own CPU detection (OPENBLAS_CORETYPE unset; this machine's environment sets Haswell) and
-with OPENBLAS_CORETYPE=Cooperlake (its AVX-512 kernels), then prints a table and
+OpenBLAS's own CPU detection (OPENBLAS_CORETYPE unset) and with the core type that gives PyTorch's
+fp32 GEMM its best speed here (bench_common.best_openblas_coretype), then prints a table and
 the speed-up over the faster peer. Every measurement is also written as a JSON line to --out.
 
   /usr/bin/python3 bench/attention.py                       # B=8 H=12 D=64, T=256 512 1024, 1 and 2 threads
@@ -17,9 +17,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import run_json, torch_threads_env  # noqa: E402
+from bench_common import peer_blas_env, run_json, torch_threads_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
-PEER_ENVS = {"openblas-auto": None, "openblas-cooperlake": "Cooperlake"}
+PEER_ENVS = {"openblas-auto": None, "openblas-best": "best"}  # best: bench_common.best_openblas_coretype
 
 
 def main():
@@ -45,10 +45,11 @@ def main():
             shape = ["--threads", str(threads), "--B", args.B, "--H", args.H, "--D", args.D, "--reps", args.reps, "--T", T]
             rows += run_json([os.path.join(args.build, "bench", "bench_attention"), *shape], env, args.settle)
             for name, coretype in PEER_ENVS.items():
-                penv = torch_threads_env(env, threads)
-                penv.pop("OPENBLAS_CORETYPE", None)
-                if coretype:
-                    penv["OPENBLAS_CORETYPE"] = coretype
+                if coretype == "best":
+                    penv = peer_blas_env(env, threads)
+                else:
+                    penv = torch_threads_env(env, threads)
+                    penv.pop("OPENBLAS_CORETYPE", None)
                 for r in run_json([sys.executable, os.path.join(HERE, "attention_peer.py"), *shape], penv, args.settle):
                     r["impl"] = "torch/" + name
                     rows.append(r)

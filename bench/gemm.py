@@ -2,8 +2,9 @@
 """GEMM benchmark driver: Cornerstone's GEMM (oneDNN) beside OpenBLAS and torch.mm, in one run.
 
 For each thread count it runs bench_gemm (oneDNN and OpenBLAS as Debian ships it), bench_gemm again
-with OPENBLAS_CORETYPE=Cooperlake (OpenBLAS 0.3.21 does not recognise Zen 5 and otherwise falls
-back to its AVX2 kernels), and the PyTorch peer, then prints one table per thread count and the
+with the OPENBLAS_CORETYPE that makes it fastest here (bench_common.best_openblas_coretype, or
+Cooperlake when its own detection is as fast: OpenBLAS 0.3.21 does not recognise Zen 5 or Emerald
+Rapids and falls back to AVX2 or SSE3 kernels), and the PyTorch peer, then prints one table per thread count and the
 ratios the engine issue asks for. --json writes all rows to a file.
 """
 import argparse
@@ -13,6 +14,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_common import best_openblas_coretype, peer_blas_env  # noqa: E402
 
 
 def run_lines(cmd, env=None):
@@ -32,10 +35,11 @@ def main():
     rows = []
     for t in [int(x) for x in args.threads.split(",")]:
         ours = run_lines([exe, "--threads", str(t)] + quick)
-        env = dict(os.environ, OPENBLAS_CORETYPE="Cooperlake")
+        core = best_openblas_coretype(t)[0] or "Cooperlake"
+        env = dict(os.environ, OPENBLAS_CORETYPE=core)
         tuned = {r["shape"]: r for r in run_lines([exe, "--threads", str(t)] + quick, env) if r["kind"] == "gemm"}
         torch_rows = {r["shape"]: r for r in run_lines(["/usr/bin/python3", os.path.join(HERE, "gemm_peer.py"),
-                                                       "--threads", str(t)] + quick)}
+                                                       "--threads", str(t)] + quick, peer_blas_env(os.environ, t))}
         peak = next(r for r in ours if r["kind"] == "peak")
         print(f"\nGEMM, {t} thread(s): register-only peak fp32 {peak['fp32_fma_gflops']:.0f} GFLOP/s, "
               f"bf16 {peak['bf16_dot_gflops']:.0f} GFLOP/s")

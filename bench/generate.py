@@ -4,7 +4,7 @@ against the roofline, in the same invocation.
 
 For each thread count, runs build/bench/bench_generate (f32, bf16, q8_0, q4_0 on a randomly
 initialised 124M GPT-2) and bench/generate_peer.py (float32 with OPENBLAS_CORETYPE as this machine
-exports it and unset, bfloat16, and dynamic qint8), interleaved. Prints, per format and thread
+exports it and with the fastest core type found by a GEMM probe, bfloat16, and dynamic qint8), interleaved. Prints, per format and thread
 count: prompt tokens/s (pp512) and its share of the GEMM peak (f32: sgemm; the others: bf16 GEMM),
 decode tokens/s (tg128, from an empty cache) and its share of the roofline (measured read
 bandwidth / weight bytes read per token), and the speed-ups over PyTorch fp32 eager (the faster of
@@ -21,7 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import run_json, torch_threads_env  # noqa: E402
+from bench_common import peer_blas_env, run_json, torch_threads_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
 FORMATS = ["f32", "bf16", "q8_0", "q4_0"]
 NEAREST_TORCH = {"f32": "float32", "bf16": "bfloat16", "q8_0": "qint8", "q4_0": "qint8"}
@@ -47,12 +47,15 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         shape = ["--threads", str(threads), "--prompt", args.prompt, "--decode", args.decode, "--reps", args.reps]
         rows += run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--formats", *FORMATS], env, args.settle)
-        peers = [("float32", exported), ("float32", None), ("bfloat16", exported), ("qint8", exported)]
+        peers = [("float32", exported), ("float32", "best"), ("bfloat16", exported), ("qint8", exported)]
         for dtype, coretype in peers:
-            penv = torch_threads_env(env, threads)
-            penv.pop("OPENBLAS_CORETYPE", None)
-            if coretype:
-                penv["OPENBLAS_CORETYPE"] = coretype
+            if coretype == "best":  # the fastest core type here (bench_common.best_openblas_coretype)
+                penv = peer_blas_env(env, threads)
+            else:
+                penv = torch_threads_env(env, threads)
+                penv.pop("OPENBLAS_CORETYPE", None)
+                if coretype:
+                    penv["OPENBLAS_CORETYPE"] = coretype
             rows += run_json([sys.executable, os.path.join(HERE, "generate_peer.py"), *shape, "--dtype", dtype], penv, args.settle)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -18,7 +18,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import torch_threads_env  # noqa: E402
+from bench_common import peer_blas_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
 
 
@@ -45,8 +45,7 @@ def main():
         subprocess.check_call([cli, "--threads", str(args.threads), "pretrain", "--config", args.config, "--data", data,
                                "--out", ours, "--time", f"{args.time}s"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ref = os.path.join(work, "pytorch")
-        env = torch_threads_env(os.environ, args.threads)
-        env.pop("OPENBLAS_CORETYPE", None)  # PyTorch at its best here: OpenBLAS's AVX-512 kernels
+        env = peer_blas_env(os.environ, args.threads)  # PyTorch at its best here: OpenBLAS's fastest kernels
         env["LD_PRELOAD"] = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
         env["MALLOC_CONF"] = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
         out = subprocess.check_output(["/usr/bin/python3", os.path.join(HERE, "reference_trainer.py"), "--config", args.config,

@@ -4,8 +4,8 @@
 
 For each config (tiny, char, gpt2-small at context 256 [and 1024 with --long]) and thread count it
 runs Cornerstone in fp32 and bf16, and PyTorch in every setting that can make it faster here:
-OpenBLAS with its AVX-512 kernels (this machine's environment sets OPENBLAS_CORETYPE=Haswell, which
-halves its fp32 GEMM; the peer runs with it unset), as Debian's pthreads build and its OpenMP build
+OpenBLAS with its fastest kernels on this CPU (OPENBLAS_CORETYPE chosen by a GEMM probe: Debian's
+OpenBLAS 0.3.21 misdetects some CPUs and falls back to slow kernels), as Debian's pthreads build and its OpenMP build
 (the pthreads pool fights PyTorch's OpenMP threads for the cores), the default allocator and
 jemalloc (tuned MALLOC_CONF), fp32 and bf16 autocast. A run with fewer threads than cores is pinned
 to that many cores (taskset) on both sides. It prints tokens/s, ms/step, peak RSS and MFU for
@@ -22,6 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from bench_common import peer_blas_env  # noqa: E402
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 # Debian ships OpenBLAS twice; libblas.so.3 (the alternatives system) picks one. The pthreads build
@@ -97,12 +99,8 @@ def cornerstone(build, preset, data, T, threads, steps, precision, checkpoint=Fa
     return {"tokens_per_s": tps, "peak_rss_mb": rss, "mfu": mfu, "activation_mb": act, "step_peak_mb": step_peak}
 
 
-def torch_peer(preset, data, T, threads, steps, bf16, coretype, jemalloc, blas="openmp"):
-    env = dict(os.environ)
-    if coretype == "auto":
-        env.pop("OPENBLAS_CORETYPE", None)
-    else:
-        env["OPENBLAS_CORETYPE"] = coretype
+def torch_peer(preset, data, T, threads, steps, bf16, jemalloc, blas="openmp"):
+    env = peer_blas_env(os.environ, threads)  # the fastest OPENBLAS_CORETYPE on this machine
     env["LD_LIBRARY_PATH"] = OPENBLAS_DIRS[blas] + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
     if jemalloc:
@@ -185,8 +183,8 @@ def main():
             res = {}
             for prec in ("f32", "bf16"):
                 res[f"cornerstone {prec}"] = cornerstone(args.build, preset, data, T, t, cs_steps, prec)
-            # OpenBLAS with its AVX-512 kernels (OPENBLAS_CORETYPE unset; this machine's environment
-            # sets Haswell, which halves its fp32 GEMM), as the pthreads and the OpenMP build, with the
+            # OpenBLAS with its fastest kernels here (OPENBLAS_CORETYPE chosen by measurement:
+            # bench_common.best_openblas_coretype), as the pthreads and the OpenMP build, with the
             # default allocator and with tuned jemalloc.
             settings = [("pthread", False), ("openmp", False), ("pthread", True), ("openmp", True)]
             if args.quick:
@@ -196,7 +194,7 @@ def main():
             for blas, jem in settings:
                 for bf16 in (False, True):
                     label = f"torch {'bf16' if bf16 else 'fp32'} {blas}-blas{' jemalloc' if jem else ''}"
-                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, "auto", jem, blas)
+                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, jem, blas)
             # MFU uses Cornerstone's accounting (6 N + attention FLOPs per token against the measured
             # fp32 GEMM peak) for every run, so it scales with tokens/s.
             flops_scale = res["cornerstone f32"]["mfu"] / res["cornerstone f32"]["tokens_per_s"]
