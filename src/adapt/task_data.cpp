@@ -112,4 +112,20 @@ std::vector<std::string> tag_set(const std::vector<TaggingExample>& examples) {
   return {s.begin(), s.end()};
 }
 
+std::vector<std::string> read_label_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IOError("cannot open '" + path + "'");
+  std::set<std::string> s;
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    const size_t a = line.find_first_not_of(" \t\r"), b = line.find_last_not_of(" \t\r");
+    if (a == std::string::npos) continue;
+    if (!s.insert(line.substr(a, b - a + 1)).second)
+      throw FormatError(path + ":" + std::to_string(n) + ": label '" + line.substr(a, b - a + 1) + "' is listed twice");
+  }
+  if (s.size() < 2) throw FormatError(path + ": a label set needs at least 2 labels, found " + std::to_string(s.size()));
+  return {s.begin(), s.end()};
+}
+
 }  // namespace cornerstone::adapt

@@ -169,6 +169,40 @@ TEST_F(BertFinetune, PartOfSpeechTaggingPerWord) {
   EXPECT_EQ(finetune_report(d("tagger"))["val"]["examples"], m["examples"]);
 }
 
+TEST_F(BertFinetune, LabelsFileFixesTheTagSetAcrossTrainingSets) {
+  // A tag the training sentences lack ("zz") in a validation sentence: refused by default (the
+  // model would have no output for it), accepted when --labels names it; a --labels file that
+  // lacks a training tag, or lists one twice, is refused with the file named.
+  auto val = read_jsonl(d("tag_val.jsonl"));
+  val.resize(20);
+  val[2]["tags"][0] = "zz";
+  write_jsonl(d("tag_val_zz.jsonl"), val);
+  std::set<std::string> tags{"zz"};
+  for (const auto& row : read_jsonl(d("tag_train.jsonl")))
+    for (const auto& t : row["tags"]) tags.insert(t.get<std::string>());
+  std::ofstream(d("tags.txt")) << [&] { std::string s; for (const auto& t : tags) s += t + "\n"; return s; }();
+  const std::string common = "--threads 2 finetune --model " + d("base") + " --task tag --epochs 1 --batch 16 --max-length 64 --train " +
+                             d("tag_train.jsonl") + " --val " + d("tag_val_zz.jsonl");
+  auto r = run_cli(common + " --out " + d("tag_nolabels"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("tag_val_zz.jsonl:3: \"tags\"[0]: unknown label 'zz'"), std::string::npos) << r.output;
+
+  r = run_cli(common + " --labels " + d("tags.txt") + " --out " + d("tag_labels"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto m = evaluate(d("tag_labels"), d("tag_val_zz.jsonl"));
+  EXPECT_EQ(m["labels"].size(), tags.size());
+  EXPECT_EQ(m["labels"].back(), "zz") << "the head's labels are the file's, sorted";
+
+  std::ofstream(d("tags_short.txt")) << "nn\nvb\n";
+  r = run_cli(common + " --labels " + d("tags_short.txt") + " --out " + d("tag_short"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is not in --labels " + d("tags_short.txt")), std::string::npos) << r.output;
+  std::ofstream(d("tags_twice.txt")) << "nn\nvb\nnn\n";
+  r = run_cli(common + " --labels " + d("tags_twice.txt") + " --out " + d("tag_twice"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("tags_twice.txt:3: label 'nn' is listed twice"), std::string::npos) << r.output;
+}
+
 TEST_F(BertFinetune, ProbeOnFrozenRandomWeights) {
   // --from-scratch --freeze-base: the random-features baseline of a linear probe. The encoder is
   // fresh (not the pretrained one), stays frozen, is saved with the head and reloads exactly.

@@ -2,6 +2,7 @@
 // encoder) to a task.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -26,7 +27,7 @@ void add_finetune(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning "
                                  "(full, frozen base + head, or LoRA)");
-  static std::string model, task, train_path, val_path, out, base_precision = "f32", pooling = "mean", chat_template;
+  static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling = "mean", chat_template;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
   static adapt::FinetuneOptions o;
@@ -39,6 +40,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
   cmd->add_option("--out", out, "Output folder")->required();
+  cmd->add_option("--labels", labels_path, "classify / tag: the head's label set, one per line (default: the labels that occur in "
+                  "--train). Fixes the label set across training-set sizes: validation and test examples may carry labels the "
+                  "training examples lack")->check(CLI::ExistingFile);
   cmd->add_option("--lora-rank", lora_rank, "Train LoRA adapters of this rank instead of the whole model");
   cmd->add_option("--lora-alpha", lora_alpha, "LoRA scale numerator (default: 2 x rank)");
   cmd->add_option("--lora-dropout", lora_dropout, "Dropout on the adapters' input")->capture_default_str();
@@ -70,6 +74,14 @@ void add_finetune(CLI::App& app) {
     spec.max_length = max_length;
     if (spec.task == adapt::Task::Classify) spec.labels = adapt::label_set(adapt::read_classification(train_path));
     if (spec.task == adapt::Task::Tag) spec.labels = adapt::tag_set(adapt::read_tagging(train_path));
+    if (!labels_path.empty()) {
+      if (spec.task != adapt::Task::Classify && spec.task != adapt::Task::Tag) throw ValueError("--labels is for --task classify and tag");
+      const std::vector<std::string> in_train = spec.labels;
+      spec.labels = adapt::read_label_list(labels_path);
+      for (const auto& l : in_train)
+        if (!std::binary_search(spec.labels.begin(), spec.labels.end(), l))
+          throw ValueError(train_path + ": label '" + l + "' is not in --labels " + labels_path);
+    }
     spec.pooling = adapt::pooling_from_name(pooling);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;

@@ -49,5 +49,8 @@ std::vector<RetrievalPair> read_retrieval_pairs(const std::string& jsonl);
 // The sorted distinct labels of a set (the label vocabulary of a head).
 std::vector<std::string> label_set(const std::vector<ClassificationExample>& examples);
 std::vector<std::string> tag_set(const std::vector<TaggingExample>& examples);
+// A label set from a text file, one label per line (surrounding blanks and a trailing \r cut),
+// sorted; empty lines are skipped. Duplicate labels, or fewer than two, are errors naming the file.
+std::vector<std::string> read_label_list(const std::string& path);
 
 }  // namespace cornerstone::adapt
