@@ -86,6 +86,31 @@ std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::
   return model;
 }
 
+void load_weights_into(PretrainedModel& model, const std::string& path) {
+  const nlohmann::json j = read_model_config(path);
+  reject_quantized(j, path);
+  const std::string source = (fs::path(path) / "config.json").string();
+  // Both configs as the model family writes them (defaults filled in), compared key by key; what
+  // only training reads (dropout, the initialisation scale, the stored dtype) may differ.
+  const nlohmann::json theirs = create_model(j, 0, source)->hf_config(), ours = model.hf_config();
+  auto training_only = [](const std::string& k) {
+    return k.find("dropout") != std::string::npos || k.find("pdrop") != std::string::npos || k == "initializer_range" ||
+           k == "torch_dtype" || k == "architectures";
+  };
+  for (const nlohmann::json* side : {&ours, &theirs})
+    for (const auto& item : side->items()) {
+      const std::string& key = item.key();
+      if (training_only(key)) continue;
+      const auto a = theirs.find(key), b = ours.find(key);
+      if (a != theirs.end() && b != ours.end() && *a == *b) continue;
+      throw ValueError("'" + path + "' is not the model the config describes: " + key + " is " +
+                       (a == theirs.end() ? std::string("absent") : a->dump()) + " in " + source + " but " +
+                       (b == ours.end() ? std::string("absent") : b->dump()) +
+                       " in the config (continued pretraining keeps the architecture: give the config the model's shape)");
+    }
+  load_weights(model, path, {});
+}
+
 std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {
   const nlohmann::json j = read_model_config(path);
   if (j.is_object() && j.value("model_type", "") == "bert")

@@ -22,6 +22,7 @@
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/kernels/peak.h"
+#include "cornerstone/models/load.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/precision.h"
 #include "cornerstone/train/checkpoint.h"
@@ -111,10 +112,15 @@ TrainResult Trainer::run() {
     throw ValueError("run folder '" + opt_.run_dir + "' already has checkpoints; pass --resume to continue it or choose another --out");
   if (opt_.resume && !existing)
     throw ValueError("--resume: run folder '" + opt_.run_dir + "' has no checkpoint to resume from");
+  // Continued (e.g. domain-adaptive) pretraining: another run's weights, a fresh optimizer and
+  // schedule. A resumed run takes its weights from its own checkpoint instead.
+  if (!opt_.init_from.empty() && !opt_.resume) models::load_weights_into(model, opt_.init_from);
   fs::create_directories(run);
   const fs::path data_tok = fs::path(opt_.data_dir) / "tokenizer.json";
   if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json")) fs::copy_file(data_tok, run / "tokenizer.json");
-  io::write_file_atomic((run / "training.json").string(), cfg_.to_json().dump(2) + "\n");
+  nlohmann::json training_json = cfg_.to_json();
+  if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
+  io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");
 
   // ---- optimizer, state ----
   model.set_checkpoint_activations(tc.checkpoint_activations);

@@ -118,6 +118,36 @@ TEST_F(BertPretrain, InterruptAndResumeGiveTheSameLossesAsAStraightRun) {
   for (const auto& n : wa.names()) EXPECT_EQ(wa.get(n).to_vector(), wb.get(n).to_vector()) << n;
 }
 
+TEST_F(BertPretrain, InitContinuesFromAnotherRunsWeights) {
+  // Continued (domain-adaptive) pretraining: --init takes another run's weights, with a fresh
+  // optimizer and schedule. Its first validation loss is the source run's last one (the same
+  // fixed validation batches through the same weights), far below a fresh model's.
+  const std::string base = d("init_base"), cont = d("init_cont");
+  auto r = run_cli(pretrain(base, "--steps 20"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(pretrain(cont, "--steps 5 --init " + base));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto mb = metrics(base), mc = metrics(cont);
+  ASSERT_TRUE(mb.back().contains("val_loss") && mc.front().contains("val_loss"));
+  const double base_end = mb.back()["val_loss"].get<double>(), cont_start = mc.front()["val_loss"].get<double>();
+  EXPECT_NEAR(cont_start, base_end, 1e-6 * base_end);
+  EXPECT_LT(cont_start, mb.front()["val_loss"].get<double>() - 1.0);
+  EXPECT_EQ(mc.front()["step"], 0);
+  EXPECT_EQ(mc.back()["step"], 5) << "a new schedule, counted from step 0";
+  std::ifstream training(fs::path(cont) / "training.json");
+  EXPECT_EQ(nlohmann::json::parse(training)["init_from"], base);
+
+  // A different architecture is named by its first differing key; a folder that is no model, too.
+  std::ofstream(d("wide.json")) << R"({"model": {"arch": "bert", "context": 64, "n_layers": 2, "d_model": 128, "n_heads": 4, "d_ff": 256}})";
+  r = run_cli("pretrain --config " + d("wide.json") + " --data " + d("data") + " --out " + d("init_wide") + " --init " + base);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is not the model the config describes: hidden_size is 64 in"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("but 128 in the config"), std::string::npos) << r.output;
+  r = run_cli(pretrain(d("init_none"), "--init " + d("data")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("missing config.json"), std::string::npos) << r.output;
+}
+
 TEST_F(BertPretrain, BadInputIsNamed) {
   // Data tokenized without [CLS] / [SEP] / [MASK] (a byte-level BPE vocabulary).
   std::string corpus;

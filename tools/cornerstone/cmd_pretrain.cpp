@@ -26,7 +26,7 @@ double parse_duration(const std::string& s) {
 
 void add_pretrain(CLI::App& app) {
   auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
-  static std::string config, data, out, time_limit, precision;
+  static std::string config, data, out, time_limit, precision, init;
   static int64_t steps = 0, batch = 0, context = 0;
   static bool resume = false, checkpoint_activations = false;
   cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, ...) or a JSON file")->required();
@@ -35,6 +35,8 @@ void add_pretrain(CLI::App& app) {
   auto* s = cmd->add_option("--steps", steps, "Optimizer steps (default: the config's)")->check(CLI::PositiveNumber);
   cmd->add_option("--time", time_limit, "Train for this long instead (e.g. 5m); the schedule is sized to fit")->excludes(s);
   cmd->add_flag("--resume", resume, "Continue the run in --out from its latest checkpoint");
+  cmd->add_option("--init", init, "Start from this model's weights (a run folder) instead of fresh ones: continued or "
+                  "domain-adaptive pretraining on new data, with a new optimizer and schedule; the config must describe the same architecture");
   cmd->add_option("--batch", batch, "Sequences per micro-batch (overrides the config)")->check(CLI::PositiveNumber);
   cmd->add_option("--context", context, "Tokens per sequence (overrides the config)")->check(CLI::PositiveNumber);
   cmd->add_option("--precision", precision, "f32 or bf16 (overrides the config)")->check(CLI::IsMember({"f32", "bf16"}));
@@ -52,7 +54,7 @@ void add_pretrain(CLI::App& app) {
     if (!precision.empty()) cfg.training.precision = precision;
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
-    o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume;
+    o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init;
     if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();

@@ -18,6 +18,11 @@ std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::
 // A model of the family and shape that `hf_config` (a config.json) describes, with fresh weights
 // from `seed`: the untrained twin of a pretrained model.
 std::unique_ptr<PretrainedModel> create_model(const nlohmann::json& hf_config, uint64_t seed, const std::string& source);
+// Copies the weights of the model folder PATH into `model` (continued pretraining from another
+// run's weights). PATH's config.json must describe the same architecture as `model`: a difference
+// is a ValueError naming the first config key that differs; a missing tensor or a shape mismatch
+// is a FormatError naming the tensor.
+void load_weights_into(PretrainedModel& model, const std::string& path);
 // Writes config.json and model.safetensors into an existing folder (each file atomically).
 void save_model(const PretrainedModel& model, const std::string& dir);
 // PATH/config.json, parsed; throws IOError / FormatError naming the file.

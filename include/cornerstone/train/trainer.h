@@ -25,6 +25,7 @@ struct RunOptions {
   int64_t steps = 0;           // overrides training.steps when > 0
   double time_limit_s = 0;     // stop after this long (the schedule is sized to fit) when > 0
   bool resume = false;
+  std::string init_from;       // start from this model folder's weights (continued pretraining), not from the seed
   bool quiet = false;          // no progress line (tests)
   int64_t stop_after_steps = 0;  // testing aid: behave as if interrupted after this many steps
 };
