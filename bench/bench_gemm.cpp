@@ -36,6 +36,8 @@ const GemmShape kShapes[] = {
     {"tiny.proj.fwd", 'N', 'T', 2048, 384, 1536},  {"tiny.lmhead.chunk", 'N', 'T', 256, 50304, 384},
     {"small.qkv.fwd", 'N', 'T', 4096, 2304, 768},  {"small.fc.fwd", 'N', 'T', 4096, 3072, 768},
     {"small.proj.dx", 'N', 'N', 4096, 3072, 768},  {"small.fc.dw", 'T', 'N', 3072, 768, 4096},
+    {"char.proj.fwd", 'N', 'T', 4096, 384, 384},   {"char.fc2.fwd", 'N', 'T', 4096, 384, 1536},
+    {"char.qkv.dx", 'N', 'N', 4096, 384, 1152},    {"char.fc.dx", 'N', 'N', 4096, 384, 1536},
 };
 
 double seconds_per_call(const std::function<void()>& f, double flops) {
