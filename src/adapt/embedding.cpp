@@ -85,7 +85,7 @@ SentenceEmbedder SentenceEmbedder::load(const std::string& path, int64_t max_len
     if (m.spec().task != Task::Contrastive && m.spec().task != Task::Classify && m.spec().task != Task::Tag)
       throw ValueError("'" + path + "' is a " + task_name(m.spec().task) + " model; embeddings come from a base model or a contrastive fine-tune");
     e.model_ = m.base_ptr();
-    e.pooling_ = m.spec().pooling;
+    if (m.spec().task == Task::Contrastive) e.pooling_ = m.spec().pooling;  // a classifier's pooling is its head's
   } else {
     e.model_ = models::load_model(path);
   }

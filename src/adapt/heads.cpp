@@ -1,12 +1,14 @@
 #include "cornerstone/adapt/heads.h"
 
+#include "cornerstone/adapt/embedding.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/linear.h"
 
 namespace cornerstone::adapt {
 
-SequenceClassifier::SequenceClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_labels, uint64_t seed)
-    : base_(std::move(base)) {
+SequenceClassifier::SequenceClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_labels, uint64_t seed,
+                                       Pooling pooling)
+    : base_(std::move(base)), pooling_(pooling) {
   if (num_labels < 2) throw ValueError("classification needs at least 2 labels, got " + std::to_string(num_labels));
   Rng rng(seed);
   register_module("base", base_);
@@ -21,7 +23,8 @@ SequenceClassifier::SequenceClassifier(std::shared_ptr<models::PretrainedModel> 
 
 Tensor SequenceClassifier::logits(const Tensor& ids, const Tensor& lengths, const Tensor& segments, Rng* dropout_rng) const {
   const Tensor h = base_->hidden_states(ids, lengths, segments, dropout_rng);
-  return ops::linear(base_->sequence_features(h, lengths), weight_, bias_);
+  return ops::linear(pooling_ == Pooling::Mean ? pool(h, lengths, Pooling::Mean) : base_->sequence_features(h, lengths),
+                     weight_, bias_);
 }
 
 TokenClassifier::TokenClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_tags, uint64_t seed)

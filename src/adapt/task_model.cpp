@@ -55,6 +55,7 @@ nlohmann::json TaskSpec::to_json() const {
     j["lora"] = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"dropout", lora.dropout}, {"targets", lora.targets},
                  {"base_storage", std::string(dtype_name(lora.base_storage))}};
   if (task == Task::Contrastive) j["pooling"] = pooling_name(pooling), j["temperature"] = temperature;
+  if (task == Task::Classify) j["pooling"] = pooling_name(pooling);
   if (from_scratch) j["from_scratch"] = true;
   if (task == Task::SFT) j["chat_template"] = chat_template, j["packing"] = packing;
   return j;
@@ -78,7 +79,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
       s.lora.targets = l.at("targets").get<std::vector<std::string>>();
       s.lora.base_storage = dtype_from_name(l.value("base_storage", "f32"));
     }
-    s.pooling = pooling_from_name(j.value("pooling", "mean"));
+    // A classifier without the key is one from before mean pooling existed: it reads the pooler.
+    s.pooling = pooling_from_name(j.value("pooling", s.task == Task::Classify ? "cls" : "mean"));
     s.temperature = j.value("temperature", 0.05f);
     s.from_scratch = j.value("from_scratch", false);
     s.chat_template = j.value("chat_template", "");
@@ -100,12 +102,13 @@ nn::Module& TaskModel::module() const {
 
 void TaskModel::build(uint64_t seed, bool attach_lora) {
   const int64_t n = static_cast<int64_t>(spec_.labels.size());
-  if (spec_.task == Task::Classify) classifier_ = std::make_shared<SequenceClassifier>(base_, n, seed);
+  if (spec_.task == Task::Classify) classifier_ = std::make_shared<SequenceClassifier>(base_, n, seed, spec_.pooling);
   if (spec_.task == Task::Tag) tagger_ = std::make_shared<TokenClassifier>(base_, n, seed);
   if (spec_.mode == AdaptMode::Frozen) base_->set_requires_grad(false);
   if (spec_.mode == AdaptMode::LoRA && attach_lora) apply_lora(*base_, spec_.lora, seed ^ 0x10aull);
   // BERT's pooler is part of its classification head here: masked-LM pretraining never trains it.
-  if (spec_.task == Task::Classify && spec_.mode != AdaptMode::Full)
+  // (A mean-pooling head does not read it.)
+  if (reads_feature_head() && spec_.mode != AdaptMode::Full)
     for (auto [name, p] : base_->feature_head()) p.requires_grad_(true);
 }
 
@@ -182,7 +185,7 @@ std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
   if (classifier_ || tagger_)
     for (const auto& [name, p] : module().named_parameters())
       if (!is_base_parameter(name)) out.emplace_back(name, p.detach());
-  if (classifier_ && spec_.mode != AdaptMode::Full)
+  if (reads_feature_head() && spec_.mode != AdaptMode::Full)
     for (const auto& [name, p] : base_->feature_head()) out.emplace_back(name, p.detach());
   return out;
 }

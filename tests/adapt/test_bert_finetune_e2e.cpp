@@ -159,6 +159,42 @@ TEST_F(BertFinetune, SpamFromThePooledClsFullFrozenAndLora) {
   EXPECT_NEAR(evaluate(d("merged"), d("val.jsonl"))["accuracy"].get<double>(), l["accuracy"].get<double>(), 1e-9);
 }
 
+TEST_F(BertFinetune, SpamFromTheMeanOfTheTokens) {
+  // --pooling mean: the head reads the mean of the real tokens' states instead of the pooler on
+  // [CLS]. The choice is saved in task.json and honoured on reload; a frozen base then trains the
+  // classifier alone (the pooler is not read, so not trained); a task.json from before the option
+  // (no "pooling") reads the pooler, as it was trained to.
+  const std::string common = "--threads 2 finetune --model " + d("base") + kClassify + " --train " + d("train.jsonl") + " --val " + d("val.jsonl");
+  auto r = run_cli(common + " --pooling mean --lr 1e-3 --out " + d("mean_full"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream task_file(d("mean_full/task.json"));
+  EXPECT_EQ(nlohmann::json::parse(task_file)["pooling"], "mean");
+  const auto f = evaluate(d("mean_full"), d("val.jsonl"));
+  EXPECT_GT(f["accuracy"].get<double>(), 0.85) << f.dump();
+  EXPECT_NEAR(f["loss"].get<double>(), finetune_report(d("mean_full"))["val"]["loss"].get<double>(), 1e-9) << "reloads exactly";
+
+  r = run_cli(common + " --pooling mean --freeze-base --lr 3e-3 --out " + d("mean_head"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(finetune_report(d("mean_head"))["trainable_parameters"], 2 * 64 + 2) << "classifier weight and bias only";
+  EXPECT_NEAR(evaluate(d("mean_head"), d("val.jsonl"))["loss"].get<double>(),
+              finetune_report(d("mean_head"))["val"]["loss"].get<double>(), 1e-9);
+
+  r = run_cli(common + " --freeze-base --lr 3e-3 --out " + d("cls_head"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(finetune_report(d("cls_head"))["trainable_parameters"], 2 * 64 + 2 + 64 * 64 + 64) << "classifier and pooler";
+  std::ifstream cls_in(d("cls_head/task.json"));
+  auto cls_task = nlohmann::json::parse(cls_in);
+  EXPECT_EQ(cls_task["pooling"], "cls");
+  cls_task.erase("pooling");
+  std::ofstream(d("cls_head/task.json")) << cls_task.dump();
+  EXPECT_NEAR(evaluate(d("cls_head"), d("val.jsonl"))["loss"].get<double>(),
+              finetune_report(d("cls_head"))["val"]["loss"].get<double>(), 1e-9) << "a task.json without pooling reads the pooler";
+
+  r = run_cli("finetune --model " + d("base") + " --task tag --pooling mean --train " + d("tag_train.jsonl") + " --out " + d("tag_mean"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--pooling is for --task classify and contrastive"), std::string::npos) << r.output;
+}
+
 TEST_F(BertFinetune, PartOfSpeechTaggingPerWord) {
   auto r = run_cli("--threads 2 finetune --model " + d("base") + " --task tag --epochs 2 --batch 16 --max-length 64 --lr 2e-3 --train " +
                    d("tag_train.jsonl") + " --val " + d("tag_val.jsonl") + " --out " + d("tagger"));

@@ -27,7 +27,7 @@ void add_finetune(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning "
                                  "(full, frozen base + head, or LoRA)");
-  static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling = "mean", chat_template;
+  static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
   static adapt::FinetuneOptions o;
@@ -51,8 +51,10 @@ void add_finetune(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))->capture_default_str();
   cmd->add_flag("--freeze-base", freeze_base, "Train only the task head on a frozen base");
   cmd->add_flag("--from-scratch", from_scratch, "Fresh weights in the base's architecture instead of its pretrained ones (the no-pretraining baseline; with --freeze-base, a probe on frozen random weights)");
-  cmd->add_option("--pooling", pooling, "contrastive: sentence embedding from the mean of the tokens or [CLS]")
-      ->check(CLI::IsMember({"mean", "cls"}))->capture_default_str();
+  cmd->add_option("--pooling", pooling, "classify: the head reads the model's sequence features (cls, the default: BERT's pooler "
+                  "on [CLS], a decoder's last token) or the mean of the tokens' states (mean); contrastive: the sentence "
+                  "embedding is the mean of the tokens' states (mean, the default) or [CLS]'s (cls)")
+      ->check(CLI::IsMember({"mean", "cls"}));
   cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
   cmd->add_option("--chat-template", chat_template, "sft: render examples with this template (chatml, plain; default: the model's)")
       ->check(CLI::IsMember(infer::chat_template_names()));
@@ -82,7 +84,9 @@ void add_finetune(CLI::App& app) {
         if (!std::binary_search(spec.labels.begin(), spec.labels.end(), l))
           throw ValueError(train_path + ": label '" + l + "' is not in --labels " + labels_path);
     }
-    spec.pooling = adapt::pooling_from_name(pooling);
+    if (!pooling.empty() && spec.task != adapt::Task::Classify && spec.task != adapt::Task::Contrastive)
+      throw ValueError("--pooling is for --task classify and contrastive");
+    spec.pooling = adapt::pooling_from_name(!pooling.empty() ? pooling : spec.task == adapt::Task::Classify ? "cls" : "mean");
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
     spec.chat_template = chat_template;

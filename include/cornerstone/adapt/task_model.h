@@ -2,7 +2,7 @@
 //
 //   task.json      {"task": "classify" | "tag" | "contrastive" | "sft", "mode": "full" | "frozen" |
 //                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
-//                   "lora": {...}, "pooling": "mean" | "cls", "temperature": t, "from_scratch": bool,
+//                   "lora": {...}, "pooling": "mean" | "cls" (contrastive, classify), "temperature": t, "from_scratch": bool,
 //                   "chat_template": "chatml" | "plain", "packing": bool}
 //   tokenizer.json the base model's tokenizer
 //   full / frozen: config.json + model.safetensors (base in Hugging Face names, plus the head:
@@ -37,7 +37,6 @@ namespace cornerstone::adapt {
 
 enum class Task { Classify, Tag, Contrastive, SFT };
 enum class AdaptMode { Full, Frozen, LoRA };
-enum class Pooling { Mean, Cls };  // sentence embeddings: mean of the real tokens' states, or [CLS]'s
 
 std::string task_name(Task t);
 Task task_from_name(const std::string& s);  // throws ValueError listing the tasks
@@ -51,7 +50,7 @@ struct TaskSpec {
   int64_t max_length = 0;           // tokens per example (0: the base context, at most 256)
   std::string base;                 // base model folder (absolute)
   LoRAConfig lora;                  // when mode == LoRA
-  Pooling pooling = Pooling::Mean;  // contrastive
+  Pooling pooling = Pooling::Mean;  // contrastive (default mean) and classify (default cls: the pooler)
   float temperature = 0.05f;        // contrastive: InfoNCE logits are cosine similarities / temperature
   bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
   std::string chat_template;        // sft: the template's name (empty: the base model's, infer::chat_template_for)
@@ -87,6 +86,8 @@ class TaskModel {
   void build(uint64_t seed, bool attach_lora);
   // Parameters saved beside the base: the head's, and an encoder classifier's pooler.
   std::vector<std::pair<std::string, Tensor>> head_tensors() const;
+  // A classifier that reads the base's feature head (BERT's pooler), trained and saved with the head.
+  bool reads_feature_head() const { return classifier_ && spec_.pooling != Pooling::Mean; }
 
   TaskSpec spec_;
   std::optional<InputFormat> format_;
