@@ -54,8 +54,8 @@ nlohmann::json TaskSpec::to_json() const {
   if (mode == AdaptMode::LoRA)
     j["lora"] = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"dropout", lora.dropout}, {"targets", lora.targets},
                  {"base_storage", std::string(dtype_name(lora.base_storage))}};
-  if (task == Task::Contrastive) j["pooling"] = pooling_name(pooling), j["temperature"] = temperature;
-  if (task == Task::Classify) j["pooling"] = pooling_name(pooling);
+  if (task == Task::Contrastive || task == Task::Classify) j["pooling"] = pooling_name(pooling);
+  if (task == Task::Contrastive) j["temperature"] = temperature;
   if (from_scratch) j["from_scratch"] = true;
   if (task == Task::SFT) j["chat_template"] = chat_template, j["packing"] = packing;
   return j;
@@ -79,8 +79,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
       s.lora.targets = l.at("targets").get<std::vector<std::string>>();
       s.lora.base_storage = dtype_from_name(l.value("base_storage", "f32"));
     }
-    // A classifier without the key is one from before mean pooling existed: it reads the pooler.
-    s.pooling = pooling_from_name(j.value("pooling", s.task == Task::Classify ? "cls" : "mean"));
+    s.pooling = j.contains("pooling") ? pooling_from_name(j.at("pooling").get<std::string>()) : default_pooling(s.task);
     s.temperature = j.value("temperature", 0.05f);
     s.from_scratch = j.value("from_scratch", false);
     s.chat_template = j.value("chat_template", "");

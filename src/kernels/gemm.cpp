@@ -105,7 +105,7 @@ void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, con
         status[t] = dnnl_sgemm(static_cast<char>(ta), static_cast<char>(tb), m1 - m0, N, K, alpha,
                                ta == Trans::N ? A + m0 * lda : A + m0, lda, B, ldb, beta, C + m0 * ldc, ldc);
     }
-    for (int t = 0; t < threads && t < 64; ++t) check_status(status[t], "sgemm");
+    for (int t = 0; t < threads; ++t) check_status(status[t], "sgemm");  // sgemm_banded: threads <= 64
     return;
   }
   check_status(dnnl_sgemm(static_cast<char>(ta), static_cast<char>(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc),

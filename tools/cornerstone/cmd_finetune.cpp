@@ -86,7 +86,7 @@ void add_finetune(CLI::App& app) {
     }
     if (!pooling.empty() && spec.task != adapt::Task::Classify && spec.task != adapt::Task::Contrastive)
       throw ValueError("--pooling is for --task classify and contrastive");
-    spec.pooling = adapt::pooling_from_name(!pooling.empty() ? pooling : spec.task == adapt::Task::Classify ? "cls" : "mean");
+    spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
     spec.chat_template = chat_template;

@@ -42,6 +42,10 @@ std::string task_name(Task t);
 Task task_from_name(const std::string& s);  // throws ValueError listing the tasks
 std::string pooling_name(Pooling p);
 Pooling pooling_from_name(const std::string& s);  // throws ValueError listing the choices
+// Without --pooling / a task.json key: a classifier reads the model's sequence features (BERT's
+// pooler on [CLS], a decoder's last token; every classifier saved before mean pooling existed),
+// sentence embeddings the mean of the tokens.
+inline Pooling default_pooling(Task t) { return t == Task::Classify ? Pooling::Cls : Pooling::Mean; }
 
 struct TaskSpec {
   Task task = Task::Classify;
