@@ -31,7 +31,7 @@
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/kernels/peak.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 using namespace cornerstone;
 

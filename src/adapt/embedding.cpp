@@ -37,7 +37,7 @@ Tensor l2_normalize(const Tensor& x) {
 }
 
 Tensor embed_batch(const models::PretrainedModel& model, const PaddedBatch& batch, Pooling pooling, Rng* dropout_rng) {
-  return pool(model.hidden_states(batch.ids, batch.lengths, batch.segments, dropout_rng), batch.lengths, pooling);
+  return pool(model.hidden_states(batch.batch(), dropout_rng), batch.lengths, pooling);
 }
 
 Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperature) {
@@ -53,8 +53,9 @@ Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperatur
 
 Tensor embed_texts(const models::PretrainedModel& model, const InputFormat& format, const std::vector<std::string>& texts,
                    Pooling pooling, bool normalize, int64_t batch_size) {
-  if (pooling == Pooling::Cls && !model.is_encoder())
-    throw ValueError("--pooling cls needs an encoder (a decoder's first token has seen nothing else); use mean");
+  if (pooling == Pooling::Cls && model.text_framing() != models::TextFraming::ClsSep)
+    throw ValueError("--pooling cls needs a model whose first token ([CLS]) sees the whole text, an encoder; a " + model.model_type() +
+                     " model's first token has seen nothing else: use mean");
   if (batch_size <= 0) throw ValueError("embed: the batch size must be positive");
   autograd::NoGradGuard no_grad;
   std::vector<ModelInput> inputs;
@@ -76,31 +77,6 @@ Tensor embed_texts(const models::PretrainedModel& model, const InputFormat& form
     for (size_t k = s; k < e; ++k) std::copy(src + (k - s) * C, src + (k - s + 1) * C, out.data<float>() + order[k] * C);
   }
   return out;
-}
-
-SentenceEmbedder SentenceEmbedder::load(const std::string& path, int64_t max_length) {
-  SentenceEmbedder e;
-  if (fs::exists(fs::path(path) / "task.json")) {
-    const TaskModel m = TaskModel::load(path);
-    if (m.spec().task != Task::Contrastive && m.spec().task != Task::Classify && m.spec().task != Task::Tag)
-      throw ValueError("'" + path + "' is a " + task_name(m.spec().task) + " model; embeddings come from a base model or a contrastive fine-tune");
-    e.model_ = m.base_ptr();
-    if (m.spec().task == Task::Contrastive) e.pooling_ = m.spec().pooling;  // a classifier's pooling is its head's
-  } else {
-    e.model_ = models::load_model(path);
-  }
-  const std::string tok = models::find_tokenizer(path);
-  if (tok.empty()) throw IOError("model '" + path + "' has no tokenizer.json beside it");
-  const int64_t limit = e.model_->max_positions();
-  if (max_length > limit)
-    throw ValueError("--max-length " + std::to_string(max_length) + " exceeds the model's " + std::to_string(limit) + " positions");
-  e.format_.emplace(tokenize::Tokenizer::load(tok), e.model_->is_encoder(), max_length > 0 ? max_length : std::min<int64_t>(limit, 512));
-  e.model_->eval();
-  return e;
-}
-
-Tensor SentenceEmbedder::embed(const std::vector<std::string>& texts, Pooling pooling, bool normalize, int64_t batch_size) const {
-  return embed_texts(*model_, *format_, texts, pooling, normalize, batch_size);
 }
 
 }  // namespace cornerstone::adapt

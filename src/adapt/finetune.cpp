@@ -14,7 +14,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/progress.h"
 #include "cornerstone/core/rng.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
 #include "cornerstone/ops/precision.h"

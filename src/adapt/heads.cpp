@@ -13,16 +13,15 @@ SequenceClassifier::SequenceClassifier(std::shared_ptr<models::PretrainedModel> 
   Rng rng(seed);
   register_module("base", base_);
   const Shape shape{num_labels, base_->hidden_size()};
-  if (base_->is_encoder()) {
-    weight_ = register_parameter("classifier.weight", Tensor::randn(shape, rng, base_->init_std()));
-    bias_ = register_parameter("classifier.bias", Tensor::zeros({num_labels}));
-  } else {
-    weight_ = register_parameter("score.weight", Tensor::randn(shape, rng, base_->init_std()));
-  }
+  const auto head = base_->sequence_head();  // the Hugging Face names of the model's family
+  weight_ = register_parameter(head.name + ".weight", Tensor::randn(shape, rng, base_->init_std()));
+  if (head.bias) bias_ = register_parameter(head.name + ".bias", Tensor::zeros({num_labels}));
 }
 
 Tensor SequenceClassifier::logits(const Tensor& ids, const Tensor& lengths, const Tensor& segments, Rng* dropout_rng) const {
-  const Tensor h = base_->hidden_states(ids, lengths, segments, dropout_rng);
+  data::Batch in;
+  in.set(data::batch_keys::ids, ids).set(data::batch_keys::lengths, lengths).set(data::batch_keys::segments, segments);
+  const Tensor h = base_->hidden_states(in, dropout_rng);
   return ops::linear(pooling_ == Pooling::Mean ? pool(h, lengths, Pooling::Mean) : base_->sequence_features(h, lengths),
                      weight_, bias_);
 }
@@ -37,7 +36,9 @@ TokenClassifier::TokenClassifier(std::shared_ptr<models::PretrainedModel> base, 
 }
 
 Tensor TokenClassifier::logits(const Tensor& ids, const Tensor& lengths, Rng* dropout_rng) const {
-  return ops::linear(base_->hidden_states(ids, lengths, Tensor(), dropout_rng), weight_, bias_);
+  data::Batch in;
+  in.set(data::batch_keys::ids, ids).set(data::batch_keys::lengths, lengths);
+  return ops::linear(base_->hidden_states(in, dropout_rng), weight_, bias_);
 }
 
 }  // namespace cornerstone::adapt

@@ -6,8 +6,16 @@
 
 namespace cornerstone::adapt {
 
-InputFormat::InputFormat(tokenize::Tokenizer tokenizer, bool encoder, int64_t max_length)
-    : tokenizer_(std::move(tokenizer)), encoder_(encoder), max_length_(max_length) {
+data::Batch PaddedBatch::batch() const {
+  data::Batch b;
+  b.set(data::batch_keys::ids, ids).set(data::batch_keys::lengths, lengths);
+  if (segments.defined()) b.set(data::batch_keys::segments, segments);
+  return b;
+}
+
+InputFormat::InputFormat(tokenize::Tokenizer tokenizer, models::TextFraming framing, int64_t max_length)
+    : tokenizer_(std::move(tokenizer)), encoder_(framing == models::TextFraming::ClsSep), max_length_(max_length) {
+  const bool encoder = encoder_;
   if (max_length < (encoder ? 3 : 2)) throw ValueError("max length " + std::to_string(max_length) + " leaves no room for text");
   if (encoder) {
     const auto cls = tokenizer_.cls_id(), sep = tokenizer_.sep_id();

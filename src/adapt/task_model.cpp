@@ -127,19 +127,20 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->max_positions());
   if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->max_positions())
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
-                     std::to_string(m.base_->max_positions()) + "] (the base model's " +
-                     (m.base_->is_encoder() ? "position table, max_position_embeddings)" : "context)"));
+                     std::to_string(m.base_->max_positions()) + "] (the base model's positions)");
   if (spec.task == Task::SFT) {
-    if (m.base_->is_encoder())
-      throw ValueError("sft trains a decoder (gpt2, llama) to continue conversations; '" + spec.base + "' is an encoder");
+    if (!m.base_->as<models::CausalLM>())
+      throw ValueError("sft trains a model that predicts the next token (gpt2, llama) to continue conversations; '" + spec.base +
+                       "' is a " + m.base_->model_type() + " model, which does not");
     if (spec.mode == AdaptMode::Frozen)
       throw ValueError("--freeze-base leaves nothing to train for sft (it has no head): fine-tune fully or use --lora-rank");
     m.spec_.chat_template = spec.chat_template.empty() ? infer::chat_template_for(spec.base, tokenize::Tokenizer::load(tok)).name
                                                        : infer::chat_template(spec.chat_template).name;
   }
-  if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && !m.base_->is_encoder())
-    throw ValueError("--pooling cls needs an encoder (a decoder's first token has seen nothing else); use mean");
-  m.format_.emplace(tokenize::Tokenizer::load(tok), m.base_->is_encoder(), m.spec_.max_length);
+  if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && m.base_->text_framing() != models::TextFraming::ClsSep)
+    throw ValueError("--pooling cls needs a model whose first token ([CLS]) sees the whole text, an encoder; a " +
+                     m.base_->model_type() + " model's first token has seen nothing else: use mean");
+  m.format_.emplace(tokenize::Tokenizer::load(tok), m.base_->text_framing(), m.spec_.max_length);
   m.build(seed, true);
   return m;
 }
@@ -157,7 +158,7 @@ TaskModel TaskModel::load(const std::string& dir) {
   m.spec_ = TaskSpec::from_json(j, task_path);
   const bool lora = m.spec_.mode == AdaptMode::LoRA;
   m.base_ = models::load_model(lora ? m.spec_.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
-  m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->is_encoder(), m.spec_.max_length);
+  m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->text_framing(), m.spec_.max_length);
   m.build(0, /*attach_lora=*/false);
   if (lora) load_peft(*m.base_, dir);  // the saved adapters
   // The head's weights (for LoRA also the pooler; the rest of the base came with it).

@@ -12,7 +12,7 @@
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
 #include "cornerstone/models/load.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 
 namespace cornerstone::infer {
 

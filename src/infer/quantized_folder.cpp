@@ -6,7 +6,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/quantize.h"
 #include "cornerstone/kernels/quant.h"

@@ -12,8 +12,8 @@
 #include "cornerstone/io/safetensors_checkpoint.h"
 #include "cornerstone/io/staged_folder.h"
 #include "cornerstone/models/gguf_tokenizer.h"
-#include "cornerstone/models/gpt_gguf.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_gguf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::models {

@@ -8,9 +8,7 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
-#include "cornerstone/models/bert.h"
-#include "cornerstone/models/bert_hf.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/family.h"
 
 namespace cornerstone::models {
 
@@ -31,9 +29,7 @@ nlohmann::json read_model_config(const std::string& path) {
 }
 
 std::unique_ptr<PretrainedModel> create_model(const nlohmann::json& j, uint64_t seed, const std::string& source) {
-  if (j.is_object() && j.value("model_type", "") == "bert")
-    return std::make_unique<BERT>(encoder_config_from_hf(j, source), seed);
-  return std::make_unique<GPT>(config_from_hf(j, source), seed);
+  return model_config_from_hf(j, source)->create(seed);
 }
 
 namespace {
@@ -48,18 +44,18 @@ void reject_quantized(const nlohmann::json& j, const std::string& path) {
   }
 }
 
-// A decoder's file holds its layout's tensors, and `also_present`; anything else means a variant
+// A model's file holds its layout's tensors, and `also_present`; anything else means a variant
 // Cornerstone does not run (or a config that does not match the weights), said before loading.
-void check_decoder_tensors(const DecoderConfig& cfg, const std::vector<std::string>& names,
-                           const std::vector<std::string>& also_present, const std::string& source) {
-  auto extra = unexpected_hf_tensors(cfg, names);
+void check_tensors(const PretrainedModel& model, const std::vector<std::string>& names, const std::vector<std::string>& also_present,
+                   const std::string& source) {
+  auto extra = model.family().unexpected_tensors(model.config(), names);
   std::erase_if(extra, [&](const std::string& n) { return std::find(also_present.begin(), also_present.end(), n) != also_present.end(); });
   if (extra.empty()) return;
   std::string list;
   for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
   if (extra.size() > 5) list += " and " + std::to_string(extra.size() - 5) + " more";
   throw FormatError(source + ": tensor" + (extra.size() > 1 ? "s " : " ") + list + (extra.size() > 1 ? " are" : " is") +
-                    " not part of the " + arch_name(cfg.arch) +
+                    " not part of the " + model.model_type() +
                     " layout config.json describes (an architecture variant Cornerstone does not run, or a config that "
                     "does not match the weights)");
 }
@@ -67,7 +63,7 @@ void check_decoder_tensors(const DecoderConfig& cfg, const std::vector<std::stri
 void load_weights(PretrainedModel& model, const std::string& path, const std::vector<std::string>& also_present) {
   const auto weights = io::SafeTensorsCheckpoint::open(path);
   const std::string source = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
-  if (const auto* gpt = dynamic_cast<const GPT*>(&model)) check_decoder_tensors(gpt->config(), weights.names(), also_present, source);
+  check_tensors(model, weights.names(), also_present, source);
   model.load_hf_state_dict([&](const std::string& n) { return weights.contains(n) ? weights.get(n) : Tensor(); }, source);
 }
 
@@ -77,11 +73,8 @@ std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::
   const nlohmann::json j = read_model_config(path);
   reject_quantized(j, path);
   const std::string source = (fs::path(path) / "config.json").string();
-  std::unique_ptr<PretrainedModel> model;
-  if (j.is_object() && j.value("model_type", "") == "bert")  // optional pooler / MLM head keep a seeded init
-    model = std::make_unique<BERT>(encoder_config_from_hf(j, source), 0);
-  else
-    model = std::make_unique<GPT>(config_from_hf(j, source), 0, /*random_init=*/false);  // every weight is loaded
+  const auto config = model_config_from_hf(j, source);
+  std::unique_ptr<PretrainedModel> model = config->family().create_for_loading(*config);
   load_weights(*model, path, also_present);
   return model;
 }
@@ -112,14 +105,14 @@ void load_weights_into(PretrainedModel& model, const std::string& path) {
 }
 
 std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {
-  const nlohmann::json j = read_model_config(path);
-  if (j.is_object() && j.value("model_type", "") == "bert")
-    throw UnsupportedError("'" + path + "' is a BERT encoder; this needs a decoder (gpt2, llama): generation and " +
-                           "perplexity are for decoders, `cornerstone embed` and `finetune` take encoders");
-  reject_quantized(j, path);
-  auto model = std::make_unique<GPT>(config_from_hf(j, (fs::path(path) / "config.json").string()), 0, /*random_init=*/false);
-  load_weights(*model, path, also_present);
-  return model;
+  std::unique_ptr<PretrainedModel> model = load_model(path, also_present);
+  if (auto* gpt = dynamic_cast<GPT*>(model.get())) {
+    model.release();
+    return std::unique_ptr<GPT>(gpt);
+  }
+  throw UnsupportedError("'" + path + "' is a " + model->model_type() + " model, which does not predict the next token; " +
+                         "this needs a decoder (gpt2, llama): generation and perplexity are for decoders, " +
+                         "`cornerstone embed` and `finetune` take any model");
 }
 
 void save_model(const PretrainedModel& model, const std::string& dir) {

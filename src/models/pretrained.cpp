@@ -4,6 +4,14 @@
 
 namespace cornerstone::models {
 
+std::vector<std::string> PretrainedModel::capabilities() const {
+  std::vector<std::string> out;
+  if (as<CausalLM>()) out.push_back("causal-lm");
+  if (as<MaskedLM>()) out.push_back("masked-lm");
+  out.push_back("embeddings");  // every model's hidden states pool into sentence embeddings
+  return out;
+}
+
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op) {
   if (!lengths.defined()) return std::vector<int32_t>(static_cast<size_t>(B), static_cast<int32_t>(T));
   check_dtype(lengths, DType::I32, op, "lengths");

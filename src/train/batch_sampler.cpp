@@ -17,14 +17,16 @@ BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_
                      std::to_string(seq_len + 1) + " (use a shorter context or more text)");
 }
 
-Batch BatchSampler::windows(const std::vector<uint64_t>& starts) const {
-  Batch b{Tensor::empty({batch_, seq_len_}, DType::I32), Tensor::empty({batch_, seq_len_}, DType::I32), Tensor()};
+data::Batch BatchSampler::windows(const std::vector<uint64_t>& starts) const {
+  Tensor ids = Tensor::empty({batch_, seq_len_}, DType::I32), targets = Tensor::empty({batch_, seq_len_}, DType::I32);
   std::vector<int32_t> buf(static_cast<size_t>(seq_len_ + 1));
   for (int64_t r = 0; r < batch_; ++r) {
     data_.read(starts[static_cast<size_t>(r)], static_cast<uint64_t>(seq_len_ + 1), buf.data());
-    std::copy(buf.begin(), buf.end() - 1, b.inputs.data<int32_t>() + r * seq_len_);
-    std::copy(buf.begin() + 1, buf.end(), b.targets.data<int32_t>() + r * seq_len_);
+    std::copy(buf.begin(), buf.end() - 1, ids.data<int32_t>() + r * seq_len_);
+    std::copy(buf.begin() + 1, buf.end(), targets.data<int32_t>() + r * seq_len_);
   }
+  data::Batch b;
+  b.set(data::batch_keys::ids, ids).set(data::batch_keys::targets, targets);
   return b;
 }
 
@@ -49,8 +51,8 @@ std::vector<uint64_t> BatchSampler::eval_starts(int64_t i, int64_t num_batches) 
   return out;
 }
 
-Batch BatchSampler::sample(int64_t step, int64_t micro) const { return windows(starts(step, micro)); }
+data::Batch BatchSampler::sample(int64_t step, int64_t micro) const { return windows(starts(step, micro)); }
 
-Batch BatchSampler::eval_batch(int64_t i, int64_t num_batches) const { return windows(eval_starts(i, num_batches)); }
+data::Batch BatchSampler::eval_batch(int64_t i, int64_t num_batches) const { return windows(eval_starts(i, num_batches)); }
 
 }  // namespace cornerstone::train

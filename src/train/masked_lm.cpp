@@ -136,17 +136,18 @@ MaskedLMSampler::MaskedLMSampler(const data::TokenDataset& data, int64_t batch, 
                      std::to_string(vocab_.size));
 }
 
-Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const {
+data::Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const {
   const int64_t B = batch_, T = seq_len_, n = text_len_;
-  Batch b{Tensor::empty({B, T}, DType::I32), Tensor::empty({B, T}, DType::I32), Tensor::zeros({B, T}, DType::I32)};
+  Tensor inputs = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32),
+         segments = Tensor::zeros({B, T}, DType::I32);
   std::vector<int32_t> text(static_cast<size_t>(n));
   for (int64_t r = 0; r < B; ++r) {
     // The row's stream: training rows by (step, micro, row), evaluation rows by (batch i, row).
     const uint64_t counter = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(r);
     const uint64_t key = row_key(seed_, salt, counter);
     data_.read(starts[static_cast<size_t>(r)], static_cast<uint64_t>(n), text.data());
-    int32_t* ids = b.inputs.data<int32_t>() + r * T;
-    int32_t* seg = b.segments.data<int32_t>() + r * T;
+    int32_t* ids = inputs.data<int32_t>() + r * T;
+    int32_t* seg = segments.data<int32_t>() + r * T;
     int64_t k = 0;
     ids[k++] = vocab_.cls;
     if (cfg_.sentence_pairs) {
@@ -161,17 +162,19 @@ Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t salt, 
       for (int64_t i = 0; i < n; ++i) ids[k++] = text[static_cast<size_t>(i)];
     }
     ids[k++] = vocab_.sep;
-    mask_row({ids, static_cast<size_t>(T)}, {b.targets.data<int32_t>() + r * T, static_cast<size_t>(T)}, cfg_, vocab_, key);
+    mask_row({ids, static_cast<size_t>(T)}, {targets.data<int32_t>() + r * T, static_cast<size_t>(T)}, cfg_, vocab_, key);
   }
-  if (!cfg_.sentence_pairs) b.segments = Tensor();  // all zero: the model's default
+  data::Batch b;
+  b.set(data::batch_keys::ids, inputs).set(data::batch_keys::targets, targets);
+  if (cfg_.sentence_pairs) b.set(data::batch_keys::segments, segments);  // else all zero: the model's default
   return b;
 }
 
-Batch MaskedLMSampler::sample(int64_t step, int64_t micro) const {
+data::Batch MaskedLMSampler::sample(int64_t step, int64_t micro) const {
   return rows(windows_.starts(step, micro), kTrainMaskSalt, step, micro);
 }
 
-Batch MaskedLMSampler::eval_batch(int64_t i, int64_t num_batches) const {
+data::Batch MaskedLMSampler::eval_batch(int64_t i, int64_t num_batches) const {
   return rows(windows_.eval_starts(i, num_batches), kEvalMaskSalt, i, 0);
 }
 

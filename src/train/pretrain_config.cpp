@@ -1,11 +1,11 @@
 #include "cornerstone/train/pretrain_config.h"
 
 #include <filesystem>
-#include <map>
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/json_fields.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/train/objective.h"
 
 namespace cornerstone::train {
 
@@ -68,77 +68,53 @@ void TrainingConfig::validate() const {
   need(precision == "f32" || precision == "bf16", "precision must be \"f32\" or \"bf16\", got \"" + precision + "\"");
 }
 
-int64_t PretrainConfig::model_context() const { return is_encoder() ? encoder().context : decoder().context; }
-
 int64_t PretrainConfig::sequence_length() const { return training.context > 0 ? training.context : model_context(); }
 
 nlohmann::json PretrainConfig::to_json() const {
-  nlohmann::json j = {{"model", is_encoder() ? encoder().to_json() : decoder().to_json()}, {"training", training.to_json()}};
-  if (is_encoder()) j["masking"] = masking.to_json();
+  nlohmann::json j = {{"model", model->to_json()}, {"training", training.to_json()}, {"objective", objective}};
+  const ObjectiveType& type = objective_type(objective, "objective");
+  if (!type.section.empty()) j[type.section] = objective_options;
   return j;
 }
 
 PretrainConfig PretrainConfig::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw ValueError(where + ": expected a JSON object with \"model\" and \"training\"");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "model" && it.key() != "training" && it.key() != "masking")
-      throw ValueError(where + ": unknown key '" + it.key() + "' (known: model, training, masking)");
   if (!j.contains("model")) throw ValueError(where + ": missing key 'model' (a preset name or an object)");
   PretrainConfig c;
-  const auto& m = j["model"];
-  const bool encoder = m.is_string() ? models::EncoderConfig::is_preset(m.get<std::string>())
-                                     : m.is_object() && m.value("arch", "") == "bert";
-  if (encoder)
-    c.model = m.is_string() ? models::EncoderConfig::preset(m.get<std::string>())
-                            : models::EncoderConfig::from_json(m, models::EncoderConfig(), where + ".model");
-  else
-    c.model = m.is_string() ? models::DecoderConfig::preset(m.get<std::string>())
-                            : models::DecoderConfig::from_json(m, models::DecoderConfig(), where + ".model");
-  if (j.contains("training")) c.training = TrainingConfig::from_json(j["training"], TrainingConfig(), where + ".training");
-  if (j.contains("masking")) {
-    if (!encoder) throw ValueError(where + ".masking: masking is for encoders (\"arch\": \"bert\"); a decoder predicts the next token");
-    c.masking = MaskingConfig::from_json(j["masking"], where + ".masking");
+  c.model = models::model_config_from_json(j["model"], where + ".model");
+  const std::string family_objective = c.model->family().pretraining_objective();
+  if (j.contains("objective") && !j["objective"].is_string())
+    throw ValueError(where + ".objective: expected an objective name, got " + j["objective"].dump());
+  c.objective = j.value("objective", family_objective);
+  const ObjectiveType& type = objective_type(c.objective, where + ".objective");
+  // Known keys: model, training, objective and the objective's own section. Another objective's
+  // section is a mistake worth naming (masking options on a decoder).
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "model" || key == "training" || key == "objective" || (!type.section.empty() && key == type.section)) continue;
+    for (const std::string& other : objective_names())
+      if (objective_type(other, where).section == key)
+        throw ValueError(where + "." + key + ": " + key + " is for the " + other + " objective (encoders: \"arch\": \"bert\"); a " +
+                         c.model->model_type() + " model pretrains by " + c.objective);
+    std::string known = "model, training, objective";
+    if (!type.section.empty()) known += ", " + type.section;
+    throw ValueError(where + ": unknown key '" + key + "' (known: " + known + ")");
   }
+  if (j.contains("training")) c.training = TrainingConfig::from_json(j["training"], TrainingConfig(), where + ".training");
+  if (!type.section.empty())
+    c.objective_options = type.options(j.contains(type.section) ? j[type.section] : nlohmann::json(), where + "." + type.section);
   if (c.training.context > c.model_context())
     throw ValueError(where + ".training.context: " + std::to_string(c.training.context) + " exceeds the model's context of " +
-                     std::to_string(c.model_context()) + (encoder ? " (max_position_embeddings)" : ""));
+                     std::to_string(c.model_context()) + " (its max_position_embeddings)");
   return c;
 }
 
-namespace {
-nlohmann::json bert_training(int64_t batch, double lr) {
-  return {{"batch_size", batch}, {"context", 128}, {"lr", lr}, {"min_lr", lr / 10}, {"beta2", 0.999}, {"weight_decay", 0.01},
-          {"warmup_steps", 100}};
-}
-
-// Presets: the model presets with the batch shapes of the training-speed benchmark.
-const std::map<std::string, nlohmann::json>& presets() {
-  static const std::map<std::string, nlohmann::json> p = {
-      {"gpt2-tiny", {{"model", "gpt2-tiny"}, {"training", {{"batch_size", 8}}}}},
-      {"tiny", {{"model", "gpt2-tiny"}, {"training", {{"batch_size", 8}}}}},
-      {"char", {{"model", "char"}, {"training", {{"batch_size", 16}}}}},
-      {"gpt2-small", {{"model", "gpt2-small"}, {"training", {{"batch_size", 4}, {"lr", 6e-4}}}}},
-      {"llama-tiny", {{"model", "llama-tiny"}, {"training", {{"batch_size", 8}}}}},
-      {"llama-small", {{"model", "llama-small"}, {"training", {{"batch_size", 4}}}}},
-      // Encoders: BERT's recipe at 128 tokens (its first phase): AdamW (0.9, 0.999), weight decay
-      // 0.01, warm-up then decay, 15% of tokens masked.
-      {"bert-tiny", {{"model", "bert-tiny"}, {"training", bert_training(64, 1e-3)}}},
-      {"bert-mini", {{"model", "bert-mini"}, {"training", bert_training(32, 5e-4)}}},
-      {"bert-small", {{"model", "bert-small"}, {"training", bert_training(32, 3e-4)}}},
-      {"bert-base", {{"model", "bert-base"}, {"training", bert_training(16, 1e-4)}}},
-  };
-  return p;
-}
-}  // namespace
-
-std::vector<std::string> PretrainConfig::preset_names() {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : presets()) out.push_back(k);
-  return out;
-}
+// Presets: every family's model presets, each with its family's training recipe.
+std::vector<std::string> PretrainConfig::preset_names() { return models::model_preset_names(); }
 
 PretrainConfig PretrainConfig::load(const std::string& name_or_path) {
-  if (auto it = presets().find(name_or_path); it != presets().end()) return from_json(it->second, "preset " + name_or_path);
+  if (const models::Family* f = models::family_of_preset(name_or_path))
+    return from_json({{"model", name_or_path}, {"training", f->preset_training(name_or_path)}}, "preset " + name_or_path);
   if (!std::filesystem::exists(name_or_path)) {
     std::string known;
     for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;

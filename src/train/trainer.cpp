@@ -100,10 +100,11 @@ TrainResult Trainer::run() {
   } catch (const ValueError&) {
     // no validation split: validation losses are skipped
   }
-  // The objective owns the model (fresh from the seed) and its samplers: causal LM for decoders,
-  // masked LM for encoders.
-  const std::unique_ptr<Objective> objective = make_objective(cfg_, train, val ? &*val : nullptr, opt_.data_dir);
-  models::PretrainedModel& model = objective->model();
+  // The model fresh from the seed, and the objective its family pretrains by (or the config's):
+  // causal LM for decoders, masked LM for encoders.
+  const std::unique_ptr<models::PretrainedModel> model_ptr = cfg_.model->create(tc.seed);
+  models::PretrainedModel& model = *model_ptr;
+  const std::unique_ptr<Objective> objective = make_objective({model, cfg_, train, val ? &*val : nullptr, opt_.data_dir});
 
   // ---- run folder ----
   const fs::path run(opt_.run_dir);
@@ -213,7 +214,7 @@ TrainResult Trainer::run() {
     size_t activations = 0;
     double loss_sum = 0;
     for (int64_t m = 0; m < accum; ++m) {
-      const Batch b = [&] {
+      const data::Batch b = [&] {
         profiler::Scope p("data: sample batch");
         return objective->sample(step, m);
       }();

@@ -70,7 +70,7 @@ TEST(Embedding, NpyFilesRoundTripWithNumpysHeader) {
 
 TEST(ModelInputs, EncodersFrameWithClsAndSepDecodersWithEndOfText) {
   const auto bert = tokenize::Tokenizer::load(fetch_dataset("bert-vocab") + "/vocab.txt");
-  const adapt::InputFormat enc(bert, /*encoder=*/true, 10);
+  const adapt::InputFormat enc(bert, models::TextFraming::ClsSep, 10);
   const auto one = enc.text("the cat sat");
   EXPECT_EQ(one.ids, (std::vector<int32_t>{101, 1996, 4937, 2938, 102}));
   EXPECT_TRUE(one.segments.empty());
@@ -89,7 +89,7 @@ TEST(ModelInputs, EncodersFrameWithClsAndSepDecodersWithEndOfText) {
   ASSERT_TRUE(padded.segments.defined());
 
   const auto gpt2 = tokenize::Tokenizer::load(fetch_dataset("gpt2-tokenizer"));
-  const adapt::InputFormat dec(gpt2, /*encoder=*/false, 10);
+  const adapt::InputFormat dec(gpt2, models::TextFraming::EndOfText, 10);
   EXPECT_EQ(dec.text("Hello world!").ids, (std::vector<int32_t>{15496, 995, 0, 50256}));
   try {
     dec.pair("a", "b");
@@ -97,5 +97,5 @@ TEST(ModelInputs, EncodersFrameWithClsAndSepDecodersWithEndOfText) {
   } catch (const UnsupportedError& e) {
     EXPECT_NE(std::string(e.what()).find("a text pair needs an encoder"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(adapt::InputFormat(gpt2, /*encoder=*/true, 10), ValueError);  // no [CLS] / [SEP] to frame with
+  EXPECT_THROW(adapt::InputFormat(gpt2, models::TextFraming::ClsSep, 10), ValueError);  // no [CLS] / [SEP] to frame with
 }

@@ -9,7 +9,7 @@
 #include "cornerstone/adapt/instruction.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/bpe_trainer.h"
 
 namespace cornerstone::testing {

@@ -8,7 +8,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/train/optimizer.h"
 #include "cli.h"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cornerstone/core/rng.h"
-#include "cornerstone/models/decoder_config.h"
+#include "cornerstone/models/gpt/decoder_config.h"
 
 namespace cornerstone::testing {
 

@@ -8,7 +8,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
 #include "cornerstone/infer/decoder_runner.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "infer_test.h"
 #include "kernels/kernel_test.h"
 

@@ -8,7 +8,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/infer/generator.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/bpe_trainer.h"
 #include "infer_test.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::testing {

@@ -10,7 +10,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/models/convert.h"
-#include "cornerstone/models/gpt_gguf.h"
+#include "cornerstone/models/gpt/gpt_gguf.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/quantize.h"
 #include "cli.h"

@@ -10,7 +10,7 @@
 
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/models/gguf_tokenizer.h"
-#include "cornerstone/models/gpt_gguf.h"
+#include "cornerstone/models/gpt/gpt_gguf.h"
 #include "cli.h"
 #include "interop_fixtures.h"
 #include "test_util.h"

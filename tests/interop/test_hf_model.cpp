@@ -13,7 +13,7 @@
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
 #include "cornerstone/models/convert.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 #include "cli.h"
 #include "interop_fixtures.h"

@@ -8,8 +8,8 @@
 #include "cornerstone/core/rng.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt.h"
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 #include "oracle.h"
 #include "test_util.h"
 

@@ -10,6 +10,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/rng.h"
 #include "cornerstone/data/token_shards.h"
+#include "cornerstone/models/bert/encoder_config.h"
 #include "cornerstone/tokenize/tokenizer.h"
 #include "cornerstone/train/masked_lm.h"
 #include "cornerstone/train/pretrain_config.h"
@@ -141,10 +142,10 @@ class MaskedLMSampler : public ::testing::Test {
 TEST_F(MaskedLMSampler, LaysOutSentencePairsWithSegmentsFromTheStream) {
   const auto data = data::TokenDataset::open(dir_, "train");
   const train::MaskedLMSampler s(data, 4, 32, 7, train::MaskingConfig(), synthetic_vocab());
-  const train::Batch b = s.sample(3, 1);
-  ASSERT_EQ(b.inputs.shape(), Shape({4, 32}));
-  ASSERT_TRUE(b.segments.defined());
-  const auto ids = b.inputs.to_int_vector(), tg = b.targets.to_int_vector(), seg = b.segments.to_int_vector();
+  const data::Batch b = s.sample(3, 1);
+  ASSERT_EQ(b["ids"].shape(), Shape({4, 32}));
+  ASSERT_TRUE(b.has("segments"));
+  const auto ids = b["ids"].to_int_vector(), tg = b["targets"].to_int_vector(), seg = b["segments"].to_int_vector();
   for (int r = 0; r < 4; ++r) {
     const int32_t* row = ids.data() + r * 32;
     const int32_t* t = tg.data() + r * 32;
@@ -167,16 +168,16 @@ TEST_F(MaskedLMSampler, LaysOutSentencePairsWithSegmentsFromTheStream) {
     EXPECT_NE(at, stream_.end()) << "row " << r << " is not a window of the token stream";
   }
   // A pure function of (seed, step, micro): the same call gives the same batch, another step another.
-  EXPECT_EQ(s.sample(3, 1).inputs.to_int_vector(), ids);
-  EXPECT_EQ(s.sample(3, 1).targets.to_int_vector(), tg);
-  EXPECT_NE(s.sample(4, 1).inputs.to_int_vector(), ids);
-  EXPECT_EQ(s.eval_batch(1, 5).inputs.to_int_vector(), s.eval_batch(1, 5).inputs.to_int_vector());
+  EXPECT_EQ(s.sample(3, 1)["ids"].to_int_vector(), ids);
+  EXPECT_EQ(s.sample(3, 1)["targets"].to_int_vector(), tg);
+  EXPECT_NE(s.sample(4, 1)["ids"].to_int_vector(), ids);
+  EXPECT_EQ(s.eval_batch(1, 5)["ids"].to_int_vector(), s.eval_batch(1, 5)["ids"].to_int_vector());
 
   train::MaskingConfig single;
   single.sentence_pairs = false;
   const train::MaskedLMSampler s1(data, 2, 16, 7, single, synthetic_vocab());
-  const train::Batch b1 = s1.sample(0, 0);
-  EXPECT_FALSE(b1.segments.defined()) << "single segments: all zero, left to the model's default";
+  const data::Batch b1 = s1.sample(0, 0);
+  EXPECT_FALSE(b1.has("segments")) << "single segments: all zero, left to the model's default";
   EXPECT_THROW(train::MaskedLMSampler(data, 2, 4, 7, train::MaskingConfig(), synthetic_vocab()), ValueError);
 }
 
@@ -197,14 +198,16 @@ TEST(MaskedLM, BertVocabularyGivesItsSpecialTokensAndWordPieces) {
 
 TEST(MaskedLM, PretrainConfigKnowsEncodersAndNamesBadKeys) {
   const auto c = train::PretrainConfig::load("bert-mini");
-  ASSERT_TRUE(c.is_encoder());
-  EXPECT_EQ(c.encoder().n_layers, 4);
+  EXPECT_EQ(c.objective, "masked_lm") << "the bert family pretrains by masked LM";
+  ASSERT_EQ(c.model->model_type(), "bert");
+  EXPECT_EQ(dynamic_cast<const models::EncoderConfig&>(*c.model).n_layers, 4);
   EXPECT_EQ(c.sequence_length(), 128);
-  EXPECT_FALSE(train::PretrainConfig::load("gpt2-tiny").is_encoder());
+  EXPECT_EQ(train::PretrainConfig::load("gpt2-tiny").objective, "causal_lm");
   const auto j = train::PretrainConfig::from_json(
       {{"model", {{"arch", "bert"}, {"n_layers", 2}}}, {"masking", {{"whole_word", true}, {"probability", 0.2}}}}, "cfg");
-  EXPECT_TRUE(j.masking.whole_word);
-  EXPECT_FLOAT_EQ(j.masking.probability, 0.2f);
+  const auto masking = train::MaskingConfig::from_json(j.objective_options, "masking");
+  EXPECT_TRUE(masking.whole_word);
+  EXPECT_FLOAT_EQ(masking.probability, 0.2f);
   EXPECT_EQ(train::PretrainConfig::from_json(j.to_json(), "again").to_json(), j.to_json());
   auto expect_error = [](const nlohmann::json& cfg, const std::string& needle) {
     try {
@@ -214,7 +217,7 @@ TEST(MaskedLM, PretrainConfigKnowsEncodersAndNamesBadKeys) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error({{"model", "gpt2-tiny"}, {"masking", {{"whole_word", true}}}}, "cfg.masking: masking is for encoders");
+  expect_error({{"model", "gpt2-tiny"}, {"masking", {{"whole_word", true}}}}, "cfg.masking: masking is for the masked_lm objective");
   expect_error({{"model", "bert-mini"}, {"masking", {{"wholeword", true}}}}, "unknown key 'wholeword'");
   expect_error({{"model", "bert-mini"}, {"masking", {{"probability", 1.5}}}}, "probability must be in (0, 1)");
   expect_error({{"model", "bert-mini"}, {"training", {{"context", 600}}}}, "600 exceeds the model's context of 512");

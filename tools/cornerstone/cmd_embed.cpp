@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "command.h"
-#include "cornerstone/adapt/embedding.h"
+#include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/npy.h"
 
@@ -17,7 +17,7 @@ void add_embed(CLI::App& app) {
   static std::string model, pooling, out;
   static bool normalize = false;
   static int64_t batch = 32, max_length = 0;
-  cmd->add_option("--model", model, "A model folder (pretraining run) or a `finetune --task contrastive` folder")->required();
+  cmd->add_option("--model", model, "Any model load() opens: a pretraining run, a Hugging Face folder, a fine-tuned folder (contrastive: its pooling)")->required();
   cmd->add_option("--pooling", pooling, "mean of the tokens' states, or [CLS]'s (default: the fine-tune's, else mean)")
       ->check(CLI::IsMember({"mean", "cls"}));
   cmd->add_flag("--normalize", normalize, "Scale every vector to unit L2 norm (dot product = cosine similarity)");
@@ -25,7 +25,9 @@ void add_embed(CLI::App& app) {
   cmd->add_option("--batch", batch, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-length", max_length, "Tokens per text, longer texts are cut (default: the model's, at most 512)");
   cmd->callback([] {
-    const adapt::SentenceEmbedder e = adapt::SentenceEmbedder::load(model, max_length);
+    LoadOptions lo;
+    lo.max_length = max_length;
+    const Model e = load(model, lo);
     std::vector<std::string> lines;
     for (std::string line; std::getline(std::cin, line);) {
       if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -139,40 +139,6 @@ void add_finetune(CLI::App& app) {
   });
 }
 
-void add_evaluate(CLI::App& app) {
-  using namespace cornerstone;
-  auto* cmd = app.add_subcommand("evaluate", "Accuracy, macro-F1 and confusion matrix of a fine-tuned model (retrieval metrics for contrastive, response loss for sft)");
-  static std::string model, task, data;
-  static bool json = false;
-  cmd->add_option("--model", model, "A folder written by `cornerstone finetune` (for --task sft, any language model)")->required();
-  cmd->add_option("--task", task, "classify | tag | contrastive | sft (must match the model)")
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
-  cmd->add_option("--data", data, "Labelled JSONL")->required();
-  cmd->add_flag("--json", json, "Print one JSON object");
-  cmd->callback([] {
-    // A model that was never fine-tuned is scored on instruction pairs as it is (the baseline of
-    // an sft run), with its own chat template.
-    const bool untuned = task == "sft" && !std::filesystem::exists(std::filesystem::path(model) / "task.json");
-    adapt::TaskSpec base_spec;
-    base_spec.task = adapt::Task::SFT, base_spec.base = model;
-    const adapt::TaskModel m = untuned ? adapt::TaskModel::create(base_spec, 0) : adapt::TaskModel::load(model);
-    if (!task.empty() && adapt::task_from_name(task) != m.spec().task)
-      throw ValueError("--task " + task + ", but '" + model + "' was fine-tuned for " + adapt::task_name(m.spec().task));
-    if (m.spec().task == adapt::Task::SFT) {
-      const auto metrics = adapt::evaluate_sft(m, data);
-      std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
-      return;
-    }
-    if (m.spec().task == adapt::Task::Contrastive) {
-      const auto metrics = adapt::evaluate_retrieval(m, data);
-      std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
-      return;
-    }
-    const auto metrics = adapt::evaluate_task(m, data);
-    std::printf("%s", json ? (metrics.to_json().dump() + "\n").c_str() : metrics.table().c_str());
-  });
-}
-
 void add_lora(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("lora", "LoRA adapter tools");
@@ -209,5 +175,4 @@ void add_lora(CLI::App& app) {
 }  // namespace
 
 CORNERSTONE_COMMAND(add_finetune, 50)
-CORNERSTONE_COMMAND(add_evaluate, 51)
 CORNERSTONE_COMMAND(add_lora, 52)

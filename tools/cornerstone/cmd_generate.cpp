@@ -6,24 +6,23 @@
 #include <optional>
 
 #include "command.h"
-#include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/cornerstone.h"
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/infer/chat_template.h"
 #include "cornerstone/infer/generator.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/models/load.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace {
 
 void add_generate(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate text from a model (run folder, Hugging Face-style or quantized folder)");
+  auto* cmd = app.add_subcommand("generate", "Generate text from a language model (run, Hugging Face, quantized or fine-tuned folder, or a GGUF file)");
   static std::string model_path, prompt, prompt_file, batch_file, chat_file, tokenizer_path;
   static std::vector<std::string> stop;
   static cornerstone::infer::GenerateOptions o;
   static bool greedy = false, show_stats = false;
-  cmd->add_option("--model", model_path, "Model folder: config.json + model.safetensors (+ tokenizer.json)")->required();
+  cmd->add_option("--model", model_path, "Model folder (config.json + model.safetensors + tokenizer.json), quantized or sft folder, or FILE.gguf")->required();
   auto* p = cmd->add_option("--prompt", prompt, "The prompt text");
   auto* pf = cmd->add_option("--prompt-file", prompt_file, "Read the prompt from a file (few-shot prompts)")->excludes(p);
   auto* bf = cmd->add_option("--batch-file", batch_file, "One prompt per line, generated together")->excludes(p)->excludes(pf);
@@ -49,20 +48,14 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--stats", show_stats, "Print the weight format, prompt and generation speed to stderr");
   cmd->callback([] {
     using namespace cornerstone;
-    const std::string tp = tokenizer_path.empty() ? models::find_tokenizer(model_path) : tokenizer_path;
-    if (tp.empty()) throw IOError("no tokenizer.json in '" + model_path + "'; pass --tokenizer");
-    tokenize::Tokenizer tok = tokenize::Tokenizer::load(tp);
-    // A LoRA instruction-tuned folder (task.json + adapter): the adapters are merged into the base
-    // in memory, and its chat template is the one it was tuned with.
-    namespace fs = std::filesystem;
-    std::optional<adapt::TaskModel> tuned;
-    if (fs::exists(fs::path(model_path) / "task.json") && fs::exists(fs::path(model_path) / "adapter_config.json")) {
-      tuned.emplace(adapt::TaskModel::load(model_path));
-      if (tuned->spec().task != adapt::Task::SFT)
-        throw ValueError("'" + model_path + "' is a " + adapt::task_name(tuned->spec().task) +
-                         " model; generate runs language models (pretrained, or tuned with --task sft)");
-      tuned->merge_adapters();
-    }
+    LoadOptions lo;
+    lo.tokenizer = tokenizer_path;
+    // Any model load() opens: a run or Hugging Face folder, a quantized folder, a GGUF file, a
+    // fine-tuned sft folder (LoRA adapters merged in memory) or a PEFT adapter over its base.
+    const Model model = load(model_path, lo);
+    if (!model.can(Capability::CausalLM))
+      throw ValueError("'" + model_path + "' is a " + model.describe() + "; generate runs language models (pretrained, or tuned with --task sft)");
+    const tokenize::Tokenizer& tok = model.tokenizer();
     o.sampling.greedy = greedy;
     o.stop = stop;
     std::vector<std::string> prompts;
@@ -73,7 +66,7 @@ void add_generate(CLI::App& app) {
         if (!line.empty()) prompts.push_back(line);
       if (prompts.empty()) throw ValueError("--batch-file '" + batch_file + "' has no prompts");
     } else if (!chat_file.empty()) {
-      const infer::ChatTemplate t = tuned ? infer::chat_template(tuned->spec().chat_template) : infer::chat_template_for(model_path, tok);
+      const infer::ChatTemplate t = model.chat_template();
       prompts.push_back(infer::render_chat(infer::parse_chat(io::read_file(chat_file), chat_file), t, true));
       o.stop.insert(o.stop.end(), t.stop_strings.begin(), t.stop_strings.end());
       o.stop_tokens = t.stop_token_ids(tok);
@@ -85,13 +78,10 @@ void add_generate(CLI::App& app) {
     } else {
       throw ValueError("give a prompt: --prompt TEXT, --prompt-file FILE, --batch-file FILE or --chat FILE");
     }
-    infer::Generator gen(tuned ? infer::InferenceWeights::from_model(dynamic_cast<const models::GPT&>(tuned->base()), kernels::WeightFormat::F32)
-                               : infer::InferenceWeights::load(model_path),
-                         std::move(tok));
     infer::GenerateStats st;
     const bool batch = prompts.size() > 1;
     if (!batch && echo_prompt) std::fputs(prompts[0].c_str(), stdout);
-    const auto out = gen.generate(prompts, o, [&](size_t, std::string_view piece) {
+    const auto out = model.generate(prompts, o, [&](size_t, std::string_view piece) {
       if (!batch) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
@@ -105,7 +95,7 @@ void add_generate(CLI::App& app) {
     if (show_stats)
       std::fprintf(stderr,
                    "weights %s | prompt tokens %lld | prompt %.1f tokens/s | generated tokens %lld | generation %.1f tokens/s\n",
-                   std::string(kernels::weight_format_name(gen.weights().format())).c_str(),
+                   model.weight_format().c_str(),
                    static_cast<long long>(st.prompt_tokens), st.prompt_tokens / std::max(st.prompt_seconds, 1e-9),
                    static_cast<long long>(st.generated_tokens), st.decoded_tokens / std::max(st.generate_seconds, 1e-9));
   });

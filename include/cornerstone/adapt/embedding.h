@@ -11,8 +11,8 @@
 //
 //   loss = mean_i  -log softmax_j( cos(q_i, p_j) / temperature )[i]
 //
-//   auto e = SentenceEmbedder::load("runs/bert-mini");
-//   Tensor v = e.embed({"first text", "second text"}, Pooling::Mean, /*normalize=*/true);  // (2, C)
+//   auto m = cornerstone::load("runs/bert-mini");                 // cornerstone.h
+//   Tensor v = m.embed({"first text", "second text"}, Pooling::Mean, /*normalize=*/true);  // (2, C)
 #pragma once
 
 #include <cstdint>
@@ -39,24 +39,5 @@ Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperatur
 // batched by length (less padding). The model should be in eval mode.
 Tensor embed_texts(const models::PretrainedModel& model, const InputFormat& inputs, const std::vector<std::string>& texts,
                    Pooling pooling, bool normalize, int64_t batch_size = 32);
-
-class SentenceEmbedder {
- public:
-  // PATH: a model folder with its tokenizer (a pretraining run or checkpoint), or a folder written
-  // by `finetune --task contrastive` (whose pooling becomes the default). max_length 0: the model's
-  // longest sequence, at most 512 tokens; longer texts are cut.
-  static SentenceEmbedder load(const std::string& path, int64_t max_length = 0);
-
-  // One row per text, in order: (N, C) f32 (embed_texts).
-  Tensor embed(const std::vector<std::string>& texts, Pooling pooling, bool normalize, int64_t batch_size = 32) const;
-  Pooling default_pooling() const { return pooling_; }
-  int64_t dim() const { return model_->hidden_size(); }
-  const models::PretrainedModel& model() const { return *model_; }
-
- private:
-  std::shared_ptr<models::PretrainedModel> model_;
-  std::optional<InputFormat> format_;
-  Pooling pooling_ = Pooling::Mean;
-};
 
 }  // namespace cornerstone::adapt

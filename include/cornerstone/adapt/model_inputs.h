@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/data/batch.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::adapt {
@@ -26,8 +28,9 @@ struct ModelInput {
 
 class InputFormat {
  public:
-  // Throws ValueError when an encoder's tokenizer lacks [CLS] or [SEP].
-  InputFormat(tokenize::Tokenizer tokenizer, bool encoder, int64_t max_length);
+  // `framing`: the model's (models::PretrainedModel::text_framing). Throws ValueError when a
+  // [CLS] text [SEP] model's tokenizer lacks [CLS] or [SEP].
+  InputFormat(tokenize::Tokenizer tokenizer, models::TextFraming framing, int64_t max_length);
 
   ModelInput text(const std::string& text) const;
   // Throws UnsupportedError for a decoder: a pair needs an encoder's separator and segment ids.
@@ -49,6 +52,9 @@ struct PaddedBatch {
   Tensor ids;       // (B, T) i32, right-padded with id 0
   Tensor lengths;   // (B) i32
   Tensor segments;  // (B, T) i32 when some input is a pair, else undefined
+
+  // The same tensors as a model's batch: ids, lengths (and segments).
+  data::Batch batch() const;
 };
 
 // The batch's length is the longest input's, rounded up to a multiple of `length_multiple` (capped

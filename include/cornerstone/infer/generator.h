@@ -17,7 +17,7 @@
 
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/sampler.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::infer {

@@ -16,8 +16,8 @@
 
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/infer/quant_linear.h"
-#include "cornerstone/models/decoder_config.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/decoder_config.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/attention.h"
 
 namespace cornerstone::infer {

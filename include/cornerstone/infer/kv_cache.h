@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
-#include "cornerstone/models/decoder_config.h"
+#include "cornerstone/models/gpt/decoder_config.h"
 
 namespace cornerstone::infer {
 

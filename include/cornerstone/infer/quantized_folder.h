@@ -24,7 +24,7 @@
 
 #include "cornerstone/infer/quant_linear.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 namespace cornerstone::infer {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "cornerstone/core/dtype.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::models {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/models/pretrained.h"
 
 namespace cornerstone::models {

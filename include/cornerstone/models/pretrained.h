@@ -1,11 +1,15 @@
 // PretrainedModel: what every model family offers the layers above it (pretraining checkpoints,
-// adaptation, LoRA, embeddings), so that those layers have one code path for decoders (models/gpt.h)
-// and encoders (models/bert.h).
+// adaptation, LoRA, embeddings, generation), so that those layers have one code path for every
+// family (models/gpt/, models/bert/, ...; the registry is models/family.h).
 //
-//   Hugging Face I/O   model_type(), hf_config(), hf_state_dict(), load_hf_state_dict(): the
-//                      family's config.json and tensor names (models/load.h writes the folders)
-//   sequences          hidden_states() of right-padded batches, sequence_features() for
-//                      classification heads
+//   config             config(): the family's ModelConfig (arch, sizes, FLOPs, config.json)
+//   Hugging Face I/O   hf_state_dict(), load_hf_state_dict(): the family's tensor names
+//                      (models/load.h writes the folders)
+//   sequences          hidden_states() of a batch (data/batch.h: ids, lengths, segments, ...),
+//                      sequence_features() for classification heads, text_framing() for how a text
+//                      becomes input
+//   capabilities       as<CausalLM>(), as<MaskedLM>(): what the model can be trained for and asked;
+//                      the layers above query these instead of the family
 //   linear sites       every nn::Linear of the blocks with its Hugging Face module names: where
 //                      LoRA adapters go (adapt/lora.h)
 #pragma once
@@ -18,6 +22,8 @@
 #include <vector>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/data/batch.h"
+#include "cornerstone/models/family.h"
 #include "cornerstone/nn/layers.h"
 #include "cornerstone/nn/module.h"
 
@@ -42,28 +48,37 @@ struct LinearSite {
 // Returns a tensor by Hugging Face name, or an undefined tensor when the source has none.
 using TensorSource = std::function<Tensor(const std::string&)>;
 
+// How a text becomes a model's input (adapt/model_inputs.h applies it).
+enum class TextFraming {
+  EndOfText,  // the text's tokens, then the end-of-text token: a causal decoder, whose last token
+              // has seen the whole text
+  ClsSep,     // [CLS] text [SEP], pairs [CLS] a [SEP] b [SEP] with segment ids: a bidirectional
+              // encoder, whose [CLS] state has seen every token
+};
+
 class PretrainedModel : public nn::Module {
  public:
+  virtual const ModelConfig& config() const = 0;
   // config.json's model_type: "gpt2", "llama", "bert".
-  virtual std::string model_type() const = 0;
-  // Bidirectional encoder (BERT) rather than a causal decoder.
-  virtual bool is_encoder() const = 0;
+  std::string model_type() const { return config().model_type(); }
+  const Family& family() const { return config().family(); }
+  virtual TextFraming text_framing() const = 0;
   virtual int64_t hidden_size() const = 0;
-  virtual int64_t max_positions() const = 0;  // the longest sequence the model accepts
-  virtual float init_std() const = 0;         // the initialisation scale, also used for new heads
+  int64_t max_positions() const { return config().max_positions(); }  // the longest sequence the model accepts
+  virtual float init_std() const = 0;  // the initialisation scale, also used for new heads
 
-  virtual nlohmann::json hf_config() const = 0;
+  virtual nlohmann::json hf_config() const { return config().hf_config(); }
   // Every weight under its Hugging Face name and layout (new contiguous tensors).
   virtual std::vector<std::pair<std::string, Tensor>> hf_state_dict() const = 0;
   // Copies Hugging Face-named tensors into the model. Throws FormatError naming a missing tensor
   // or a shape mismatch; `optional` names may be absent (they keep their initial values).
   virtual void load_hf_state_dict(const TensorSource& get, const std::string& source) = 0;
 
-  // ids (B, T) i32 right-padded, lengths (B) i32 the real lengths (undefined: all T), segments
-  // (B, T) i32 the segment ids of sentence pairs (encoders only; undefined: all 0) -> hidden states
-  // (B, T, C) after the model's last norm. Padding never changes the real positions' states.
-  virtual Tensor hidden_states(const Tensor& ids, const Tensor& lengths, const Tensor& segments,
-                               Rng* dropout_rng = nullptr) const = 0;
+  // batch: ids (B, T) i32 right-padded, lengths (B) i32 the real lengths (absent: all T),
+  // segments (B, T) i32 the segment ids of sentence pairs (ClsSep models only; absent: all 0)
+  // -> hidden states (B, T, C) after the model's last norm. Padding never changes the real
+  // positions' states.
+  virtual Tensor hidden_states(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
   // What a sequence classification head reads, (B, C): the last real token's state for a decoder,
   // the pooler's output on [CLS] for BERT.
   virtual Tensor sequence_features(const Tensor& hidden, const Tensor& lengths) const = 0;
@@ -72,9 +87,47 @@ class PretrainedModel : public nn::Module {
   // pretraining leaves the pooler untrained, so a classification head trains it in every mode.
   virtual std::vector<std::pair<std::string, Tensor>> feature_head() const { return {}; }
 
+  // The Hugging Face names of a sequence classification head on this model: "score", no bias
+  // (GPT2 / LlamaForSequenceClassification), or "classifier" with a bias (BertForSequenceClassification).
+  struct HeadNames {
+    std::string name;
+    bool bias;
+  };
+  virtual HeadNames sequence_head() const = 0;
+
   virtual std::vector<LinearSite> linear_sites() const = 0;
   // Recompute block activations in the backward pass instead of keeping them.
   virtual void set_checkpoint_activations(bool on) = 0;
+
+  // A capability interface (CausalLM, MaskedLM below), or null when the model lacks it.
+  template <class Capability>
+  const Capability* as() const {
+    return dynamic_cast<const Capability*>(this);
+  }
+  // "causal-lm", "masked-lm", "embeddings": for messages and `cornerstone info`.
+  std::vector<std::string> capabilities() const;
+};
+
+// A model that predicts the next token: pretraining by causal LM, sft, generation, perplexity.
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+  // Mean next-token cross-entropy of the batch's ids (B, T) against its targets (B, T) (-1: no
+  // loss there); the logits are never materialised.
+  virtual Tensor lm_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
+  // hidden (..., C) -> logits (..., V).
+  virtual Tensor logits(const Tensor& hidden) const = 0;
+};
+
+// A model that fills in masked tokens: pretraining by masked LM.
+class MaskedLM {
+ public:
+  virtual ~MaskedLM() = default;
+  // Mean cross-entropy over the positions whose target (B, T) is >= 0; the batch's ids and
+  // segments are the (masked) input.
+  virtual Tensor mlm_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
+  // The MLM head on hidden states (..., C) -> logits (..., V).
+  virtual Tensor mlm_logits(const Tensor& hidden) const = 0;
 };
 
 // The real lengths of a batch of B sequences padded to T: `lengths` (B) i32 checked to lie in

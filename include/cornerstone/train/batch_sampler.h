@@ -8,24 +8,19 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/data/batch.h"
 #include "cornerstone/data/token_shards.h"
 
 namespace cornerstone::train {
-
-struct Batch {
-  Tensor inputs;    // (B, T) i32
-  Tensor targets;   // (B, T) i32; -1 where nothing is predicted (masked LM)
-  Tensor segments;  // (B, T) i32 segment ids of an encoder's sentence pairs, else undefined
-};
 
 class BatchSampler {
  public:
   BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed);
 
-  // Micro-batch `micro` of optimizer step `step`.
-  Batch sample(int64_t step, int64_t micro) const;
+  // Micro-batch `micro` of optimizer step `step`: ids and targets (B, T) (data/batch.h).
+  data::Batch sample(int64_t step, int64_t micro) const;
   // The i-th of a fixed, evenly spaced set of evaluation batches (same for every call).
-  Batch eval_batch(int64_t i, int64_t num_batches) const;
+  data::Batch eval_batch(int64_t i, int64_t num_batches) const;
   // The window starts behind sample() and eval_batch(): B positions in the token stream, each
   // followed by seq_len + 1 tokens (the masked-LM sampler lays out its own rows from them).
   std::vector<uint64_t> starts(int64_t step, int64_t micro) const;
@@ -35,7 +30,7 @@ class BatchSampler {
   int64_t seq_len() const { return seq_len_; }
 
  private:
-  Batch windows(const std::vector<uint64_t>& starts) const;
+  data::Batch windows(const std::vector<uint64_t>& starts) const;
   const data::TokenDataset& data_;
   int64_t batch_, seq_len_;
   uint64_t seed_;

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "cornerstone/data/token_shards.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 namespace cornerstone::train {
 

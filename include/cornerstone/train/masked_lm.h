@@ -66,14 +66,14 @@ class MaskedLMSampler {
                   MaskVocabulary vocab);
 
   // Micro-batch `micro` of optimizer step `step`: inputs, targets and segments (B, T).
-  Batch sample(int64_t step, int64_t micro) const;
+  data::Batch sample(int64_t step, int64_t micro) const;
   // The i-th of a fixed, evenly spaced set of evaluation batches, masked the same way every call.
-  Batch eval_batch(int64_t i, int64_t num_batches) const;
+  data::Batch eval_batch(int64_t i, int64_t num_batches) const;
 
   const MaskingConfig& config() const { return cfg_; }
 
  private:
-  Batch rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const;
+  data::Batch rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const;
   const data::TokenDataset& data_;
   BatchSampler windows_;  // window starts (of text_len_ tokens), counter-based
   int64_t batch_, seq_len_, text_len_;

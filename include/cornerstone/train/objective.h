@@ -1,45 +1,83 @@
-// The pretraining objective: what the one pretraining loop (train/trainer.h) trains, on which
-// batches and with which loss. The loop itself knows nothing of model families.
+// The pretraining objective: what the one training loop (train/trainer.h) trains, on which
+// batches and with which loss. The loop knows nothing of model families, and objectives know
+// families only by their capabilities (models/pretrained.h):
 //
-//   decoder (gpt2, llama)  causal LM: windows of T + 1 tokens, next-token cross-entropy (GPT::loss)
-//   encoder (bert)         masked LM: [CLS] A [SEP] B [SEP] rows, 15% masked, cross-entropy on the
-//                          masked positions only (train/masked_lm.h, BERT::mlm_loss)
+//   causal_lm   windows of T + 1 tokens, next-token cross-entropy        (needs models::CausalLM)
+//   masked_lm   [CLS] A [SEP] B [SEP] rows, 15% masked, cross-entropy on  (needs models::MaskedLM)
+//               the masked positions only (train/masked_lm.h); config section "masking"
+//
+// Objectives register themselves from their own file (src/train/objectives/), by name; a model
+// family names the one it pretrains by (models::Family::pretraining_objective), and a config may
+// pick another with "objective".
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "cornerstone/data/batch.h"
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/models/pretrained.h"
-#include "cornerstone/train/batch_sampler.h"
-#include "cornerstone/train/pretrain_config.h"
 
 namespace cornerstone::train {
+
+struct PretrainConfig;
 
 class Objective {
  public:
   virtual ~Objective() = default;
-  virtual models::PretrainedModel& model() = 0;
   // Micro-batch `micro` of step `step`: a pure function of the seed (exact resume).
-  virtual Batch sample(int64_t step, int64_t micro) const = 0;
+  virtual data::Batch sample(int64_t step, int64_t micro) const = 0;
   // Fixed evaluation batches from the validation split; none when there is no validation split.
   virtual bool has_validation() const = 0;
-  virtual Batch eval_batch(int64_t i, int64_t num_batches) const = 0;
+  virtual data::Batch eval_batch(int64_t i, int64_t num_batches) const = 0;
   // Mean loss of a batch (a (1,) tensor to back-propagate).
-  virtual Tensor loss(const Batch& batch, Rng* dropout_rng) = 0;
+  virtual Tensor loss(const data::Batch& batch, Rng* dropout_rng) = 0;
   // Matmul FLOPs per input token of a training step (the MFU numerator).
   virtual double flops_per_token() const = 0;
-  // "causal LM" / "masked LM (15%, whole words, sentence pairs)"
+  // "causal LM" / "masked LM (15% of tokens, whole words, sentence pairs)"
   virtual std::string describe() const = 0;
 };
 
-// The objective of `config`'s model family, with a freshly initialised model (from
-// training.seed), drawing B x T batches from `train` (and `val`, may be null). `data_dir` holds the
-// tokenizer.json that the masked LM needs for its special tokens. Throws ValueError when the data
-// and the model do not fit together (vocabulary sizes, missing special tokens).
-std::unique_ptr<Objective> make_objective(const PretrainConfig& config, const data::TokenDataset& train,
-                                          const data::TokenDataset* val, const std::string& data_dir);
+// What an objective is built from: the model it trains (fresh from the seed, or loaded), the
+// config, the token splits (val may be null) and the data folder (its tokenizer.json).
+struct ObjectiveInputs {
+  models::PretrainedModel& model;
+  const PretrainConfig& config;
+  const data::TokenDataset& train;
+  const data::TokenDataset* val;
+  std::string data_dir;
+};
+
+struct ObjectiveType {
+  std::string name;     // "causal_lm"
+  std::string section;  // the config section it reads ("masking"), empty when none
+  // The section checked, with defaults filled in (what the run's training.json records). `where`
+  // names it in errors ("config.json.masking").
+  std::function<nlohmann::json(const nlohmann::json& section, const std::string& where)> options;
+  // The objective. Throws ValueError when the model lacks the capability it needs, or the data
+  // and the model do not fit together (missing special tokens, ...).
+  std::function<std::unique_ptr<Objective>(const ObjectiveInputs&)> make;
+};
+
+struct ObjectiveRegistration {
+  explicit ObjectiveRegistration(ObjectiveType type);
+};
+
+#define CS_OBJECTIVE_CONCAT2(a, b) a##b
+#define CS_OBJECTIVE_CONCAT(a, b) CS_OBJECTIVE_CONCAT2(a, b)
+#define CORNERSTONE_OBJECTIVE(type_expr) \
+  static const ::cornerstone::train::ObjectiveRegistration CS_OBJECTIVE_CONCAT(cs_objective_registration_, __LINE__)(type_expr);
+
+// The objective registered as `name`; throws ValueError "<where>: unknown objective ... (known: ...)".
+const ObjectiveType& objective_type(const std::string& name, const std::string& where);
+std::vector<std::string> objective_names();
+
+// The objective `config` names, over `model`, drawing B x T batches from `train` (and `val`).
+// Checks that the data's vocabulary fits the model's first. Throws ValueError otherwise.
+std::unique_ptr<Objective> make_objective(const ObjectiveInputs& inputs);
 
 }  // namespace cornerstone::train

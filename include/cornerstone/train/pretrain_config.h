@@ -1,26 +1,28 @@
 // What `cornerstone pretrain --config C` reads: the model and how to train it.
 //
 //   {
-//     "model":    "gpt2-tiny"  or  { "arch": "gpt2", "n_layers": 6, ... }   (models/decoder_config.h)
-//                 "bert-mini"  or  { "arch": "bert", ... }                  (models/encoder_config.h)
-//     "training": { "batch_size": 8, "lr": 6e-4, ... }                      (below)
-//     "masking":  { "probability": 0.15, "whole_word": false, ... }         (encoders: train/masked_lm.h)
+//     "model":     "gpt2-tiny"  or  { "arch": "gpt2", "n_layers": 6, ... }  (any registered family:
+//                  "bert-mini"  or  { "arch": "bert", ... }                  models/family.h)
+//     "training":  { "batch_size": 8, "lr": 6e-4, ... }                     (below)
+//     "objective": "masked_lm"                                   (optional: the family's default)
+//     "masking":   { "probability": 0.15, "whole_word": false, ... }  (the objective's own section:
+//                                                                     masked LM, train/masked_lm.h)
 //   }
 //
-// A decoder is pretrained on next-token prediction, an encoder on masked language modelling.
-// C is a preset name (`PretrainConfig::preset_names()`) or a JSON file. Unknown keys, wrong types
-// and missing sections are errors naming the key.
+// Each family names the objective it pretrains by (a decoder: next-token prediction, "causal_lm";
+// an encoder: masked language modelling, "masked_lm"); objectives register themselves
+// (train/objective.h) and may own a config section. C is a preset name
+// (`PretrainConfig::preset_names()`: every family's model presets, with their training recipes)
+// or a JSON file. Unknown keys, wrong types and missing sections are errors naming the key.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <variant>
+#include <memory>
 #include <vector>
 
-#include "cornerstone/models/decoder_config.h"
-#include "cornerstone/models/encoder_config.h"
-#include "cornerstone/train/masked_lm.h"
+#include "cornerstone/models/family.h"
 
 namespace cornerstone::train {
 
@@ -51,14 +53,12 @@ struct TrainingConfig {
 };
 
 struct PretrainConfig {
-  std::variant<models::DecoderConfig, models::EncoderConfig> model;
+  std::shared_ptr<const models::ModelConfig> model;  // the family's config (models/family.h)
   TrainingConfig training;
-  MaskingConfig masking;  // encoders only
+  std::string objective;             // the registered objective: the family's, or the config's "objective"
+  nlohmann::json objective_options;  // the objective's section with defaults filled in (null: it has none)
 
-  bool is_encoder() const { return std::holds_alternative<models::EncoderConfig>(model); }
-  const models::DecoderConfig& decoder() const { return std::get<models::DecoderConfig>(model); }
-  const models::EncoderConfig& encoder() const { return std::get<models::EncoderConfig>(model); }
-  int64_t model_context() const;  // the model's longest sequence
+  int64_t model_context() const { return model->max_positions(); }  // the model's longest sequence
   // Tokens per training sequence: training.context, or the model's context (an encoder's preset
   // trains at 128 tokens, as BERT's first phase did).
   int64_t sequence_length() const;

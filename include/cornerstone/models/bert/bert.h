@@ -17,19 +17,19 @@
 #include <memory>
 #include <vector>
 
-#include "cornerstone/models/encoder_config.h"
+#include "cornerstone/models/bert/encoder_config.h"
 #include "cornerstone/models/pretrained.h"
 #include "cornerstone/nn/transformer.h"
 
 namespace cornerstone::models {
 
-class BERT : public PretrainedModel {
+class BERT : public PretrainedModel, public MaskedLM {
  public:
   // Fresh weights from `seed` (BERT's initialisation: N(0, init_std) weights, zero biases, unit
   // norm gains); random_init = false leaves them zero, for a model whose weights are loaded next.
   BERT(const EncoderConfig& config, uint64_t seed, bool random_init = true);
 
-  const EncoderConfig& config() const { return cfg_; }
+  const EncoderConfig& config() const override { return cfg_; }
 
   // ids (B, T) i32; segments (B, T) i32 in [0, type_vocab_size) or undefined (all 0); lengths (B)
   // real lengths of a right-padded batch or undefined (no padding). -> (B, T, C). Throws
@@ -42,31 +42,31 @@ class BERT : public PretrainedModel {
   // -1, are not predicted); 0 when there are none.
   Tensor mlm_loss(const Tensor& ids, const Tensor& segments, const Tensor& targets, Rng* dropout_rng = nullptr) const;
   // The MLM head on hidden states (..., C) -> logits (..., V).
-  Tensor mlm_logits(const Tensor& hidden) const;
+  Tensor mlm_logits(const Tensor& hidden) const override;
+  // MaskedLM: mlm_loss(ids, segments, targets) of the batch.
+  Tensor mlm_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const override;
 
   const Tensor& word_embeddings() const { return word_->weight(); }
   nn::Linear& pooler() const { return *pooler_; }
   const std::vector<std::shared_ptr<nn::TransformerBlock>>& blocks() const { return blocks_; }
 
   // PretrainedModel (Hugging Face names and layouts in bert_hf.cpp).
-  std::string model_type() const override { return "bert"; }
-  bool is_encoder() const override { return true; }
+  TextFraming text_framing() const override { return TextFraming::ClsSep; }
   int64_t hidden_size() const override { return cfg_.d_model; }
-  int64_t max_positions() const override { return cfg_.context; }
   float init_std() const override { return cfg_.init_std; }
-  nlohmann::json hf_config() const override;
   std::vector<std::pair<std::string, Tensor>> hf_state_dict() const override;
   // The pooler and the MLM head may be absent (a BertModel, a BertForMaskedLM without pooler): they
   // keep their initial values.
   void load_hf_state_dict(const TensorSource& get, const std::string& source) override;
-  Tensor hidden_states(const Tensor& ids, const Tensor& lengths, const Tensor& segments,
-                       Rng* dropout_rng = nullptr) const override {
-    return hidden(ids, segments, lengths, dropout_rng);
+  Tensor hidden_states(const data::Batch& batch, Rng* dropout_rng = nullptr) const override {
+    return hidden(batch.get(data::batch_keys::ids, "bert"), batch[data::batch_keys::segments], batch[data::batch_keys::lengths],
+                  dropout_rng);
   }
   Tensor sequence_features(const Tensor& hidden, const Tensor& lengths) const override { return pooled(hidden); }
   std::vector<std::pair<std::string, Tensor>> feature_head() const override {
     return {{"bert.pooler.dense.weight", pooler_->weight()}, {"bert.pooler.dense.bias", pooler_->bias()}};
   }
+  HeadNames sequence_head() const override { return {"classifier", true}; }
   std::vector<LinearSite> linear_sites() const override;
   void set_checkpoint_activations(bool on) override { checkpoint_ = on; }
 

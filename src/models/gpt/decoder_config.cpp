@@ -1,4 +1,4 @@
-#include "cornerstone/models/decoder_config.h"
+#include "cornerstone/models/gpt/decoder_config.h"
 
 #include <map>
 
@@ -8,6 +8,8 @@
 namespace cornerstone::models {
 
 std::string arch_name(DecoderArch a) { return a == DecoderArch::GPT2 ? "gpt2" : "llama"; }
+
+std::string DecoderConfig::model_type() const { return arch_name(arch); }
 
 nn::BlockConfig DecoderConfig::block() const {
   nn::BlockConfig b;
@@ -41,7 +43,7 @@ int64_t DecoderConfig::num_parameters() const {
   return total;
 }
 
-double DecoderConfig::train_flops_per_token(int64_t seq_len) const {
+double DecoderConfig::train_flops_per_token(int64_t seq_len, double /*predicted*/) const {
   // Parameters that take part in matmuls: everything but the embedding tables' lookups, plus the
   // LM head (the tied embedding used as a matmul).
   double matmul_params = static_cast<double>(num_parameters()) - static_cast<double>(vocab_size * d_model);
@@ -108,6 +110,8 @@ const std::map<std::string, nlohmann::json>& presets() {
       // The training-speed benchmark shapes (issue: training speed).
       {"gpt2-tiny", {{"arch", "gpt2"}, {"vocab_size", 50257}, {"context", 256}, {"n_layers", 6}, {"d_model", 384},
                      {"n_heads", 6}, {"d_ff", 1536}}},
+      {"tiny", {{"arch", "gpt2"}, {"vocab_size", 50257}, {"context", 256}, {"n_layers", 6}, {"d_model", 384},
+                {"n_heads", 6}, {"d_ff", 1536}}},  // gpt2-tiny's short name
       {"char", {{"arch", "gpt2"}, {"vocab_size", 256}, {"context", 256}, {"n_layers", 6}, {"d_model", 384},
                 {"n_heads", 6}, {"d_ff", 1536}}},
       {"gpt2-small", {{"arch", "gpt2"}, {"vocab_size", 50257}, {"context", 1024}, {"n_layers", 12}, {"d_model", 768},

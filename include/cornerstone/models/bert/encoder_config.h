@@ -22,11 +22,15 @@
 #include <string>
 #include <vector>
 
+#include "cornerstone/models/family.h"
 #include "cornerstone/nn/transformer.h"
 
 namespace cornerstone::models {
 
-struct EncoderConfig {
+// The encoder family (models/bert/family.cpp registers it).
+const Family& bert_family();
+
+struct EncoderConfig : ModelConfig {
   int64_t vocab_size = 30522;
   int64_t context = 512;         // max_position_embeddings: the longest sequence
   int64_t type_vocab_size = 2;   // segments (sentence A / B)
@@ -42,15 +46,24 @@ struct EncoderConfig {
   int64_t head_dim() const { return d_model / n_heads; }
   nn::BlockConfig block() const;
   // Parameter count: embeddings, blocks, (final norm), pooler, MLM head (decoder tied).
-  int64_t num_parameters() const;
+  int64_t num_parameters() const override;
   // Matmul FLOPs per input token of a masked-LM training step: 6 x (block weights) + attention
   // 12 L T C (bidirectional: nothing halved) + the MLM head on the `predicted` share of tokens
   // that carry a target (the head runs on those rows only).
-  double train_flops_per_token(int64_t seq_len, double predicted) const;
+  double train_flops_per_token(int64_t seq_len, double predicted) const override;
+
+  // ModelConfig
+  const Family& family() const override { return bert_family(); }
+  std::unique_ptr<ModelConfig> clone() const override { return std::make_unique<EncoderConfig>(*this); }
+  std::string model_type() const override { return "bert"; }
+  int64_t vocabulary_size() const override { return vocab_size; }
+  int64_t max_positions() const override { return context; }
+  nlohmann::json hf_config() const override;  // models/bert/bert_hf.h
+  std::unique_ptr<PretrainedModel> create(uint64_t seed, bool random_init = true) const override;
 
   // Throws ValueError naming the field when the numbers do not describe a valid model.
-  void validate() const;
-  nlohmann::json to_json() const;
+  void validate() const override;
+  nlohmann::json to_json() const override;
   // Keys not given keep the defaults of `base`; unknown keys and bad types throw naming the key.
   static EncoderConfig from_json(const nlohmann::json& j, const EncoderConfig& base, const std::string& where);
   static EncoderConfig from_json(const nlohmann::json& j);

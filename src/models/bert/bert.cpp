@@ -1,4 +1,4 @@
-#include "cornerstone/models/bert.h"
+#include "cornerstone/models/bert/bert.h"
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/activation.h"
@@ -93,6 +93,11 @@ Tensor BERT::mlm_loss(const Tensor& ids, const Tensor& segments, const Tensor& t
   const Tensor hs = ops::embedding(h.view({B * T, C}), Tensor::from_data({M}, rows));  // (M, C)
   const Tensor x = mlm_norm_->forward(ops::gelu(mlm_transform_->forward(hs), ops::GeluKind::Erf));
   return ops::lm_head_cross_entropy(x, word_->weight(), mlm_bias_, Tensor::from_data({M}, picked));
+}
+
+Tensor BERT::mlm_loss(const data::Batch& batch, Rng* dropout_rng) const {
+  return mlm_loss(batch.get(data::batch_keys::ids, "bert"), batch[data::batch_keys::segments],
+                  batch.get(data::batch_keys::targets, "bert"), dropout_rng);
 }
 
 }  // namespace cornerstone::models

@@ -1,4 +1,4 @@
-#include "cornerstone/models/encoder_config.h"
+#include "cornerstone/models/bert/encoder_config.h"
 
 #include <map>
 

@@ -1,4 +1,4 @@
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/embedding.h"
@@ -48,11 +48,17 @@ Tensor GPT::loss(const Tensor& ids, const Tensor& targets, Rng* dropout_rng) con
 
 Tensor GPT::logits(const Tensor& h) const { return ops::linear(h, lm_head_weight()); }
 
-Tensor GPT::hidden_states(const Tensor& ids, const Tensor& lengths, const Tensor& segments, Rng* dropout_rng) const {
-  if (segments.defined()) throw UnsupportedError("gpt: segment ids (sentence pairs) are for encoders; a decoder reads one text");
+Tensor GPT::hidden_states(const data::Batch& batch, Rng* dropout_rng) const {
+  if (batch.has(data::batch_keys::segments))
+    throw UnsupportedError("gpt: segment ids (sentence pairs) are for encoders; a decoder reads one text");
+  const Tensor& ids = batch.get(data::batch_keys::ids, "gpt");
   check_ndim(ids, 2, "gpt", "ids");
-  checked_lengths(ids.size(0), ids.size(1), lengths, "gpt");
+  checked_lengths(ids.size(0), ids.size(1), batch[data::batch_keys::lengths], "gpt");
   return hidden(ids, 0, dropout_rng);
+}
+
+Tensor GPT::lm_loss(const data::Batch& batch, Rng* dropout_rng) const {
+  return loss(batch.get(data::batch_keys::ids, "gpt"), batch.get(data::batch_keys::targets, "gpt"), dropout_rng);
 }
 
 Tensor GPT::sequence_features(const Tensor& h, const Tensor& lengths) const {

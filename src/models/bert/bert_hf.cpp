@@ -11,7 +11,7 @@
 //   bert.encoder.LayerNorm.*   (pre-norm only: Cornerstone's extension, "pre_norm": true)
 //   bert.pooler.dense.*, cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.bias
 // The MLM decoder is tied to the word embeddings and not stored, as transformers saves it.
-#include "cornerstone/models/bert_hf.h"
+#include "cornerstone/models/bert/bert_hf.h"
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/json_fields.h"
@@ -102,7 +102,7 @@ std::vector<LinearSite> BERT::linear_sites() const {
   return out;
 }
 
-nlohmann::json BERT::hf_config() const { return models::hf_config(cfg_); }
+nlohmann::json EncoderConfig::hf_config() const { return models::hf_config(*this); }
 
 nlohmann::json hf_config(const EncoderConfig& c) {
   nlohmann::json j = {{"architectures", {"BertForMaskedLM"}},

@@ -21,7 +21,7 @@
 
 #include "cornerstone/core/dtype.h"
 #include "cornerstone/core/tensor.h"
-#include "cornerstone/models/gpt.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 namespace cornerstone::models {
 

@@ -1,4 +1,4 @@
-#include "cornerstone/models/gpt_gguf.h"
+#include "cornerstone/models/gpt/gpt_gguf.h"
 
 #include <algorithm>
 #include <cstring>

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cornerstone/models/bert.h"
+#include "cornerstone/models/bert/bert.h"
 
 namespace cornerstone::models {
 

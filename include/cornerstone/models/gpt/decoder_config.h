@@ -13,13 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "cornerstone/models/family.h"
 #include "cornerstone/nn/transformer.h"
 
 namespace cornerstone::models {
 
 enum class DecoderArch { GPT2, Llama };
 
-struct DecoderConfig {
+// The decoder family (models/gpt/family.cpp registers it).
+const Family& gpt_family();
+
+struct DecoderConfig : ModelConfig {
   DecoderArch arch = DecoderArch::GPT2;
   int64_t vocab_size = 50257;
   int64_t context = 256;  // maximum sequence length (position table / rotary table size)
@@ -38,14 +42,24 @@ struct DecoderConfig {
   bool learned_positions() const { return arch == DecoderArch::GPT2; }
   nn::BlockConfig block() const;
   // Parameter count of the model this config describes (tied embeddings counted once).
-  int64_t num_parameters() const;
+  int64_t num_parameters() const override;
   // Matmul FLOPs per token of a forward+backward pass: 6 N (non-embedding params + LM head) plus
-  // attention 12 L T C / 2 (causal), the usual MFU accounting.
-  double train_flops_per_token(int64_t seq_len) const;
+  // attention 12 L T C / 2 (causal), the usual MFU accounting. The LM head runs on every row, so
+  // `predicted` does not change it.
+  double train_flops_per_token(int64_t seq_len, double predicted = 1.0) const override;
+
+  // ModelConfig
+  const Family& family() const override { return gpt_family(); }
+  std::unique_ptr<ModelConfig> clone() const override { return std::make_unique<DecoderConfig>(*this); }
+  std::string model_type() const override;  // "gpt2" / "llama"
+  int64_t vocabulary_size() const override { return vocab_size; }
+  int64_t max_positions() const override { return context; }
+  nlohmann::json hf_config() const override;  // float32 (models/gpt/gpt_hf.h for other dtypes)
+  std::unique_ptr<PretrainedModel> create(uint64_t seed, bool random_init = true) const override;
 
   // Throws ValueError naming the field when the numbers do not describe a valid model.
-  void validate() const;
-  nlohmann::json to_json() const;
+  void validate() const override;
+  nlohmann::json to_json() const override;
   // Keys not given keep the defaults of `base`; unknown keys and bad types throw naming the key.
   static DecoderConfig from_json(const nlohmann::json& j, const DecoderConfig& base, const std::string& where);
   static DecoderConfig from_json(const nlohmann::json& j);

@@ -1,4 +1,4 @@
-#include "cornerstone/models/gpt_hf.h"
+#include "cornerstone/models/gpt/gpt_hf.h"
 
 #include <functional>
 #include <set>
@@ -119,7 +119,6 @@ void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string
   }
 }
 
-nlohmann::json GPT::hf_config() const { return models::hf_config(cfg_); }
 std::vector<std::pair<std::string, Tensor>> GPT::hf_state_dict() const { return models::hf_state_dict(*this); }
 void GPT::load_hf_state_dict(const TensorSource& get, const std::string& source) { models::load_hf_state_dict(*this, get, source); }
 
@@ -217,6 +216,8 @@ nlohmann::json config_json(const DecoderConfig& c) {
 }
 
 }  // namespace
+
+nlohmann::json DecoderConfig::hf_config() const { return models::hf_config(*this, DType::F32); }
 
 nlohmann::json hf_config(const DecoderConfig& c, DType dtype) {
   nlohmann::json j = config_json(c);

@@ -1,0 +1,300 @@
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "cornerstone/adapt/finetune.h"
+#include "cornerstone/adapt/lora.h"
+#include "cornerstone/cornerstone.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/infer/evaluate.h"
+#include "cornerstone/infer/quantized_folder.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/gguf.h"
+#include "cornerstone/models/gguf_tokenizer.h"
+#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/load.h"
+#include "cornerstone/train/evaluate.h"
+
+namespace cornerstone {
+
+namespace fs = std::filesystem;
+
+struct Model::State {
+  std::string path;
+  LoadOptions options;
+  std::string model_type;
+  std::string format = "f32";
+  std::shared_ptr<models::PretrainedModel> model;  // f32; null for a quantized folder
+  std::optional<adapt::TaskModel> task;
+  std::optional<tokenize::Tokenizer> tokenizer;
+  std::string chat_dir;  // the folder whose config.json may name a chat template
+  mutable std::once_flag weights_once;
+  mutable std::optional<infer::InferenceWeights> weights;  // packed for generation, built on first use
+};
+
+std::string capability_name(Capability c) {
+  switch (c) {
+    case Capability::CausalLM: return "causal-lm";
+    case Capability::MaskedLM: return "masked-lm";
+    case Capability::Embeddings: return "embeddings";
+    case Capability::Classifier: return "classifier";
+    case Capability::Tagger: return "tagger";
+    case Capability::Seq2Seq: return "seq2seq";
+    default: return "image";
+  }
+}
+
+namespace {
+
+nlohmann::json read_json(const fs::path& p) {
+  try {
+    return nlohmann::json::parse(io::read_file(p.string()));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(p.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+bool is_gguf_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
+}
+
+// A GGUF file: the family that reads its general.architecture, the tokenizer it embeds.
+void open_gguf(Model::State& s) {
+  const io::GGUFFile f = io::GGUFFile::open(s.path);
+  const std::string arch = f.get_string("general.architecture");
+  const models::Family* family = models::family_of_gguf_arch(arch);
+  if (!family) throw UnsupportedError(s.path + ": general.architecture '" + arch + "' is not a GGUF layout Cornerstone reads");
+  s.model = std::shared_ptr<models::PretrainedModel>(family->from_gguf(f));
+  if (s.options.tokenizer.empty()) {
+    const std::string json = models::tokenizer_json_from_gguf(f);
+    if (!json.empty()) s.tokenizer = tokenize::Tokenizer::from_json(json);
+  }
+}
+
+// A PEFT adapter folder without task.json: its adapters merged into the base it names.
+void open_peft(Model::State& s) {
+  std::string base = s.options.base;
+  if (base.empty()) base = read_json(fs::path(s.path) / "adapter_config.json").value("base_model_name_or_path", "");
+  if (base.empty() || !fs::is_directory(base))
+    throw IOError("'" + s.path + "' is a LoRA adapter whose base model " + (base.empty() ? std::string("is not named") : "'" + base + "' is not a folder here") +
+                  " (pass the base model folder)");
+  std::shared_ptr<models::PretrainedModel> m(models::load_model(base));
+  adapt::load_peft(*m, s.path);
+  adapt::bake_lora(*m);
+  s.model = m;
+  s.chat_dir = base;
+  if (s.options.tokenizer.empty()) {
+    const std::string own = models::find_tokenizer(s.path);
+    s.options.tokenizer = own.empty() ? models::find_tokenizer(base) : own;
+  }
+}
+
+}  // namespace
+
+Model load(const std::string& path, const LoadOptions& options) {
+  Model m;
+  m.s_ = std::make_shared<Model::State>();
+  Model::State& s = *m.s_;
+  s.path = path;
+  s.options = options;
+  s.chat_dir = path;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw IOError("model '" + path + "' does not exist");
+  const fs::path dir(path);
+  if (!fs::is_directory(path, ec)) {
+    if (!is_gguf_file(path))
+      throw FormatError("'" + path + "' is neither a model folder (config.json + model.safetensors) nor a GGUF file");
+    open_gguf(s);
+  } else if (fs::exists(dir / "task.json")) {
+    s.task.emplace(adapt::TaskModel::load(path));
+    // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,
+    // without the adapters' extra products per token).
+    if (s.task->spec().task == adapt::Task::SFT) s.task->merge_adapters();
+    s.model = s.task->base_ptr();
+    if (options.tokenizer.empty()) s.tokenizer = s.task->tokenizer();
+  } else if (fs::exists(dir / "adapter_config.json") && !fs::exists(dir / "config.json")) {
+    open_peft(s);
+  } else {
+    const nlohmann::json config = models::read_model_config(path);
+    const auto stored = infer::folder_format(config, (dir / "config.json").string());
+    if (stored) s.format = std::string(kernels::weight_format_name(*stored));
+    if (stored && *stored != kernels::WeightFormat::F32 && *stored != kernels::WeightFormat::BF16) {
+      s.weights.emplace(infer::InferenceWeights::load(path, options.format));  // blocks: inference only
+      std::call_once(s.weights_once, [] {});
+      s.model_type = config.value("model_type", "gpt2");
+    } else {
+      s.model = std::shared_ptr<models::PretrainedModel>(models::load_model(path));
+    }
+  }
+  if (s.model) s.model_type = s.model->model_type();
+  if (!s.options.tokenizer.empty()) {
+    s.tokenizer = tokenize::Tokenizer::load(s.options.tokenizer);
+  } else if (!s.tokenizer) {
+    const std::string t = fs::is_directory(path, ec) ? models::find_tokenizer(path) : "";
+    if (!t.empty()) s.tokenizer = tokenize::Tokenizer::load(t);
+  }
+  if (s.model) s.model->eval();
+  return m;
+}
+
+const std::string& Model::path() const { return s_->path; }
+std::string Model::model_type() const { return s_->model_type; }
+std::string Model::weight_format() const { return s_->weights ? std::string(kernels::weight_format_name(s_->weights->format())) : s_->format; }
+std::string Model::kind() const { return s_->task ? adapt::task_name(s_->task->spec().task) : "pretrained"; }
+std::shared_ptr<models::PretrainedModel> Model::pretrained() const { return s_->model; }
+const adapt::TaskModel* Model::task() const { return s_->task ? &*s_->task : nullptr; }
+
+std::vector<Capability> Model::capabilities() const {
+  std::vector<Capability> out;
+  if (!s_->model) return {Capability::CausalLM};  // quantized decoder weights
+  if (s_->task) {
+    switch (s_->task->spec().task) {
+      case adapt::Task::Classify: out.push_back(Capability::Classifier); break;
+      case adapt::Task::Tag: out.push_back(Capability::Tagger); break;
+      case adapt::Task::SFT: out.push_back(Capability::CausalLM); break;
+      default: break;
+    }
+    out.push_back(Capability::Embeddings);
+    return out;
+  }
+  if (s_->model->as<models::CausalLM>()) out.push_back(Capability::CausalLM);
+  if (s_->model->as<models::MaskedLM>()) out.push_back(Capability::MaskedLM);
+  out.push_back(Capability::Embeddings);
+  return out;
+}
+
+bool Model::can(Capability c) const {
+  const auto caps = capabilities();
+  return std::find(caps.begin(), caps.end(), c) != caps.end();
+}
+
+std::string Model::describe() const {
+  std::string caps;
+  for (Capability c : capabilities()) caps += (caps.empty() ? "" : ", ") + capability_name(c);
+  return model_type() + (kind() == "pretrained" ? "" : " fine-tuned for " + kind()) + " (" + weight_format() + "): " + caps;
+}
+
+namespace {
+[[noreturn]] void cannot(const Model& m, const std::string& what) {
+  throw UnsupportedError("'" + m.path() + "' is a " + m.describe() + "; it cannot " + what);
+}
+}  // namespace
+
+bool Model::has_tokenizer() const { return s_->tokenizer.has_value(); }
+
+const tokenize::Tokenizer& Model::tokenizer() const {
+  if (!s_->tokenizer) throw IOError("model '" + s_->path + "' has no tokenizer.json; pass a tokenizer");
+  return *s_->tokenizer;
+}
+
+infer::ChatTemplate Model::chat_template() const {
+  if (s_->task && s_->task->spec().task == adapt::Task::SFT) return infer::chat_template(s_->task->spec().chat_template);
+  return infer::chat_template_for(s_->chat_dir, tokenizer());
+}
+
+const infer::InferenceWeights& Model::inference_weights() const {
+  if (!can(Capability::CausalLM)) cannot(*this, "generate text (it does not predict the next token)");
+  std::call_once(s_->weights_once, [&] {
+    const auto* gpt = dynamic_cast<const models::GPT*>(s_->model.get());
+    if (!gpt) cannot(*this, "generate: its family has no inference runner");
+    kernels::WeightFormat f = kernels::WeightFormat::F32;
+    if (s_->format == "bf16") f = kernels::WeightFormat::BF16;
+    s_->weights.emplace(infer::InferenceWeights::from_model(*gpt, s_->options.format.value_or(f)));
+  });
+  return *s_->weights;
+}
+
+std::vector<infer::Generation> Model::generate(const std::vector<std::string>& prompts, const infer::GenerateOptions& options,
+                                               const infer::TextCallback& on_text, infer::GenerateStats* stats) const {
+  const infer::Generator gen(inference_weights(), tokenizer());
+  return gen.generate(prompts, options, on_text, stats);
+}
+
+adapt::Pooling Model::default_pooling() const {
+  if (s_->task && s_->task->spec().task == adapt::Task::Contrastive) return s_->task->spec().pooling;
+  return adapt::Pooling::Mean;  // a classifier's pooling is its head's, not the embedding's
+}
+
+Tensor Model::embed(const std::vector<std::string>& texts, std::optional<adapt::Pooling> pooling, bool normalize,
+                    int64_t batch_size) const {
+  if (!s_->model) cannot(*this, "embed text (a quantized folder holds inference weights only; embed the f32 model)");
+  const int64_t limit = s_->model->max_positions();
+  const int64_t max_length = s_->options.max_length;
+  if (max_length > limit)
+    throw ValueError("--max-length " + std::to_string(max_length) + " exceeds the model's " + std::to_string(limit) + " positions");
+  const adapt::InputFormat format(tokenizer(), s_->model->text_framing(), max_length > 0 ? max_length : std::min<int64_t>(limit, 512));
+  return adapt::embed_texts(*s_->model, format, texts, pooling.value_or(default_pooling()), normalize, batch_size);
+}
+
+namespace {
+
+// The first line's keys of a JSONL file: what kind of labelled data it is.
+nlohmann::json first_record(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IOError("cannot read '" + path + "'");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw FormatError(path + ":1: not a JSON object");
+    return j;
+  }
+  throw ValueError("'" + path + "' has no examples");
+}
+
+template <class Metrics>
+Evaluation report(const std::string& metric, const Metrics& m) {
+  return {metric, m.to_json(), m.table()};
+}
+
+}  // namespace
+
+Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) const {
+  std::error_code ec;
+  if (fs::is_directory(data, ec)) {  // token shards: perplexity
+    if (!can(Capability::CausalLM)) cannot(*this, "be scored on token shards (perplexity needs a model that predicts the next token)");
+    const auto shards = data::TokenDataset::open(data, o.split);
+    train::EvalResult r;
+    const auto* gpt = dynamic_cast<const models::GPT*>(s_->model.get());
+    if (gpt && !s_->task && !s_->options.format) {  // f32: the training forward pass
+      r = train::evaluate_loss(*gpt, shards, o.context > 0 ? o.context : gpt->config().context, o.batch, o.max_tokens);
+    } else {  // quantized (or packed) weights: the inference forward pass
+      const auto& w = inference_weights();
+      r = infer::evaluate_perplexity(w, shards, o.context > 0 ? o.context : w.config().context, o.batch, o.max_tokens);
+    }
+    char line[160];
+    std::snprintf(line, sizeof line, "%s loss %.4f | perplexity %.2f | %lld tokens\n", o.split.c_str(), r.loss, r.perplexity,
+                  static_cast<long long>(r.tokens));
+    return {"perplexity", {{"loss", r.loss}, {"perplexity", r.perplexity}, {"tokens", r.tokens}}, line};
+  }
+  if (!fs::exists(data, ec)) throw IOError("evaluation data '" + data + "' does not exist");
+  if (s_->task) {
+    const adapt::TaskModel& t = *s_->task;
+    switch (t.spec().task) {
+      case adapt::Task::Classify: return report("classification", adapt::evaluate_task(t, data));
+      case adapt::Task::Tag: return report("tagging", adapt::evaluate_task(t, data));
+      case adapt::Task::Contrastive: return report("retrieval", adapt::evaluate_retrieval(t, data));
+      default: return report("response-loss", adapt::evaluate_sft(t, data, o.batch));
+    }
+  }
+  // A model without a task head: what the data asks for decides.
+  const nlohmann::json first = first_record(data);
+  if (first.contains("prompt") && first.contains("response")) {
+    if (!can(Capability::CausalLM) || !s_->model) cannot(*this, "score responses (it does not predict the next token)");
+    adapt::TaskSpec spec;
+    spec.task = adapt::Task::SFT, spec.base = s_->path;
+    return report("response-loss", adapt::evaluate_sft(adapt::TaskModel::create(spec, 0), data, o.batch));
+  }
+  if (first.contains("query") && first.contains("positive")) {
+    if (!s_->model) cannot(*this, "embed text (a quantized folder holds inference weights only)");
+    adapt::TaskSpec spec;
+    spec.task = adapt::Task::Contrastive, spec.base = s_->path, spec.pooling = adapt::Pooling::Mean;
+    return report("retrieval", adapt::evaluate_retrieval(adapt::TaskModel::create(spec, 0), data));
+  }
+  cannot(*this, "score '" + data + "': labelled text needs a task head (fine-tune it with `cornerstone finetune --task classify|tag`), " +
+                    "token shards need a causal LM");
+}
+
+}  // namespace cornerstone
