@@ -127,7 +127,7 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->max_positions());
   if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->max_positions())
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
-                     std::to_string(m.base_->max_positions()) + "] (the base model's positions)");
+                     std::to_string(m.base_->max_positions()) + "] (the base model's position table)");
   if (spec.task == Task::SFT) {
     if (!m.base_->as<models::CausalLM>())
       throw ValueError("sft trains a model that predicts the next token (gpt2, llama) to continue conversations; '" + spec.base +

@@ -10,7 +10,7 @@
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/gguf.h"
-#include "cornerstone/models/gguf_tokenizer.h"
+#include "cornerstone/interop/gguf_tokenizer.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/train/evaluate.h"
@@ -64,12 +64,9 @@ bool is_gguf_file(const std::string& path) {
 // A GGUF file: the family that reads its general.architecture, the tokenizer it embeds.
 void open_gguf(Model::State& s) {
   const io::GGUFFile f = io::GGUFFile::open(s.path);
-  const std::string arch = f.get_string("general.architecture");
-  const models::Family* family = models::family_of_gguf_arch(arch);
-  if (!family) throw UnsupportedError(s.path + ": general.architecture '" + arch + "' is not a GGUF layout Cornerstone reads");
-  s.model = std::shared_ptr<models::PretrainedModel>(family->from_gguf(f));
+  s.model = std::shared_ptr<models::PretrainedModel>(models::family_of_gguf(f).from_gguf(f));
   if (s.options.tokenizer.empty()) {
-    const std::string json = models::tokenizer_json_from_gguf(f);
+    const std::string json = interop::tokenizer_json_from_gguf(f);
     if (!json.empty()) s.tokenizer = tokenize::Tokenizer::from_json(json);
   }
 }
@@ -209,7 +206,8 @@ const infer::InferenceWeights& Model::inference_weights() const {
 
 std::vector<infer::Generation> Model::generate(const std::vector<std::string>& prompts, const infer::GenerateOptions& options,
                                                const infer::TextCallback& on_text, infer::GenerateStats* stats) const {
-  const infer::Generator gen(inference_weights(), tokenizer());
+  const infer::InferenceWeights& weights = inference_weights();  // refuses a model that cannot generate
+  const infer::Generator gen(weights, tokenizer());
   return gen.generate(prompts, options, on_text, stats);
 }
 

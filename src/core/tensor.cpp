@@ -3,13 +3,13 @@
 // src/ops/view.cpp, the autograd methods in src/autograd/.
 #include "cornerstone/core/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "cornerstone/core/allocator.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/rng.h"
-#include "cornerstone/kernels/elementwise.h"
 
 namespace cornerstone {
 
@@ -269,12 +269,21 @@ void Tensor::copy_from(const Tensor& src) {
       std::memcpy(raw_data(), src.raw_data(), nbytes());
       return;
     }
+    // f32 <-> bf16, the mixed-precision conversions (gradients, LM-head operands): memory-bound
+    // loops over the threads; core converts its own dtypes (kernels sit above it).
+    const int64_t n = numel();
     if (src.dtype() == DType::F32 && dtype() == DType::BF16) {
-      kernels::f32_to_bf16(src.data<float>(), numel(), data<bf16>());
+      const float* x = src.data<float>();
+      bf16* y = data<bf16>();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
       return;
     }
     if (src.dtype() == DType::BF16 && dtype() == DType::F32) {
-      kernels::bf16_to_f32(src.data<bf16>(), numel(), data<float>());
+      const bf16* x = src.data<bf16>();
+      float* y = data<float>();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_f32(x[i]);
       return;
     }
   }
@@ -299,7 +308,7 @@ void Tensor::copy_from(const Tensor& src) {
 
 void Tensor::fill(float value) {
   if (dtype() == DType::F32 && is_contiguous()) {
-    kernels::fill(data<float>(), numel(), value);
+    std::fill_n(data<float>(), numel(), value);
     return;
   }
   char* base = static_cast<char*>(raw_data());

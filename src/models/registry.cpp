@@ -2,6 +2,7 @@
 #include <map>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/gguf.h"
 #include "cornerstone/models/family.h"
 #include "cornerstone/models/pretrained.h"
 
@@ -74,6 +75,16 @@ const Family* family_of_gguf_arch(const std::string& arch) {
   for (const Family* f : families())
     if (contains(f->gguf_archs(), arch)) return f;
   return nullptr;
+}
+
+const Family& family_of_gguf(const io::GGUFFile& f) {
+  const std::string& arch = f.get_string("general.architecture");
+  if (const Family* family = family_of_gguf_arch(arch)) return *family;
+  std::vector<std::string> known;
+  for (const Family* fam : families())
+    for (const auto& a : fam->gguf_archs()) known.push_back(a);
+  throw UnsupportedError(f.where("general.architecture") + " is '" + arch + "', which Cornerstone does not run (" + joined(known) +
+                         " are)");
 }
 
 std::vector<std::string> model_preset_names() {

@@ -12,7 +12,7 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/convert.h"
+#include "cornerstone/interop/convert.h"
 #include "cornerstone/models/gpt/gpt_gguf.h"
 #include "cornerstone/models/gpt/gpt_hf.h"
 #include "cli.h"
@@ -37,7 +37,7 @@ class BadInput : public ::testing::Test {
   void expect_import_fails(const std::string& from, const std::string& what) {
     const std::string out = path("out/model");
     try {
-      models::import_model(from, out);
+      interop::import_model(from, out);
       ADD_FAILURE() << "import of " << from << " succeeded; expected: " << what;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
@@ -178,7 +178,7 @@ TEST_F(BadInput, AnExistingOutputIsNeverTouched) {
   fs::create_directories(path("taken"));
   io::write_file_atomic(path("taken/keep.txt"), "mine");
   try {
-    models::import_model(path("run"), path("taken"));
+    interop::import_model(path("run"), path("taken"));
     FAIL();
   } catch (const IOError& e) {
     EXPECT_NE(std::string(e.what()).find("already exists and is not empty"), std::string::npos) << e.what();
@@ -186,18 +186,18 @@ TEST_F(BadInput, AnExistingOutputIsNeverTouched) {
   EXPECT_EQ(io::read_file(path("taken/keep.txt")), "mine");
   EXPECT_EQ(std::distance(fs::directory_iterator(path("taken")), fs::directory_iterator()), 1);
 
-  models::ExportOptions o;
-  o.format = models::ExportFormat::HF;
-  EXPECT_THROW(models::export_model(path("run"), path("taken"), o), IOError);
-  o.format = models::ExportFormat::GGUF;
-  EXPECT_THROW(models::export_model(path("run"), path("taken/keep.txt"), o), IOError);
-  EXPECT_THROW(models::export_model(path("run"), path("taken"), o), IOError);
+  interop::ExportOptions o;
+  o.format = interop::ExportFormat::HF;
+  EXPECT_THROW(interop::export_model(path("run"), path("taken"), o), IOError);
+  o.format = interop::ExportFormat::GGUF;
+  EXPECT_THROW(interop::export_model(path("run"), path("taken/keep.txt"), o), IOError);
+  EXPECT_THROW(interop::export_model(path("run"), path("taken"), o), IOError);
   EXPECT_EQ(io::read_file(path("taken/keep.txt")), "mine");
   // Quantized types are GGUF-only.
-  o.format = models::ExportFormat::HF;
+  o.format = interop::ExportFormat::HF;
   o.type = DType::Q8_0;
   try {
-    models::export_model(path("run"), path("hf-q8"), o);
+    interop::export_model(path("run"), path("hf-q8"), o);
     FAIL();
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("quantized types need --format gguf"), std::string::npos) << e.what();

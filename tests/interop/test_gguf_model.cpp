@@ -9,7 +9,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/gguf.h"
-#include "cornerstone/models/convert.h"
+#include "cornerstone/interop/convert.h"
 #include "cornerstone/models/gpt/gpt_gguf.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/quantize.h"
@@ -46,9 +46,9 @@ Tensor through(const std::string& name, const Tensor& p, DType type) {
   return p.detach().to(type).to(DType::F32);
 }
 
-models::ExportOptions gguf_options(DType type) {
-  models::ExportOptions o;
-  o.format = models::ExportFormat::GGUF;
+interop::ExportOptions gguf_options(DType type) {
+  interop::ExportOptions o;
+  o.format = interop::ExportFormat::GGUF;
   o.type = type;
   o.name = "tiny";
   return o;
@@ -63,8 +63,8 @@ TEST_F(GGUFModel, RoundTripsAreBitExactAndReExportReproducesTheFile) {
       const models::GPT model(tiny_config(arch, vocab_for(arch)), 11);
       const std::string run = path("a/model"), gguf = path("a.gguf"), imported = path("b/model"), again = path("b.gguf");
       write_model_folder(model, &tiny_tokenizer(), run);
-      models::export_model(run, gguf, gguf_options(type));
-      models::import_model(gguf, imported);
+      interop::export_model(run, gguf, gguf_options(type));
+      interop::import_model(gguf, imported);
       const auto back = models::load_gpt(imported);
       ASSERT_EQ(back->config().to_json(), [&] {
         auto c = model.config();
@@ -76,7 +76,7 @@ TEST_F(GGUFModel, RoundTripsAreBitExactAndReExportReproducesTheFile) {
         EXPECT_EQ(got.to_vector(), expected.to_vector()) << name;
       }
       // export -> import -> export: the same bytes (weights, metadata and embedded tokenizer).
-      models::export_model(imported, again, gguf_options(type));
+      interop::export_model(imported, again, gguf_options(type));
       EXPECT_TRUE(file_bytes(gguf) == file_bytes(again)) << "re-export differs";
       fs::remove_all(path("a")), fs::remove_all(path("b")), fs::remove(gguf), fs::remove(again);
     }
@@ -89,7 +89,7 @@ TEST_F(GGUFModel, MetadataAndTensorTableAreWhatLlamaCppReads) {
     const auto cfg = tiny_config(arch, vocab_for(arch));
     const models::GPT model(cfg, 3);
     const std::string gguf = path(models::arch_name(arch) + ".gguf");
-    const auto report = models::export_gpt(model, &tiny_tokenizer(), gguf, gguf_options(DType::Q8_0));
+    const auto report = interop::export_pretrained(model, &tiny_tokenizer(), gguf, gguf_options(DType::Q8_0));
     const auto f = io::GGUFFile::open(gguf);
     const std::string a = models::arch_name(arch);
     EXPECT_EQ(f.get_string("general.architecture"), a);
@@ -145,7 +145,7 @@ TEST_F(GGUFModel, QKPermutationPreservesAttentionScoresUnderLlamaCppRope) {
   const auto cfg = tiny_config(DecoderArch::Llama, vocab_for(DecoderArch::Llama));
   const models::GPT model(cfg, 5);
   const std::string gguf = path("p.gguf");
-  models::export_gpt(model, nullptr, gguf, gguf_options(DType::F32));
+  interop::export_pretrained(model, nullptr, gguf, gguf_options(DType::F32));
   const auto f = io::GGUFFile::open(gguf);
   const int64_t C = cfg.d_model, D = cfg.head_dim(), H = cfg.n_heads, Hkv = cfg.n_kv_heads;
   const Tensor qkv = model.parameter("blocks.1.attn.qkv.weight");
@@ -200,7 +200,7 @@ TEST_F(GGUFModel, RowsThatAreNotWholeBlocksFallBackToF16WithANote) {
   cfg.d_ff = 48;  // ffn_down rows have 48 elements
   const models::GPT model(cfg, 2);
   const std::string gguf = path("f.gguf");
-  const auto r = models::export_gpt(model, &tiny_tokenizer(), gguf, gguf_options(DType::Q4_0));
+  const auto r = interop::export_pretrained(model, &tiny_tokenizer(), gguf, gguf_options(DType::Q4_0));
   bool noted = false;
   for (const auto& n : r.notes) noted |= n.find("blk.0.ffn_down.weight: rows of 48 are not whole q4_0 blocks of 32; written as f16") != std::string::npos;
   EXPECT_TRUE(noted);

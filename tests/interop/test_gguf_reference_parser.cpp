@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cornerstone/io/gguf.h"
-#include "cornerstone/models/gguf_tokenizer.h"
+#include "cornerstone/interop/gguf_tokenizer.h"
 #include "cornerstone/models/gpt/gpt_gguf.h"
 #include "cli.h"
 #include "interop_fixtures.h"
@@ -82,7 +82,7 @@ TEST(GGUFReferenceParser, ReadsTheMetadataAndTensorTableCornerstoneWrote) {
     const models::GPT model(tiny_config(c.arch, tok.vocab_size() + 4), 2);
     io::GGUFWriter w;
     models::add_gpt_to_gguf(model, c.type, "reference-check", w);
-    models::add_tokenizer_to_gguf(tok, model.config().vocab_size, w);
+    interop::add_tokenizer_to_gguf(tok, model.config().vocab_size, w);
     const std::string file = dir + "/m.gguf";
     fs::remove(file);
     w.write(file);

@@ -9,14 +9,14 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/gguf.h"
-#include "cornerstone/models/gguf_tokenizer.h"
+#include "cornerstone/interop/gguf_tokenizer.h"
 #include "cli.h"
 #include "interop_fixtures.h"
 #include "test_util.h"
 
 using namespace cornerstone;
 using namespace cornerstone::testing;
-using models::GGUFTokenType;
+using interop::GGUFTokenType;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,7 +31,7 @@ class GGUFTokenizer : public ::testing::Test {
                          std::vector<std::string>* notes = nullptr) {
     io::GGUFWriter w;
     w.set("general.architecture", io::GGUFValue::string("llama"));
-    auto n = models::add_tokenizer_to_gguf(tok, model_vocab, w, {embed_json});
+    auto n = interop::add_tokenizer_to_gguf(tok, model_vocab, w, {embed_json});
     if (notes) *notes = n;
     const std::string p = (fs::path(dir_) / "t.gguf").string();
     fs::remove(p);
@@ -104,11 +104,11 @@ TEST_F(GGUFTokenizer, RebuiltByteLevelTokenizerEncodesLikeTheOriginal) {
   const auto& tok = tiny_tokenizer();
   const auto f = roundtrip(tok, tok.vocab_size() + 5, /*embed_json=*/false);
   EXPECT_FALSE(f.contains("tokenizer.huggingface.json"));
-  const auto rebuilt = tokenize::Tokenizer::from_json(models::tokenizer_json_from_gguf(f));
+  const auto rebuilt = tokenize::Tokenizer::from_json(interop::tokenizer_json_from_gguf(f));
   EXPECT_EQ(rebuilt.vocab_size(), tok.vocab_size()) << "[PAD] rows are not tokens";
   expect_same_tokenizer(tok, rebuilt, more_texts());
   // With the JSON embedded, import takes it verbatim.
-  EXPECT_EQ(models::tokenizer_json_from_gguf(roundtrip(tok, tok.vocab_size(), true)), tok.to_json());
+  EXPECT_EQ(interop::tokenizer_json_from_gguf(roundtrip(tok, tok.vocab_size(), true)), tok.to_json());
 }
 
 TEST_F(GGUFTokenizer, Qwen3TokenizerIsQwen2PreTokenizedAndRebuildsExactly) {
@@ -119,7 +119,7 @@ TEST_F(GGUFTokenizer, Qwen3TokenizerIsQwen2PreTokenizedAndRebuildsExactly) {
   const auto im_start = tok.token_to_id("<|im_start|>");
   ASSERT_TRUE(im_start.has_value());
   EXPECT_EQ(types_of(f)[static_cast<size_t>(*im_start)], static_cast<int32_t>(GGUFTokenType::Control));
-  const auto rebuilt = tokenize::Tokenizer::from_json(models::tokenizer_json_from_gguf(f));
+  const auto rebuilt = tokenize::Tokenizer::from_json(interop::tokenizer_json_from_gguf(f));
   expect_same_tokenizer(tok, rebuilt, more_texts());
 }
 
@@ -145,7 +145,7 @@ TEST_F(GGUFTokenizer, Llama2TokenizerIsSentencePieceStyleAndRebuildsFromScores) 
   const auto t_id = tok.token_to_id("\xe2\x96\x81t");
   ASSERT_TRUE(t_id.has_value());
   EXPECT_EQ(std::get<float>(scores[static_cast<size_t>(*t_id)].variant()), -0.0f);
-  const auto rebuilt = tokenize::Tokenizer::from_json(models::tokenizer_json_from_gguf(f));
+  const auto rebuilt = tokenize::Tokenizer::from_json(interop::tokenizer_json_from_gguf(f));
   EXPECT_EQ(rebuilt.vocab_size(), tok.vocab_size());
   expect_same_tokenizer(tok, rebuilt, more_texts());
 }
@@ -161,15 +161,15 @@ TEST_F(GGUFTokenizer, FilesWithoutARebuildableTokenizerAreNamed) {
   };
   auto expect = [](const io::GGUFFile& f, const std::string& what) {
     try {
-      models::tokenizer_json_from_gguf(f);
+      interop::tokenizer_json_from_gguf(f);
       ADD_FAILURE() << "no error for " << what;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
   using io::GGUFValue;
-  EXPECT_EQ(models::tokenizer_json_from_gguf(file([](io::GGUFWriter&) {})), "");
-  EXPECT_EQ(models::tokenizer_json_from_gguf(file([](io::GGUFWriter& w) { w.set("tokenizer.ggml.model", GGUFValue::string("no_vocab")); })), "");
+  EXPECT_EQ(interop::tokenizer_json_from_gguf(file([](io::GGUFWriter&) {})), "");
+  EXPECT_EQ(interop::tokenizer_json_from_gguf(file([](io::GGUFWriter& w) { w.set("tokenizer.ggml.model", GGUFValue::string("no_vocab")); })), "");
   expect(file([](io::GGUFWriter& w) { w.set("tokenizer.ggml.model", GGUFValue::string("bert")); }),
          "metadata 'tokenizer.ggml.model' is 'bert', a tokenizer Cornerstone cannot rebuild");
   auto gpt2 = [](io::GGUFWriter& w) {
@@ -188,6 +188,6 @@ TEST_F(GGUFTokenizer, FilesWithoutARebuildableTokenizerAreNamed) {
   expect(file([&](io::GGUFWriter& w) { w.set("tokenizer.ggml.model", GGUFValue::string("gpt2")); }),
          "missing metadata key 'tokenizer.ggml.tokens'");
   // A minimal valid one rebuilds.
-  const auto t = tokenize::Tokenizer::from_json(models::tokenizer_json_from_gguf(file(gpt2)));
+  const auto t = tokenize::Tokenizer::from_json(interop::tokenizer_json_from_gguf(file(gpt2)));
   EXPECT_EQ(t.vocab_size(), 3);
 }

@@ -12,7 +12,7 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
-#include "cornerstone/models/convert.h"
+#include "cornerstone/interop/convert.h"
 #include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 #include "cli.h"
@@ -35,9 +35,9 @@ class HFModel : public ::testing::Test {
   std::string dir_;
 };
 
-models::ExportOptions hf_options(DType type, uint64_t shard_bytes = 0) {
-  models::ExportOptions o;
-  o.format = models::ExportFormat::HF;
+interop::ExportOptions hf_options(DType type, uint64_t shard_bytes = 0) {
+  interop::ExportOptions o;
+  o.format = interop::ExportFormat::HF;
   o.type = type;
   o.shard_bytes = shard_bytes;
   return o;
@@ -66,7 +66,7 @@ TEST_F(HFModel, ThePyTorchReferenceLoadsExportsOfEveryDtypeAndLayoutWithCornerst
     for (const Case c : {Case{DType::F32, 0}, Case{DType::BF16, 60000}, Case{DType::F16, 0}}) {
       SCOPED_TRACE(models::arch_name(arch) + " " + std::string(dtype_name(c.type)) + (c.shard_bytes ? " sharded" : ""));
       const std::string out = path("hf");
-      models::export_gpt(model, &tiny_tokenizer(), out, hf_options(c.type, c.shard_bytes));
+      interop::export_pretrained(model, &tiny_tokenizer(), out, hf_options(c.type, c.shard_bytes));
       EXPECT_EQ(fs::exists(out + "/model.safetensors.index.json"), c.shard_bytes != 0);
       // Cornerstone's logits for the weights as exported (f32: the model itself).
       const auto loaded = models::load_gpt(out);
@@ -85,7 +85,7 @@ TEST_F(HFModel, TheFolderHoldsWhatTransformersReads) {
     const auto& tok = tiny_tokenizer();
     const models::GPT model(tiny_config(arch, tok.vocab_size()), 3);
     const std::string out = path(models::arch_name(arch));
-    const auto r = models::export_gpt(model, &tok, out, hf_options(DType::BF16));
+    const auto r = interop::export_pretrained(model, &tok, out, hf_options(DType::BF16));
     EXPECT_EQ(r.files, (std::vector<std::string>{"config.json", "generation_config.json", "model.safetensors",
                                                   "tokenizer.json", "tokenizer_config.json"}));
     const auto config = read_json(out + "/config.json");
@@ -119,15 +119,15 @@ TEST_F(HFModel, RoundTripsAreBitExact) {
     SCOPED_TRACE(models::arch_name(arch));
     const models::GPT model(tiny_config(arch, tiny_tokenizer().vocab_size()), 8);
     // f32: export -> import gives the same weights.
-    models::export_gpt(model, &tiny_tokenizer(), path("f32"), hf_options(DType::F32));
-    models::import_model(path("f32"), path("f32-in"));
+    interop::export_pretrained(model, &tiny_tokenizer(), path("f32"), hf_options(DType::F32));
+    interop::import_model(path("f32"), path("f32-in"));
     expect_same_weights(model, *models::load_gpt(path("f32-in")));
     EXPECT_EQ(io::read_file(path("f32-in/tokenizer.json")), tiny_tokenizer().to_json());
     // bf16 / f16: export -> import -> export gives the same file.
     for (DType t : {DType::BF16, DType::F16}) {
-      models::export_gpt(model, &tiny_tokenizer(), path("h"), hf_options(t));
-      models::import_model(path("h"), path("h-in"));
-      models::export_model(path("h-in"), path("h2"), hf_options(t));
+      interop::export_pretrained(model, &tiny_tokenizer(), path("h"), hf_options(t));
+      interop::import_model(path("h"), path("h-in"));
+      interop::export_model(path("h-in"), path("h2"), hf_options(t));
       EXPECT_TRUE(io::read_file(path("h/model.safetensors")) == io::read_file(path("h2/model.safetensors")))
           << dtype_name(t);
       fs::remove_all(path("h")), fs::remove_all(path("h-in")), fs::remove_all(path("h2"));
@@ -138,14 +138,14 @@ TEST_F(HFModel, RoundTripsAreBitExact) {
 
 TEST_F(HFModel, ShardedFoldersImportAndLoad) {
   const models::GPT model(tiny_config(DecoderArch::Llama, tiny_tokenizer().vocab_size()), 9);
-  const auto r = models::export_gpt(model, &tiny_tokenizer(), path("sharded"), hf_options(DType::F32, 100000));
+  const auto r = interop::export_pretrained(model, &tiny_tokenizer(), path("sharded"), hf_options(DType::F32, 100000));
   size_t shards = 0;
   for (const auto& f : r.files) shards += f.rfind("model-", 0) == 0;
   EXPECT_GT(shards, 2u);
   const auto index = read_json(path("sharded/model.safetensors.index.json"));
   EXPECT_EQ(index["weight_map"].size(), models::hf_tensor_names(model.config()).size());
   expect_same_weights(model, *models::load_gpt(path("sharded")));
-  models::import_model(path("sharded"), path("imported"));
+  interop::import_model(path("sharded"), path("imported"));
   EXPECT_TRUE(fs::exists(path("imported/model.safetensors")));
   EXPECT_FALSE(fs::exists(path("imported/model.safetensors.index.json")));
   expect_same_weights(model, *models::load_gpt(path("imported")));

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
-#include "cornerstone/data/labelled_sets.h"
+#include "labelled_sets.h"
 
 namespace {
 

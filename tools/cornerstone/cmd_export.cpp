@@ -5,7 +5,7 @@
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
-#include "cornerstone/models/convert.h"
+#include "cornerstone/interop/convert.h"
 
 namespace {
 
@@ -25,17 +25,17 @@ void add_export(CLI::App& app) {
   cmd->add_option("--name", name, "gguf: general.name (default: the model folder's name)");
   cmd->callback([] {
     using namespace cornerstone;
-    models::ExportOptions o;
-    o.format = models::export_format_from_name(format);
+    interop::ExportOptions o;
+    o.format = interop::export_format_from_name(format);
     o.type = dtype_from_name(type);
     if (!shard_size.empty()) {
-      if (o.format != models::ExportFormat::HF) throw ValueError("--shard-size applies to --format hf only");
+      if (o.format != interop::ExportFormat::HF) throw ValueError("--shard-size applies to --format hf only");
       o.shard_bytes = io::parse_byte_size(shard_size);
     }
     o.tokenizer = tokenizer;
     o.name = name;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = models::export_model(model_path, out, o);
+    const auto r = interop::export_model(model_path, out, o);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     std::printf("exported %s (%s, %zu file%s, %.1f MB) in %.2f s\n", out.c_str(), type.c_str(), r.files.size(),

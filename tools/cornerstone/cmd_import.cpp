@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "command.h"
-#include "cornerstone/models/convert.h"
+#include "cornerstone/interop/convert.h"
 
 namespace {
 
@@ -15,7 +15,7 @@ void add_import(CLI::App& app) {
   cmd->callback([] {
     using namespace cornerstone;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = models::import_model(from, out);
+    const auto r = interop::import_model(from, out);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     std::printf("imported %s into %s (%zu files, %.1f MB) in %.2f s\n", from.c_str(), out.c_str(), r.files.size(),

@@ -66,7 +66,6 @@ struct TensorImpl {
   Strides strides{};
   DType dtype = DType::F32;
   std::shared_ptr<autograd::AutogradMeta> autograd;  // null: no autograd state
-  std::string name;                                  // parameters carry their checkpoint name
 };
 
 class Tensor {
@@ -101,8 +100,6 @@ class Tensor {
   bool is_contiguous() const;
   // True when both tensors view the same bytes of the same storage.
   bool same_data(const Tensor& other) const;
-  const std::string& name() const { return impl_->name; }
-  void set_name(std::string name) { impl_->name = std::move(name); }
   // "Tensor(f32, (2, 3))"
   std::string str() const;
 

@@ -133,6 +133,9 @@ const Family& family_of_arch(const std::string& arch, const std::string& where);
 const Family& family_of_hf_config(const nlohmann::json& config, const std::string& source);
 // The family reading a GGUF general.architecture, or null.
 const Family* family_of_gguf_arch(const std::string& arch);
+// The family that reads this GGUF file; throws UnsupportedError naming the file's
+// general.architecture and the ones Cornerstone runs.
+const Family& family_of_gguf(const io::GGUFFile& f);
 
 // Model presets of every family, sorted; the family of a preset (null when none has it).
 std::vector<std::string> model_preset_names();

@@ -149,19 +149,6 @@ std::vector<LinearSite> GPT::linear_sites() const {
   return out;
 }
 
-void add_hf_special_tokens(nlohmann::json& config, const HfSpecialTokens& tokens) {
-  if (tokens.bos) config["bos_token_id"] = *tokens.bos;
-  if (tokens.eos) config["eos_token_id"] = *tokens.eos;
-  if (tokens.pad) config["pad_token_id"] = *tokens.pad;
-}
-
-nlohmann::json hf_generation_config(const HfSpecialTokens& tokens) {
-  nlohmann::json j = nlohmann::json::object();
-  add_hf_special_tokens(j, tokens);
-  j["_from_model_config"] = true;
-  return j;
-}
-
 namespace {
 
 const char* torch_dtype(DType t) {

@@ -61,14 +61,6 @@ void load_hf_state_dict(GPT& model, const std::function<Tensor(const std::string
 // names `dtype` ("float32", "bfloat16", "float16").
 nlohmann::json hf_config(const DecoderConfig& cfg, DType dtype = DType::F32);
 
-// The special tokens a config.json / generation_config.json refers to (absent ones are omitted).
-struct HfSpecialTokens {
-  std::optional<int32_t> bos, eos, pad;
-};
-// Adds bos_token_id / eos_token_id (/ pad_token_id) to a config.json.
-void add_hf_special_tokens(nlohmann::json& config, const HfSpecialTokens& tokens);
-// generation_config.json as transformers writes it: the special token ids.
-nlohmann::json hf_generation_config(const HfSpecialTokens& tokens);
 // The DecoderConfig a config.json describes; throws FormatError / UnsupportedError naming the key.
 DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source = "config.json");
 

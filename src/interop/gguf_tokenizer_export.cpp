@@ -1,4 +1,4 @@
-#include "cornerstone/models/gguf_tokenizer.h"
+#include "cornerstone/interop/gguf_tokenizer.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,9 +8,9 @@
 #include <unordered_map>
 
 #include "cornerstone/core/error.h"
-#include "models/gguf_pretokenizers.h"
+#include "interop/gguf_pretokenizers.h"
 
-namespace cornerstone::models {
+namespace cornerstone::interop {
 
 namespace {
 
@@ -202,4 +202,4 @@ std::vector<std::string> add_tokenizer_to_gguf(const tokenize::Tokenizer& tok, i
   return notes;
 }
 
-}  // namespace cornerstone::models
+}  // namespace cornerstone::interop

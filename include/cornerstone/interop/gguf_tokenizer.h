@@ -26,7 +26,7 @@
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
-namespace cornerstone::models {
+namespace cornerstone::interop {
 
 // llama.cpp's token types (tokenizer.ggml.token_type).
 enum class GGUFTokenType : int32_t { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
@@ -48,4 +48,4 @@ std::vector<std::string> add_tokenizer_to_gguf(const tokenize::Tokenizer& tok, i
 // approximations go to `notes`.
 std::string tokenizer_json_from_gguf(const io::GGUFFile& f, std::vector<std::string>* notes = nullptr);
 
-}  // namespace cornerstone::models
+}  // namespace cornerstone::interop

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace cornerstone::models::gguf_pre {
+namespace cornerstone::interop::gguf_pre {
 
 inline const std::string kMetaspace = "\xe2\x96\x81";  // "▁", SentencePiece's space
 
@@ -15,4 +15,4 @@ std::string name_of_regex(const std::string& regex);
 // The Split regex for a llama.cpp pre-tokenizer name, or "" when Cornerstone does not know it.
 std::string regex_of_name(const std::string& name);
 
-}  // namespace cornerstone::models::gguf_pre
+}  // namespace cornerstone::interop::gguf_pre

