@@ -141,12 +141,12 @@ int main(int argc, char** argv) {
 
     std::vector<double> prompt_s, decode_s;
     for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0 warms up
-      infer::KVCache cache(cfg, 1, std::min(cfg.context, o.prompt + o.decode));
+      infer::KVCache cache(*cfg.decoder_stack(), 1, std::min(cfg.context, o.prompt + o.decode));
       auto t0 = std::chrono::steady_clock::now();
       run.forward(cache, {{0, std::span<const int32_t>(ids.data(), static_cast<size_t>(o.prompt))}});
       const double p = seconds_since(t0);
       // Decode from an empty cache, greedy, one token per step.
-      infer::KVCache dcache(cfg, 1, std::min(cfg.context, o.decode + 1));
+      infer::KVCache dcache(*cfg.decoder_stack(), 1, std::min(cfg.context, o.decode + 1));
       int32_t tok = ids[0];
       t0 = std::chrono::steady_clock::now();
       for (int64_t s = 0; s < o.decode; ++s) {

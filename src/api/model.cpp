@@ -195,11 +195,11 @@ infer::ChatTemplate Model::chat_template() const {
 const infer::InferenceWeights& Model::inference_weights() const {
   if (!can(Capability::CausalLM)) cannot(*this, "generate text (it does not predict the next token)");
   std::call_once(s_->weights_once, [&] {
-    const auto* gpt = dynamic_cast<const models::GPT*>(s_->model.get());
-    if (!gpt) cannot(*this, "generate: its family has no inference runner");
+    // Any decoder stack of standard blocks runs on the one runner (models/decoder_stack.h).
+    if (!s_->model->config().decoder_stack()) cannot(*this, "generate: its family has no inference runner");
     kernels::WeightFormat f = kernels::WeightFormat::F32;
     if (s_->format == "bf16") f = kernels::WeightFormat::BF16;
-    s_->weights.emplace(infer::InferenceWeights::from_model(*gpt, s_->options.format.value_or(f)));
+    s_->weights.emplace(infer::InferenceWeights::from_model(*s_->model, s_->options.format.value_or(f)));
   });
   return *s_->weights;
 }

@@ -43,11 +43,11 @@ struct Team {
   }
 };
 
-// Rows [r.begin, r.end) of the (rows, C) x normalised into the same rows of y.
-void norm_rows(const models::DecoderConfig& c, const float* x, const Tensor& w, const Tensor& b, Range r, float* y) {
+// Rows [r.begin, r.end) of the (rows, C) x normalised into the same rows of y, by the blocks' norm kind.
+void norm_rows(const nn::BlockConfig& c, const float* x, const Tensor& w, const Tensor& b, Range r, float* y) {
   const int64_t C = c.d_model, n = r.end - r.begin;
   if (n <= 0) return;
-  if (c.arch == models::DecoderArch::GPT2)
+  if (c.norm == nn::NormKind::LayerNorm)
     kernels::layernorm_forward(x + r.begin * C, ptr(w), ptr(b), n, C, c.norm_eps, y + r.begin * C, nullptr, nullptr);
   else
     kernels::rmsnorm_forward(x + r.begin * C, ptr(w), n, C, c.norm_eps, y + r.begin * C, nullptr);
@@ -63,8 +63,10 @@ void add_rows(float* x, const float* y, int64_t C, Range r) {
 DecoderRunner::DecoderRunner(const InferenceWeights& weights) : weights_(weights) {}
 
 Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, bool all_rows) {
-  const models::DecoderConfig& c = weights_.config();
-  const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim(), C = c.d_model, V = c.vocab_size;
+  // Everything about the architecture comes from the stack's block spec (models/decoder_stack.h).
+  const models::DecoderStack& stack = weights_.config();
+  const nn::BlockConfig& c = stack.block;
+  const int64_t Hq = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim, C = c.d_model, V = stack.vocab_size;
   const int64_t W = (Hq + 2 * Hkv) * D, kvw = Hkv * D, G = Hq / Hkv;
   if (chunks.empty()) throw ValueError("decoder: no sequences to run");
   if (cache.row_width() != kvw) throw ShapeError("decoder: the KV cache was made for another model");
@@ -77,10 +79,10 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
     if (ch.tokens.empty()) throw ValueError("decoder: slot " + std::to_string(ch.slot) + " has no new tokens");
     start[i] = cache.length(ch.slot);
     const int64_t end = start[i] + static_cast<int64_t>(ch.tokens.size());
-    const int64_t limit = std::min(cache.max_len(), c.context);
+    const int64_t limit = std::min(cache.max_len(), stack.context);
     if (end > limit)
       throw ShapeError("decoder: sequence in slot " + std::to_string(ch.slot) + " would reach " + std::to_string(end) +
-                       " positions, beyond " + (limit == c.context ? "the model's context" : "the cache") + " of " +
+                       " positions, beyond " + (limit == stack.context ? "the model's context" : "the cache") + " of " +
                        std::to_string(limit));
     for (size_t j = 0; j < i; ++j)
       if (chunks[j].slot == ch.slot) throw ValueError("decoder: slot " + std::to_string(ch.slot) + " appears twice in one call");
@@ -108,7 +110,7 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
   // Small models: the barriers would cost more than the work they share.
   const double macs = static_cast<double>(R) * static_cast<double>(weights_.decode_bytes());
   const int threads = macs < 4e6 ? 1 : num_threads();
-  const bool gpt2 = c.arch == models::DecoderArch::GPT2;
+  const bool gelu = c.mlp == nn::MlpKind::Gelu;
   const float* wpe = ptr(weights_.position_embedding());
   kernels::AttentionDims dims;
   dims.batch = 1, dims.n_heads = G, dims.n_kv_heads = 1, dims.head_dim = D, dims.causal = true;
@@ -131,7 +133,7 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
       }
     norm_rows(c, x, weights_.layers().front().norm1_weight, weights_.layers().front().norm1_bias, rows, h);
     team.sync();
-    for (int64_t l = 0; l < c.n_layers; ++l) {
+    for (int64_t l = 0; l < stack.n_layers; ++l) {
       const DecoderLayerWeights& L = weights_.layers()[static_cast<size_t>(l)];
       linear(L.qkv, h, R, qkv);
       // Rotary positions and the cache append, a sequence per thread.
@@ -168,15 +170,15 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
       team.sync();
       linear(L.up, h, R, up);
       if (rows.end > rows.begin) {
-        if (gpt2)
-          kernels::gelu_forward(kernels::GeluKind::Tanh, up + rows.begin * F, (rows.end - rows.begin) * F, act + rows.begin * F);
+        if (gelu)
+          kernels::gelu_forward(c.gelu, up + rows.begin * F, (rows.end - rows.begin) * F, act + rows.begin * F);
         else
           kernels::swiglu_forward(up + rows.begin * up_w, rows.end - rows.begin, F, act + rows.begin * F);
       }
       team.sync();
       linear(L.down, act, R, h);
       add_rows(x, h, C, rows);
-      if (l + 1 < c.n_layers) {
+      if (l + 1 < stack.n_layers) {
         const DecoderLayerWeights& next = weights_.layers()[static_cast<size_t>(l + 1)];
         norm_rows(c, x, next.norm1_weight, next.norm1_bias, rows, h);
       }

@@ -13,7 +13,7 @@ namespace cornerstone::infer {
 
 train::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
                                       int64_t batch, int64_t max_tokens) {
-  const models::DecoderConfig& cfg = weights.config();
+  const models::DecoderStack& cfg = weights.config();
   if (seq_len <= 0 || batch <= 0) throw ValueError("evaluate: sequence length and batch must be positive");
   if (seq_len > cfg.context)
     throw ValueError("evaluate: sequence length " + std::to_string(seq_len) + " exceeds the model's context of " +

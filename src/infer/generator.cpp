@@ -46,7 +46,7 @@ Generator::Generator(InferenceWeights weights, tokenize::Tokenizer tokenizer)
                      " tokens, the model " + std::to_string(weights_.config().vocab_size));
 }
 
-Generator::Generator(const models::GPT& model, tokenize::Tokenizer tokenizer)
+Generator::Generator(const models::PretrainedModel& model, tokenize::Tokenizer tokenizer)
     : Generator(InferenceWeights::from_model(model, WeightFormat::F32), std::move(tokenizer)) {}
 
 std::vector<Generation> Generator::generate(const std::vector<std::string>& prompts, const GenerateOptions& o,

@@ -4,8 +4,8 @@
 
 namespace cornerstone::infer {
 
-KVCache::KVCache(const models::DecoderConfig& c, int64_t slots, int64_t max_len)
-    : layers_(c.n_layers), slots_(slots), max_len_(max_len), width_(c.n_kv_heads * c.head_dim()),
+KVCache::KVCache(const models::DecoderStack& s, int64_t slots, int64_t max_len)
+    : layers_(s.n_layers), slots_(slots), max_len_(max_len), width_(s.kv_width()),
       len_(static_cast<size_t>(slots), 0) {
   if (slots <= 0 || max_len <= 0) throw ValueError("kv cache: slots and max_len must be positive");
   k_ = Tensor::empty({layers_ * slots_, max_len_, width_});

@@ -6,7 +6,6 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/models/gpt/gpt_hf.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/quantize.h"
 #include "cornerstone/kernels/quant.h"
@@ -95,18 +94,22 @@ StoredBlocks stored_blocks(const io::SafeTensorInfo& info, const Tensor& data, c
   return s;
 }
 
-void save_quantized_model(const models::GPT& model, WeightFormat format, const std::string& dir, const std::string& source_dir) {
+void save_quantized_model(const models::PretrainedModel& model, WeightFormat format, const std::string& dir, const std::string& source_dir) {
+  const auto layout = model.config().hf_tensors();
+  if (!model.config().decoder_stack() || layout.empty())
+    throw UnsupportedError("quantize: a " + model.model_type() + " model is not a decoder stack; quantized folders are for generation");
   fs::create_directories(dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   std::map<std::string, std::string> metadata{{"format", "pt"}};
-  const auto hf = models::hf_state_dict(model);  // in the order of hf_tensors
-  const auto layout = models::hf_tensors(model.config());
-  for (size_t i = 0; i < layout.size(); ++i) {
-    const models::HfTensor& l = layout[i];
+  for (const models::HfTensor& l : layout) {
+    // The Hugging Face tensor: the parameter, or its rows, in the stored layout.
+    Tensor hf = model.parameter(l.ours).detach();
+    if (l.row_begin >= 0) hf = hf.slice(0, l.row_begin, l.row_end);
+    hf = (l.transpose ? hf.transpose(0, 1) : hf).contiguous();
     if (format == WeightFormat::F32 || !is_format_matrix(l.ours)) {
-      tensors.push_back(hf[i]);
+      tensors.emplace_back(l.hf, hf);
     } else if (format == WeightFormat::BF16) {
-      tensors.emplace_back(l.hf, hf[i].second.to(DType::BF16));
+      tensors.emplace_back(l.hf, hf.to(DType::BF16));
     } else {
       const Tensor w = model.parameter(l.ours);
       const int64_t r0 = l.row_begin >= 0 ? l.row_begin : 0, r1 = l.row_begin >= 0 ? l.row_end : w.size(0);
@@ -116,7 +119,7 @@ void save_quantized_model(const models::GPT& model, WeightFormat format, const s
   }
   io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, metadata);
   // The source's config.json keeps keys Cornerstone does not interpret (e.g. a chat template name).
-  nlohmann::json cfg = models::hf_config(model.config());
+  nlohmann::json cfg = model.hf_config();
   const fs::path src_cfg = fs::path(source_dir) / "config.json";
   if (!source_dir.empty() && fs::exists(src_cfg)) {
     try {

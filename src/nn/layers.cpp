@@ -4,7 +4,6 @@
 #include "cornerstone/ops/activation.h"
 #include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
-#include "cornerstone/ops/norm.h"
 #include "cornerstone/ops/quantize.h"
 
 namespace cornerstone::nn {
@@ -55,16 +54,5 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dim, Rng& rng, float init_s
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return ops::embedding(weight_, ids); }
-
-LayerNorm::LayerNorm(int64_t dim, float eps, bool bias) : eps_(eps) {
-  weight_ = register_parameter("weight", Tensor::full({dim}, 1.0f));
-  if (bias) bias_ = register_parameter("bias", Tensor::zeros({dim}));
-}
-
-Tensor LayerNorm::forward(const Tensor& x) const { return ops::layer_norm(x, weight_, bias_, eps_); }
-
-RMSNorm::RMSNorm(int64_t dim, float eps) : eps_(eps) { weight_ = register_parameter("weight", Tensor::full({dim}, 1.0f)); }
-
-Tensor RMSNorm::forward(const Tensor& x) const { return ops::rms_norm(x, weight_, eps_); }
 
 }  // namespace cornerstone::nn

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "cornerstone/autograd/graph.h"
@@ -32,18 +33,18 @@ HeadsView<T> heads(T* base, int64_t T_len, int64_t row, int64_t D, int64_t first
 
 // Per-sequence key counts when some sequence of a padded batch is shorter than T, else empty (the
 // whole batch goes to the kernel in one call).
-std::vector<int64_t> key_counts(const Tensor& lengths, int64_t B, int64_t T, bool causal) {
+std::vector<int64_t> key_counts(const Tensor& lengths, int64_t B, int64_t T, bool causal, const char* op) {
   if (!lengths.defined()) return {};
-  check_dtype(lengths, DType::I32, "attention", "key_lengths");
+  check_dtype(lengths, DType::I32, op, "key_lengths");
   if (lengths.numel() != B)
-    throw ShapeError("attention: key_lengths has " + std::to_string(lengths.numel()) + " entries for a batch of " + std::to_string(B));
-  if (causal) throw ValueError("attention: key_lengths is for bidirectional attention (causal masking already hides right padding)");
+    throw ShapeError(std::string(op) + ": key_lengths has " + std::to_string(lengths.numel()) + " entries for a batch of " + std::to_string(B));
+  if (causal) throw ValueError(std::string(op) + ": key_lengths is for bidirectional attention (causal masking already hides right padding)");
   std::vector<int64_t> out(static_cast<size_t>(B));
   bool padded = false;
   const std::vector<int32_t> v = lengths.to_int_vector();
   for (int64_t b = 0; b < B; ++b) {
     if (v[static_cast<size_t>(b)] < 1 || v[static_cast<size_t>(b)] > T)
-      throw ValueError("attention: sequence " + std::to_string(b) + " has length " + std::to_string(v[static_cast<size_t>(b)]) +
+      throw ValueError(std::string(op) + ": sequence " + std::to_string(b) + " has length " + std::to_string(v[static_cast<size_t>(b)]) +
                        ", outside [1, " + std::to_string(T) + "]");
     out[static_cast<size_t>(b)] = v[static_cast<size_t>(b)];
     padded |= out[static_cast<size_t>(b)] < T;
@@ -83,7 +84,7 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
   dims.causal = cfg.causal;
   // A padded batch runs sequence by sequence: all T queries of sequence b against its first
   // kv_len = length(b) keys (without a causal mask, q_len and kv_len are independent).
-  const std::vector<int64_t> kv_lens = key_counts(cfg.key_lengths, B, T, cfg.causal);
+  const std::vector<int64_t> kv_lens = key_counts(cfg.key_lengths, B, T, cfg.causal, op);
 
   // With RoPE, q and k are rotated into their own (B, T, Hq + Hkv, D) buffer; v is read in place.
   Tensor qk;  // rotated q|k, saved for backward
@@ -166,6 +167,89 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
           std::memcpy(d + t * row, dq_base + t * dq_row, static_cast<size_t>(dq_row) * sizeof(float));
       }
       if (!buf.fresh) kernels::add(buf.data(), dst.data<float>(), dst.numel(), buf.data());
+    });
+  }
+  return out;
+}
+
+Tensor cross_attention(const Tensor& q_in, const Tensor& kv_in, const CrossAttentionConfig& cfg) {
+  profiler::Scope profile("cross_attention");
+  const char* op = "cross_attention";
+  check_dtype(q_in, DType::F32, op, "q");
+  check_dtype(kv_in, DType::F32, op, "kv");
+  check_ndim(q_in, 3, op, "q");
+  check_ndim(kv_in, 3, op, "kv");
+  const int64_t Hq = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
+  if (Hq <= 0 || Hkv <= 0 || D <= 0 || Hq % Hkv != 0)
+    throw ValueError("cross_attention: n_heads " + std::to_string(Hq) + " must be a positive multiple of n_kv_heads " +
+                     std::to_string(Hkv) + " (head_dim " + std::to_string(D) + ")");
+  const int64_t B = q_in.size(0), T = q_in.size(1), S = kv_in.size(1), qw = Hq * D, kvw = 2 * Hkv * D;
+  if (q_in.size(2) != qw)
+    throw ShapeError("cross_attention: q " + q_in.shape().str() + " should have last dimension n_heads * head_dim = " + std::to_string(qw));
+  if (kv_in.size(0) != B || kv_in.size(2) != kvw)
+    throw ShapeError("cross_attention: kv " + kv_in.shape().str() + " should be (" + std::to_string(B) + ", S, " + std::to_string(kvw) +
+                     ") for q " + q_in.shape().str() + " (batch, positions, 2 * n_kv_heads * head_dim)");
+  if (T == 0 || S == 0) throw ShapeError("cross_attention: empty sequences (q " + q_in.shape().str() + ", kv " + kv_in.shape().str() + ")");
+
+  const Tensor q = q_in.contiguous(), kv = kv_in.contiguous();
+  kernels::AttentionDims dims;
+  dims.batch = B, dims.q_len = T, dims.kv_len = S, dims.n_heads = Hq, dims.n_kv_heads = Hkv, dims.head_dim = D;
+  dims.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  dims.causal = false;
+  const std::vector<int64_t> kv_lens = key_counts(cfg.key_lengths, B, S, false, op);
+
+  const auto qv = heads<const float>(q.data<float>(), T, qw, D, 0);
+  const auto kk = heads<const float>(kv.data<float>(), S, kvw, D, 0);
+  const auto vv = heads<const float>(kv.data<float>(), S, kvw, D, Hkv);
+  Tensor out = Tensor::empty({B, T, qw});
+  const bool grad = autograd::needs_grad({q_in, kv_in});
+  Tensor lse = grad ? Tensor::empty({B, Hq, T}) : Tensor();
+  const auto o_view = heads(out.data<float>(), T, qw, D, 0);
+  if (kv_lens.empty()) {
+    kernels::attention_forward(dims, qv, kk, vv, o_view, grad ? lse.data<float>() : nullptr);
+  } else {
+    for (int64_t b = 0; b < B; ++b) {
+      kernels::AttentionDims d = dims;
+      d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+      kernels::attention_forward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(o_view, b),
+                                 grad ? lse.data<float>() + b * Hq * T : nullptr);
+    }
+  }
+
+  if (grad) {
+    const Tensor o = out.detach();
+    autograd::record(op, {q_in, kv_in}, out, [q, kv, o, lse, dims, kv_lens](const Tensor& g, autograd::GradSink& sink) {
+      const int64_t B = dims.batch, T = dims.q_len, S = dims.kv_len, Hq = dims.n_heads, Hkv = dims.n_kv_heads, D = dims.head_dim;
+      const int64_t qw = Hq * D, kvw = 2 * Hkv * D;
+      // The kernel writes dq and dk|dv together: straight into fresh gradient buffers, else into
+      // scratch that is added (or dropped, for an input that needs no gradient).
+      std::optional<autograd::GradSink::Buffer> bq, bkv;
+      if (sink.needs(0)) bq = sink.buffer(0);
+      if (sink.needs(1)) bkv = sink.buffer(1);
+      const Tensor dq_t = bq && bq->fresh ? bq->tensor : Tensor::empty({B, T, qw});
+      const Tensor dkv_t = bkv && bkv->fresh ? bkv->tensor : Tensor::empty({B, S, kvw});
+      const auto qv = heads<const float>(q.data<float>(), T, qw, D, 0);
+      const auto kk = heads<const float>(kv.data<float>(), S, kvw, D, 0);
+      const auto vv = heads<const float>(kv.data<float>(), S, kvw, D, Hkv);
+      const auto ov = heads<const float>(o.data<float>(), T, qw, D, 0);
+      const auto gv = heads<const float>(g.data<float>(), T, qw, D, 0);
+      const auto dq = heads(dq_t.data<float>(), T, qw, D, 0);
+      const auto dk = heads(dkv_t.data<float>(), S, kvw, D, 0), dv = heads(dkv_t.data<float>(), S, kvw, D, Hkv);
+      if (kv_lens.empty()) {
+        kernels::attention_backward(dims, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
+      } else {
+        for (int64_t b = 0; b < B; ++b) {
+          kernels::AttentionDims d = dims;
+          d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+          kernels::attention_backward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(ov, b), at_batch(gv, b),
+                                      lse.data<float>() + b * Hq * T, at_batch(dq, b), at_batch(dk, b), at_batch(dv, b));
+          // Padding keys take no part: their rows of dk|dv are zero (the kernel writes the first kv_len).
+          for (int64_t t = d.kv_len; t < S; ++t)
+            std::memset(dkv_t.data<float>() + (b * S + t) * kvw, 0, static_cast<size_t>(kvw) * sizeof(float));
+        }
+      }
+      if (bq && !bq->fresh) kernels::add(bq->data(), dq_t.data<float>(), dq_t.numel(), bq->data());
+      if (bkv && !bkv->fresh) kernels::add(bkv->data(), dkv_t.data<float>(), dkv_t.numel(), bkv->data());
     });
   }
   return out;

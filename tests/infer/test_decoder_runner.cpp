@@ -44,7 +44,7 @@ TEST(DecoderRunner, PromptAndDecodeStepsMatchTheTrainingForwardPass) {
     const int64_t V = cfg.vocab_size;
 
     DecoderRunner run(InferenceWeights::from_model(model, WeightFormat::F32));
-    KVCache cache(cfg, 1, cfg.context);
+    KVCache cache(*cfg.decoder_stack(), 1, cfg.context);
     // A 12-token prompt, then the rest one token at a time.
     const std::span<const int32_t> all(ids);
     Tensor l = run.forward(cache, {{0, all.subspan(0, 12)}});
@@ -57,7 +57,7 @@ TEST(DecoderRunner, PromptAndDecodeStepsMatchTheTrainingForwardPass) {
     EXPECT_EQ(cache.length(0), 20);
 
     // Every row's logits at once (scoring).
-    KVCache fresh(cfg, 1, cfg.context);
+    KVCache fresh(*cfg.decoder_stack(), 1, cfg.context);
     const Tensor every = run.forward_all(fresh, {{0, all}});
     EXPECT_EQ(every.size(0), 20);
     EXPECT_TRUE(all_close(every.to_vector(), want, 1e-4, 1e-4));
@@ -76,7 +76,7 @@ TEST(DecoderRunner, RaggedBatchGivesBitwiseTheLogitsOfEachSequenceAlone) {
         const std::vector<std::vector<int32_t>> prompts = {random_tokens(9, cfg.vocab_size, 1), random_tokens(3, cfg.vocab_size, 2),
                                                            random_tokens(17, cfg.vocab_size, 3)};
         // Together: prompts in one pass, then three decode steps of one token each.
-        KVCache together(cfg, 3, cfg.context);
+        KVCache together(*cfg.decoder_stack(), 3, cfg.context);
         std::vector<SeqChunk> chunks;
         for (size_t i = 0; i < prompts.size(); ++i) chunks.push_back({static_cast<int64_t>(i), prompts[i]});
         std::vector<Tensor> batched = {run.forward(together, chunks)};
@@ -88,7 +88,7 @@ TEST(DecoderRunner, RaggedBatchGivesBitwiseTheLogitsOfEachSequenceAlone) {
         }
         // Alone, each in its own cache.
         for (size_t i = 0; i < prompts.size(); ++i) {
-          KVCache alone(cfg, 1, cfg.context);
+          KVCache alone(*cfg.decoder_stack(), 1, cfg.context);
           Tensor l = run.forward(alone, {{0, prompts[i]}});
           ASSERT_TRUE(bitwise_equal(row(l, 0), row(batched[0], static_cast<int64_t>(i)))) << "prompt " << i;
           for (int step = 0; step < 3; ++step) {
@@ -116,7 +116,7 @@ TEST(DecoderRunner, ThreadCountDoesNotChangeTheLogits) {
         ThreadsScope scope(threads);
         set_num_threads(threads);
         DecoderRunner run(InferenceWeights::from_model(model, f));
-        KVCache cache(cfg, 2, cfg.context);
+        KVCache cache(*cfg.decoder_stack(), 2, cfg.context);
         out.push_back(run.forward_all(cache, {{0, a}, {1, b}}).to_vector());
       }
       set_num_threads(0);
@@ -139,7 +139,7 @@ TEST(DecoderRunner, WeightFormatsStayCloseToF32) {
     const auto ids = random_tokens(30, cfg.vocab_size, 10);
     auto logits = [&](WeightFormat f) {
       DecoderRunner run(InferenceWeights::from_model(model, f));
-      KVCache cache(cfg, 1, cfg.context);
+      KVCache cache(*cfg.decoder_stack(), 1, cfg.context);
       return run.forward_all(cache, {{0, ids}}).to_vector();
     };
     const auto ref = logits(WeightFormat::F32);
@@ -160,7 +160,7 @@ TEST(DecoderRunner, BadInputIsAnErrorNotACrash) {
   const models::DecoderConfig cfg = small_decoder(models::DecoderArch::GPT2);
   const models::GPT model(cfg, 1);
   DecoderRunner run(InferenceWeights::from_model(model, WeightFormat::Q8_0));
-  KVCache cache(cfg, 2, cfg.context);
+  KVCache cache(*cfg.decoder_stack(), 2, cfg.context);
   const auto too_long = random_tokens(static_cast<size_t>(cfg.context) + 1, cfg.vocab_size, 1);
   EXPECT_THROW(run.forward(cache, {{0, too_long}}), ShapeError);
   const std::vector<int32_t> bad = {1, static_cast<int32_t>(cfg.vocab_size)};
@@ -171,7 +171,7 @@ TEST(DecoderRunner, BadInputIsAnErrorNotACrash) {
   EXPECT_THROW(run.forward(cache, {{1, one}, {1, one}}), ValueError);  // one slot twice
   EXPECT_EQ(cache.length(0), 0) << "a rejected call leaves the cache alone";
   // The cache's own limit, below the context.
-  KVCache small(cfg, 1, 8);
+  KVCache small(*cfg.decoder_stack(), 1, 8);
   EXPECT_THROW(run.forward(small, {{0, random_tokens(9, cfg.vocab_size, 2)}}), ShapeError);
 }
 

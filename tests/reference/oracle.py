@@ -71,6 +71,27 @@ def attention_from_qkv(qkv, a):
     return y.transpose(1, 2).reshape(B, T, Hq * D)
 
 
+def cross_attention(q, kv, a):
+    """q (B, T, Hq D), kv (B, S, 2 Hkv D) laid out [k heads | v heads] -> (B, T, Hq D); optional
+    a["key_lengths"] masks each sequence's padding keys."""
+    B, T, _ = q.shape
+    S = kv.shape[1]
+    Hq, Hkv, D = a["n_heads"], a["n_kv_heads"], a["head_dim"]
+    k, v = kv.split([Hkv * D, Hkv * D], dim=-1)
+    q = q.reshape(B, T, Hq, D).transpose(1, 2)
+    k = k.reshape(B, S, Hkv, D).transpose(1, 2)
+    v = v.reshape(B, S, Hkv, D).transpose(1, 2)
+    if Hkv != Hq:
+        k = k.repeat_interleave(Hq // Hkv, dim=1)
+        v = v.repeat_interleave(Hq // Hkv, dim=1)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+    if a.get("key_lengths"):
+        pad = torch.arange(S)[None, :] >= torch.tensor(a["key_lengths"])[:, None]  # (B, S)
+        att = att.masked_fill(pad[:, None, None, :], float("-inf"))
+    y = att.softmax(dim=-1) @ v
+    return y.transpose(1, 2).reshape(B, T, Hq * D)
+
+
 def rms_norm(x, w, eps):
     y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     return y * w if w is not None else y
@@ -103,8 +124,13 @@ def adamw(x, a):
 
 
 def transformer_block(x, a):
-    """nn::TransformerBlock in PyTorch: x[0] is (B, T, C), x[1:] the parameters named a["names"]."""
-    h0, P = x[0], dict(zip(a["names"], x[1:]))
+    """nn::TransformerBlock in PyTorch: x[0] is (B, T, C), x[1:] the parameters named a["names"];
+    with a["cross_attention"], x[1] is the encoder states (B, S, C_enc) (optional real lengths
+    a["encoder_lengths"]) and the parameters follow."""
+    h0 = x[0]
+    cross_attn = a.get("cross_attention", False)
+    enc = x[1] if cross_attn else None
+    P = dict(zip(a["names"], x[2:] if cross_attn else x[1:]))
     C = h0.shape[-1]
 
     def norm(h, name):
@@ -124,10 +150,20 @@ def transformer_block(x, a):
         g, u = F.linear(h, P["mlp.gate_up.weight"], P.get("mlp.gate_up.bias")).chunk(2, dim=-1)
         return F.linear(F.silu(g) * u, P["mlp.down.weight"], P.get("mlp.down.bias"))
 
+    def cross(h):
+        q = F.linear(h, P["cross_attn.q.weight"], P.get("cross_attn.q.bias"))
+        kv = F.linear(enc, P["cross_attn.kv.weight"], P.get("cross_attn.kv.bias"))
+        ca = dict(a, key_lengths=a.get("encoder_lengths"))
+        return F.linear(cross_attention(q, kv, ca), P["cross_attn.proj.weight"], P.get("cross_attn.proj.bias"))
+
     if a.get("pre_norm", True):
         h = h0 + attn(norm(h0, "norm1"))
+        if cross_attn:
+            h = h + cross(norm(h, "norm_cross"))
         return h + mlp(norm(h, "norm2"))
     h = norm(h0 + attn(h0), "norm1")
+    if cross_attn:
+        h = norm(h + cross(h), "norm_cross")
     return norm(h + mlp(h), "norm2")
 
 
@@ -237,6 +273,7 @@ OPS = {
     "lm_head_cross_entropy": lambda x, a: lm_head_ce(x[0], x[1], x[2] if a.get("bias") else None, x[-1]),
     "embedding": lambda x, a: F.embedding(x[1].long(), x[0]),
     "attention": lambda x, a: attention_from_qkv(x[0], a),
+    "cross_attention": lambda x, a: cross_attention(x[0], x[1], a),
     "adamw": lambda x, a: adamw(x, a),
 }
 

@@ -1,5 +1,8 @@
-// Inference forward pass of a decoder with a KV cache: prompt processing and decoding are the
-// same call. Each call takes, for some cache slots, the new tokens of that sequence; all their rows
+// Inference forward pass of a decoder stack with a KV cache: prompt processing and decoding are the
+// same call. The runner knows no family: norm kind, MLP kind, biases and learned vs rotary
+// positions come from the stack's block spec (models/decoder_stack.h), so every family whose config
+// describes a decoder stack of standard blocks (GPT-2, Llama, and the next one) runs here, with the
+// same numerics as its training forward pass (nn::TransformerBlock). Each call takes, for some cache slots, the new tokens of that sequence; all their rows
 // go through the linear layers together (one packed matmul per weight for the whole batch:
 // kernels/packed_matmul.h), attention runs per sequence against its cached keys and values, and
 // the logits of each sequence's last new token come back.

@@ -17,7 +17,7 @@
 
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/sampler.h"
-#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::infer {
@@ -52,7 +52,7 @@ class Generator {
  public:
   Generator(InferenceWeights weights, tokenize::Tokenizer tokenizer);
   // The model's weights in f32 (a packed copy: the model may go away).
-  Generator(const models::GPT& model, tokenize::Tokenizer tokenizer);
+  Generator(const models::PretrainedModel& model, tokenize::Tokenizer tokenizer);
 
   // Generates a continuation of every prompt. Throws ShapeError when a prompt does not fit in the
   // model's context, ValueError for bad sampling values or an empty prompt.

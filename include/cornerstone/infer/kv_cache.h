@@ -1,4 +1,4 @@
-// The key/value cache of a decoder: for every layer and every sequence slot, the keys and values
+// The key/value cache of a decoder stack (models/decoder_stack.h): for every layer and every sequence slot, the keys and values
 // of all positions processed so far, preallocated for `max_len` positions.
 //
 //   layout per layer: (slots, max_len, n_kv_heads * head_dim), keys and values separately
@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
-#include "cornerstone/models/gpt/decoder_config.h"
+#include "cornerstone/models/decoder_stack.h"
 
 namespace cornerstone::infer {
 
 class KVCache {
  public:
-  KVCache(const models::DecoderConfig& config, int64_t slots, int64_t max_len);
+  KVCache(const models::DecoderStack& stack, int64_t slots, int64_t max_len);  // infer::InferenceWeights::config()
 
   int64_t slots() const { return slots_; }
   int64_t max_len() const { return max_len_; }

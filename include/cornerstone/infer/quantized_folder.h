@@ -24,13 +24,14 @@
 
 #include "cornerstone/infer/quant_linear.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/pretrained.h"
 
 namespace cornerstone::infer {
 
-// Writes `model` into `dir` (created if needed) with its matrices in `format`, and copies the
-// tokenizer files of `source_dir` when given. f32 writes a plain folder.
-void save_quantized_model(const models::GPT& model, WeightFormat format, const std::string& dir,
+// Writes `model` (a decoder stack: ModelConfig::decoder_stack()) into `dir` (created if needed)
+// with its matrices in `format`, through its family's Hugging Face table, and copies the tokenizer
+// files of `source_dir` when given. f32 writes a plain folder. UnsupportedError for other models.
+void save_quantized_model(const models::PretrainedModel& model, WeightFormat format, const std::string& dir,
                           const std::string& source_dir = "");
 
 // Whether a Cornerstone parameter is one of the matrices a quantized folder holds in its format.

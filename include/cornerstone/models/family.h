@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cornerstone/core/dtype.h"
+#include "cornerstone/models/decoder_stack.h"
 
 namespace cornerstone::io {
 class GGUFFile;
@@ -37,6 +39,17 @@ namespace cornerstone::models {
 
 class Family;
 class PretrainedModel;
+
+// One tensor of a family's Hugging Face layout and the Cornerstone parameter it holds (all of it,
+// or a row range of a fused weight), e.g. {"model.layers.0.self_attn.k_proj.weight",
+// "blocks.0.attn.qkv.weight", q, q + kv, false}.
+struct HfTensor {
+  std::string hf;          // Hugging Face name
+  std::string ours;        // Cornerstone parameter
+  int64_t row_begin = -1;  // a row range of ours (split of a fused weight), or -1 for all
+  int64_t row_end = -1;
+  bool transpose = false;  // stored (in, out): GPT-2's Conv1D
+};
 
 // A family's hyper-parameters behind one interface. Concrete configs (DecoderConfig,
 // EncoderConfig) are plain value types deriving from it.
@@ -65,6 +78,14 @@ class ModelConfig {
   // The model this config describes, with fresh weights from `seed` (random_init = false: zeros,
   // no random draws, for a model whose weights are loaded next).
   virtual std::unique_ptr<PretrainedModel> create(uint64_t seed, bool random_init = true) const = 0;
+
+  // The decoder stack the model is (models/decoder_stack.h), when it is a decoder-only LM built
+  // from standard blocks: then the inference runner (KV cache, packed weights) runs it. nullopt:
+  // the family has no such stack.
+  virtual std::optional<DecoderStack> decoder_stack() const { return std::nullopt; }
+  // Every tensor of the Hugging Face layout with the parameter it holds, in checkpoint order
+  // (quantized folders are written and read through it). Empty when the family has no table here.
+  virtual std::vector<HfTensor> hf_tensors() const { return {}; }
 };
 
 class Family {

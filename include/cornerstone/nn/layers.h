@@ -1,4 +1,4 @@
-// Basic layers: Linear, Embedding, LayerNorm, RMSNorm.
+// Basic layers: Linear, Embedding (norms: nn/norm.h).
 //
 // Initialisation follows GPT-2 / BERT practice unless the caller overrides it: weights
 // N(0, init_std^2), biases zero, norm gains one. init_std == 0 gives zero weights without drawing
@@ -63,26 +63,6 @@ class Embedding : public Module {
 
  private:
   Tensor weight_;
-};
-
-class LayerNorm : public Module {
- public:
-  LayerNorm(int64_t dim, float eps = 1e-5f, bool bias = true);
-  Tensor forward(const Tensor& x) const;
-
- private:
-  Tensor weight_, bias_;
-  float eps_;
-};
-
-class RMSNorm : public Module {
- public:
-  RMSNorm(int64_t dim, float eps = 1e-6f);
-  Tensor forward(const Tensor& x) const;
-
- private:
-  Tensor weight_;
-  float eps_;
 };
 
 }  // namespace cornerstone::nn

@@ -26,6 +26,17 @@ nn::BlockConfig DecoderConfig::block() const {
   return b;
 }
 
+std::optional<DecoderStack> DecoderConfig::decoder_stack() const {
+  DecoderStack s;  // GPT's parameter names are the stack's defaults: wte, blocks.<i>, norm_f, lm_head
+  s.vocab_size = vocab_size, s.context = context, s.n_layers = n_layers, s.block = block();
+  if (learned_positions())
+    s.position_embedding = "wpe.weight";
+  else
+    s.rope_theta = rope_theta;
+  if (tie_embeddings) s.lm_head = s.token_embedding;
+  return s;
+}
+
 int64_t DecoderConfig::num_parameters() const {
   const int64_t D = head_dim();
   const bool bias = arch == DecoderArch::GPT2;

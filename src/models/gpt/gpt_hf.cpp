@@ -62,6 +62,8 @@ std::vector<HfTensor> hf_tensors(const DecoderConfig& c) {
   return out;
 }
 
+std::vector<HfTensor> DecoderConfig::hf_tensors() const { return models::hf_tensors(*this); }
+
 std::vector<std::pair<std::string, Tensor>> hf_state_dict(const GPT& model, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
     throw UnsupportedError("Hugging Face checkpoints hold f32, bf16 or f16 weights, not " + std::string(dtype_name(dtype)));

@@ -56,6 +56,9 @@ struct DecoderConfig : ModelConfig {
   int64_t max_positions() const override { return context; }
   nlohmann::json hf_config() const override;  // float32 (models/gpt/gpt_hf.h for other dtypes)
   std::unique_ptr<PretrainedModel> create(uint64_t seed, bool random_init = true) const override;
+  // GPT-2 and Llama are both plain decoder stacks: the inference runner needs nothing else.
+  std::optional<DecoderStack> decoder_stack() const override;
+  std::vector<HfTensor> hf_tensors() const override;  // models/gpt/gpt_hf.h
 
   // Throws ValueError naming the field when the numbers do not describe a valid model.
   void validate() const override;

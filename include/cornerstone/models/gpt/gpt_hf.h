@@ -25,18 +25,8 @@
 
 namespace cornerstone::models {
 
-// One tensor of the Hugging Face layout and the Cornerstone parameter it holds (all of it, or a row
-// range of a fused weight), e.g. {"model.layers.0.self_attn.k_proj.weight",
-// "blocks.0.attn.qkv.weight", q, q + kv, false}.
-struct HfTensor {
-  std::string hf;          // Hugging Face name
-  std::string ours;        // Cornerstone parameter
-  int64_t row_begin = -1;  // a row range of ours (split of a fused weight), or -1 for all
-  int64_t row_end = -1;
-  bool transpose = false;  // stored (in, out): GPT-2's Conv1D
-};
-
-// Every tensor of the Hugging Face layout of `cfg`, in checkpoint order.
+// Every tensor of the Hugging Face layout of `cfg`, in checkpoint order (HfTensor: models/family.h;
+// also DecoderConfig::hf_tensors()).
 std::vector<HfTensor> hf_tensors(const DecoderConfig& cfg);
 
 
