@@ -1,260 +1,68 @@
 #include "cornerstone/adapt/finetune.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <fstream>
-#include <map>
-#include <numeric>
+#include <cstdio>
+#include <filesystem>
 
-#include "cornerstone/adapt/embedding.h"
-#include "cornerstone/adapt/instruction.h"
+#include "cornerstone/adapt/lora.h"
+#include "cornerstone/adapt/task_batches.h"
 #include "cornerstone/adapt/task_data.h"
-#include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/adapt/task_objective.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/core/progress.h"
-#include "cornerstone/core/rng.h"
-#include "cornerstone/models/gpt/gpt.h"
-#include "cornerstone/ops/linear.h"
-#include "cornerstone/ops/loss.h"
-#include "cornerstone/ops/precision.h"
-#include "cornerstone/train/optimizer.h"
-#include "cornerstone/train/schedule.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/train/checkpoint.h"
+#include "cornerstone/train/training_loop.h"
 
 namespace cornerstone::adapt {
 
-namespace {
-
-// One encoded example: the model input and its target(s).
-struct Encoded {
-  ModelInput input;                    // the text (pair), sentence, or the contrastive query
-  ModelInput positive;                 // contrastive: the query's document
-  std::vector<int32_t> token_targets;  // tagging: per token; sft: the next token (-1: no loss there)
-  int32_t label = -1;                  // classification
-};
-
-int32_t label_index(const std::vector<std::string>& labels, const std::string& l, const std::string& where) {
-  const auto it = std::lower_bound(labels.begin(), labels.end(), l);
-  if (it == labels.end() || *it != l) {
-    std::string known;
-    for (size_t i = 0; i < labels.size() && i < 20; ++i) known += (i ? ", " : "") + labels[i];
-    throw ValueError(where + ": unknown label '" + l + "' (the model knows: " + known + (labels.size() > 20 ? ", ..." : "") + ")");
-  }
-  return static_cast<int32_t>(it - labels.begin());
-}
-
-// sft: rows of rendered conversations, packed when `pack`; `stats` receives the counts. Evaluation
-// never packs: each example is scored alone from position 0, as generation sees it.
-std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
-  SftData d = encode_instructions(read_instructions(path), infer::chat_template(m.spec().chat_template), m.tokenizer(),
-                                  m.spec().max_length, pack, path);
-  std::vector<Encoded> out(d.rows.size());
-  for (size_t i = 0; i < d.rows.size(); ++i) {
-    out[i].input.ids = std::move(d.rows[i].ids);
-    out[i].token_targets = std::move(d.rows[i].targets);
-  }
-  d.rows.clear();
-  if (stats) *stats = d;
-  return out;
-}
-
-std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
-  std::vector<Encoded> out;
-  const auto& labels = m.spec().labels;
-  const InputFormat& in = m.inputs();
-  auto where = [&](int64_t line) { return path + ":" + std::to_string(line); };
-  if (m.spec().task == Task::Classify) {
-    for (const auto& e : read_classification(path)) {
-      Encoded x;
-      if (!e.text_pair) {
-        x.input = in.text(e.text);
-      } else {
-        try {
-          x.input = in.pair(e.text, *e.text_pair);
-        } catch (const UnsupportedError& err) {  // a pair without a separator to join it
-          throw ValueError(where(e.line) + ": \"text_pair\": " + err.what());
-        }
-      }
-      x.label = label_index(labels, e.label, where(e.line) + ": \"label\"");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Tag) {
-    for (const auto& e : read_tagging(path)) {
-      Encoded x;
-      x.input = in.words(e.tokens);
-      x.token_targets.assign(x.input.ids.size(), -1);
-      for (size_t i = 0; i < x.input.ids.size(); ++i)
-        if (const int32_t w = x.input.word_of[i]; w >= 0)
-          x.token_targets[i] = label_index(labels, e.tags[static_cast<size_t>(w)], where(e.line) + ": \"tags\"[" + std::to_string(w) + "]");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Contrastive) {
-    for (const auto& p : read_retrieval_pairs(path)) {
-      Encoded x;
-      x.input = in.text(p.query);
-      x.positive = in.text(p.positive);
-      out.push_back(std::move(x));
-    }
-  } else {
-    out = encode_sft(m, path, /*pack=*/false, nullptr);
-  }
-  return out;
-}
-
-struct BatchTensors {
-  PaddedBatch input;     // the examples (contrastive: the queries)
-  PaddedBatch positive;  // contrastive: their documents
-  Tensor targets;        // (B) labels, or (B T) token targets
-};
-
-// Batches are padded to a multiple of this many tokens (see pad_batch).
-constexpr int64_t kLengthMultiple = 32;
-
-BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
-                        int64_t max_length) {
-  std::vector<const ModelInput*> inputs, positives;
-  for (size_t k = begin; k < end; ++k) {
-    inputs.push_back(&data[order[k]].input);
-    positives.push_back(&data[order[k]].positive);
-  }
-  BatchTensors b;
-  b.input = pad_batch(inputs, kLengthMultiple, max_length);
-  const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
-  if (task == Task::Contrastive) {
-    b.positive = pad_batch(positives, kLengthMultiple, max_length);
-  } else if (task == Task::Tag || task == Task::SFT) {
-    std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& tt = data[order[begin + static_cast<size_t>(r)]].token_targets;
-      std::copy(tt.begin(), tt.end(), t.begin() + r * T);
-    }
-    b.targets = Tensor::from_data({B * T}, t);
-  } else {
-    std::vector<int32_t> t;
-    for (size_t k = begin; k < end; ++k) t.push_back(data[order[k]].label);
-    b.targets = Tensor::from_data({B}, t);
-  }
-  return b;
-}
-
-// Logits (rows, labels) of a batch: one row per sequence (classify) or per token (tag).
-Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
-  if (m.classifier()) return m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng);
-  const Tensor l = m.tagger()->logits(b.input.ids, b.input.lengths, rng);
-  return l.view({l.size(0) * l.size(1), l.size(2)});
-}
-
-const models::GPT& decoder(const TaskModel& m) {
-  const auto* gpt = dynamic_cast<const models::GPT*>(&m.base());
-  if (!gpt) throw UnsupportedError("sft needs a decoder base model");
-  return *gpt;
-}
-
-// Next-token loss of an sft batch: the mean over its response tokens.
-Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
-  return decoder(m).loss(b.input.ids, b.targets.view({b.input.ids.size(0), b.input.ids.size(1)}), rng);
-}
-
-// The training loss of a batch: cross-entropy on the head's logits, InfoNCE on the embeddings, or
-// the next-token loss on responses.
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
-  if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
-  if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
-  const Pooling p = m.spec().pooling;
-  return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
-}
-
-}  // namespace
+namespace fs = std::filesystem;
 
 namespace {
 
-TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
-  autograd::NoGradGuard no_grad;
-  m.module().eval();
-  std::vector<size_t> order(data.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::vector<int32_t> truth, predicted;
-  double loss_sum = 0;
-  int64_t loss_rows = 0;
-  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
-    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, m.spec().task, m.spec().max_length);
-    const Tensor logits = batch_logits(m, b, nullptr);
-    const std::vector<int32_t> t = b.targets.to_int_vector();
-    int64_t valid = 0;
-    for (int32_t x : t) valid += x >= 0;
-    if (valid) {
-      loss_sum += ops::cross_entropy(logits, b.targets).item() * static_cast<double>(valid);
-      loss_rows += valid;
-    }
-    const int64_t L = logits.size(1);
-    const float* p = logits.data<float>();
-    for (size_t r = 0; r < t.size(); ++r) {
-      if (t[r] < 0) continue;
-      truth.push_back(t[r]);
-      predicted.push_back(static_cast<int32_t>(std::max_element(p + r * L, p + (r + 1) * L) - (p + r * L)));
-    }
+// A resumed run must train as the interrupted one did: same data order, batches and schedule.
+void check_resumable(const std::string& checkpoint, const nlohmann::json& now) {
+  const std::string path = (fs::path(checkpoint) / "state.json").string();
+  nlohmann::json saved;
+  try {
+    saved = nlohmann::json::parse(io::read_file(path)).value("config", nlohmann::json());
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(path + ": not valid JSON");
   }
-  return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+  for (const auto& [key, value] : now.items())
+    if (saved.contains(key) && saved[key] != value)
+      throw ValueError("--resume: " + key + " is " + value.dump() + " but the interrupted run used " + saved[key].dump() +
+                       " (" + path + "); resume with the same options");
 }
 
-LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
-  autograd::NoGradGuard no_grad;
-  m.module().eval();
-  std::vector<size_t> order(data.size());
-  std::iota(order.begin(), order.end(), 0);
-  LanguageMetrics r;
-  double sum = 0;
-  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
-    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, Task::SFT, m.spec().max_length);
-    int64_t n = 0;
-    for (int32_t x : b.targets.to_int_vector()) n += x >= 0;
-    sum += sft_loss(m, b, nullptr).item() * static_cast<double>(n);
-    r.tokens += n;
-  }
-  r.rows = static_cast<int64_t>(data.size());
-  r.loss = r.tokens ? sum / static_cast<double>(r.tokens) : 0.0;
-  r.perplexity = std::exp(r.loss);
-  return r;
+// Moves the finished task folder into OUT beside metrics.jsonl: written whole beside, then its
+// files renamed in with task.json last (a folder with task.json is a finished one), then the
+// checkpoints removed.
+void publish(const TaskModel& m, const std::string& out) {
+  const fs::path staging = fs::path(out) / ".model";
+  fs::remove_all(staging);
+  m.save(staging.string());
+  for (const auto& e : fs::directory_iterator(staging))
+    if (e.path().filename() != "task.json") fs::rename(e.path(), fs::path(out) / e.path().filename());
+  fs::rename(staging / "task.json", fs::path(out) / "task.json");
+  fs::remove_all(staging);
+  fs::remove_all(fs::path(out) / "checkpoints");
 }
 
-RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
-                                int64_t batch_size) {
-  m.module().eval();
-  const Tensor q = embed_texts(m.base(), m.inputs(), queries, m.spec().pooling, true, batch_size);
-  const Tensor d = embed_texts(m.base(), m.inputs(), documents, m.spec().pooling, true, batch_size);
-  autograd::NoGradGuard no_grad;
-  const Tensor sim = ops::linear(q, d);  // (N, N) cosine similarities
-  const int64_t N = sim.size(0);
-  const float* s = sim.data<float>();
-  std::vector<int64_t> ranks(static_cast<size_t>(N));
-  for (int64_t i = 0; i < N; ++i) {
-    int64_t above = 0;  // documents scored higher than query i's own
-    for (int64_t j = 0; j < N; ++j) above += s[i * N + j] > s[i * N + i];
-    ranks[static_cast<size_t>(i)] = 1 + above;
-  }
-  return retrieval_metrics(ranks);
-}
-
-// The validation set, read and checked before training starts (a bad line fails fast).
-struct Validation {
-  std::vector<Encoded> examples;             // classify / tag
-  std::vector<std::string> queries, documents;  // contrastive
+// Points LoRA dropout at the run's generator for the run's length.
+struct LoraDropout {
+  models::PretrainedModel& base;
+  LoraDropout(models::PretrainedModel& b, Rng* rng) : base(b) { set_lora_dropout_rng(base, rng); }
+  ~LoraDropout() { set_lora_dropout_rng(base, nullptr); }
 };
 
-Validation read_validation(const TaskModel& m, const std::string& path) {
-  Validation v;
-  if (path.empty()) return v;
-  if (m.spec().task == Task::Contrastive) {
-    for (const auto& p : read_retrieval_pairs(path)) v.queries.push_back(p.query), v.documents.push_back(p.positive);
-  } else {
-    v.examples = encode(m, path);
-  }
-  return v;
+}  // namespace
+
+nlohmann::json FinetuneOptions::to_json() const {
+  return {{"epochs", epochs},           {"batch_size", batch_size}, {"accumulation", accumulation}, {"lr", lr},
+          {"weight_decay", weight_decay}, {"warmup_fraction", warmup_fraction}, {"grad_clip", grad_clip}, {"seed", seed}};
 }
 
-}  // namespace
+std::optional<std::string> finetune_checkpoint(const std::string& out) { return train::latest_checkpoint(out); }
 
 TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
@@ -275,11 +83,12 @@ RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path,
 }
 
 FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::string& val_path, const FinetuneOptions& o) {
-  if (o.epochs <= 0 || o.batch_size <= 0) throw ValueError("finetune: epochs and batch size must be positive");
+  if (o.epochs <= 0 || o.batch_size <= 0 || o.accumulation <= 0)
+    throw ValueError("finetune: epochs, batch size and accumulation must be positive");
+  if (o.out.empty()) throw ValueError("finetune: no output folder");
   const Task task = m.spec().task;
   SftData sft_stats;
-  const std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, m.spec().packing, &sft_stats) : encode(m, train_path);
-  const Validation validation = read_validation(m, val_path);
+  std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, m.spec().packing, &sft_stats) : encode(m, train_path);
   if (task == Task::SFT && !o.quiet) {
     std::fprintf(stderr, "sft: %lld examples in %zu rows of at most %lld tokens (%s), %lld response tokens", static_cast<long long>(sft_stats.examples),
                  data.size(), static_cast<long long>(m.spec().max_length), m.spec().packing ? "packed" : "one per row",
@@ -288,85 +97,57 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
     std::fprintf(stderr, "\n");
   }
+  TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, {}});
+  if (o.resume) {
+    const auto ckpt = finetune_checkpoint(o.out);
+    if (!ckpt) throw ValueError("--resume: '" + o.out + "' has no checkpoint to resume from");
+    check_resumable(*ckpt, o.to_json());
+  }
+
   const bool full = m.spec().mode == AdaptMode::Full;
   const float lr = o.lr > 0 ? o.lr : (full ? 1e-4f : 1e-3f);
-  const auto trainable = m.module().trainable_parameters();
-  train::AdamW opt(trainable, train::AdamWConfig{lr, 0.9f, 0.999f, 1e-8f, o.weight_decay});
-  std::vector<Tensor> params;
-  for (const auto& [n, p] : trainable) params.push_back(p);
-
-  const int64_t per_epoch = (static_cast<int64_t>(data.size()) + o.batch_size - 1) / o.batch_size;
+  const int64_t per_epoch = objective.steps_per_epoch();
   const int64_t total = per_epoch * o.epochs;
-  train::CosineSchedule schedule{lr, lr * 0.1f, std::max<int64_t>(1, static_cast<int64_t>(o.warmup_fraction * static_cast<float>(total))), total};
-  ops::PrecisionGuard precision(o.precision == "bf16" ? ops::Precision::BF16 : ops::Precision::F32);
-  Rng shuffle(o.seed), dropout(o.seed ^ 0xd0ull);
-  set_lora_dropout_rng(m.base(), &dropout);
-  std::ofstream metrics;
-  if (!o.metrics_path.empty()) metrics.open(o.metrics_path);
+  train::LoopConfig lc;
+  lc.label = "finetune";
+  lc.run_dir = o.out;
+  lc.total_steps = total;
+  lc.accumulation = o.accumulation;
+  lc.adamw = train::AdamWConfig{lr, 0.9f, 0.999f, 1e-8f, o.weight_decay};
+  lc.min_lr = lr * 0.1f;
+  lc.warmup_fraction = o.warmup_fraction;  // of the schedule's length: max(1, fraction x total) steps
+  lc.grad_clip = o.grad_clip;
+  lc.eval_every = per_epoch;        // validation after every epoch
+  lc.checkpoint_every = per_epoch;  // and a checkpoint
+  lc.keep_checkpoints = 1;
+  lc.precision = o.precision;
+  lc.time_limit_s = o.time_limit_s;
+  lc.resume = o.resume;
+  lc.quiet = o.quiet;
+  lc.stop_after_steps = o.stop_after_steps;
+  lc.config = o.to_json();
+
+  m.base().set_checkpoint_activations(o.checkpoint_activations);
+  Rng dropout(o.seed ^ 0xd0ull);
+  LoraDropout lora_dropout(m.base(), &dropout);
+  train::TrainingLoop loop(std::move(lc), train::LoopParts{objective, m.module(), m.module().trainable_parameters(),
+                                                           [&m](const std::string& dir) { m.save(dir); },
+                                                           {},  // a resumed model was loaded from its checkpoint
+                                                           dropout});
+  const train::TrainResult t = loop.run();
 
   FinetuneResult r;
+  r.steps = t.steps;
+  r.interrupted = t.interrupted;
+  r.checkpoint = t.checkpoint;
   r.trainable_parameters = m.module().num_trainable_parameters();
   r.total_parameters = m.module().num_parameters();
-  const auto t0 = std::chrono::steady_clock::now();
-  Progress bar("finetune", total, "steps");
-  // Validation metrics after `epoch` epochs (0: the starting point, before any step).
-  auto validate = [&](int64_t epoch) {
-    if (val_path.empty()) return;
-    nlohmann::json j;
-    char summary[128];
-    if (task == Task::Contrastive) {
-      r.retrieval = evaluate_pairs(m, validation.queries, validation.documents, 32);
-      j = r.retrieval.to_json();
-      std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", r.retrieval.recall_at_1, r.retrieval.mrr);
-    } else if (task == Task::SFT) {
-      r.language = evaluate_language(m, validation.examples, o.batch_size);
-      j = r.language.to_json();
-      std::snprintf(summary, sizeof summary, "val response loss %.4f | val perplexity %.2f", r.language.loss, r.language.perplexity);
-    } else {
-      r.val = evaluate_encoded(m, validation.examples, 16);
-      j = r.val.to_json();
-      std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", r.val.accuracy, r.val.macro_f1);
-    }
-    j["step"] = r.steps, j["epoch"] = epoch;
-    if (epoch > 0) j["train_loss"] = r.train_loss;
-    if (metrics.is_open()) metrics << j.dump() << "\n" << std::flush;
-    if (!o.quiet) {
-      if (epoch == 0) std::fprintf(stderr, "before training: %s\n", summary);
-      else std::fprintf(stderr, "\nepoch %lld: train loss %.4f | %s\n", static_cast<long long>(epoch), r.train_loss, summary);
-    }
-  };
-  validate(0);
-
-  std::vector<size_t> order(data.size());
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle.below(i)]);  // Fisher-Yates
-    m.module().train();
-    double epoch_loss = 0;
-    for (int64_t s = 0; s < per_epoch; ++s) {
-      const size_t begin = static_cast<size_t>(s * o.batch_size), end = std::min(order.size(), begin + static_cast<size_t>(o.batch_size));
-      const BatchTensors b = make_batch(data, order, begin, end, task, m.spec().max_length);
-      opt.zero_grad();
-      Tensor loss = batch_loss(m, b, &dropout);
-      loss.backward();
-      const double norm = train::clip_grad_norm(params, o.grad_clip);
-      opt.step(schedule.at(r.steps));
-      ++r.steps;
-      const double l = loss.item();
-      epoch_loss += l;
-      if (metrics.is_open()) metrics << nlohmann::json{{"step", r.steps}, {"epoch", epoch + 1}, {"loss", l}, {"grad_norm", norm}}.dump() << "\n";
-      if (!o.quiet) {
-        char status[96];
-        std::snprintf(status, sizeof status, "epoch %lld | loss %.4f", static_cast<long long>(epoch + 1), l);
-        bar.update(r.steps, status);
-      }
-    }
-    r.train_loss = epoch_loss / static_cast<double>(per_epoch);
-    validate(epoch + 1);
-  }
-  if (!o.quiet) bar.finish();
-  set_lora_dropout_rng(m.base(), nullptr);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = t.seconds;
+  r.train_loss = t.mean_train_loss;
+  r.val = objective.val_metrics();
+  r.retrieval = objective.retrieval_metrics();
+  r.language = objective.language_metrics();
+  if (!t.interrupted) publish(m, o.out);
   return r;
 }
 

@@ -160,7 +160,13 @@ TaskModel TaskModel::load(const std::string& dir) {
   m.base_ = models::load_model(lora ? m.spec_.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
   m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->text_framing(), m.spec_.max_length);
   m.build(0, /*attach_lora=*/false);
-  if (lora) load_peft(*m.base_, dir);  // the saved adapters
+  if (lora) {
+    load_peft(*m.base_, dir);  // the saved adapters (attaching them freezes the base again)
+    // The same parameters train as in the run that saved the folder (a resumed fine-tune's
+    // optimizer state names them): an encoder classifier's pooler too.
+    if (m.reads_feature_head())
+      for (auto [name, p] : m.base_->feature_head()) p.requires_grad_(true);
+  }
   // The head's weights (for LoRA also the pooler; the rest of the base came with it).
   const std::string file = (fs::path(dir) / (lora ? "adapter_model.safetensors" : "model.safetensors")).string();
   const auto f = io::SafeTensorsFile::open(file);

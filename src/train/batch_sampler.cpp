@@ -8,10 +8,10 @@
 
 namespace cornerstone::train {
 
-BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed)
-    : data_(data), batch_(batch), seq_len_(seq_len), seed_(seed) {
-  if (batch <= 0 || batch >= 65536 || seq_len <= 0)
-    throw ValueError("batch sampler: batch must be in [1, 65535] and the sequence length positive");
+BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed, Shard shard)
+    : data_(data), batch_(batch), seq_len_(seq_len), seed_(seed), first_row_(shard.first_row(batch)) {
+  if (batch <= 0 || batch * shard.world >= 65536 || seq_len <= 0)
+    throw ValueError("batch sampler: the batch of all processes must be in [1, 65535] and the sequence length positive");
   if (data.size() < static_cast<uint64_t>(seq_len) + 1)
     throw ValueError("batch sampler: the data has " + std::to_string(data.size()) + " tokens, fewer than one window of " +
                      std::to_string(seq_len + 1) + " (use a shorter context or more text)");
@@ -34,8 +34,8 @@ std::vector<uint64_t> BatchSampler::starts(int64_t step, int64_t micro) const {
   const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);  // valid starts: [0, span)
   std::vector<uint64_t> out(static_cast<size_t>(batch_));
   for (int64_t r = 0; r < batch_; ++r) {
-    // One Philox block per (step, micro, row), keyed by the seed (micro and row < 65536).
-    const uint64_t ctr = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(r);
+    // One Philox block per (step, micro, global row), keyed by the seed (micro and row < 65536).
+    const uint64_t ctr = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(first_row_ + r);
     const auto x = philox4x32(seed_, ctr);
     const uint64_t v = (static_cast<uint64_t>(x[0]) << 32) | x[1];
     out[static_cast<size_t>(r)] = v % span;

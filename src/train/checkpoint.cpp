@@ -47,7 +47,7 @@ std::vector<fs::path> checkpoints(const std::string& run_dir) {
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& run_dir, const models::PretrainedModel& model, const AdamW& optimizer,
+std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const AdamW& optimizer,
                             const TrainerState& state, int64_t keep) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
@@ -56,7 +56,7 @@ std::string save_checkpoint(const std::string& run_dir, const models::Pretrained
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
-  models::save_model(model, tmp.string());
+  write_model(tmp.string());
   io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.state());
   nlohmann::json st = {{"step", state.step},
                        {"total_steps", state.total_steps},
@@ -66,11 +66,11 @@ std::string save_checkpoint(const std::string& run_dir, const models::Pretrained
                        {"train_loss", state.train_loss},
                        {"val_loss", state.val_loss},
                        {"elapsed_seconds", state.elapsed_seconds},
+                       {"window_loss_sum", state.window_loss_sum},
+                       {"window_steps", state.window_steps},
                        {"config", state.config},
                        {"cornerstone_version", CORNERSTONE_VERSION}};
   io::write_file_atomic((tmp / "state.json").string(), st.dump(2) + "\n");
-  const fs::path tok = fs::path(run_dir) / "tokenizer.json";
-  if (fs::exists(tok)) link_into_place(tok, tmp / "tokenizer.json");
 
   // A checkpoint of the same step (from an earlier, interrupted run) is set aside, not deleted,
   // until the new one is in place.
@@ -82,10 +82,6 @@ std::string save_checkpoint(const std::string& run_dir, const models::Pretrained
   fs::rename(tmp, final_dir);
   fs::remove_all(old);
 
-  // The run folder itself is a loadable model: point it at the newest weights.
-  link_into_place(final_dir / "model.safetensors", fs::path(run_dir) / "model.safetensors");
-  link_into_place(final_dir / "config.json", fs::path(run_dir) / "config.json");
-
   auto all = checkpoints(run_dir);
   while (static_cast<int64_t>(all.size()) > keep) {
     fs::remove_all(all.front());
@@ -94,13 +90,31 @@ std::string save_checkpoint(const std::string& run_dir, const models::Pretrained
   return final_dir.string();
 }
 
+ModelWriter pretrained_model_writer(const models::PretrainedModel& model, const std::string& run_dir) {
+  return [&model, tok = fs::path(run_dir) / "tokenizer.json"](const std::string& dir) {
+    models::save_model(model, dir);
+    if (fs::exists(tok)) link_into_place(tok, fs::path(dir) / "tokenizer.json");
+  };
+}
+
+void point_run_at(const std::string& run_dir, const std::string& checkpoint_dir) {
+  link_into_place(fs::path(checkpoint_dir) / "model.safetensors", fs::path(run_dir) / "model.safetensors");
+  link_into_place(fs::path(checkpoint_dir) / "config.json", fs::path(run_dir) / "config.json");
+}
+
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   const auto all = checkpoints(run_dir);
   if (all.empty()) return std::nullopt;
   return all.back().string();
 }
 
-TrainerState load_checkpoint(const std::string& dir, models::PretrainedModel& model, AdamW& optimizer) {
+void load_checkpoint_weights(const std::string& dir, models::PretrainedModel& model) {
+  const std::string weights = (fs::path(dir) / "model.safetensors").string();
+  const auto wf = io::SafeTensorsFile::open(weights);
+  model.load_hf_state_dict([&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
+}
+
+TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
   const fs::path d(dir);
   const std::string state_path = (d / "state.json").string();
   nlohmann::json st;
@@ -111,10 +125,6 @@ TrainerState load_checkpoint(const std::string& dir, models::PretrainedModel& mo
   }
   for (const char* k : {"step", "total_steps", "optimizer_step", "rng_seed", "rng_offset"})
     if (!st.contains(k) || !st[k].is_number_integer()) throw FormatError(state_path + ": missing or invalid '" + k + "'");
-
-  const std::string weights = (d / "model.safetensors").string();
-  const auto wf = io::SafeTensorsFile::open(weights);
-  model.load_hf_state_dict([&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
 
   const std::string opt_path = (d / "optimizer.safetensors").string();
   const auto of = io::SafeTensorsFile::open(opt_path);
@@ -133,6 +143,8 @@ TrainerState load_checkpoint(const std::string& dir, models::PretrainedModel& mo
   s.train_loss = st.value("train_loss", 0.0);
   s.val_loss = st.value("val_loss", 0.0);
   s.elapsed_seconds = st.value("elapsed_seconds", 0.0);
+  s.window_loss_sum = st.value("window_loss_sum", 0.0);
+  s.window_steps = st.value("window_steps", int64_t{0});
   s.config = st.value("config", nlohmann::json());
   return s;
 }

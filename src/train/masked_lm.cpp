@@ -121,12 +121,13 @@ int64_t text_length(int64_t seq_len, bool pairs) {
 }  // namespace
 
 MaskedLMSampler::MaskedLMSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed, MaskingConfig cfg,
-                                 MaskVocabulary vocab)
+                                 MaskVocabulary vocab, Shard shard)
     : data_(data),
-      windows_(data, batch, text_length(seq_len, cfg.sentence_pairs) - 1, seed),  // windows of text_len_ tokens
+      windows_(data, batch, text_length(seq_len, cfg.sentence_pairs) - 1, seed, shard),  // windows of text_len_ tokens
       batch_(batch),
       seq_len_(seq_len),
       text_len_(text_length(seq_len, cfg.sentence_pairs)),
+      first_row_(shard.first_row(batch)),
       seed_(seed),
       cfg_(cfg),
       vocab_(std::move(vocab)) {
@@ -136,14 +137,16 @@ MaskedLMSampler::MaskedLMSampler(const data::TokenDataset& data, int64_t batch, 
                      std::to_string(vocab_.size));
 }
 
-data::Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const {
+data::Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro,
+                                  int64_t first_row) const {
   const int64_t B = batch_, T = seq_len_, n = text_len_;
   Tensor inputs = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32),
          segments = Tensor::zeros({B, T}, DType::I32);
   std::vector<int32_t> text(static_cast<size_t>(n));
   for (int64_t r = 0; r < B; ++r) {
-    // The row's stream: training rows by (step, micro, row), evaluation rows by (batch i, row).
-    const uint64_t counter = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | static_cast<uint64_t>(r);
+    // The row's stream: training rows by (step, micro, global row), evaluation rows by (batch i, row).
+    const uint64_t row = static_cast<uint64_t>(first_row + r);
+    const uint64_t counter = ((static_cast<uint64_t>(step) << 16 | static_cast<uint64_t>(micro)) << 16) | row;
     const uint64_t key = row_key(seed_, salt, counter);
     data_.read(starts[static_cast<size_t>(r)], static_cast<uint64_t>(n), text.data());
     int32_t* ids = inputs.data<int32_t>() + r * T;
@@ -171,11 +174,11 @@ data::Batch MaskedLMSampler::rows(const std::vector<uint64_t>& starts, uint64_t 
 }
 
 data::Batch MaskedLMSampler::sample(int64_t step, int64_t micro) const {
-  return rows(windows_.starts(step, micro), kTrainMaskSalt, step, micro);
+  return rows(windows_.starts(step, micro), kTrainMaskSalt, step, micro, first_row_);
 }
 
 data::Batch MaskedLMSampler::eval_batch(int64_t i, int64_t num_batches) const {
-  return rows(windows_.eval_starts(i, num_batches), kEvalMaskSalt, i, 0);
+  return rows(windows_.eval_starts(i, num_batches), kEvalMaskSalt, i, 0, 0);
 }
 
 }  // namespace cornerstone::train

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/tensor.h"
 #include "cornerstone/train/pretrain_config.h"
 
 namespace cornerstone::train {
@@ -13,6 +14,15 @@ std::map<std::string, ObjectiveType>& registry() {
   return r;
 }
 }  // namespace
+
+Validation Objective::validate(const ValidationRequest& request) {
+  double total = 0;
+  for (int64_t i = 0; i < request.batches; ++i) total += loss(eval_batch(i, request.batches), nullptr).item();
+  Validation v;
+  v.primary = total / static_cast<double>(request.batches);
+  v.metrics = {{"val_loss", v.primary}};
+  return v;
+}
 
 ObjectiveRegistration::ObjectiveRegistration(ObjectiveType type) {
   const std::string name = type.name;

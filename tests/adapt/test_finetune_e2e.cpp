@@ -2,8 +2,12 @@
 // classification (full, frozen base, LoRA), tagging, evaluation, LoRA merge, and bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
@@ -218,4 +222,128 @@ TEST_F(Finetune, InstructionTuningFullAndLora) {
   r = run_cli("finetune --model " + d("base") + kCommon + " --train " + d("train.jsonl") + " --packing --out " + d("z3"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("are for --task sft"), std::string::npos) << r.output;
+}
+
+// ---- fine-tuning through the one training engine (train/training_loop.h) ----
+
+namespace {
+
+// The per-step lines of a fine-tune's metrics.jsonl (validation lines apart).
+std::vector<nlohmann::json> step_lines(const std::string& out) {
+  std::vector<nlohmann::json> steps;
+  std::ifstream in(fs::path(out) / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("lr")) steps.push_back(j);
+  }
+  return steps;
+}
+
+std::vector<nlohmann::json> validation_lines(const std::string& out) {
+  std::vector<nlohmann::json> val;
+  std::ifstream in(fs::path(out) / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("accuracy")) val.push_back(j);
+  }
+  return val;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+// A LoRA fine-tune with adapter dropout (so the dropout generator's state matters), interrupted
+// by a real SIGINT mid-epoch and resumed, ends with the same losses, validation metrics and
+// adapter bytes as a straight run; the folder's states are refused or accepted as documented.
+TEST_F(Finetune, InterruptedAndResumedEqualsAStraightRun) {
+  head(d("train.jsonl"), d("train160.jsonl"), 160);
+  const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --epochs 2 --batch 16 --max-length 64 --lr 3e-3 " +
+                             "--lora-rank 4 --lora-dropout 0.1 --train " + d("train160.jsonl") + " --val " + d("val.jsonl") + " --out ";
+  auto r = run_cli(common + d("straight"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "7", 1);
+  r = run_cli(common + d("resumed"));
+  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
+  ASSERT_EQ(r.exit_code, 130) << r.output;
+  EXPECT_NE(r.output.find("interrupted at step 7; checkpoint saved"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(d("resumed/checkpoints/step-00000007/task.json"))) << "a checkpoint is a task folder";
+  EXPECT_FALSE(fs::exists(d("resumed/task.json"))) << "an interrupted run is not a finished model";
+  r = run_cli(common + d("resumed"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("pass --resume"), std::string::npos) << r.output;
+  r = run_cli(common + d("resumed") + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  const auto a = step_lines(d("straight")), b = step_lines(d("resumed"));
+  ASSERT_EQ(a.size(), 20u) << "160 examples / 16 per step x 2 epochs";
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["loss"].get<double>(), b[i]["loss"].get<double>()) << "step " << i + 1;
+    EXPECT_EQ(a[i]["epoch"], b[i]["epoch"]);
+  }
+  const auto va = validation_lines(d("straight")), vb = validation_lines(d("resumed"));
+  ASSERT_EQ(va.size(), 3u) << "before training and after each epoch";
+  ASSERT_EQ(vb.size(), 3u);
+  EXPECT_EQ(va.back()["confusion"], vb.back()["confusion"]);
+  EXPECT_EQ(va.back()["loss"].get<double>(), vb.back()["loss"].get<double>());
+  EXPECT_EQ(va.back()["train_loss"].get<double>(), vb.back()["train_loss"].get<double>());
+  EXPECT_EQ(file_bytes(d("straight/adapter_model.safetensors")), file_bytes(d("resumed/adapter_model.safetensors")));
+  EXPECT_FALSE(fs::exists(d("resumed/checkpoints"))) << "a finished run removes its checkpoints";
+  EXPECT_TRUE(fs::exists(d("resumed/finetune.json")));
+  r = run_cli(common + d("resumed") + " --resume");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("holds a finished fine-tune"), std::string::npos) << r.output;
+}
+
+// Accumulating 2 micro-batches of 16 trains as batches of 32 do: the same examples per step (the
+// epoch's order is split, not redrawn), the mean loss of the two halves, the same updates.
+TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
+  head(d("train.jsonl"), d("train160.jsonl"), 160);
+  const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --epochs 2 --max-length 64 --lr 1e-3 --train " +
+                             d("train160.jsonl") + " --val " + d("val.jsonl");
+  auto r = run_cli(common + " --batch 32 --out " + d("b32"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(common + " --batch 16 --accum 2 --out " + d("b16x2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto a = step_lines(d("b32")), b = step_lines(d("b16x2"));
+  ASSERT_EQ(a.size(), 10u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i]["loss"].get<double>(), y = b[i]["loss"].get<double>();
+    EXPECT_NEAR(x, y, 2e-5 * std::max(1.0, std::abs(x))) << "step " << i + 1;
+    EXPECT_NEAR(a[i]["grad_norm"].get<double>(), b[i]["grad_norm"].get<double>(), 1e-4 * a[i]["grad_norm"].get<double>()) << "step " << i + 1;
+  }
+  const auto va = validation_lines(d("b32")), vb = validation_lines(d("b16x2"));
+  ASSERT_EQ(va.size(), vb.size());
+  EXPECT_NEAR(va.back()["loss"].get<double>(), vb.back()["loss"].get<double>(), 1e-4);
+}
+
+// --time ends a run whose epochs would take far longer, with its schedule decayed to the end and
+// the task folder written; --checkpoint-activations changes nothing but memory.
+TEST_F(Finetune, TimeBudgetAndActivationCheckpointing) {
+  head(d("train.jsonl"), d("train160.jsonl"), 160);
+  const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --batch 16 --max-length 64 --lr 1e-3 --train " +
+                             d("train160.jsonl");
+  auto r = run_cli(common + " --epochs 10000 --time 4s --out " + d("timed"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto steps = step_lines(d("timed"));
+  ASSERT_GT(steps.size(), 3u);
+  EXPECT_LT(steps.size(), 10000u * 10);
+  EXPECT_LT(steps.back()["elapsed_s"].get<double>(), 20.0);
+  EXPECT_LT(steps.back()["lr"].get<double>(), 0.5e-3) << "the schedule (warm-up included) was sized to the budget and decayed";
+  EXPECT_TRUE(fs::exists(d("timed/task.json")));
+
+  r = run_cli(common + " --epochs 1 --out " + d("plain"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(common + " --epochs 1 --checkpoint-activations --out " + d("recomputed"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto p = step_lines(d("plain")), c = step_lines(d("recomputed"));
+  ASSERT_EQ(p.size(), c.size());
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(p[i]["loss"].get<double>(), c[i]["loss"].get<double>()) << "step " << i + 1;
+  EXPECT_LT(c.back()["activation_mb"].get<double>(), p.back()["activation_mb"].get<double>());
 }

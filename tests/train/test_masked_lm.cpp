@@ -222,3 +222,22 @@ TEST(MaskedLM, PretrainConfigKnowsEncodersAndNamesBadKeys) {
   expect_error({{"model", "bert-mini"}, {"masking", {{"probability", 1.5}}}}, "probability must be in (0, 1)");
   expect_error({{"model", "bert-mini"}, {"training", {{"context", 600}}}}, "600 exceeds the model's context of 512");
 }
+
+// The data-parallel seam (train/data_parallel.h): process `rank` of W, drawing B rows, draws rows
+// [rank B, (rank + 1) B) of the batch one process of W x B rows draws, masks included; world = 1
+// is the single-process sampler unchanged.
+TEST_F(MaskedLMSampler, EachShardDrawsItsRowsOfTheGlobalBatch) {
+  const auto data = data::TokenDataset::open(dir_, "train");
+  const train::MaskedLMSampler whole(data, 4, 32, 7, train::MaskingConfig(), synthetic_vocab());
+  const train::MaskedLMSampler first(data, 2, 32, 7, train::MaskingConfig(), synthetic_vocab(), train::Shard{0, 2});
+  const train::MaskedLMSampler second(data, 2, 32, 7, train::MaskingConfig(), synthetic_vocab(), train::Shard{1, 2});
+  for (const char* key : {"ids", "targets", "segments"}) {
+    auto all = whole.sample(5, 1)[key].to_int_vector();
+    auto a = first.sample(5, 1)[key].to_int_vector(), b = second.sample(5, 1)[key].to_int_vector();
+    a.insert(a.end(), b.begin(), b.end());
+    EXPECT_EQ(a, all) << key;
+  }
+  const train::BatchSampler causal(data, 4, 16, 7), causal_second(data, 2, 16, 7, train::Shard{1, 2});
+  const auto all = causal.sample(3, 0)["ids"].to_int_vector(), b = causal_second.sample(3, 0)["ids"].to_int_vector();
+  EXPECT_EQ(std::vector<int32_t>(all.begin() + 2 * 16, all.end()), b);
+}

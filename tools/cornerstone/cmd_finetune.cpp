@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "command.h"
@@ -14,6 +15,8 @@
 #include "cornerstone/infer/chat_template.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/load.h"
+#include "cornerstone/train/time_budget.h"
+#include "cornerstone/train/training_loop.h"
 
 namespace {
 
@@ -27,14 +30,14 @@ void add_finetune(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning "
                                  "(full, frozen base + head, or LoRA)");
-  static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template;
+  static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template, time_limit;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
   static adapt::FinetuneOptions o;
   static int64_t lora_rank = 0, max_length = 0;
   static float lora_alpha = 0, lora_dropout = 0;
   static std::vector<std::string> lora_targets;
-  static bool freeze_base = false;
+  static bool freeze_base = false, resume = false;
   cmd->add_option("--model", model, "The pretrained model folder (a pretraining run)")->required();
   cmd->add_option("--task", task, "classify | tag | contrastive | sft")->required()->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
   cmd->add_option("--train", train_path, "Training JSONL")->required();
@@ -66,10 +69,28 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--max-length", max_length, "Tokens per example, longer texts are cut (default: the model's context, at most 256)");
   cmd->add_option("--seed", o.seed)->capture_default_str();
   cmd->add_option("--precision", o.precision, "f32 or bf16 GEMMs")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
+  cmd->add_option("--accum", o.accumulation, "Gradient accumulation: micro-batches of --batch examples per optimizer step")
+      ->check(CLI::Range(int64_t{1}, int64_t{65535}))->capture_default_str();
+  cmd->add_option("--time", time_limit, "Train for this long (e.g. 10m) instead of all --epochs; the schedule is sized to fit");
+  cmd->add_flag("--checkpoint-activations", o.checkpoint_activations, "Recompute the base's block activations in the backward pass (less memory)");
+  cmd->add_flag("--resume", resume, "Continue the interrupted run in --out from its latest checkpoint (same options)");
   cmd->callback([] {
+    namespace fs = std::filesystem;
     if (lora_rank > 0 && freeze_base) throw ValueError("--lora-rank and --freeze-base are alternatives; pick one");
-    if (std::filesystem::exists(out) && !std::filesystem::is_empty(out))
+    std::string folder = out;
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    const bool finished = fs::exists(fs::path(folder) / "task.json");
+    const auto checkpoint = adapt::finetune_checkpoint(folder);
+    if (finished)
+      throw ValueError("--out '" + out + "' holds a finished fine-tune (task.json); choose a new folder");
+    if (resume && !checkpoint) throw ValueError("--resume: '" + out + "' has no checkpoint to resume from");
+    if (!resume && checkpoint)
+      throw ValueError("--out '" + out + "' holds an interrupted fine-tune; pass --resume to continue it or choose a new folder");
+    if (!resume && fs::exists(folder) && !fs::is_empty(folder))
       throw ValueError("--out '" + out + "' exists and is not empty (choose a new folder)");
+    o.out = folder;
+    o.resume = resume;
+    if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     adapt::TaskSpec spec;
     spec.task = adapt::task_from_name(task);
     spec.base = model;
@@ -101,22 +122,24 @@ void add_finetune(CLI::App& app) {
       if (!lora_targets.empty()) spec.lora.targets = lora_targets;
       spec.lora.base_storage = dtype_from_name(base_precision);
     }
-    namespace fs = std::filesystem;
-    adapt::TaskModel m = adapt::TaskModel::create(spec, o.seed);
-    // The metrics go beside the output folder until the model is saved (the folder is written
-    // whole, under a temporary name); a failed run leaves nothing that blocks the next attempt.
-    std::string folder = out;
-    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
-    o.metrics_path = folder + ".metrics.jsonl.tmp";
+    // A resumed run's model is its checkpoint's (a task folder); the flags describing the model
+    // are then the checkpoint's.
+    adapt::TaskModel m = resume ? adapt::TaskModel::load(*checkpoint) : adapt::TaskModel::create(spec, o.seed);
+    train::install_interrupt_handler();
     adapt::FinetuneResult r;
     try {
       r = adapt::finetune(m, train_path, val_path, o);
     } catch (...) {
-      fs::remove(o.metrics_path);
+      // A run that failed before its first checkpoint leaves nothing that blocks the next attempt
+      // (the folder was new or empty); one with checkpoints keeps them for --resume.
+      if (!adapt::finetune_checkpoint(folder)) fs::remove_all(folder);
       throw;
     }
-    m.save(folder);
-    fs::rename(o.metrics_path, fs::path(folder) / "metrics.jsonl");
+    if (r.interrupted) {
+      std::fprintf(stderr, "interrupted at step %lld; checkpoint saved in %s\nresume with the same command and --resume\n",
+                   static_cast<long long>(r.steps), r.checkpoint.c_str());
+      std::exit(130);
+    }
     const nlohmann::json report = {{"trainable_parameters", r.trainable_parameters},
                                    {"total_parameters", r.total_parameters},
                                    {"trainable_percent", 100.0 * r.trainable_parameters / std::max<int64_t>(1, r.total_parameters)},

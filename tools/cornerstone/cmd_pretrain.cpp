@@ -6,23 +6,10 @@
 
 #include "command.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/train/time_budget.h"
 #include "cornerstone/train/trainer.h"
 
 namespace {
-
-// "90", "90s", "5m", "1.5h" -> seconds.
-double parse_duration(const std::string& s) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  const std::string unit = end ? std::string(end) : "";
-  double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "m" || unit == "min") scale = 60;
-  else if (unit == "h") scale = 3600;
-  if (end == s.c_str() || scale == 0 || !(v > 0))
-    throw cornerstone::ValueError("--time: cannot read '" + s + "' as a duration (examples: 90s, 5m, 1.5h)");
-  return v * scale;
-}
 
 void add_pretrain(CLI::App& app) {
   auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
@@ -55,7 +42,7 @@ void add_pretrain(CLI::App& app) {
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
     o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init;
-    if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);
+    if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();
     if (r.interrupted) {

@@ -1,15 +1,30 @@
 // Fine-tuning a TaskModel on labelled data, and evaluating it: classification and tagging
 // (cross-entropy on the head's logits) and contrastive sentence embeddings (InfoNCE with in-batch
 // negatives, adapt/embedding.h) and instruction tuning (next-token loss on responses,
-// adapt/instruction.h), all through one loop.
+// adapt/instruction.h).
 //
-// The loop is the pretraining loop's (AdamW over the trainable parameters only, warm-up + cosine,
-// clipping, optional bf16 GEMMs), run for a number of epochs over shuffled examples, with the
-// validation metrics before training (epoch 0) and after every epoch. Frozen parameters have no
-// gradients and no optimizer state, which is where LoRA and frozen-base training save memory.
+// Each task is an objective (adapt/task_objective.h) of the one training loop
+// (train/training_loop.h), the one pretraining runs through: AdamW over the trainable parameters
+// only, warm-up + cosine, clipping, gradient accumulation, optional bf16 GEMMs and activation
+// checkpointing, a time budget, Ctrl-C that saves, and exact resume; epochs over shuffled
+// examples, with the validation metrics before training (epoch 0) and after every epoch. Frozen
+// parameters have no gradients and no optimizer state, which is where LoRA and frozen-base
+// training save memory.
+//
+// The output folder while a run goes and after it:
+//
+//   OUT/metrics.jsonl                 a line per step, and the validation metrics per epoch
+//   OUT/checkpoints/step-00000120/    the task folder so far (adapt/task_model.h: loadable by
+//                                     evaluate), optimizer.safetensors, state.json; written at
+//                                     every epoch's end, on Ctrl-C and when --time runs out; the
+//                                     newest is kept
+//   OUT/task.json, the weights, ...   when the run ends: the task folder (written beside, then
+//                                     moved in, task.json last), and the checkpoints removed
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cornerstone/adapt/metrics.h"
@@ -18,30 +33,47 @@
 namespace cornerstone::adapt {
 
 struct FinetuneOptions {
+  std::string out;              // the output folder (above)
   int64_t epochs = 3;
-  int64_t batch_size = 8;
+  int64_t batch_size = 8;       // examples per micro-batch
+  int64_t accumulation = 1;     // micro-batches per optimizer step: batch_size x accumulation examples per step
   float lr = 0;                 // 0: 1e-4 for full fine-tuning, 1e-3 for LoRA and heads on a frozen base
   float weight_decay = 0.01f;
   float warmup_fraction = 0.06f;
   float grad_clip = 1.0f;
   uint64_t seed = 1337;
   std::string precision = "f32";  // "f32" | "bf16"
+  bool checkpoint_activations = false;  // recompute the base's block activations in the backward pass
+  double time_limit_s = 0;        // > 0: stop after this long, the schedule sized to fit
+  bool resume = false;            // continue OUT from its latest checkpoint (the model loaded from it: finetune_checkpoint)
   bool quiet = false;
-  std::string metrics_path;       // JSONL of per-step losses and per-epoch validation metrics (optional)
+  int64_t stop_after_steps = 0;   // testing aid: behave as if interrupted after this many steps
+
+  // What must match when a run is resumed (state.json's "config").
+  nlohmann::json to_json() const;
 };
 
 struct FinetuneResult {
-  int64_t steps = 0;
+  int64_t steps = 0;            // optimizer steps done in total
+  bool interrupted = false;     // stopped by Ctrl-C: OUT holds a checkpoint to --resume from
+  std::string checkpoint;       // the last checkpoint written
   int64_t trainable_parameters = 0, total_parameters = 0;
-  double seconds = 0;
+  double seconds = 0;     // this invocation's training time
   double train_loss = 0;  // mean over the last epoch
   TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
   RetrievalMetrics retrieval;  // contrastive: after the last epoch
   LanguageMetrics language;    // sft: after the last epoch
 };
 
+// Trains `model` into options.out. A run that ends (not interrupted) leaves OUT as the task
+// folder with metrics.jsonl. Throws ValueError when a resumed run's options differ from its
+// checkpoint's.
 FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const std::string& val_jsonl,
                         const FinetuneOptions& options);
+
+// The newest checkpoint of a fine-tuning run in OUT (a task folder: TaskModel::load it to
+// resume), if any.
+std::optional<std::string> finetune_checkpoint(const std::string& out);
 
 // Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.

@@ -1,7 +1,8 @@
 // Training batches: random contiguous windows of T + 1 tokens from the token stream, inputs the
 // first T and targets the last T. Window starts come from counters (seed, step, row), so the
 // batch of any step is a pure function of the seed: resuming at step s needs no saved data
-// position beyond s, and the loss curve of a resumed run is identical to a straight one.
+// position beyond s, and the loss curve of a resumed run is identical to a straight one. Rows are
+// keyed by their global index in the batch of all processes (train/data_parallel.h's Shard).
 #pragma once
 
 #include <cstdint>
@@ -10,12 +11,14 @@
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/data/batch.h"
 #include "cornerstone/data/token_shards.h"
+#include "cornerstone/train/data_parallel.h"
 
 namespace cornerstone::train {
 
 class BatchSampler {
  public:
-  BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed);
+  // `batch`: rows this process draws; `shard`: which rows of the global batch they are.
+  BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed, Shard shard = {});
 
   // Micro-batch `micro` of optimizer step `step`: ids and targets (B, T) (data/batch.h).
   data::Batch sample(int64_t step, int64_t micro) const;
@@ -34,6 +37,7 @@ class BatchSampler {
   const data::TokenDataset& data_;
   int64_t batch_, seq_len_;
   uint64_t seed_;
+  int64_t first_row_;  // global index of this process's first row
 };
 
 }  // namespace cornerstone::train

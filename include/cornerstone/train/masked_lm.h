@@ -62,8 +62,9 @@ class MaskedLMSampler {
  public:
   // Throws ValueError when a row has no room for text (seq_len too small) or the data is shorter
   // than one window.
+  // `batch` rows per process; `shard`: which rows of the global batch (train/data_parallel.h).
   MaskedLMSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed, MaskingConfig cfg,
-                  MaskVocabulary vocab);
+                  MaskVocabulary vocab, Shard shard = {});
 
   // Micro-batch `micro` of optimizer step `step`: inputs, targets and segments (B, T).
   data::Batch sample(int64_t step, int64_t micro) const;
@@ -73,10 +74,12 @@ class MaskedLMSampler {
   const MaskingConfig& config() const { return cfg_; }
 
  private:
-  data::Batch rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro) const;
+  // `first_row`: the global index of row 0 (training rows of a shard; 0 for evaluation).
+  data::Batch rows(const std::vector<uint64_t>& starts, uint64_t salt, int64_t step, int64_t micro, int64_t first_row) const;
   const data::TokenDataset& data_;
   BatchSampler windows_;  // window starts (of text_len_ tokens), counter-based
   int64_t batch_, seq_len_, text_len_;
+  int64_t first_row_;  // global index of this process's first training row
   uint64_t seed_;
   MaskingConfig cfg_;
   MaskVocabulary vocab_;

@@ -1,6 +1,7 @@
-// The pretraining objective: what the one training loop (train/trainer.h) trains, on which
-// batches and with which loss. The loop knows nothing of model families, and objectives know
-// families only by their capabilities (models/pretrained.h):
+// An objective: what the one training loop (train/training_loop.h) trains, on which batches,
+// with which loss, and how it is validated. The loop knows nothing of model families or tasks,
+// and objectives know families only by their capabilities (models/pretrained.h). Pretraining
+// objectives:
 //
 //   causal_lm   windows of T + 1 tokens, next-token cross-entropy        (needs models::CausalLM)
 //   masked_lm   [CLS] A [SEP] B [SEP] rows, 15% masked, cross-entropy on  (needs models::MaskedLM)
@@ -8,9 +9,16 @@
 //
 // Objectives register themselves from their own file (src/train/objectives/), by name; a model
 // family names the one it pretrains by (models::Family::pretraining_objective), and a config may
-// pick another with "objective".
+// pick another with "objective". Fine-tuning tasks (classify, tag, contrastive, sft) are
+// objectives too (adapt/task_objective.h): epochs over shuffled labelled examples, validated by
+// task metrics, training the task model's trainable parameters only; they run through the same
+// loop and so get its accumulation, resume, time budget, bf16 and activation checkpointing.
+//
+// Every batch is a pure function of (seed, step, micro) (and the Shard, train/data_parallel.h):
+// a resumed run draws exactly the batches a straight run would, with no saved data position.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,19 +29,46 @@
 #include "cornerstone/data/batch.h"
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/models/pretrained.h"
+#include "cornerstone/train/data_parallel.h"
 
 namespace cornerstone::train {
 
 struct PretrainConfig;
+
+// What validate() is asked for.
+struct ValidationRequest {
+  int64_t step = 0;                 // optimizer steps done (0: before training)
+  int64_t batches = 0;              // pretraining: how many evaluation batches
+  double train_loss = std::nan(""); // mean training loss since the last validation (NaN at step 0)
+};
+
+// What validation found.
+struct Validation {
+  double primary = std::nan("");  // the headline number (pretraining: the val loss; a classifier: accuracy)
+  nlohmann::json metrics;         // keys merged into the step's metrics.jsonl line: {"val_loss": 3.2}
+  nlohmann::json record;          // a metrics.jsonl line of its own after the step's ("step" added), e.g. a
+                                  // task's {"accuracy", "macro_f1", "loss", "epoch", "train_loss", ...}
+  std::string summary;            // a line for the terminal; empty: the progress line shows `primary`
+};
 
 class Objective {
  public:
   virtual ~Objective() = default;
   // Micro-batch `micro` of step `step`: a pure function of the seed (exact resume).
   virtual data::Batch sample(int64_t step, int64_t micro) const = 0;
+  // How many micro-batches step `step` has when the loop accumulates `accumulation` of them: all
+  // of them, unless the data runs out first (an epoch's last step).
+  virtual int64_t micro_batches(int64_t step, int64_t accumulation) const { return accumulation; }
   // Fixed evaluation batches from the validation split; none when there is no validation split.
   virtual bool has_validation() const = 0;
   virtual data::Batch eval_batch(int64_t i, int64_t num_batches) const = 0;
+  // Validation, called without gradients and with the model in eval mode. The default: the mean
+  // loss of `batches` evaluation batches, as {"val_loss": x}.
+  virtual Validation validate(const ValidationRequest& request);
+  // Adds the objective's own keys to a step's metrics line ({"epoch": 2}).
+  virtual void annotate(int64_t step, nlohmann::json& line) const {}
+  // Text before the progress line's loss ("epoch 2 | "); empty by default.
+  virtual std::string progress_note(int64_t step) const { return ""; }
   // Mean loss of a batch (a (1,) tensor to back-propagate).
   virtual Tensor loss(const data::Batch& batch, Rng* dropout_rng) = 0;
   // Matmul FLOPs per input token of a training step (the MFU numerator).
@@ -50,6 +85,7 @@ struct ObjectiveInputs {
   const data::TokenDataset& train;
   const data::TokenDataset* val;
   std::string data_dir;
+  Shard shard = {};  // this process's share of each batch
 };
 
 struct ObjectiveType {

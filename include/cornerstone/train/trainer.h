@@ -1,6 +1,8 @@
-// The pretraining loop: AdamW, warm-up + cosine schedule, gradient accumulation to a target batch
+// Pretraining: a PretrainConfig's model, fresh from the seed (or another run's weights), trained by
+// its objective (train/objective.h) on token shards through the one training loop
+// (train/training_loop.h: AdamW, warm-up + cosine schedule, gradient accumulation to a target batch
 // in tokens, global-norm clipping, periodic validation, metrics as JSONL, a progress line,
-// atomic checkpoints, Ctrl-C that saves and exits, and exact resume.
+// atomic checkpoints, Ctrl-C that saves and exits, and exact resume).
 //
 //   RunOptions o;  o.data_dir = "data/sotu";  o.run_dir = "runs/sotu";
 //   Trainer t(PretrainConfig::load("gpt2-tiny"), o);
@@ -16,6 +18,7 @@
 #include <string>
 
 #include "cornerstone/train/pretrain_config.h"
+#include "cornerstone/train/training_loop.h"
 
 namespace cornerstone::train {
 
@@ -30,15 +33,6 @@ struct RunOptions {
   int64_t stop_after_steps = 0;  // testing aid: behave as if interrupted after this many steps
 };
 
-struct TrainResult {
-  int64_t steps = 0;           // optimizer steps completed in total
-  double train_loss = 0;       // last step's
-  double val_loss = 0;         // last validation
-  double tokens_per_s = 0;     // this invocation's average
-  bool interrupted = false;    // stopped by Ctrl-C (a checkpoint was saved)
-  std::string checkpoint;      // the last checkpoint written
-};
-
 class Trainer {
  public:
   Trainer(PretrainConfig config, RunOptions options);
@@ -47,11 +41,6 @@ class Trainer {
  private:
   PretrainConfig cfg_;
   RunOptions opt_;
-  int64_t interrupt_at_step_ = 0;  // CORNERSTONE_TEST_INTERRUPT_AT_STEP: raise SIGINT after that step
 };
-
-// Installs a SIGINT/SIGTERM handler that asks running trainers to stop at the next step boundary.
-void install_interrupt_handler();
-bool interrupt_requested();
 
 }  // namespace cornerstone::train

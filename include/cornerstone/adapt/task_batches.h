@@ -1,0 +1,60 @@
+// Labelled examples as a task model reads them: encoded once (adapt/model_inputs.h), batched by
+// index lists, scored by the task's training loss, and evaluated by the task's metrics. Shared by
+// the fine-tuning objective (adapt/task_objective.h) and the evaluation entry points
+// (adapt/finetune.h).
+//
+//   classify     input (a text or pair) + label          loss: cross-entropy on the head's logits
+//   tag          input (words) + a target per token       loss: cross-entropy per word's first token
+//   contrastive  input (the query) + positive (its text)  loss: InfoNCE with in-batch negatives
+//   sft          ids + next-token targets (-1: prompt)    loss: next-token cross-entropy on responses
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cornerstone/adapt/instruction.h"
+#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/adapt/model_inputs.h"
+#include "cornerstone/adapt/task_model.h"
+#include "cornerstone/core/rng.h"
+#include "cornerstone/core/tensor.h"
+
+namespace cornerstone::adapt {
+
+// One encoded example: the model input and its target(s).
+struct Encoded {
+  ModelInput input;                    // the text (pair), sentence, or the contrastive query
+  ModelInput positive;                 // contrastive: the query's document
+  std::vector<int32_t> token_targets;  // tagging: per token; sft: the next token (-1: no loss there)
+  int32_t label = -1;                  // classification
+};
+
+// The examples of a JSONL file for the model's task; bad lines and unknown labels are errors
+// naming the file and line. sft examples are one per row (evaluation never packs).
+std::vector<Encoded> encode(const TaskModel& m, const std::string& path);
+// sft: rows of rendered conversations, packed when `pack`; `stats` (optional) receives the counts.
+std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats);
+
+struct BatchTensors {
+  PaddedBatch input;     // the examples (contrastive: the queries)
+  PaddedBatch positive;  // contrastive: their documents
+  Tensor targets;        // (B) labels, or (B T) token targets
+};
+
+// Examples data[order[begin]] ... data[order[end - 1]] as one padded batch.
+BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
+                        int64_t max_length);
+
+// The training loss of a batch: cross-entropy on the head's logits, InfoNCE on the embeddings, or
+// the next-token loss on responses.
+Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng);
+
+// Metrics over encoded examples, in eval mode without gradients.
+TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+                                int64_t batch_size);
+
+}  // namespace cornerstone::adapt

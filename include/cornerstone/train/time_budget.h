@@ -1,0 +1,37 @@
+// --time: a run that stops when its time is spent, with its learning-rate schedule sized to fit.
+//
+// The step time is measured over the steps after the first three (which pay for JIT and first
+// touch), up to step 10 or 10% of the budget; then the schedule's length becomes
+//
+//   total = step + max(1, time left / (step time + validation time per step))
+//
+// once (a schedule that kept changing would not decay smoothly). The run also ends at the first
+// step boundary past the budget, whatever the schedule says.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace cornerstone::train {
+
+class TimeBudget {
+ public:
+  explicit TimeBudget(double seconds);  // <= 0: no budget
+  bool limited() const { return seconds_ > 0; }
+  // After each step: `done` steps taken by this invocation, `elapsed` seconds since it started,
+  // `eval_seconds` the last validation's duration, run every `eval_every` steps (0: at the end).
+  // Returns the schedule's new length once, when the step time is known.
+  std::optional<int64_t> observe(int64_t step, int64_t done, double elapsed, double eval_seconds, int64_t eval_every);
+  bool spent(double elapsed) const { return seconds_ > 0 && elapsed >= seconds_; }
+
+ private:
+  double seconds_;
+  bool sized_ = false;
+  double mark_ = 0;  // elapsed seconds after the third step
+};
+
+// A --time value: "90", "90s", "5m", "1.5h" -> seconds. Throws ValueError with examples.
+double parse_duration(const std::string& s);
+
+}  // namespace cornerstone::train

@@ -1,0 +1,213 @@
+#include "cornerstone/adapt/task_batches.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "cornerstone/adapt/embedding.h"
+#include "cornerstone/adapt/task_data.h"
+#include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/ops/linear.h"
+#include "cornerstone/ops/loss.h"
+
+namespace cornerstone::adapt {
+
+namespace {
+
+int32_t label_index(const std::vector<std::string>& labels, const std::string& l, const std::string& where) {
+  const auto it = std::lower_bound(labels.begin(), labels.end(), l);
+  if (it == labels.end() || *it != l) {
+    std::string known;
+    for (size_t i = 0; i < labels.size() && i < 20; ++i) known += (i ? ", " : "") + labels[i];
+    throw ValueError(where + ": unknown label '" + l + "' (the model knows: " + known + (labels.size() > 20 ? ", ..." : "") + ")");
+  }
+  return static_cast<int32_t>(it - labels.begin());
+}
+
+// Batches are padded to a multiple of this many tokens (see pad_batch).
+constexpr int64_t kLengthMultiple = 32;
+
+// Logits (rows, labels) of a batch: one row per sequence (classify) or per token (tag).
+Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  if (m.classifier()) return m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng);
+  const Tensor l = m.tagger()->logits(b.input.ids, b.input.lengths, rng);
+  return l.view({l.size(0) * l.size(1), l.size(2)});
+}
+
+const models::GPT& decoder(const TaskModel& m) {
+  const auto* gpt = dynamic_cast<const models::GPT*>(&m.base());
+  if (!gpt) throw UnsupportedError("sft needs a decoder base model");
+  return *gpt;
+}
+
+// Next-token loss of an sft batch: the mean over its response tokens.
+Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  return decoder(m).loss(b.input.ids, b.targets.view({b.input.ids.size(0), b.input.ids.size(1)}), rng);
+}
+
+}  // namespace
+
+std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
+  SftData d = encode_instructions(read_instructions(path), infer::chat_template(m.spec().chat_template), m.tokenizer(),
+                                  m.spec().max_length, pack, path);
+  std::vector<Encoded> out(d.rows.size());
+  for (size_t i = 0; i < d.rows.size(); ++i) {
+    out[i].input.ids = std::move(d.rows[i].ids);
+    out[i].token_targets = std::move(d.rows[i].targets);
+  }
+  d.rows.clear();
+  if (stats) *stats = d;
+  return out;
+}
+
+std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
+  std::vector<Encoded> out;
+  const auto& labels = m.spec().labels;
+  const InputFormat& in = m.inputs();
+  auto where = [&](int64_t line) { return path + ":" + std::to_string(line); };
+  if (m.spec().task == Task::Classify) {
+    for (const auto& e : read_classification(path)) {
+      Encoded x;
+      if (!e.text_pair) {
+        x.input = in.text(e.text);
+      } else {
+        try {
+          x.input = in.pair(e.text, *e.text_pair);
+        } catch (const UnsupportedError& err) {  // a pair without a separator to join it
+          throw ValueError(where(e.line) + ": \"text_pair\": " + err.what());
+        }
+      }
+      x.label = label_index(labels, e.label, where(e.line) + ": \"label\"");
+      out.push_back(std::move(x));
+    }
+  } else if (m.spec().task == Task::Tag) {
+    for (const auto& e : read_tagging(path)) {
+      Encoded x;
+      x.input = in.words(e.tokens);
+      x.token_targets.assign(x.input.ids.size(), -1);
+      for (size_t i = 0; i < x.input.ids.size(); ++i)
+        if (const int32_t w = x.input.word_of[i]; w >= 0)
+          x.token_targets[i] = label_index(labels, e.tags[static_cast<size_t>(w)], where(e.line) + ": \"tags\"[" + std::to_string(w) + "]");
+      out.push_back(std::move(x));
+    }
+  } else if (m.spec().task == Task::Contrastive) {
+    for (const auto& p : read_retrieval_pairs(path)) {
+      Encoded x;
+      x.input = in.text(p.query);
+      x.positive = in.text(p.positive);
+      out.push_back(std::move(x));
+    }
+  } else {
+    out = encode_sft(m, path, /*pack=*/false, nullptr);
+  }
+  return out;
+}
+
+
+BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
+                        int64_t max_length) {
+  std::vector<const ModelInput*> inputs, positives;
+  for (size_t k = begin; k < end; ++k) {
+    inputs.push_back(&data[order[k]].input);
+    positives.push_back(&data[order[k]].positive);
+  }
+  BatchTensors b;
+  b.input = pad_batch(inputs, kLengthMultiple, max_length);
+  const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
+  if (task == Task::Contrastive) {
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
+  } else if (task == Task::Tag || task == Task::SFT) {
+    std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& tt = data[order[begin + static_cast<size_t>(r)]].token_targets;
+      std::copy(tt.begin(), tt.end(), t.begin() + r * T);
+    }
+    b.targets = Tensor::from_data({B * T}, t);
+  } else {
+    std::vector<int32_t> t;
+    for (size_t k = begin; k < end; ++k) t.push_back(data[order[k]].label);
+    b.targets = Tensor::from_data({B}, t);
+  }
+  return b;
+}
+
+Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
+  if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
+  const Pooling p = m.spec().pooling;
+  return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
+}
+
+TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<int32_t> truth, predicted;
+  double loss_sum = 0;
+  int64_t loss_rows = 0;
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const BatchTensors b = make_batch(data, order, s, e, m.spec().task, m.spec().max_length);
+    const Tensor logits = batch_logits(m, b, nullptr);
+    const std::vector<int32_t> t = b.targets.to_int_vector();
+    int64_t valid = 0;
+    for (int32_t x : t) valid += x >= 0;
+    if (valid) {
+      loss_sum += ops::cross_entropy(logits, b.targets).item() * static_cast<double>(valid);
+      loss_rows += valid;
+    }
+    const int64_t L = logits.size(1);
+    const float* p = logits.data<float>();
+    for (size_t r = 0; r < t.size(); ++r) {
+      if (t[r] < 0) continue;
+      truth.push_back(t[r]);
+      predicted.push_back(static_cast<int32_t>(std::max_element(p + r * L, p + (r + 1) * L) - (p + r * L)));
+    }
+  }
+  return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+}
+
+LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  LanguageMetrics r;
+  double sum = 0;
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const BatchTensors b = make_batch(data, order, s, e, Task::SFT, m.spec().max_length);
+    int64_t n = 0;
+    for (int32_t x : b.targets.to_int_vector()) n += x >= 0;
+    sum += sft_loss(m, b, nullptr).item() * static_cast<double>(n);
+    r.tokens += n;
+  }
+  r.rows = static_cast<int64_t>(data.size());
+  r.loss = r.tokens ? sum / static_cast<double>(r.tokens) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+                                int64_t batch_size) {
+  m.module().eval();
+  const Tensor q = embed_texts(m.base(), m.inputs(), queries, m.spec().pooling, true, batch_size);
+  const Tensor d = embed_texts(m.base(), m.inputs(), documents, m.spec().pooling, true, batch_size);
+  autograd::NoGradGuard no_grad;
+  const Tensor sim = ops::linear(q, d);  // (N, N) cosine similarities
+  const int64_t N = sim.size(0);
+  const float* s = sim.data<float>();
+  std::vector<int64_t> ranks(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t above = 0;  // documents scored higher than query i's own
+    for (int64_t j = 0; j < N; ++j) above += s[i * N + j] > s[i * N + i];
+    ranks[static_cast<size_t>(i)] = 1 + above;
+  }
+  return retrieval_metrics(ranks);
+}
+
+}  // namespace cornerstone::adapt

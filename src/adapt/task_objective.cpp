@@ -1,0 +1,153 @@
+#include "cornerstone/adapt/task_objective.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "cornerstone/adapt/task_data.h"
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::adapt {
+
+namespace {
+
+constexpr std::string_view kPositive = "positive.";
+
+// A task batch as the engine carries it: the input's ids / lengths / segments, "labels" (B) for
+// classification or "targets" (B, T) per token, and a contrastive batch's documents under "positive.".
+data::Batch to_batch(const BatchTensors& t, Task task) {
+  data::Batch b = t.input.batch();
+  if (task == Task::Contrastive) {
+    const data::Batch p = t.positive.batch();
+    for (const auto& name : p.names()) b.set(std::string(kPositive) + name, p[name]);
+  } else if (task == Task::Classify) {
+    b.set(data::batch_keys::labels, t.targets);
+  } else {
+    b.set(data::batch_keys::targets, t.targets.view({t.input.ids.size(0), t.input.ids.size(1)}));
+  }
+  return b;
+}
+
+PaddedBatch padded(const data::Batch& b) {
+  PaddedBatch p;
+  p.ids = b[data::batch_keys::ids];
+  p.lengths = b[data::batch_keys::lengths];
+  p.segments = b[data::batch_keys::segments];
+  return p;
+}
+
+BatchTensors from_batch(const data::Batch& b, Task task) {
+  BatchTensors t;
+  t.input = padded(b);
+  if (task == Task::Contrastive) {
+    t.positive = padded(b.sub(kPositive));
+  } else if (task == Task::Classify) {
+    t.targets = b.get(data::batch_keys::labels, "classify");
+  } else {
+    const Tensor& targets = b.get(data::batch_keys::targets, task_name(task));
+    t.targets = targets.view({targets.numel()});
+  }
+  return t;
+}
+
+}  // namespace
+
+TaskObjective::TaskObjective(TaskModel& model, std::vector<Encoded> train, const std::string& val_path, TaskObjectiveOptions options)
+    : m_(model), train_(std::move(train)), o_(options), has_val_(!val_path.empty()), shuffle_(options.seed) {
+  if (o_.batch_size <= 0 || o_.accumulation <= 0) throw ValueError("finetune: the batch size and the accumulation must be positive");
+  if (train_.empty()) throw ValueError("finetune: no training examples");
+  const int64_t per_step = o_.batch_size * o_.accumulation * o_.shard.world;
+  steps_per_epoch_ = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
+  if (has_val_) {  // read and checked before training starts: a bad line fails fast
+    if (m_.spec().task == Task::Contrastive) {
+      for (const auto& p : read_retrieval_pairs(val_path)) queries_.push_back(p.query), documents_.push_back(p.positive);
+    } else {
+      val_examples_ = encode(m_, val_path);
+    }
+  }
+}
+
+const std::vector<size_t>& TaskObjective::order(int64_t epoch) const {
+  if (shuffled_epochs_ > epoch + 1 || order_.empty()) {  // start over: identity, no shuffle yet
+    shuffle_ = Rng(o_.seed);
+    order_.resize(train_.size());
+    std::iota(order_.begin(), order_.end(), 0);
+    shuffled_epochs_ = 0;
+  }
+  for (; shuffled_epochs_ < epoch + 1; ++shuffled_epochs_)
+    for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[shuffle_.below(i)]);  // Fisher-Yates
+  return order_;
+}
+
+int64_t TaskObjective::first_position(int64_t step, int64_t micro) const {
+  const int64_t k = step % steps_per_epoch_;
+  return (k * o_.accumulation + micro) * o_.batch_size * o_.shard.world;
+}
+
+int64_t TaskObjective::micro_batches(int64_t step, int64_t accumulation) const {
+  const int64_t n = static_cast<int64_t>(train_.size());
+  int64_t m = 0;
+  while (m < accumulation && first_position(step, m) < n) ++m;
+  return std::max<int64_t>(m, 1);
+}
+
+data::Batch TaskObjective::sample(int64_t step, int64_t micro) const {
+  const std::vector<size_t>& ord = order(step / steps_per_epoch_);
+  const int64_t n = static_cast<int64_t>(ord.size());
+  // This process's rows of the micro-batch; a process whose share is past the end takes the last
+  // example again (only with several processes: every process must run a backward).
+  int64_t begin = first_position(step, micro) + o_.shard.first_row(o_.batch_size);
+  int64_t end = std::min(n, begin + o_.batch_size);
+  if (begin >= n) begin = n - 1, end = n;
+  return to_batch(make_batch(train_, ord, static_cast<size_t>(begin), static_cast<size_t>(end), m_.spec().task, m_.spec().max_length),
+                  m_.spec().task);
+}
+
+data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
+  throw UnsupportedError("fine-tuning validates by task metrics (TaskObjective::validate), not on loss batches");
+}
+
+Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) { return batch_loss(m_, from_batch(batch, m_.spec().task), dropout_rng); }
+
+train::Validation TaskObjective::validate(const train::ValidationRequest& request) {
+  const Task task = m_.spec().task;
+  const int64_t epoch = (request.step + steps_per_epoch_ - 1) / steps_per_epoch_;  // epochs begun (an epoch cut short by --time counts)
+  train::Validation v;
+  char summary[160];
+  if (task == Task::Contrastive) {
+    retrieval_ = evaluate_pairs(m_, queries_, documents_, 32);
+    v.record = retrieval_.to_json();
+    v.primary = retrieval_.recall_at_1;
+    std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", retrieval_.recall_at_1, retrieval_.mrr);
+  } else if (task == Task::SFT) {
+    language_ = evaluate_language(m_, val_examples_, o_.batch_size);
+    v.record = language_.to_json();
+    v.primary = language_.loss;
+    std::snprintf(summary, sizeof summary, "val response loss %.4f | val perplexity %.2f", language_.loss, language_.perplexity);
+  } else {
+    val_ = evaluate_encoded(m_, val_examples_, 16);
+    v.record = val_.to_json();
+    v.primary = val_.accuracy;
+    std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", val_.accuracy, val_.macro_f1);
+  }
+  v.record["epoch"] = epoch;
+  char line[256];
+  if (request.step == 0) {
+    std::snprintf(line, sizeof line, "before training: %s", summary);
+  } else {
+    v.record["train_loss"] = request.train_loss;
+    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f | %s", static_cast<long long>(epoch), request.train_loss, summary);
+  }
+  v.summary = line;
+  return v;
+}
+
+std::string TaskObjective::describe() const { return task_name(m_.spec().task) + " fine-tuning"; }
+
+void TaskObjective::annotate(int64_t step, nlohmann::json& line) const { line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_; }
+
+std::string TaskObjective::progress_note(int64_t step) const {
+  return "epoch " + std::to_string((step + steps_per_epoch_ - 1) / steps_per_epoch_) + " | ";
+}
+
+}  // namespace cornerstone::adapt

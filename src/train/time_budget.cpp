@@ -1,0 +1,36 @@
+#include "cornerstone/train/time_budget.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::train {
+
+TimeBudget::TimeBudget(double seconds) : seconds_(seconds) {}
+
+std::optional<int64_t> TimeBudget::observe(int64_t step, int64_t done, double elapsed, double eval_seconds, int64_t eval_every) {
+  if (seconds_ <= 0 || sized_) return std::nullopt;
+  if (done == 3) mark_ = elapsed;
+  if (done < 3 || !(done == 10 || elapsed > 0.1 * seconds_)) return std::nullopt;
+  const double per_step = done > 3 ? (elapsed - mark_) / static_cast<double>(done - 3) : elapsed / 3.0;
+  const double eval_share = eval_every > 0 ? eval_seconds / static_cast<double>(eval_every) : 0.0;
+  const double left = seconds_ - elapsed;
+  sized_ = true;
+  return step + std::max<int64_t>(1, static_cast<int64_t>(left / (per_step + eval_share)));
+}
+
+double parse_duration(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  const std::string unit = end ? std::string(end) : "";
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "m" || unit == "min") scale = 60;
+  else if (unit == "h") scale = 3600;
+  if (end == s.c_str() || scale == 0 || !(v > 0))
+    throw ValueError("--time: cannot read '" + s + "' as a duration (examples: 90s, 5m, 1.5h)");
+  return v * scale;
+}
+
+}  // namespace cornerstone::train

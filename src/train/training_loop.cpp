@@ -1,0 +1,207 @@
+#include "cornerstone/train/training_loop.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/core/profiler.h"
+#include "cornerstone/kernels/peak.h"
+#include "cornerstone/ops/precision.h"
+#include "cornerstone/train/metrics_log.h"
+#include "cornerstone/train/schedule.h"
+#include "cornerstone/train/time_budget.h"
+#include "cornerstone/train/train_step.h"
+
+namespace cornerstone::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+extern "C" void on_signal(int) { g_interrupt.store(true); }
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+}  // namespace
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupt.load(); }
+
+TrainingLoop::TrainingLoop(LoopConfig config, LoopParts parts) : cfg_(std::move(config)), parts_(std::move(parts)) {
+  if (const char* e = std::getenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP")) interrupt_at_step_ = std::atoll(e);
+}
+
+TrainResult TrainingLoop::run() {
+  // bf16 mixed precision: bf16 GEMM operands, fp32 accumulation, fp32 master weights and state.
+  ops::PrecisionGuard precision(cfg_.precision == "bf16" ? ops::Precision::BF16 : ops::Precision::F32);
+  Objective& objective = parts_.objective;
+  nn::Module& module = parts_.module;
+  LocalGradientSync local_sync;
+  GradientSync& sync = parts_.sync ? *parts_.sync : local_sync;
+  const fs::path run(cfg_.run_dir);
+  fs::create_directories(run);
+
+  // ---- optimizer, state (a resumed run's from its latest checkpoint) ----
+  AdamW optimizer(parts_.parameters, cfg_.adamw);
+  std::vector<Tensor> params;
+  for (const auto& [name, p] : parts_.parameters) params.push_back(p);
+  Rng& dropout_rng = parts_.dropout_rng;
+  TrainerState state;
+  state.total_steps = cfg_.steps_override > 0 ? cfg_.steps_override : cfg_.total_steps;
+  state.config = cfg_.config;
+  std::optional<int64_t> resumed_at;
+  if (cfg_.resume) {
+    const auto existing = latest_checkpoint(cfg_.run_dir);
+    if (!existing) throw ValueError("--resume: run folder '" + cfg_.run_dir + "' has no checkpoint to resume from");
+    if (parts_.load_model) parts_.load_model(*existing);
+    state = load_training_state(*existing, optimizer);
+    dropout_rng.set_state(state.rng_seed, state.rng_offset);
+    if (cfg_.steps_override > 0) state.total_steps = cfg_.steps_override;
+    resumed_at = state.step;
+  }
+  auto warmup = [&](int64_t total) {
+    return cfg_.warmup_fraction > 0 ? std::max<int64_t>(1, static_cast<int64_t>(cfg_.warmup_fraction * static_cast<float>(total)))
+                                    : cfg_.warmup_steps;
+  };
+  CosineSchedule schedule{cfg_.adamw.lr, cfg_.min_lr, warmup(state.total_steps), state.total_steps};
+  TrainStep train_step(objective, optimizer, params, sync, cfg_.accumulation, cfg_.grad_clip);
+  const double flops_per_token = objective.flops_per_token();
+  const double peak = kernels::gemm_peak_gflops(false) * 1e9;
+
+  double eval_seconds = 0;  // duration of the last validation pass
+  auto validate = [&]() -> Validation {
+    if (!objective.has_validation()) return {};
+    profiler::Scope p("evaluate");
+    const double t0 = now_s();
+    struct Timer {
+      double t0;
+      double& out;
+      ~Timer() { out = now_s() - t0; }
+    } timer{t0, eval_seconds};
+    autograd::NoGradGuard no_grad;
+    struct EvalMode {  // no dropout while validating
+      nn::Module& m;
+      ~EvalMode() { m.train(); }
+    } eval_mode{module};
+    module.eval();
+    ValidationRequest request;
+    request.step = state.step;
+    request.batches = cfg_.eval_batches;
+    if (state.window_steps > 0) request.train_loss = state.window_loss_sum / static_cast<double>(state.window_steps);
+    return objective.validate(request);
+  };
+  // Validation's numbers into the step's line (and a line of their own after it, `record`).
+  nlohmann::json record;
+  auto report = [&](const Validation& v, nlohmann::json& line) {
+    if (!std::isnan(v.primary)) state.val_loss = v.primary;
+    if (v.metrics.is_object())
+      for (const auto& [k, x] : v.metrics.items()) line[k] = x;
+    record = v.record;
+    if (record.is_object()) record["step"] = state.step;
+    if (!cfg_.quiet && !v.summary.empty()) std::fprintf(stderr, "%s%s\n", state.step > 0 ? "\n" : "", v.summary.c_str());
+  };
+  auto write = [&](MetricsLog& log, const nlohmann::json& line) {
+    log.write(line);
+    if (record.is_object()) log.write(record);
+    record = nullptr;
+  };
+
+  MetricsLog metrics((run / "metrics.jsonl").string(), resumed_at);
+  if (!cfg_.resume && objective.has_validation()) {  // the starting point of the validation curve
+    nlohmann::json line = {{"step", 0}};
+    report(validate(), line);
+    write(metrics, line);
+  }
+  ProgressLine progress(cfg_.label, state.total_steps, state.step, cfg_.quiet);
+  TimeBudget budget(cfg_.time_limit_s);
+  TrainResult result;
+  const double elapsed_before = state.elapsed_seconds;  // training time of earlier invocations
+  const double t_start = now_s();
+  auto checkpoint = [&] {
+    state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
+    state.elapsed_seconds = elapsed_before + (now_s() - t_start);
+    result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, optimizer, state, cfg_.keep_checkpoints);
+    if (parts_.after_checkpoint) parts_.after_checkpoint(result.checkpoint);
+  };
+  const int64_t first_step = state.step;
+  int64_t tokens_done = 0;
+  double t_last = t_start;
+  double window_loss = std::nan("");  // mean training loss between the last two validation points
+
+  while (state.step < state.total_steps) {
+    const int64_t step = state.step;
+    const float lr = schedule.at(step);
+    const StepStats s = train_step.run(step, lr, &dropout_rng);
+    ++state.step;
+    state.train_loss = s.loss;
+    state.window_loss_sum += s.loss;
+    ++state.window_steps;
+    tokens_done += s.tokens;
+
+    const double t_now = now_s();
+    const double step_s = t_now - t_last;
+    t_last = t_now;
+    const double tps = static_cast<double>(s.tokens) / step_s;
+    const double mfu = tps * flops_per_token / peak;  // NaN-free: 0 when the objective counts no FLOPs
+    nlohmann::json line = {{"step", state.step}, {"loss", s.loss},       {"lr", lr},
+                           {"grad_norm", s.grad_norm}, {"tokens_per_s", tps}, {"mfu", mfu},
+                           {"elapsed_s", elapsed_before + (t_now - t_start)},
+                           {"activation_mb", static_cast<double>(s.activation_bytes) / 1048576.0},
+                           {"step_peak_mb", static_cast<double>(s.peak_bytes) / 1048576.0}};
+    if (flops_per_token <= 0) line.erase("mfu");
+    objective.annotate(state.step, line);
+    const bool out_of_time = budget.spent(t_now - t_start);
+    if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here
+    const bool last = state.step == state.total_steps;
+    if ((cfg_.eval_every > 0 && state.step % cfg_.eval_every == 0) || last) {
+      report(validate(), line);
+      window_loss = state.window_loss_sum / static_cast<double>(state.window_steps);
+      state.window_loss_sum = 0, state.window_steps = 0;
+    }
+    write(metrics, line);
+
+    if (const auto total = budget.observe(state.step, state.step - first_step, t_now - t_start, eval_seconds, cfg_.eval_every)) {
+      state.total_steps = *total;
+      schedule.total = *total;
+      schedule.warmup = warmup(*total);
+      progress.set_total(*total);
+    }
+    progress.update(state.step, objective.progress_note(state.step), s.loss, state.val_loss, tps,
+                    flops_per_token > 0 ? mfu : std::nan(""));
+
+    // Test hook: deliver a real SIGINT to ourselves after this step (exercises the Ctrl-C path
+    // deterministically).
+    if (interrupt_at_step_ > 0 && state.step == interrupt_at_step_) std::raise(SIGINT);
+    const bool stop_now = interrupt_requested() || (cfg_.stop_after_steps > 0 && state.step - first_step >= cfg_.stop_after_steps);
+    if (stop_now || out_of_time || last || (cfg_.checkpoint_every > 0 && state.step % cfg_.checkpoint_every == 0)) checkpoint();
+    if (stop_now) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  progress.finish();
+  if (profiler::enabled()) profiler::report(stderr);
+  result.steps = state.step;
+  result.train_loss = state.train_loss;
+  result.mean_train_loss = window_loss;
+  result.val_loss = state.val_loss;
+  result.seconds = now_s() - t_start;
+  result.tokens_per_s = static_cast<double>(tokens_done) / std::max(1e-9, result.seconds);
+  return result;
+}
+
+}  // namespace cornerstone::train
