@@ -3,6 +3,7 @@
 // (refused before the model allocates, instead of after allocating on the first missing tensor).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/models/decoder_config.h"
 #include "cornerstone/models/encoder_config.h"
+#include "cornerstone/models/gguf_tokenizer.h"
 #include "cornerstone/models/gpt_gguf.h"
 #include "cornerstone/models/gpt_hf.h"
 #include "cornerstone/models/load.h"
@@ -85,5 +87,34 @@ TEST(HostileConfigs, GgufMetadataLargerThanItsTensorsIsRefusedBeforeAllocating) 
   w.write(dir + "/m2.gguf");
   expect_error<FormatError>([&] { models::gpt_from_gguf(io::GGUFFile::open(dir + "/m2.gguf")); },
                             {"n_layers = 100000 is outside the supported range"});
+  fs::remove_all(dir);
+}
+
+// A SentencePiece-style GGUF vocabulary with one 200 000-byte token: rebuilding the merges looked
+// up both halves of every cut in a hash map (O(length^2) bytes copied and hashed: ~4e10 for this
+// token). Tries make it linear. The merges found must still be exactly the splits.
+TEST(HostileConfigs, LongGgufTokenRebuildsTheTokenizerInLinearTime) {
+  const std::string dir = fresh_temp_dir("hostile_gguf_tok");
+  const std::string long_token(200000, 'a');
+  io::GGUFWriter w;
+  w.set("general.architecture", io::GGUFValue::string("llama"));
+  w.set("tokenizer.ggml.model", io::GGUFValue::string("llama"));
+  w.set("tokenizer.ggml.tokens", io::GGUFValue::strings({"<unk>", "a", "aa", long_token.substr(1), long_token}));
+  w.set("tokenizer.ggml.scores", io::GGUFValue::f32s({0, -1, -2, -3, -4}));
+  w.set("tokenizer.ggml.token_type", io::GGUFValue::i32s({2, 1, 1, 1, 1}));
+  w.write(dir + "/t.gguf");
+  const auto f = io::GGUFFile::open(dir + "/t.gguf");
+  const auto start = std::chrono::steady_clock::now();
+  const auto j = nlohmann::json::parse(models::tokenizer_json_from_gguf(f));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+  // "aa" = a + a; the long token = a + (199 999 a) and (199 999 a) + a; no other cut has both halves.
+  const auto& merges = j["model"]["merges"];
+  ASSERT_EQ(merges.size(), 3u) << merges.dump().substr(0, 200);
+  EXPECT_EQ(merges[0], nlohmann::json({"a", "a"}));
+  EXPECT_EQ(merges[1][0], "a");
+  EXPECT_EQ(merges[1][1].get<std::string>().size(), 199999u);
+  EXPECT_EQ(merges[2][0].get<std::string>().size(), 199999u);
+  EXPECT_EQ(merges[2][1], "a");
   fs::remove_all(dir);
 }
