@@ -125,6 +125,7 @@ TokenShard TokenShard::open(const std::string& path) {
 
 void TokenShard::read(uint64_t begin, uint64_t n, int32_t* out) const {
   if (!range_within(begin, n, header_.tokens)) throw ValueError(path_ + ": read past the end of the shard");
+  if (n == 0) return;  // `out` may be null then (an empty vector's data()), and memcpy(null, ..., 0) is undefined
   if (header_.token_bytes == 2) {
     const auto* t = reinterpret_cast<const uint16_t*>(tokens_) + begin;
     for (uint64_t i = 0; i < n; ++i) out[i] = t[i];

@@ -33,3 +33,19 @@ TEST(TokenShardRegressions, TokenCountWhoseByteSizeWrapsIsRefused) {
   }
   fs::remove(p);
 }
+
+// Found by fuzz/fuzz_token_shards.cpp (UBSan): an empty shard read into an empty vector passed
+// data() == nullptr to memcpy, which is undefined even for 0 bytes.
+TEST(TokenShardRegressions, EmptyReadIntoNoBufferIsFine) {
+  const fs::path p = fs::temp_directory_path() / ("cs_shard_empty_" + std::to_string(::getpid()) + ".bin");
+  {
+    data::TokenShardWriter w(p.string(), 100000);  // 4-byte tokens: the memcpy path
+    w.finish();
+  }
+  const auto s = data::TokenShard::open(p.string());
+  ASSERT_EQ(s.size(), 0u);
+  std::vector<int32_t> out;
+  s.read(0, 0, out.data());
+  EXPECT_THROW(s.read(0, 1, out.data()), ValueError);
+  fs::remove(p);
+}
