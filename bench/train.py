@@ -23,9 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_common import peer_blas_env  # noqa: E402
-JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+from bench_common import JEMALLOC, JEMALLOC_CONF, peer_blas_env  # noqa: E402
 # Debian ships OpenBLAS twice; libblas.so.3 (the alternatives system) picks one. The pthreads build
 # runs its own thread pool beside PyTorch's OpenMP one: with torch.set_num_threads(2) the two pools
 # fight over the 2 cores (tiny fp32: ~1,000 tok/s), and torch.set_num_threads(1) alone does not
