@@ -28,7 +28,7 @@ FUZZ_CMAKE = cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORNERSTONE_BUILD_FUZZ=ON -DCORNERSTONE_BUILD_BENCH=OFF
 
 fuzz-build:
-	@scripts/setup clang-16 libfuzzer-16-dev libclang-rt-16-dev libomp-16-dev
+	@scripts/setup clang-16 libfuzzer-16-dev libclang-rt-16-dev libomp-16-dev llvm-16
 	@$(FUZZ_CMAKE) >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $$(nproc) --target fuzzers
 
@@ -36,11 +36,11 @@ fuzz: fuzz-build
 	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 test-sanitize:
-	@scripts/setup clang-16 libfuzzer-16-dev libclang-rt-16-dev libomp-16-dev
+	@scripts/setup clang-16 libfuzzer-16-dev libclang-rt-16-dev libomp-16-dev llvm-16
 	@$(FUZZ_CMAKE) >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $$(nproc) --
 	@ASAN_OPTIONS="$$(cat tests/sanitize/asan_options)" LSAN_OPTIONS="suppressions=$(CURDIR)/tests/sanitize/lsan.supp" \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-16 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 
 demo: build
 	@scripts/demo
