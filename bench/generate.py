@@ -21,7 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import peer_blas_env, run_json, torch_threads_env  # noqa: E402
+from bench_common import jemalloc_env, peer_blas_env, run_json, torch_threads_env  # noqa: E402
 ROOT = os.path.dirname(HERE)
 FORMATS = ["f32", "bf16", "q8_0", "q4_0"]
 NEAREST_TORCH = {"f32": "float32", "bf16": "bfloat16", "q8_0": "qint8", "q4_0": "qint8"}
@@ -47,6 +47,8 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         shape = ["--threads", str(threads), "--prompt", args.prompt, "--decode", args.decode, "--reps", args.reps]
         rows += run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--formats", *FORMATS], env, args.settle)
+        # Every peer with the default allocator and with tuned jemalloc (the training benchmark's
+        # fastest setting); the tables take the fastest torch run of each dtype.
         peers = [("float32", exported), ("float32", "best"), ("bfloat16", exported), ("qint8", exported)]
         for dtype, coretype in peers:
             if coretype == "best":  # the fastest core type here (bench_common.best_openblas_coretype)
@@ -56,7 +58,9 @@ def main():
                 penv.pop("OPENBLAS_CORETYPE", None)
                 if coretype:
                     penv["OPENBLAS_CORETYPE"] = coretype
-            rows += run_json([sys.executable, os.path.join(HERE, "generate_peer.py"), *shape, "--dtype", dtype], penv, args.settle)
+            for allocator_env in (penv, jemalloc_env(penv)):
+                rows += run_json([sys.executable, os.path.join(HERE, "generate_peer.py"), *shape, "--dtype", dtype],
+                                 allocator_env, args.settle)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
@@ -82,7 +86,8 @@ def main():
                   f"{cs['prompt_tok_s'] / best('float32', 'prompt_tok_s'):>6.1f}x {cs['decode_tok_s'] / best('float32', 'decode_tok_s'):>6.1f}x | "
                   f"{near:>8} {cs['prompt_tok_s'] / best(near, 'prompt_tok_s'):>6.1f}x {cs['decode_tok_s'] / best(near, 'decode_tok_s'):>6.1f}x")
         for r in torch_rows:
-            print(f"  torch {r['dtype']:>8} {threads} thr, OPENBLAS_CORETYPE={r['openblas_coretype'] or '(unset)':<10}: "
+            print(f"  torch {r['dtype']:>8} {threads} thr, OPENBLAS_CORETYPE={r['openblas_coretype'] or '(unset)':<10}"
+                  f"{' jemalloc' if r.get('jemalloc') else ' default allocator'}, {r.get('cache', 'concat')} cache: "
                   f"prompt {r['prompt_tok_s']:7.0f}  decode {r['decode_tok_s']:6.1f}")
         cs0 = next(r for r in rows if r["impl"] == "cornerstone" and r["threads"] == threads)
         print(f"  machine at {threads} thr: read bandwidth {cs0['bandwidth_gbs']:.1f} GB/s; GEMM peak sgemm / bf16: "

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch peer for bench_generate: a GPT-2 of the same shape in eager PyTorch with a KV cache,
-written the way an efficient eager implementation is (Hugging Face's GPT-2 does the same work:
-keys and values concatenated onto the cache each step), timed the same way:
+written the way an efficient eager implementation is, timed the same way. The cache is
+preallocated to the context length once, outside the timed runs, and filled in place, as
+Cornerstone's KVCache is (--cache concat grows it with torch.cat each step instead, as Hugging
+Face's GPT-2 does, which reallocates and copies the whole cache every token):
 
   prompt   one forward pass over --prompt tokens into an empty cache; logits of the last position only
   decode   --decode steps of one token from an empty cache, greedy
@@ -35,12 +37,16 @@ class Block(nn.Module):
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.fc, self.fc_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
 
-    def forward(self, x, cache):
+    def forward(self, x, cache, start):
         B, T, C = x.shape
         H, D = self.h, C // self.h
         q, k, v = self.qkv(self.ln_1(x)).split(C, dim=2)
         q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))
-        if cache is not None:
+        if isinstance(cache, Preallocated):  # write this step's keys / values in place, attend to the prefix
+            cache.k[:, :, start:start + T] = k
+            cache.v[:, :, start:start + T] = v
+            k, v = cache.k[:, :, :start + T], cache.v[:, :, :start + T]
+        elif cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))
         if T > 1:  # queries sit at the last T positions of the keys
@@ -50,7 +56,15 @@ class Block(nn.Module):
         y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
         x = x + self.proj(y)
         x = x + self.fc_proj(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
-        return x, (k, v)
+        return x, cache if isinstance(cache, Preallocated) else (k, v)
+
+
+class Preallocated:
+    """One layer's keys and values, (B, H, context, D) each, allocated once."""
+
+    def __init__(self, B, H, context, D, dtype):
+        self.k = torch.empty(B, H, context, D, dtype=dtype)
+        self.v = torch.empty(B, H, context, D, dtype=dtype)
 
 
 class GPT2(nn.Module):
@@ -62,12 +76,11 @@ class GPT2(nn.Module):
         self.lm_head = nn.Linear(d, vocab, bias=False)
         self.lm_head.weight = self.wte.weight  # tied, as GPT-2
 
-    def forward(self, ids, caches):
-        start = 0 if caches[0] is None else caches[0][0].shape[2]
+    def forward(self, ids, caches, start):
         x = self.wte(ids) + self.wpe(torch.arange(start, start + ids.shape[1]))
         new = []
         for b, c in zip(self.blocks, caches):
-            x, c = b(x, c)
+            x, c = b(x, c, start)
             new.append(c)
         return self.lm_head(self.ln_f(x[:, -1:])), new  # logits of the last position only
 
@@ -80,6 +93,7 @@ def main():
     ap.add_argument("--decode", type=int, default=128)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--preset", default="gpt2-small")
+    ap.add_argument("--cache", default="preallocated", choices=["preallocated", "concat"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -91,15 +105,19 @@ def main():
         model.lm_head.weight = nn.Parameter(model.wte.weight.detach().clone())  # untie so it is quantized too
         model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
     ids = torch.arange(args.prompt).remainder(c["vocab"]).view(1, -1)
-    empty = [None] * c["layers"]
+    if args.cache == "preallocated":  # allocated here, untimed; each run starts at position 0 of it
+        act_dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
+        empty = [Preallocated(1, c["heads"], c["context"], c["d"] // c["heads"], act_dtype) for _ in range(c["layers"])]
+    else:
+        empty = [None] * c["layers"]
 
     def prompt():
-        model(ids, empty)
+        model(ids, empty, 0)
 
     def decode():
         caches, tok = empty, ids[:, :1]
-        for _ in range(args.decode):
-            logits, caches = model(tok, caches)
+        for step in range(args.decode):
+            logits, caches = model(tok, caches, step)
             tok = logits[:, -1].argmax(-1, keepdim=True)
 
     def median_s(fn):
@@ -113,7 +131,8 @@ def main():
 
     with torch.no_grad():
         p, d = median_s(prompt), median_s(decode)
-    print(json.dumps({"impl": "torch", "dtype": args.dtype, "threads": args.threads,
+    print(json.dumps({"impl": "torch", "dtype": args.dtype, "threads": args.threads, "cache": args.cache,
+                      "jemalloc": "jemalloc" in os.environ.get("LD_PRELOAD", ""),
                       "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
                       "torch": torch.__version__, "prompt": args.prompt, "decode": args.decode,
                       "prompt_tok_s": args.prompt / p, "decode_tok_s": args.decode / d}), flush=True)

@@ -11,6 +11,7 @@ JSON line per step ({"step", "loss", "ms"}) and a final summary ({"tokens_per_s"
 """
 import argparse
 import json
+import statistics
 import math
 import os
 import resource
@@ -191,8 +192,9 @@ def main():
             json.dump(cfg, f, indent=2)
         state = {k: v for k, v in model.state_dict().items() if not k.startswith("lm_head") or not model.tied}
         write_safetensors(os.path.join(args.save, "model.safetensors"), state)
+    # The same statistic bench/train.py takes of Cornerstone's metrics: the median over steps 4..N.
     steady = times[3:] if len(times) > 5 else times
-    ms = 1e3 * sum(steady) / len(steady)
+    ms = 1e3 * statistics.median(steady)
     print(json.dumps({"summary": True, "steps": step, "tokens_per_s": B * T / (ms / 1e3), "ms_per_step": ms,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "val_loss": val_loss,
                       "train_loss": loss.item(), "threads": args.threads, "bf16": args.bf16,

@@ -23,9 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_common import peer_blas_env  # noqa: E402
-JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+from bench_common import JEMALLOC, JEMALLOC_CONF, peer_blas_env  # noqa: E402
 # Debian ships OpenBLAS twice; libblas.so.3 (the alternatives system) picks one. The pthreads build
 # runs its own thread pool beside PyTorch's OpenMP one: with torch.set_num_threads(2) the two pools
 # fight over the 2 cores (tiny fp32: ~1,000 tok/s), and torch.set_num_threads(1) alone does not
@@ -41,12 +39,17 @@ def pinned(cmd, threads):
         return ["taskset", "-c", f"0-{threads - 1}"] + cmd
     return cmd
 
-CONFIGS = {  # name: (preset, data, context, steps for cornerstone, steps for torch)
-    "tiny": ("tiny", "gpt2", 256, 12, 8),
-    "char": ("char", "bytes", 256, 12, 8),
-    "gpt2-small": ("gpt2-small", "gpt2", 256, 8, 6),
-    "gpt2-small-1024": ("gpt2-small", "gpt2", 1024, 6, 4),
+# Both sides run the same number of steps and report the same statistic: the median of the
+# per-step rate over steps 4..N (steps 1-3 warm up caches, allocators and thread pools). They
+# used to differ (Cornerstone: median of steps 4-12, PyTorch: mean of steps 4-8; at context 1024
+# PyTorch ran 4 steps and its mean included the cold first one).
+CONFIGS = {  # name: (preset, data, context, steps for both sides)
+    "tiny": ("tiny", "gpt2", 256, 12),
+    "char": ("char", "bytes", 256, 12),
+    "gpt2-small": ("gpt2-small", "gpt2", 256, 8),
+    "gpt2-small-1024": ("gpt2-small", "gpt2", 1024, 6),
 }
+WARMUP_STEPS = 3  # reference_trainer.py drops the same number
 
 
 def run_measured(cmd, env):
@@ -91,7 +94,9 @@ def cornerstone(build, preset, data, T, threads, steps, precision, checkpoint=Fa
         # The bench measures steady-state steps: no validation or checkpoint mid-run.
         rss = run_measured(pinned(cmd, threads), dict(os.environ))
         lines = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"loss"' in l]
-    steady = lines[3:] if len(lines) > 5 else lines[1:]
+    if len(lines) <= WARMUP_STEPS + 2:
+        raise SystemExit(f"bench/train.py: {len(lines)} steps leave too few past the {WARMUP_STEPS} warm-up steps")
+    steady = lines[WARMUP_STEPS:]
     tps = statistics.median(l["tokens_per_s"] for l in steady)
     mfu = statistics.median(l["mfu"] for l in steady)
     act = max(l.get("activation_mb", 0) for l in steady)
@@ -135,7 +140,7 @@ def checkpointing(args):
     rows = []
     print(f"{'config':<16} {'thr':>3} {'run':<14} {'tok/s':>7} {'act MB':>8} {'step peak MB':>12} {'RSS MB':>7}  ratios", flush=True)
     for name in configs:
-        preset, kind, T, cs_steps, _ = CONFIGS[name]
+        preset, kind, T, cs_steps = CONFIGS[name]
         data = prepare_data(args.build, kind)
         for t in threads:
             plain = cornerstone(args.build, preset, data, T, t, cs_steps, "f32")
@@ -176,13 +181,13 @@ def main():
     rows = []
     print(f"{'config':<16} {'thr':>3} {'run':<34} {'tok/s':>8} {'ms/step':>8} {'RSS MB':>7} {'MFU':>5}", flush=True)
     for name in configs:
-        preset, kind, T, cs_steps, pt_steps = CONFIGS[name]
+        preset, kind, T, steps = CONFIGS[name]
         data = prepare_data(args.build, kind)
         batch_tokens = {"tiny": 8, "char": 16, "gpt2-small": 4}[preset] * T
         for t in threads:
             res = {}
             for prec in ("f32", "bf16"):
-                res[f"cornerstone {prec}"] = cornerstone(args.build, preset, data, T, t, cs_steps, prec)
+                res[f"cornerstone {prec}"] = cornerstone(args.build, preset, data, T, t, steps, prec)
             # OpenBLAS with its fastest kernels here (OPENBLAS_CORETYPE chosen by measurement:
             # bench_common.best_openblas_coretype), as the pthreads and the OpenMP build, with the
             # default allocator and with tuned jemalloc.
@@ -194,7 +199,7 @@ def main():
             for blas, jem in settings:
                 for bf16 in (False, True):
                     label = f"torch {'bf16' if bf16 else 'fp32'} {blas}-blas{' jemalloc' if jem else ''}"
-                    res[label] = torch_peer(preset, data, T, t, pt_steps, bf16, jem, blas)
+                    res[label] = torch_peer(preset, data, T, t, steps, bf16, jem, blas)
             # MFU uses Cornerstone's accounting (6 N + attention FLOPs per token against the measured
             # fp32 GEMM peak) for every run, so it scales with tokens/s.
             flops_scale = res["cornerstone f32"]["mfu"] / res["cornerstone f32"]["tokens_per_s"]

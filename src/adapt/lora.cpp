@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cornerstone/autograd/grad_mode.h"
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
@@ -188,6 +189,10 @@ void save_peft(const models::PretrainedModel& model, const LoRAConfig& cfg, cons
   io::write_file_atomic((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
 }
 
+namespace {
+constexpr int64_t kMaxLoRARank = 1 << 16;  // past any model width (config_limits.h caps d_model at 2^16)
+}  // namespace
+
 LoRAConfig load_peft(models::PretrainedModel& model, const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
   nlohmann::json j;
@@ -206,11 +211,23 @@ LoRAConfig load_peft(models::PretrainedModel& model, const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(cfg_path + ": missing or invalid r / lora_alpha / target_modules: " + e.what());
   }
+  // Before apply_lora allocates (r, in) and (out, r) matrices per site: a downloaded config's r
+  // is checked against the file's own weights below only after that allocation.
+  check_limit(cfg.rank, 1, kMaxLoRARank, cfg_path + ": r");
+  if (!std::isfinite(cfg.alpha) || !(cfg.dropout >= 0 && cfg.dropout < 1))
+    throw FormatError(cfg_path + ": lora_alpha must be finite and lora_dropout in [0, 1)");
   if (j.value("use_rslora", false) || j.value("use_dora", false))
     throw UnsupportedError(cfg_path + ": rsLoRA / DoRA adapters are not supported");
-  apply_lora(model, cfg, 0);
   const std::string weights = (fs::path(dir) / "adapter_model.safetensors").string();
   const auto f = io::SafeTensorsFile::open(weights);
+  // r sizes every adapter apply_lora allocates: it must be the rank the file's lora_A tensors have.
+  for (const auto& name : f.names()) {
+    const auto& shape = f.info(name).shape;
+    if (name.ends_with(".lora_A.weight") && (shape.ndim() != 2 || shape[0] != cfg.rank))
+      throw FormatError(weights + ": tensor '" + name + "' has shape " + shape.str() + ", expected (" + std::to_string(cfg.rank) + ", " +
+                        (shape.ndim() == 2 ? std::to_string(shape[1]) : std::string("in_features")) + "): r = " + std::to_string(cfg.rank) + " in " + cfg_path);
+  }
+  apply_lora(model, cfg, 0);
   autograd::NoGradGuard no_grad;
   for (LoRAAdapter* a : adapters(model))
     for (const auto& s : a->slices())

@@ -26,7 +26,10 @@ size_t dtype_bytes(DType t, int64_t n) {
   if (n % static_cast<int64_t>(info.block_size) != 0)
     throw ShapeError(std::string(info.name) + ": " + std::to_string(n) + " elements is not a multiple of the block size " +
                      std::to_string(info.block_size));
-  return static_cast<size_t>(n) / info.block_size * info.block_bytes;
+  size_t bytes;
+  if (n < 0 || __builtin_mul_overflow(static_cast<size_t>(n) / info.block_size, info.block_bytes, &bytes))
+    throw ShapeError(std::string(info.name) + ": the byte size of " + std::to_string(n) + " elements overflows 64 bits");
+  return bytes;
 }
 
 bool dtype_is_float(DType t) { return t != DType::I32 && t != DType::U8; }

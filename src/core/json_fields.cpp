@@ -2,6 +2,8 @@
 
 #include "cornerstone/core/error.h"
 
+#include <cstdint>
+
 namespace cornerstone {
 
 JsonFields::JsonFields(const nlohmann::json& j, std::string where) : j_(j), where_(std::move(where)) {
@@ -46,6 +48,8 @@ void JsonFields::fail(const std::string& key, const std::string& what, const nlo
 int64_t required_integer(const nlohmann::json& j, const char* key, const std::string& source) {
   if (!j.contains(key)) throw FormatError(source + ": missing key '" + key + "'");
   if (!j[key].is_number_integer()) throw FormatError(source + ": '" + key + "' must be an integer, got " + j[key].dump());
+  if (j[key].is_number_unsigned() && j[key].get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    throw FormatError(source + ": '" + key + "' = " + j[key].dump() + " does not fit in 64 bits");
   return j[key].get<int64_t>();
 }
 

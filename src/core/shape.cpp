@@ -18,8 +18,11 @@ void Shape::push_back(int64_t d) {
 int64_t Shape::dim(int d) const { return dims_[static_cast<size_t>(normalize_dim(d, ndim_, "shape"))]; }
 
 int64_t Shape::numel() const {
+  // Checked: a shape read from a file can have dimensions whose product wraps around 64 bits.
   int64_t n = 1;
-  for (int i = 0; i < ndim_; ++i) n *= dims_[static_cast<size_t>(i)];
+  for (int i = 0; i < ndim_; ++i)
+    if (__builtin_mul_overflow(n, dims_[static_cast<size_t>(i)], &n))
+      throw ShapeError("shape " + str() + ": element count overflows 64 bits");
   return n;
 }
 

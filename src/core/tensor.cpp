@@ -40,7 +40,7 @@ Storage::~Storage() {
 
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, size_t byte_offset, const Shape& shape, DType dtype) {
   const size_t need = dtype_bytes(dtype, shape.numel());
-  if (byte_offset + need > storage->bytes())
+  if (byte_offset > storage->bytes() || need > storage->bytes() - byte_offset)  // no wrap-around
     throw ShapeError("tensor: " + shape.str() + " " + std::string(dtype_name(dtype)) + " needs " + std::to_string(need) +
                      " bytes at offset " + std::to_string(byte_offset) + ", storage holds " +
                      std::to_string(storage->bytes()));

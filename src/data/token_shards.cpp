@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 
 namespace cornerstone::data {
@@ -89,7 +90,10 @@ TokenShard TokenShard::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw IOError("cannot open '" + path + "': " + std::strerror(errno));
   struct stat st;
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw IOError("cannot stat '" + path + "': " + std::strerror(errno));
+  }
   const size_t size = static_cast<size_t>(st.st_size);
   if (size < kHeaderBytes) {
     ::close(fd);
@@ -110,8 +114,9 @@ TokenShard TokenShard::open(const std::string& path) {
     throw FormatError(path + ": token shard version " + std::to_string(s.header_.version) + " is not supported (1 is)");
   if (s.header_.token_bytes != 2 && s.header_.token_bytes != 4)
     throw FormatError(path + ": bytes per token " + std::to_string(s.header_.token_bytes) + " (expected 2 or 4)");
-  const uint64_t need = kHeaderBytes + s.header_.tokens * s.header_.token_bytes;
-  if (need != size)
+  // Checked: 2^63 tokens of 2 bytes would wrap to a 64-byte "need" that a bare header matches.
+  uint64_t need = 0;
+  if (mul_overflows(s.header_.tokens, s.header_.token_bytes, &need) || add_overflows(need, kHeaderBytes, &need) || need != size)
     throw FormatError(path + ": header says " + std::to_string(s.header_.tokens) + " tokens (" + std::to_string(need) +
                       " bytes) but the file has " + std::to_string(size) + " bytes (truncated or corrupt)");
   s.tokens_ = p + kHeaderBytes;
@@ -119,7 +124,8 @@ TokenShard TokenShard::open(const std::string& path) {
 }
 
 void TokenShard::read(uint64_t begin, uint64_t n, int32_t* out) const {
-  if (begin + n > header_.tokens) throw ValueError(path_ + ": read past the end of the shard");
+  if (!range_within(begin, n, header_.tokens)) throw ValueError(path_ + ": read past the end of the shard");
+  if (n == 0) return;  // `out` may be null then (an empty vector's data()), and memcpy(null, ..., 0) is undefined
   if (header_.token_bytes == 2) {
     const auto* t = reinterpret_cast<const uint16_t*>(tokens_) + begin;
     for (uint64_t i = 0; i < n; ++i) out[i] = t[i];
@@ -155,7 +161,7 @@ TokenDataset TokenDataset::open(const std::string& dir, const std::string& split
 }
 
 void TokenDataset::read(uint64_t begin, uint64_t n, int32_t* out) const {
-  if (begin + n > total_) throw ValueError("token dataset: read [" + std::to_string(begin) + ", +" + std::to_string(n) + ") past the end (" + std::to_string(total_) + ")");
+  if (!range_within(begin, n, total_)) throw ValueError("token dataset: read [" + std::to_string(begin) + ", +" + std::to_string(n) + ") past the end (" + std::to_string(total_) + ")");
   size_t s = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), begin) - starts_.begin()) - 1;
   while (n > 0) {
     const uint64_t local = begin - starts_[s];

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 
@@ -155,25 +156,66 @@ std::string gpt2_tokenizer(const io::GGUFFile& f, std::vector<std::string>* note
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
+// A byte trie over a set of strings: walking a string through it from its first byte finds every
+// member that is a prefix of it, in one pass. Edges live in one hash map keyed by (node, byte).
+class ByteTrie {
+ public:
+  void insert(std::string_view s, int32_t value) {
+    uint32_t node = 0;
+    for (unsigned char c : s) {
+      auto [it, added] = edges_.try_emplace(key(node, c), static_cast<uint32_t>(values_.size()));
+      if (added) values_.push_back(-1);
+      node = it->second;
+    }
+    if (values_[node] < 0) values_[node] = value;  // the first id of a duplicated token, as a map's emplace
+  }
+  // prefix_ids[k] = the member equal to s[0, k) (or -1), for k = 0..s.size(); `reverse` walks s
+  // from its last byte (a trie of reversed strings), giving the member equal to the last k bytes.
+  void walk(std::string_view s, bool reverse, std::vector<int32_t>& ids) const {
+    ids.assign(s.size() + 1, -1);
+    uint32_t node = 0;
+    for (size_t k = 0; k < s.size(); ++k) {
+      const auto it = edges_.find(key(node, static_cast<unsigned char>(reverse ? s[s.size() - 1 - k] : s[k])));
+      if (it == edges_.end()) return;
+      node = it->second;
+      ids[k + 1] = values_[node];
+    }
+  }
+
+ private:
+  static uint64_t key(uint32_t node, unsigned char c) { return (static_cast<uint64_t>(node) << 8) | c; }
+  std::unordered_map<uint64_t, uint32_t> edges_;
+  std::vector<int32_t> values_{-1};  // per node; node 0 is the root
+};
+
 // transformers' SentencePieceExtractor: for every token, each split into two vocabulary tokens is
 // a merge; a token's splits are ordered by (left id, right id), tokens by descending score.
+// Tries find every split of a token in time linear in its length: looking up both halves of every
+// cut in a hash map copied and hashed O(length^2) bytes (10^12 for one hostile 1-MB token).
 Json merges_from_scores(const GgufVocab& v, const std::vector<float>& scores) {
-  std::unordered_map<std::string, int32_t> id;
+  ByteTrie prefixes, suffixes;
   for (size_t i = 0; i < v.tokens.size(); ++i)
-    if (is(v, i, GGUFTokenType::Normal)) id.emplace(v.tokens[i], static_cast<int32_t>(i));
+    if (is(v, i, GGUFTokenType::Normal)) {
+      prefixes.insert(v.tokens[i], static_cast<int32_t>(i));
+      std::string reversed(v.tokens[i].rbegin(), v.tokens[i].rend());
+      suffixes.insert(reversed, static_cast<int32_t>(i));
+    }
   struct Merge {
     int32_t left, right;
     float score;
   };
   std::vector<Merge> merges;
+  std::vector<int32_t> left_of, right_of;  // left_of[cut]: id of t[0, cut); right_of[n]: id of the last n bytes
   for (size_t i = 0; i < v.tokens.size(); ++i) {
     if (!is(v, i, GGUFTokenType::Normal)) continue;
     const std::string& t = v.tokens[i];
+    prefixes.walk(t, false, left_of);
+    suffixes.walk(t, true, right_of);
     std::vector<Merge> local;
     for (size_t cut = 1; cut < t.size(); ++cut) {
       if ((static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) continue;  // inside a UTF-8 character
-      auto l = id.find(t.substr(0, cut)), r = id.find(t.substr(cut));
-      if (l != id.end() && r != id.end()) local.push_back({l->second, r->second, scores[i]});
+      const int32_t l = left_of[cut], r = right_of[t.size() - cut];
+      if (l >= 0 && r >= 0) local.push_back({l, r, scores[i]});
     }
     std::sort(local.begin(), local.end(), [](const Merge& a, const Merge& b) {
       return a.left != b.left ? a.left < b.left : a.right < b.right;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/gguf.h"
 
@@ -202,7 +203,8 @@ GGUFFile GGUFFile::open(const std::string& path) {
     if (t.dims[0] % info->block_size != 0)
       throw FormatError(what + ": row length " + std::to_string(t.dims[0]) + " is not a multiple of the " +
                         std::string(info->name) + " block size " + std::to_string(info->block_size));
-    t.nbytes = numel / info->block_size * info->block_bytes;
+    // Checked: 2^31 x 2^31 f32 is 2^62 elements, 2^64 bytes, which would wrap to 0 and pass every bounds check.
+    t.nbytes = checked_mul(numel / info->block_size, info->block_bytes, what + ": byte size");
     t.offset = c.read<uint64_t>(what + " (offset)");
     if (t.offset % f.alignment_ != 0)
       throw FormatError(what + ": data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
@@ -216,9 +218,10 @@ GGUFFile GGUFFile::open(const std::string& path) {
   // Every tensor's bytes lie inside the file and no two tensors share bytes.
   std::vector<const GGUFTensorInfo*> by_offset;
   for (const auto& t : f.tensors_) {
-    if (t.offset > f.size_ || t.nbytes > f.size_ || f.data_offset_ + t.offset + t.nbytes > f.size_)
+    if (f.data_offset_ > f.size_ || !range_within(t.offset, t.nbytes, f.size_ - f.data_offset_))
       throw FormatError(path + ": tensor '" + t.name + "' data [" + std::to_string(t.offset) + ", " +
-                        std::to_string(t.offset + t.nbytes) + ") of the data section runs past the end of the file (" +
+                        (t.offset + t.nbytes < t.offset ? std::string("beyond 2^64") : std::to_string(t.offset + t.nbytes)) +
+                        ") of the data section runs past the end of the file (" +
                         std::to_string(f.size_) + " bytes; truncated?)");
     by_offset.push_back(&t);
   }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <regex>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 
@@ -42,12 +43,19 @@ Tensor load_npy(const std::string& path) {
   if (header.find("'descr': '<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos ||
       !std::regex_search(header, m, std::regex(R"('shape': \((\d+), (\d+)\))")))
     throw FormatError(path + ": expected a C-order float32 matrix, header " + header);
-  const int64_t rows = std::stoll(m[1]), cols = std::stoll(m[2]);
-  if (bytes.size() != 10 + h + static_cast<size_t>(rows * cols) * sizeof(float))
-    throw FormatError(path + ": " + std::to_string(bytes.size() - 10 - h) + " data bytes for a (" + std::to_string(rows) + ", " +
-                      std::to_string(cols) + ") float32 matrix");
-  Tensor t = Tensor::empty({rows, cols});
-  std::memcpy(t.data<float>(), bytes.data() + 10 + h, static_cast<size_t>(rows * cols) * sizeof(float));
+  // Digits only (the regex), but possibly more than 64 bits of them: checked before any use.
+  uint64_t dims[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string digits = m[i + 1];
+    if (digits.size() > 18) throw FormatError(path + ": dimension " + digits + " in the header is implausibly large");
+    dims[i] = std::stoull(digits);
+  }
+  const uint64_t data_bytes = checked_mul(checked_mul(dims[0], dims[1], path + ": shape"), sizeof(float), path + ": shape");
+  if (bytes.size() - 10 - h != data_bytes)
+    throw FormatError(path + ": " + std::to_string(bytes.size() - 10 - h) + " data bytes for a (" + std::to_string(dims[0]) + ", " +
+                      std::to_string(dims[1]) + ") float32 matrix");
+  Tensor t = Tensor::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])});
+  std::memcpy(t.data<float>(), bytes.data() + 10 + h, data_bytes);
   return t;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 
@@ -103,10 +104,15 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
     if (!es) throw FormatError(where + ": unknown dtype '" + info.dtype + "'");
     if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(kMaxDims))
       throw FormatError(where + ": shape must be an array of at most " + std::to_string(kMaxDims) + " dimensions");
+    std::vector<uint64_t> dims;
     for (const auto& d : e["shape"]) {
-      if (!d.is_number_unsigned()) throw FormatError(where + ": shape entries must be non-negative integers");
-      info.shape.push_back(d.get<int64_t>());
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        throw FormatError(where + ": shape entries must be integers in [0, 2^63), got " + d.dump());
+      dims.push_back(d.get<uint64_t>());
     }
+    // Checked: [2^32, 2^32] of F32 would otherwise "need" 2^66 mod 2^64 = 0 bytes and pass.
+    const uint64_t need = checked_mul(checked_product(dims, where + ": shape"), es, where + ": shape x dtype size");
+    for (uint64_t d : dims) info.shape.push_back(static_cast<int64_t>(d));
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw FormatError(where + ": data_offsets must be [begin, end]");
@@ -114,7 +120,6 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
     if (info.begin > info.end || info.end > f.data_size_)
       throw FormatError(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
                         "] exceed the " + std::to_string(f.data_size_) + " data bytes (truncated file?)");
-    const size_t need = static_cast<size_t>(info.shape.numel()) * es;
     if (info.end - info.begin != need)
       throw FormatError(where + ": shape " + info.shape.str() + " of " + info.dtype + " needs " + std::to_string(need) +
                         " bytes, data_offsets span " + std::to_string(info.end - info.begin));

@@ -145,7 +145,7 @@ uint64_t parse_byte_size(const std::string& text) {
   } catch (const std::exception&) {
     number = -1;
   }
-  if (scale == 0 || number <= 0 || !std::isfinite(number))
+  if (scale == 0 || number <= 0 || !std::isfinite(number) || number * scale >= 9.2e18)  // llround's range
     throw ValueError("size '" + text + "' is not understood; write e.g. 2GB, 500MB, 1.5GiB or a number of bytes");
   return static_cast<uint64_t>(std::llround(number * scale));
 }

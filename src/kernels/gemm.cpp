@@ -74,9 +74,9 @@ const Bf16Gemm& bf16_primitive(const Bf16Key& key) {
 
 // oneDNN's own 2-thread partition of a tall product with a narrow output and a long inner
 // dimension (N <= 512, K >= 2N: a transformer's second MLP layer, 4096 x 384 x 1536 in `char`)
-// runs at 70-80% of the speed of two one-thread halves (measured on Zen 5 at 2 threads: 319 vs
-// 391 GFLOP/s there, 300 vs 404 for bert-mini's 4096 x 256 x 1024, 293 vs 419 at 4096 x 512 x
-// 2048); other shapes are within noise either way. Such products are split into bands of rows here.
+// runs at 70-80% of the speed of two one-thread halves; other shapes are within noise either way
+// (the measurements: docs/performance.md, "the banded sgemm"; `bench_gemm` re-measures them).
+// Such products are split into bands of rows here.
 bool sgemm_banded(int64_t M, int64_t N, int64_t K, int threads) {
   static const int mode = [] {
     const char* e = std::getenv("CORNERSTONE_SGEMM_SPLIT");

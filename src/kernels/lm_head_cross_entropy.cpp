@@ -21,11 +21,10 @@
 //
 // Chunk size. Each chunk streams W through the caches three times and dW once (read + write), so
 // R must be large for the GEMMs to be compute-bound, above all in bf16, whose GEMMs are twice as
-// fast against the same traffic; lt, R V floats, is the memory. Measured on the 2-core Zen 5
-// machine (`bench_kernels --filter lm_head`, N = 2048, V = 50257), GFLOP/s of the whole fused head
-// at R = 128 / 256 / 512: bf16 C = 384: 513 / 656 / 736, C = 768: 534 / 694 / 796; fp32 C = 384:
-// 396 / 422 / 435, C = 768: 443 / 437 / 446. The three GEMMs alone on the unchunked (N, V) logits:
-// bf16 ~710 / ~730, fp32 ~440 / ~475. We take 512 rows while lt fits in 128 MiB (V <= 65536:
+// fast against the same traffic; lt, R V floats, is the memory. The fused head's rate rises with R
+// up to 512 rows, where bf16 reaches the rate of the three GEMMs alone on the unchunked logits
+// (`bench_kernels --filter lm_head`; the figures: docs/performance.md, "LM head chunk size").
+// We take 512 rows while lt fits in 128 MiB (V <= 65536:
 // GPT-2 103 MB, Llama / BERT <= 67 MB), halving down to 128 rows (V = 151936: 78 MB).
 #include <algorithm>
 #include <cmath>

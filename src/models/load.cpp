@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
@@ -60,6 +61,31 @@ void check_tensors(const PretrainedModel& model, const std::vector<std::string>&
                     "does not match the weights)");
 }
 
+// Before a model allocates from a config: its parameters must be among the values the weight files
+// hold, give or take kParameterSlack (a downloaded config.json with n_layer = 4000 would otherwise
+// allocate gigabytes first and fail on the first missing tensor). Small mismatches pass, so that
+// load_weights names the missing tensor or the wrong shape. `optional` counts parameters the files
+// may lack (BERT's pooler and MLM head).
+constexpr int64_t kParameterSlack = int64_t{1} << 24;  // 64 MB of f32
+
+void check_config_fits_weights(int64_t parameters, int64_t optional, const std::string& path, const std::string& source) {
+  const auto weights = io::SafeTensorsCheckpoint::open(path);
+  uint64_t stored = 0;
+  for (const auto& n : weights.names())
+    stored = checked_add(stored, static_cast<uint64_t>(weights.info(n).shape.numel()), source + ": stored values");
+  if (parameters - optional - kParameterSlack > 0 && static_cast<uint64_t>(parameters - optional - kParameterSlack) > stored)
+    throw FormatError(source + ": the config describes a model of " + std::to_string(parameters) +
+                      " parameters, but the weight files hold only " + std::to_string(stored) +
+                      " values (a config that does not match the weights)");
+}
+
+// The model a folder's config.json describes, allocated only once its size is plausible for the weights.
+std::unique_ptr<PretrainedModel> model_for_weights(const nlohmann::json& j, const std::string& path, const std::string& source) {
+  const auto config = model_config_from_hf(j, source);
+  check_config_fits_weights(config->num_parameters(), config->family().optional_parameters(*config), path, source);
+  return config->family().create_for_loading(*config);
+}
+
 void load_weights(PretrainedModel& model, const std::string& path, const std::vector<std::string>& also_present) {
   const auto weights = io::SafeTensorsCheckpoint::open(path);
   const std::string source = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
@@ -73,8 +99,7 @@ std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::
   const nlohmann::json j = read_model_config(path);
   reject_quantized(j, path);
   const std::string source = (fs::path(path) / "config.json").string();
-  const auto config = model_config_from_hf(j, source);
-  std::unique_ptr<PretrainedModel> model = config->family().create_for_loading(*config);
+  std::unique_ptr<PretrainedModel> model = model_for_weights(j, path, source);
   load_weights(*model, path, also_present);
   return model;
 }
@@ -85,7 +110,7 @@ void load_weights_into(PretrainedModel& model, const std::string& path) {
   const std::string source = (fs::path(path) / "config.json").string();
   // Both configs as the model family writes them (defaults filled in), compared key by key; what
   // only training reads (dropout, the initialisation scale, the stored dtype) may differ.
-  const nlohmann::json theirs = create_model(j, 0, source)->hf_config(), ours = model.hf_config();
+  const nlohmann::json theirs = model_config_from_hf(j, source)->hf_config(), ours = model.hf_config();
   auto training_only = [](const std::string& k) {
     return k.find("dropout") != std::string::npos || k.find("pdrop") != std::string::npos || k == "initializer_range" ||
            k == "torch_dtype" || k == "architectures";

@@ -28,7 +28,10 @@ BpeModel::BpeModel(BpeConfig config, const std::string& path)
     : config_(std::move(config)), serial_(g_next_serial.fetch_add(1)) {
   const std::string vocab_path = child_path(path, "vocab");
   int32_t max_id = -1;
-  for (const auto& [token, id] : config_.vocab) max_id = std::max(max_id, id);
+  for (const auto& [token, id] : config_.vocab) {
+    if (id < 0) fail(vocab_path, "token '" + token + "' has the negative id " + std::to_string(id));
+    max_id = std::max(max_id, id);
+  }
   // Ids index a table: a stray huge id would ask for gigabytes.
   if (static_cast<size_t>(max_id) >= 4 * config_.vocab.size() + 1024)
     fail(vocab_path, "id " + std::to_string(max_id) + " is far beyond the vocabulary size " +

@@ -1,6 +1,7 @@
 // Tokenizer::load: tokenizer.json files and folders, GPT-2's encoder.json + vocab.bpe, BERT's
 // vocab.txt; Tokenizer::save.
 #include <filesystem>
+#include <limits>
 
 #include "cornerstone/core/error.h"
 #include "tokenize/bpe_model.h"
@@ -65,8 +66,9 @@ Tokenizer load_gpt2(const fs::path& encoder_path, const fs::path& merges_path) {
   BpeConfig config;
   config.byte_level = true;
   for (const auto& [token, id] : encoder.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0)
-      throw FormatError(encoder_path.string() + ": entry '" + token + "': expected a non-negative integer id");
+    // An id of 2^32 - 1 cast to int32 is -1: refuse ids beyond int32 before the cast.
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > std::numeric_limits<int32_t>::max())
+      throw FormatError(encoder_path.string() + ": entry '" + token + "': expected an integer id in [0, 2^31), got " + id.dump());
     config.vocab.emplace_back(token, static_cast<int32_t>(id.get<int64_t>()));
   }
   const std::string text = read_file(merges_path.string());
@@ -108,6 +110,8 @@ Tokenizer load_bert_vocab(const fs::path& vocab_path) {
   bool has_upper = false;
   int32_t id = 0;
   for (size_t pos = 0; pos < text.size(); ++id) {
+    if (id == std::numeric_limits<int32_t>::max())
+      throw FormatError(vocab_path.string() + ": more than 2^31 - 1 lines; token ids are 32-bit");
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
     std::string token = text.substr(pos, end - pos);

@@ -12,7 +12,10 @@ WordPieceModel::WordPieceModel(WordPieceConfig config, const std::string& path)
       max_chars_(config.max_input_chars_per_word) {
   const std::string vocab_path = child_path(path, "vocab");
   int32_t max_id = -1;
-  for (const auto& [token, id] : config.vocab) max_id = std::max(max_id, id);
+  for (const auto& [token, id] : config.vocab) {
+    if (id < 0) fail(vocab_path, "token '" + token + "' has the negative id " + std::to_string(id));
+    max_id = std::max(max_id, id);
+  }
   // Ids index a table: a stray huge id would ask for gigabytes.
   if (static_cast<size_t>(max_id) >= 4 * config.vocab.size() + 1024)
     fail(vocab_path, "id " + std::to_string(max_id) + " is far beyond the vocabulary size " +
@@ -25,6 +28,7 @@ WordPieceModel::WordPieceModel(WordPieceConfig config, const std::string& path)
       fail(vocab_path, "id " + std::to_string(id) + " is used by both '" + tokens_[id] + "' and '" + token +
                            "'; every token needs its own id");
     ids_.insert(token, id);
+    longest_token_ = std::max(longest_token_, token.size());
     tokens_[id] = std::move(token);
     present_[id] = true;
   }
@@ -50,7 +54,12 @@ void WordPieceModel::encode(std::string_view word, std::vector<int32_t>& out) co
   std::string candidate;
   size_t start = 0;
   while (start < chars) {
-    size_t end = chars;
+    // Start from the longest candidate that could be in the vocabulary, not from the word's end:
+    // with a large max_input_chars_per_word a long word would otherwise cost O(chars^2) lookups
+    // of O(chars)-byte strings.
+    const auto last = std::upper_bound(bounds.begin() + static_cast<std::ptrdiff_t>(start), bounds.end(),
+                                       bounds[start] + longest_token_);
+    size_t end = static_cast<size_t>(last - bounds.begin()) - 1;
     int32_t found = -1;
     while (start < end) {
       candidate.clear();

@@ -42,6 +42,7 @@ class WordPieceModel final : public Model {
   std::string prefix_;
   int64_t max_chars_;
   int32_t unk_id_;
+  size_t longest_token_ = 0;  // bytes of the longest vocabulary entry: no longer candidate can match
 };
 
 }  // namespace cornerstone::tokenize

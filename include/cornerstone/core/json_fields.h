@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +28,12 @@ class JsonFields {
   JsonFields& integer(const std::string& key, Int& dst) {
     return custom(key, [this, key, &dst](const nlohmann::json& v) {
       if (!v.is_number_integer()) fail(key, "expected an integer", v);
+      // Range-checked: get<Int>() of 2^64 - 1 would silently be -1.
+      const auto hi = static_cast<uint64_t>(std::numeric_limits<Int>::max());
+      const auto lo = static_cast<int64_t>(std::numeric_limits<Int>::min());
+      const int64_t x = v.get<int64_t>();
+      const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= hi : x >= lo && (x < 0 || static_cast<uint64_t>(x) <= hi);
+      if (!fits) fail(key, "integer out of range", v);
       dst = v.get<Int>();
     });
   }

@@ -115,6 +115,9 @@ class Family {
   // The model a checkpoint's weights are loaded into: zeros when every weight is stored, seeded
   // weights when some parts may be absent (BERT's pooler and MLM head).
   virtual std::unique_ptr<PretrainedModel> create_for_loading(const ModelConfig& c) const;
+  // Parameters of the config that a checkpoint may lack (they keep seeded values: BERT's pooler and
+  // MLM head); a checkpoint holding fewer values than num_parameters() minus these does not match.
+  virtual int64_t optional_parameters(const ModelConfig& c) const { return 0; }
   // Tensor names of a checkpoint the config does not account for (a variant the family does not
   // run: loading would silently drop them). Companion buffers transformers stores are not counted.
   virtual std::vector<std::string> unexpected_tensors(const ModelConfig& c, const std::vector<std::string>& present) const {

@@ -2,8 +2,10 @@
 
 #include <map>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/json_fields.h"
+#include "cornerstone/models/config_limits.h"
 
 namespace cornerstone::models {
 
@@ -43,6 +45,14 @@ void EncoderConfig::validate() const {
   need(context > 0, "context must be positive");
   need(type_vocab_size > 0, "type_vocab_size must be positive");
   need(n_layers > 0, "n_layers must be positive");
+  // Limits before the products below (and every allocation the model makes) are computed.
+  check_limit(vocab_size, 1, kMaxVocabSize, "model config: vocab_size");
+  check_limit(context, 1, kMaxContext, "model config: context");
+  check_limit(type_vocab_size, 1, kMaxTypeVocabSize, "model config: type_vocab_size");
+  check_limit(n_layers, 1, kMaxLayers, "model config: n_layers");
+  check_limit(d_model, 1, kMaxModelWidth, "model config: d_model");
+  check_limit(n_heads, 1, kMaxHeads, "model config: n_heads");
+  check_limit(d_ff, 1, kMaxFeedForward, "model config: d_ff");
   need(d_model > 0 && n_heads > 0 && d_model % n_heads == 0,
        "d_model (" + std::to_string(d_model) + ") must be a positive multiple of n_heads (" + std::to_string(n_heads) + ")");
   need(d_ff > 0, "d_ff must be positive");

@@ -39,6 +39,10 @@ class BertFamily : public Family {
   // The pooler and the MLM head may be absent from a checkpoint (a BertModel): they keep seeded
   // initial values rather than zeros.
   std::unique_ptr<PretrainedModel> create_for_loading(const ModelConfig& c) const override { return c.create(0, true); }
+  int64_t optional_parameters(const ModelConfig& config) const override {
+    const auto& c = dynamic_cast<const EncoderConfig&>(config);
+    return (c.d_model * c.d_model + c.d_model) + (c.d_model * c.d_model + 3 * c.d_model + c.vocab_size);  // pooler, MLM head
+  }
 };
 
 }  // namespace

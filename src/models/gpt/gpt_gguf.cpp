@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/quantize.h"
 
@@ -220,6 +221,14 @@ std::unique_ptr<GPT> gpt_from_gguf(const io::GGUFFile& f) {
                       " layout (attention biases, extra norms and other variants are not supported); refusing to drop " +
                       (extra.size() == 1 ? "it" : "them") + " silently");
   }
+  // Before allocating: the metadata's model must fit in the values the file holds, give or take
+  // 2^24 parameters (64 MB; smaller mismatches are named tensor by tensor below).
+  uint64_t stored = 0;
+  for (const auto& t : f.tensors()) stored = checked_add(stored, static_cast<uint64_t>(t.shape().numel()), f.path());
+  if (static_cast<uint64_t>(c.num_parameters()) > stored + (uint64_t{1} << 24))
+    throw FormatError(f.path() + ": the " + arch_name(c.arch) + ".* metadata describes a model of " +
+                      std::to_string(c.num_parameters()) + " parameters, but the file's tensors hold only " +
+                      std::to_string(stored) + " values");
   auto model = std::make_unique<GPT>(c, 0, /*random_init=*/false);
   for (const GgufLayout& l : layouts) {
     const io::GGUFTensorInfo* info = f.find_tensor(l.gguf);
