@@ -9,6 +9,7 @@ median over rounds) and new / base; the decode ratio is what "within 3%" refers 
   /usr/bin/python3 bench/generate_ab.py --base ../base/build --rounds 5
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--reps", default="3", help="bench_generate's own repetitions (median) per round")
     ap.add_argument("--rounds", type=int, default=3, help="A B alternations")
     ap.add_argument("--settle", type=float, default=0, help="before each run, wait up to this many seconds for an idle machine")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_generate_ab.jsonl"), help="every measurement, one JSON line each")
     args = ap.parse_args()
 
     builds = {"base": args.base, "new": args.new}
@@ -42,17 +44,28 @@ def main():
             order = ["base", "new"] if r % 2 == 0 else ["new", "base"]  # neither always goes first
             for name in order:
                 for row in run_json([os.path.join(builds[name], "bench", "bench_generate"), *cmd_tail], env, args.settle):
+                    row.update(build=name, round=r)
                     runs.setdefault((name, threads, row["format"]), []).append(row)
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        for rows in runs.values():
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
 
     print(f"bench_generate, base = {args.base}, new = {args.new}: prompt {args.prompt}, decode {args.decode} tokens "
           f"(tokens/s, median of {args.rounds} rounds x median of {args.reps} reps)")
-    print(f"{'format':>6} {'thr':>3} | {'decode base':>11} {'new':>8} {'new/base':>8} | {'prompt base':>11} {'new':>8} {'new/base':>8}")
+    # Per round, new / base of the two adjacent runs: their spread shows how much the machine moved.
+    print(f"{'format':>6} {'thr':>3} | {'decode base':>11} {'new':>8} {'new/base':>8} {'per-round range':>15} | "
+          f"{'prompt base':>11} {'new':>8} {'new/base':>8}")
     for threads in args.threads:
         for fmt in args.formats:
             med = {k: {m: statistics.median(r[m] for r in runs[(k, threads, fmt)]) for m in ("decode_tok_s", "prompt_tok_s")}
                    for k in builds}
             d, p = med["new"]["decode_tok_s"] / med["base"]["decode_tok_s"], med["new"]["prompt_tok_s"] / med["base"]["prompt_tok_s"]
-            print(f"{fmt:>6} {threads:>3} | {med['base']['decode_tok_s']:>11.2f} {med['new']['decode_tok_s']:>8.2f} {d:>8.3f} | "
+            per_round = [n["decode_tok_s"] / b["decode_tok_s"] for b, n in zip(runs[("base", threads, fmt)], runs[("new", threads, fmt)])]
+            spread = f"{min(per_round):.3f}-{max(per_round):.3f}"
+            print(f"{fmt:>6} {threads:>3} | {med['base']['decode_tok_s']:>11.2f} {med['new']['decode_tok_s']:>8.2f} {d:>8.3f} {spread:>15} | "
                   f"{med['base']['prompt_tok_s']:>11.1f} {med['new']['prompt_tok_s']:>8.1f} {p:>8.3f}")
 
 

@@ -156,13 +156,13 @@ TrainResult TrainingLoop::run() {
     const double step_s = t_now - t_last;
     t_last = t_now;
     const double tps = static_cast<double>(s.tokens) / step_s;
-    const double mfu = tps * flops_per_token / peak;  // NaN-free: 0 when the objective counts no FLOPs
+    const double mfu = tps * flops_per_token / peak;
     nlohmann::json line = {{"step", state.step}, {"loss", s.loss},       {"lr", lr},
                            {"grad_norm", s.grad_norm}, {"tokens_per_s", tps}, {"mfu", mfu},
                            {"elapsed_s", elapsed_before + (t_now - t_start)},
                            {"activation_mb", static_cast<double>(s.activation_bytes) / 1048576.0},
                            {"step_peak_mb", static_cast<double>(s.peak_bytes) / 1048576.0}};
-    if (flops_per_token <= 0) line.erase("mfu");
+    if (flops_per_token <= 0) line.erase("mfu");  // an objective that counts no FLOPs has no MFU
     objective.annotate(state.step, line);
     const bool out_of_time = budget.spent(t_now - t_start);
     if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here

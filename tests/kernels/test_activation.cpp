@@ -232,9 +232,9 @@ TEST(Activation, BackwardMatchesFiniteDifferences) {
       std::vector<float> dx(n);
       bwd(x.data(), r.data(), n, dx.data());
       const auto num = numeric_grad(
-          [&](const std::vector<float>& v) {
+          [&, &f = fwd](const std::vector<float>& v) {  // init-capture: clang 16 + OpenMP cannot capture a binding
             std::vector<float> y(n);
-            fwd(v.data(), n, y.data());
+            f(v.data(), n, y.data());
             return dot(y, r);
           },
           x, 1e-2f);
