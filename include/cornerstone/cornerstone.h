@@ -33,7 +33,7 @@
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/data/token_shards.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/infer/generator.h"
 #include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
@@ -91,7 +91,7 @@ class Model {
   bool has_tokenizer() const;
   // The chat template a causal LM answers conversations in (the one it was tuned with, its
   // config.json's, or one its tokenizer's special tokens imply).
-  infer::ChatTemplate chat_template() const;
+  tokenize::ChatTemplate chat_template() const;
 
   // ---- causal LM ----
   std::vector<infer::Generation> generate(const std::vector<std::string>& prompts, const infer::GenerateOptions& options,

@@ -64,19 +64,19 @@ nlohmann::json FinetuneOptions::to_json() const {
 
 std::optional<std::string> finetune_checkpoint(const std::string& out) { return train::latest_checkpoint(out); }
 
-TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
+eval::TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
     throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated with " +
                      (m.spec().task == Task::SFT ? "evaluate_sft" : "evaluate_retrieval"));
   return evaluate_encoded(m, encode(m, path), batch_size);
 }
 
-LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
+eval::LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::SFT) throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not an sft model");
   return evaluate_language(m, encode_sft(m, path, /*pack=*/false, nullptr), batch_size);
 }
 
-RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
+eval::RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
   std::vector<std::string> queries, documents;
   for (const auto& p : read_retrieval_pairs(path)) queries.push_back(p.query), documents.push_back(p.positive);
   return evaluate_pairs(m, queries, documents, batch_size);

@@ -6,11 +6,11 @@
 
 namespace cornerstone::adapt {
 
-SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate& t, const tokenize::Tokenizer& tok) {
-  std::vector<infer::ChatMessage> messages;
+SftRow encode_instruction(const InstructionExample& e, const tokenize::ChatTemplate& t, const tokenize::Tokenizer& tok) {
+  std::vector<tokenize::ChatMessage> messages;
   if (!e.system.empty()) messages.push_back({"system", e.system});
   messages.push_back({"user", e.prompt});
-  const std::vector<int32_t> prompt = tok.encode(infer::render_chat(messages, t, /*add_generation_prompt=*/true));
+  const std::vector<int32_t> prompt = tok.encode(tokenize::render_chat(messages, t, /*add_generation_prompt=*/true));
   // A full assistant turn is role + role_end + content + turn_end; the generation prompt stops at
   // generation_role_end, a prefix of role_end (chatml: "\n" of "\n"; plain: ":" of ": "). The
   // rest of role_end opens the response, so a trained reply is exactly what generation continues.
@@ -30,7 +30,7 @@ SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate
   return row;
 }
 
-SftData encode_instructions(const std::vector<InstructionExample>& examples, const infer::ChatTemplate& t,
+SftData encode_instructions(const std::vector<InstructionExample>& examples, const tokenize::ChatTemplate& t,
                             const tokenize::Tokenizer& tok, int64_t max_length, bool pack, const std::string& source) {
   if (max_length < 2) throw ValueError("sft: max_length must be at least 2");
   const size_t cap = static_cast<size_t>(max_length);

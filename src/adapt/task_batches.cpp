@@ -8,7 +8,7 @@
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
@@ -51,7 +51,7 @@ Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
 }  // namespace
 
 std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
-  SftData d = encode_instructions(read_instructions(path), infer::chat_template(m.spec().chat_template), m.tokenizer(),
+  SftData d = encode_instructions(read_instructions(path), tokenize::chat_template(m.spec().chat_template), m.tokenizer(),
                                   m.spec().max_length, pack, path);
   std::vector<Encoded> out(d.rows.size());
   for (size_t i = 0; i < d.rows.size(); ++i) {
@@ -141,7 +141,7 @@ Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
   return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
 }
 
-TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
   autograd::NoGradGuard no_grad;
   m.module().eval();
   std::vector<size_t> order(data.size());
@@ -168,15 +168,15 @@ TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& dat
       predicted.push_back(static_cast<int32_t>(std::max_element(p + r * L, p + (r + 1) * L) - (p + r * L)));
     }
   }
-  return compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+  return eval::compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
 }
 
-LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+eval::LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
   autograd::NoGradGuard no_grad;
   m.module().eval();
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
-  LanguageMetrics r;
+  eval::LanguageMetrics r;
   double sum = 0;
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
@@ -192,7 +192,7 @@ LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>
   return r;
 }
 
-RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+eval::RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
                                 int64_t batch_size) {
   m.module().eval();
   const Tensor q = embed_texts(m.base(), m.inputs(), queries, m.spec().pooling, true, batch_size);
@@ -207,7 +207,7 @@ RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::strin
     for (int64_t j = 0; j < N; ++j) above += s[i * N + j] > s[i * N + i];
     ranks[static_cast<size_t>(i)] = 1 + above;
   }
-  return retrieval_metrics(ranks);
+  return eval::retrieval_metrics(ranks);
 }
 
 }  // namespace cornerstone::adapt

@@ -9,7 +9,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::adapt {
@@ -84,7 +84,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.from_scratch = j.value("from_scratch", false);
     s.chat_template = j.value("chat_template", "");
     s.packing = j.value("packing", false);
-    if (s.task == Task::SFT) infer::chat_template(s.chat_template);  // a known name
+    if (s.task == Task::SFT) tokenize::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
   } catch (const ValueError& e) {
@@ -134,8 +134,8 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
                        "' is a " + m.base_->model_type() + " model, which does not");
     if (spec.mode == AdaptMode::Frozen)
       throw ValueError("--freeze-base leaves nothing to train for sft (it has no head): fine-tune fully or use --lora-rank");
-    m.spec_.chat_template = spec.chat_template.empty() ? infer::chat_template_for(spec.base, tokenize::Tokenizer::load(tok)).name
-                                                       : infer::chat_template(spec.chat_template).name;
+    m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tokenize::Tokenizer::load(tok)).name
+                                                       : tokenize::chat_template(spec.chat_template).name;
   }
   if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && m.base_->text_framing() != models::TextFraming::ClsSep)
     throw ValueError("--pooling cls needs a model whose first token ([CLS]) sees the whole text, an encoder; a " +

@@ -6,14 +6,14 @@
 #include "cornerstone/adapt/lora.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/infer/evaluate.h"
+#include "cornerstone/eval/perplexity.h"
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/interop/gguf_tokenizer.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/models/load.h"
-#include "cornerstone/train/evaluate.h"
+#include "cornerstone/eval/loss.h"
 
 namespace cornerstone {
 
@@ -187,9 +187,9 @@ const tokenize::Tokenizer& Model::tokenizer() const {
   return *s_->tokenizer;
 }
 
-infer::ChatTemplate Model::chat_template() const {
-  if (s_->task && s_->task->spec().task == adapt::Task::SFT) return infer::chat_template(s_->task->spec().chat_template);
-  return infer::chat_template_for(s_->chat_dir, tokenizer());
+tokenize::ChatTemplate Model::chat_template() const {
+  if (s_->task && s_->task->spec().task == adapt::Task::SFT) return tokenize::chat_template(s_->task->spec().chat_template);
+  return tokenize::chat_template_for(s_->chat_dir, tokenizer());
 }
 
 const infer::InferenceWeights& Model::inference_weights() const {
@@ -254,13 +254,13 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
   if (fs::is_directory(data, ec)) {  // token shards: perplexity
     if (!can(Capability::CausalLM)) cannot(*this, "be scored on token shards (perplexity needs a model that predicts the next token)");
     const auto shards = data::TokenDataset::open(data, o.split);
-    train::EvalResult r;
+    eval::EvalResult r;
     const auto* gpt = dynamic_cast<const models::GPT*>(s_->model.get());
     if (gpt && !s_->task && !s_->options.format) {  // f32: the training forward pass
-      r = train::evaluate_loss(*gpt, shards, o.context > 0 ? o.context : gpt->config().context, o.batch, o.max_tokens);
+      r = eval::evaluate_loss(*gpt, shards, o.context > 0 ? o.context : gpt->config().context, o.batch, o.max_tokens);
     } else {  // quantized (or packed) weights: the inference forward pass
       const auto& w = inference_weights();
-      r = infer::evaluate_perplexity(w, shards, o.context > 0 ? o.context : w.config().context, o.batch, o.max_tokens);
+      r = eval::evaluate_perplexity(w, shards, o.context > 0 ? o.context : w.config().context, o.batch, o.max_tokens);
     }
     char line[160];
     std::snprintf(line, sizeof line, "%s loss %.4f | perplexity %.2f | %lld tokens\n", o.split.c_str(), r.loss, r.perplexity,

@@ -37,9 +37,9 @@ int64_t targets_of(const adapt::SftRow& r) {
 
 TEST(Instruction, ChatMLExampleIsPromptThenResponseWithLossOnTheResponseOnly) {
   const auto tok = tokenizer(true);
-  const auto t = infer::chat_template("chatml");
+  const auto t = tokenize::chat_template("chatml");
   const adapt::SftRow row = adapt::encode_instruction(kLincoln, t, tok);
-  const std::string prompt = infer::render_chat({{"user", kLincoln.prompt}}, t, true);
+  const std::string prompt = tokenize::render_chat({{"user", kLincoln.prompt}}, t, true);
   const std::vector<int32_t> prompt_ids = tok.encode(prompt);
   EXPECT_EQ(tok.decode(row.ids), prompt + "Abraham Lincoln.<|im_end|>\n");  // no end-of-text: <|im_end|> stops
   ASSERT_EQ(row.targets.size(), row.ids.size());
@@ -55,7 +55,7 @@ TEST(Instruction, ChatMLExampleIsPromptThenResponseWithLossOnTheResponseOnly) {
 
 TEST(Instruction, PlainTemplateContinuesAfterTheColonAndSystemTurnsAreRendered) {
   const auto tok = tokenizer(false);
-  const auto t = infer::chat_template("plain");
+  const auto t = tokenize::chat_template("plain");
   InstructionExample e = kLincoln;
   e.system = "Answer with a name.";
   const adapt::SftRow row = adapt::encode_instruction(e, t, tok);
@@ -68,7 +68,7 @@ TEST(Instruction, PlainTemplateContinuesAfterTheColonAndSystemTurnsAreRendered) 
 
 TEST(Instruction, PackingKeepsEveryTargetAndNeverCrossesAnExample) {
   const auto tok = tokenizer(true);
-  const auto t = infer::chat_template("chatml");
+  const auto t = tokenize::chat_template("chatml");
   std::vector<InstructionExample> examples;
   for (int i = 0; i < 9; ++i)
     examples.push_back({"Who gave address " + std::to_string(i) + "?", i % 2 ? "George Washington." : "Abraham Lincoln.", "", i + 1});
@@ -100,9 +100,9 @@ TEST(Instruction, PackingKeepsEveryTargetAndNeverCrossesAnExample) {
 
 TEST(Instruction, LongExamplesAreCutOrSkippedAndCounted) {
   const auto tok = tokenizer(true);
-  const auto t = infer::chat_template("chatml");
+  const auto t = tokenize::chat_template("chatml");
   const auto full = adapt::encode_instruction(kLincoln, t, tok);
-  const int64_t p = static_cast<int64_t>(tok.encode(infer::render_chat({{"user", kLincoln.prompt}}, t, true)).size());
+  const int64_t p = static_cast<int64_t>(tok.encode(tokenize::render_chat({{"user", kLincoln.prompt}}, t, true)).size());
   // Cut two tokens into the response: one target is left (the last kept position predicts nothing).
   auto d = adapt::encode_instructions({kLincoln}, t, tok, p + 2, true, "x.jsonl");
   EXPECT_EQ(d.truncated, 1);
@@ -130,7 +130,7 @@ TEST(Instruction, LongExamplesAreCutOrSkippedAndCounted) {
 // the full logits: a loss that leaked onto prompt tokens would not match.
 TEST(Instruction, LossIsTheMeanOverResponseTokens) {
   const auto tok = tokenizer(true);
-  const auto t = infer::chat_template("chatml");
+  const auto t = tokenize::chat_template("chatml");
   const auto d = adapt::encode_instructions({kLincoln, {"Who gave the first address?", "George Washington.", "", 2}}, t, tok, 256,
                                             true, "x.jsonl");
   ASSERT_EQ(d.rows.size(), 1u);

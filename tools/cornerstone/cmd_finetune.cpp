@@ -12,7 +12,7 @@
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/train/time_budget.h"
@@ -60,7 +60,7 @@ void add_finetune(CLI::App& app) {
       ->check(CLI::IsMember({"mean", "cls"}));
   cmd->add_option("--temperature", temperature, "contrastive: InfoNCE temperature (logits are cosine / temperature)")->capture_default_str();
   cmd->add_option("--chat-template", chat_template, "sft: render examples with this template (chatml, plain; default: the model's)")
-      ->check(CLI::IsMember(infer::chat_template_names()));
+      ->check(CLI::IsMember(tokenize::chat_template_names()));
   cmd->add_flag("--packing", packing, "sft: pack short examples into rows of --max-length tokens (fewer, fuller rows; "
                 "an example then sees the ones before it in its row, and sits at a later position than generation puts it)");
   cmd->add_option("--epochs", o.epochs)->capture_default_str();

@@ -9,7 +9,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/profiler.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/infer/generator.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/tokenize/tokenizer.h"
@@ -66,8 +66,8 @@ void add_generate(CLI::App& app) {
         if (!line.empty()) prompts.push_back(line);
       if (prompts.empty()) throw ValueError("--batch-file '" + batch_file + "' has no prompts");
     } else if (!chat_file.empty()) {
-      const infer::ChatTemplate t = model.chat_template();
-      prompts.push_back(infer::render_chat(infer::parse_chat(io::read_file(chat_file), chat_file), t, true));
+      const tokenize::ChatTemplate t = model.chat_template();
+      prompts.push_back(tokenize::render_chat(tokenize::parse_chat(io::read_file(chat_file), chat_file), t, true));
       o.stop.insert(o.stop.end(), t.stop_strings.begin(), t.stop_strings.end());
       o.stop_tokens = t.stop_token_ids(tok);
       echo_prompt = false;  // print the assistant's reply only

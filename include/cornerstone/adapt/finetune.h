@@ -27,7 +27,7 @@
 #include <optional>
 #include <string>
 
-#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/task_model.h"
 
 namespace cornerstone::adapt {
@@ -60,9 +60,9 @@ struct FinetuneResult {
   int64_t trainable_parameters = 0, total_parameters = 0;
   double seconds = 0;     // this invocation's training time
   double train_loss = 0;  // mean over the last epoch
-  TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
-  RetrievalMetrics retrieval;  // contrastive: after the last epoch
-  LanguageMetrics language;    // sft: after the last epoch
+  eval::TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
+  eval::RetrievalMetrics retrieval;  // contrastive: after the last epoch
+  eval::LanguageMetrics language;    // sft: after the last epoch
 };
 
 // Trains `model` into options.out. A run that ends (not interrupted) leaves OUT as the task
@@ -77,13 +77,13 @@ std::optional<std::string> finetune_checkpoint(const std::string& out);
 
 // Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
-TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
+eval::TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
 
 // Response loss and perplexity of an sft model on prompt / response JSONL, each example alone.
-LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
+eval::LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
 
 // Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query
 // against every positive of the file, by cosine similarity.
-RetrievalMetrics evaluate_retrieval(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 32);
+eval::RetrievalMetrics evaluate_retrieval(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 32);
 
 }  // namespace cornerstone::adapt

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "cornerstone/adapt/task_data.h"
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::adapt {
@@ -45,11 +45,11 @@ struct SftData {
 };
 
 // One example as a row (not cut).
-SftRow encode_instruction(const InstructionExample& e, const infer::ChatTemplate& t, const tokenize::Tokenizer& tok);
+SftRow encode_instruction(const InstructionExample& e, const tokenize::ChatTemplate& t, const tokenize::Tokenizer& tok);
 
 // Every example, cut to max_length, packed when `pack`. Throws ValueError naming `source` when no
 // example is left (every prompt longer than max_length).
-SftData encode_instructions(const std::vector<InstructionExample>& examples, const infer::ChatTemplate& t,
+SftData encode_instructions(const std::vector<InstructionExample>& examples, const tokenize::ChatTemplate& t,
                             const tokenize::Tokenizer& tok, int64_t max_length, bool pack, const std::string& source);
 
 }  // namespace cornerstone::adapt

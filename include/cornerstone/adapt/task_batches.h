@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "cornerstone/adapt/instruction.h"
-#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/model_inputs.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/rng.h"
@@ -52,9 +52,9 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
 Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng);
 
 // Metrics over encoded examples, in eval mode without gradients.
-TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
-LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
-RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
+eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+eval::LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+eval::RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std::string>& queries, const std::vector<std::string>& documents,
                                 int64_t batch_size);
 
 }  // namespace cornerstone::adapt

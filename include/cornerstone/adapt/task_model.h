@@ -57,7 +57,7 @@ struct TaskSpec {
   Pooling pooling = Pooling::Mean;  // contrastive (default mean) and classify (default cls: the pooler)
   float temperature = 0.05f;        // contrastive: InfoNCE logits are cosine similarities / temperature
   bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
-  std::string chat_template;        // sft: the template's name (empty: the base model's, infer::chat_template_for)
+  std::string chat_template;        // sft: the template's name (empty: the base model's, tokenize::chat_template_for)
   bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
 
   nlohmann::json to_json() const;

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/task_batches.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/train/objective.h"
@@ -56,9 +56,9 @@ class TaskObjective : public train::Objective {
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   // The last validation's metrics (classify / tag, contrastive, sft).
-  const TaskMetrics& val_metrics() const { return val_; }
-  const RetrievalMetrics& retrieval_metrics() const { return retrieval_; }
-  const LanguageMetrics& language_metrics() const { return language_; }
+  const eval::TaskMetrics& val_metrics() const { return val_; }
+  const eval::RetrievalMetrics& retrieval_metrics() const { return retrieval_; }
+  const eval::LanguageMetrics& language_metrics() const { return language_; }
 
  private:
   // The examples of epoch `epoch` in their shuffled order (cached: epochs are visited in order).
@@ -73,9 +73,9 @@ class TaskObjective : public train::Objective {
   bool has_val_;
   std::vector<Encoded> val_examples_;           // classify / tag / sft
   std::vector<std::string> queries_, documents_;  // contrastive
-  TaskMetrics val_;
-  RetrievalMetrics retrieval_;
-  LanguageMetrics language_;
+  eval::TaskMetrics val_;
+  eval::RetrievalMetrics retrieval_;
+  eval::LanguageMetrics language_;
   mutable Rng shuffle_;
   mutable int64_t shuffled_epochs_ = 0;
   mutable std::vector<size_t> order_;

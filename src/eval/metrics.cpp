@@ -1,11 +1,11 @@
-#include "cornerstone/adapt/metrics.h"
+#include "cornerstone/eval/metrics.h"
 
 #include <algorithm>
 #include <cstdio>
 
 #include "cornerstone/core/error.h"
 
-namespace cornerstone::adapt {
+namespace cornerstone::eval {
 
 TaskMetrics compute_metrics(const std::vector<std::string>& labels, const std::vector<int32_t>& truth,
                             const std::vector<int32_t>& predicted, double loss) {
@@ -101,4 +101,4 @@ std::string LanguageMetrics::table() const {
   return buf;
 }
 
-}  // namespace cornerstone::adapt
+}  // namespace cornerstone::eval

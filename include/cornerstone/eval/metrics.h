@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace cornerstone::adapt {
+namespace cornerstone::eval {
 
 struct TaskMetrics {
   std::vector<std::string> labels;
@@ -52,4 +52,4 @@ struct LanguageMetrics {
 // From the rank (1 = first) of each query's relevant document.
 RetrievalMetrics retrieval_metrics(const std::vector<int64_t>& ranks);
 
-}  // namespace cornerstone::adapt
+}  // namespace cornerstone::eval

@@ -7,7 +7,7 @@
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/models/gpt/gpt.h"
 
-namespace cornerstone::train {
+namespace cornerstone::eval {
 
 struct EvalResult {
   double loss = 0;        // mean cross-entropy, nats per token
@@ -19,4 +19,4 @@ struct EvalResult {
 EvalResult evaluate_loss(const models::GPT& model, const data::TokenDataset& data, int64_t seq_len, int64_t batch,
                          int64_t max_tokens = 0);
 
-}  // namespace cornerstone::train
+}  // namespace cornerstone::eval

@@ -25,7 +25,7 @@
 
 #include "cornerstone/tokenize/tokenizer.h"
 
-namespace cornerstone::infer {
+namespace cornerstone::tokenize {
 
 struct ChatMessage {
   std::string role;  // "system", "user" or "assistant"
@@ -61,4 +61,4 @@ std::string render_chat(const std::vector<ChatMessage>& messages, const ChatTemp
 // JSONL with one message object per line. Throws FormatError naming `where` and the message index.
 std::vector<ChatMessage> parse_chat(std::string_view text, const std::string& where);
 
-}  // namespace cornerstone::infer
+}  // namespace cornerstone::tokenize

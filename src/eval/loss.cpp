@@ -1,4 +1,4 @@
-#include "cornerstone/train/evaluate.h"
+#include "cornerstone/eval/loss.h"
 
 #include <cmath>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 
-namespace cornerstone::train {
+namespace cornerstone::eval {
 
 EvalResult evaluate_loss(const models::GPT& model, const data::TokenDataset& data, int64_t seq_len, int64_t batch,
                          int64_t max_tokens) {
@@ -40,4 +40,4 @@ EvalResult evaluate_loss(const models::GPT& model, const data::TokenDataset& dat
   return r;
 }
 
-}  // namespace cornerstone::train
+}  // namespace cornerstone::eval

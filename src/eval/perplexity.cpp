@@ -1,4 +1,4 @@
-#include "cornerstone/infer/evaluate.h"
+#include "cornerstone/eval/perplexity.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +9,9 @@
 #include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/kernels/cross_entropy.h"
 
-namespace cornerstone::infer {
+namespace cornerstone::eval {
 
-train::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
+eval::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
                                       int64_t batch, int64_t max_tokens) {
   const models::DecoderStack& cfg = weights.config();
   if (seq_len <= 0 || batch <= 0) throw ValueError("evaluate: sequence length and batch must be positive");
@@ -47,11 +47,11 @@ train::EvalResult evaluate_perplexity(const InferenceWeights& weights, const dat
     kernels::cross_entropy_forward(logits.data<float>(), targets.data(), b * seq_len, cfg.vocab_size, losses.data(), nullptr);
     for (int64_t i = 0; i < b * seq_len; ++i) total += losses[static_cast<size_t>(i)];
   }
-  train::EvalResult r;
+  eval::EvalResult r;
   r.tokens = windows * seq_len;
   r.loss = total / static_cast<double>(r.tokens);
   r.perplexity = std::exp(r.loss);
   return r;
 }
 
-}  // namespace cornerstone::infer
+}  // namespace cornerstone::eval

@@ -1,4 +1,4 @@
-#include "cornerstone/infer/chat_template.h"
+#include "cornerstone/tokenize/chat_template.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 
-namespace cornerstone::infer {
+namespace cornerstone::tokenize {
 
 namespace fs = std::filesystem;
 
@@ -105,4 +105,4 @@ std::vector<ChatMessage> parse_chat(std::string_view text, const std::string& wh
   return out;
 }
 
-}  // namespace cornerstone::infer
+}  // namespace cornerstone::tokenize
