@@ -11,7 +11,7 @@
 
 namespace cornerstone::eval {
 
-eval::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
+eval::EvalResult evaluate_perplexity(const infer::InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
                                       int64_t batch, int64_t max_tokens) {
   const models::DecoderStack& cfg = weights.config();
   if (seq_len <= 0 || batch <= 0) throw ValueError("evaluate: sequence length and batch must be positive");
@@ -27,15 +27,15 @@ eval::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data
   // Windows per pass: the logits of every row are formed, so keep a pass to ~2k rows.
   const int64_t per_pass = std::max<int64_t>(1, std::min(batch, 2048 / seq_len));
 
-  DecoderRunner run(weights);
-  KVCache cache(cfg, per_pass, seq_len);
+  infer::DecoderRunner run(weights);
+  infer::KVCache cache(cfg, per_pass, seq_len);
   std::vector<int32_t> buf(static_cast<size_t>(per_pass * (seq_len + 1)));
   std::vector<int32_t> targets(static_cast<size_t>(per_pass * seq_len));
   std::vector<float> losses(static_cast<size_t>(per_pass * seq_len));
   double total = 0;
   for (int64_t w0 = 0; w0 < windows; w0 += per_pass) {
     const int64_t b = std::min(per_pass, windows - w0);
-    std::vector<SeqChunk> chunks;
+    std::vector<infer::SeqChunk> chunks;
     for (int64_t r = 0; r < b; ++r) {
       int32_t* win = buf.data() + r * (seq_len + 1);
       data.read(static_cast<uint64_t>((w0 + r) * seq_len), static_cast<uint64_t>(seq_len + 1), win);

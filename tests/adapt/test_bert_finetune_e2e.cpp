@@ -329,7 +329,7 @@ TEST_F(BertFinetune, BadInputIsNamed) {
   // Longer than the position table.
   r = run_cli("finetune --model " + d("base") + " --task classify --max-length 65 --train " + d("train.jsonl") + " --out " + d("bad2"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("--max-length 65 must be in [2, 64] (the base model's positions)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--max-length 65 must be in [2, 64] (the base model's position table)"), std::string::npos) << r.output;
   r = run_cli("embed --model " + d("base") + " --max-length 100 < " + d("val.jsonl"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("exceeds the model's 64 positions"), std::string::npos) << r.output;

@@ -14,7 +14,7 @@ namespace cornerstone::eval {
 
 // max_tokens <= 0: the whole split. Throws ValueError for a window longer than the model's context
 // or a vocabulary mismatch.
-eval::EvalResult evaluate_perplexity(const InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
+eval::EvalResult evaluate_perplexity(const infer::InferenceWeights& weights, const data::TokenDataset& data, int64_t seq_len,
                                       int64_t batch, int64_t max_tokens = 0);
 
 }  // namespace cornerstone::eval
