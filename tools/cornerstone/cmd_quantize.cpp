@@ -18,7 +18,8 @@ void add_quantize(CLI::App& app) {
   cmd->callback([] {
     using namespace cornerstone;
     const kernels::WeightFormat f = kernels::weight_format_from_name(type);
-    const auto model = models::load_gpt(model_path);
+    // Any family whose model is a causal LM with a decoder stack (save_quantized_model refuses others, naming why).
+    const auto model = models::load_model(model_path);
     infer::save_quantized_model(*model, f, out, model_path);
     const auto w = infer::InferenceWeights::load(out);  // reads back what was written, validating it
     const double mb = 1e-6 * static_cast<double>(w.total_bytes());
