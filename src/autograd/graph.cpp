@@ -57,13 +57,15 @@ void GradSink::accumulate(size_t i, const Tensor& g) {
     if (g.dtype() == DType::F32 && g.is_contiguous() && g.impl().use_count() == 1 && g.storage().use_count() == 1 &&
         !g.autograd_meta()) {
       dst = g;
+    } else if (g.dtype() == DType::BF16 && g.is_contiguous()) {  // mixed precision: a bf16 gradient
+      dst = kernels::to_dtype(g.detach(), DType::F32);                // a fresh f32 buffer
     } else {
       dst = Tensor::empty(g.shape(), DType::F32);
       dst.copy_from(g);
     }
     return;
   }
-  Tensor gc = g.dtype() == DType::F32 && g.is_contiguous() ? g : g.detach().to(DType::F32).contiguous();
+  Tensor gc = g.dtype() == DType::F32 && g.is_contiguous() ? g : kernels::to_dtype(g.detach(), DType::F32);
   kernels::add(dst.data<float>(), gc.data<float>(), dst.numel(), dst.data<float>());
 }
 
@@ -157,7 +159,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in) {
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->seq_ > b->seq_; });
 
   NoGradGuard no_grad;  // backward functions compute with plain tensors; nothing is recorded
-  root_meta.grad_fn->grad_output_ = seed.dtype() == DType::F32 && seed.is_contiguous() ? seed : seed.to(DType::F32).contiguous();
+  root_meta.grad_fn->grad_output_ = seed.dtype() == DType::F32 && seed.is_contiguous() ? seed : kernels::to_dtype(seed.detach(), DType::F32);
   for (Node* n : order) {
     Tensor gout = std::move(n->grad_output_);
     n->grad_output_ = Tensor();

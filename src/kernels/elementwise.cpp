@@ -24,4 +24,14 @@ void sum_rows(const float* dy, int64_t N, int64_t C, float* db) { CS_DISPATCH(su
 void f32_to_bf16(const float* x, int64_t n, bf16* y) { CS_DISPATCH(f32_to_bf16, x, n, y); }
 void bf16_to_f32(const bf16* x, int64_t n, float* y) { CS_DISPATCH(bf16_to_f32, x, n, y); }
 
+Tensor to_dtype(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype && t.is_contiguous()) return t;
+  if (!t.is_contiguous() || !((t.dtype() == DType::F32 && dtype == DType::BF16) || (t.dtype() == DType::BF16 && dtype == DType::F32)))
+    return t.to(dtype).contiguous();
+  Tensor out = Tensor::empty(t.shape(), dtype);
+  if (dtype == DType::BF16) f32_to_bf16(t.data<float>(), t.numel(), out.data<bf16>());
+  else bf16_to_f32(t.data<bf16>(), t.numel(), out.data<float>());
+  return out;
+}
+
 }  // namespace cornerstone::kernels

@@ -172,7 +172,7 @@ Tensor linear_frozen(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   if (weight.dtype() == DType::F32) return linear(x, weight.detach(), bias.defined() ? bias.detach() : Tensor());
   if (weight.dtype() == DType::Q8_0) {
     // Dequantized to bf16 for this product (and again in backward): only the q8_0 copy is kept.
-    return linear_frozen(x, dequantize(weight).to(DType::BF16), bias);
+    return linear_frozen(x, kernels::to_dtype(dequantize(weight), DType::BF16), bias);
   }
   check_dtype(weight, DType::BF16, "linear_frozen", "weight");
   check_dtype(x, DType::F32, "linear_frozen", "x");

@@ -104,7 +104,7 @@ Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& weight, const T
   float* const db_p = want_b ? db.data<float>() : nullptr;
   const float* const b_p = bc.defined() ? bc.data<float>() : nullptr;
   if (matmul_precision() == Precision::BF16) {  // mixed precision: bf16 GEMM operands
-    const Tensor hb = hc.detach().to(DType::BF16), wb = wc.detach().to(DType::BF16);
+    const Tensor hb = kernels::to_dtype(hc.detach(), DType::BF16), wb = kernels::to_dtype(wc.detach(), DType::BF16);
     kernels::lm_head_cross_entropy_bf16(hb.data<bf16>(), wb.data<bf16>(), b_p, tc.data<int32_t>(), N, C, V, grad_scale,
                                         losses.data<float>(), dh_p, dw_p, db_p);
   } else {

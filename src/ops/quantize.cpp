@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/quant.h"
 
 namespace cornerstone::ops {
@@ -43,7 +44,7 @@ Tensor dequantize(const Tensor& x) {
   if (x.dtype() != DType::Q8_0 && x.dtype() != DType::Q4_0) {
     if (!dtype_is_float(x.dtype()))
       throw DTypeError("dequantize: expected a float tensor, got " + std::string(dtype_name(x.dtype())));
-    return x.dtype() == DType::F32 ? x.contiguous() : x.to(DType::F32).contiguous();
+    return x.dtype() == DType::F32 ? x.contiguous() : kernels::to_dtype(x.contiguous(), DType::F32);
   }
   check_contiguous(x, "dequantize", "x");
   const int64_t K = row_length(x), rows = x.numel() / K;
