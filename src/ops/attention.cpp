@@ -58,6 +58,31 @@ HeadsView<T> at_batch(HeadsView<T> v, int64_t b) {
   return {v.data + b * v.batch_stride, v.batch_stride, v.token_stride, v.head_stride};
 }
 
+// The kernels over a batch whose sequence b attends to its first kv_lens[b] keys (every key when
+// kv_lens is empty): one call, or one per sequence. lse is (B, Hq, T).
+void forward_kernel(const kernels::AttentionDims& dims, const std::vector<int64_t>& kv_lens, HeadsView<const float> q,
+                    HeadsView<const float> k, HeadsView<const float> v, HeadsView<float> out, float* lse) {
+  if (kv_lens.empty()) return kernels::attention_forward(dims, q, k, v, out, lse);
+  for (int64_t b = 0; b < dims.batch; ++b) {
+    kernels::AttentionDims d = dims;
+    d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+    kernels::attention_forward(d, at_batch(q, b), at_batch(k, b), at_batch(v, b), at_batch(out, b),
+                               lse ? lse + b * dims.n_heads * dims.q_len : nullptr);
+  }
+}
+
+void backward_kernel(const kernels::AttentionDims& dims, const std::vector<int64_t>& kv_lens, HeadsView<const float> q,
+                     HeadsView<const float> k, HeadsView<const float> v, HeadsView<const float> out, HeadsView<const float> dout,
+                     const float* lse, HeadsView<float> dq, HeadsView<float> dk, HeadsView<float> dv) {
+  if (kv_lens.empty()) return kernels::attention_backward(dims, q, k, v, out, dout, lse, dq, dk, dv);
+  for (int64_t b = 0; b < dims.batch; ++b) {
+    kernels::AttentionDims d = dims;
+    d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
+    kernels::attention_backward(d, at_batch(q, b), at_batch(k, b), at_batch(v, b), at_batch(out, b), at_batch(dout, b),
+                                lse + b * dims.n_heads * dims.q_len, at_batch(dq, b), at_batch(dk, b), at_batch(dv, b));
+  }
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
@@ -109,16 +134,7 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
   const bool grad = autograd::needs_grad({qkv});
   Tensor lse = grad ? Tensor::empty({B, Hq, T}) : Tensor();
   const auto o_view = heads(out.data<float>(), T, Hq * D, D, 0);
-  if (kv_lens.empty()) {
-    kernels::attention_forward(dims, q, k, v, o_view, grad ? lse.data<float>() : nullptr);
-  } else {
-    for (int64_t b = 0; b < B; ++b) {
-      kernels::AttentionDims d = dims;
-      d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
-      kernels::attention_forward(d, at_batch(q, b), at_batch(k, b), at_batch(v, b), at_batch(o_view, b),
-                                 grad ? lse.data<float>() + b * Hq * T : nullptr);
-    }
-  }
+  forward_kernel(dims, kv_lens, q, k, v, o_view, grad ? lse.data<float>() : nullptr);
 
   if (grad) {
     const RopeCache* rope = cfg.rope;
@@ -144,16 +160,11 @@ Tensor attention(const Tensor& qkv, const AttentionConfig& cfg) {
       const auto gv = heads<const float>(g.data<float>(), T, Hq * D, D, 0);
       const auto dq = heads(dq_base, T, dq_row, D, 0), dk = heads(dq_base, T, dq_row, D, Hq);
       const auto dv = heads(dst.data<float>(), T, row, D, Hq + Hkv);
-      if (kv_lens.empty()) {
-        kernels::attention_backward(dims, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
-      } else {
+      backward_kernel(dims, kv_lens, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
+      if (!kv_lens.empty()) {
         for (int64_t b = 0; b < B; ++b) {
-          kernels::AttentionDims d = dims;
-          d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
-          kernels::attention_backward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(ov, b), at_batch(gv, b),
-                                      lse.data<float>() + b * Hq * T, at_batch(dq, b), at_batch(dk, b), at_batch(dv, b));
           // Padding keys take no part: their dk, dv are zero (the kernel writes only the first kv_len).
-          for (int64_t t = d.kv_len; t < T; ++t) {
+          for (int64_t t = kv_lens[static_cast<size_t>(b)]; t < T; ++t) {
             std::memset(dk.data + b * dk.batch_stride + t * dk.token_stride, 0, static_cast<size_t>(Hkv * D) * sizeof(float));
             std::memset(dv.data + b * dv.batch_stride + t * dv.token_stride, 0, static_cast<size_t>(Hkv * D) * sizeof(float));
           }
@@ -205,16 +216,7 @@ Tensor cross_attention(const Tensor& q_in, const Tensor& kv_in, const CrossAtten
   const bool grad = autograd::needs_grad({q_in, kv_in});
   Tensor lse = grad ? Tensor::empty({B, Hq, T}) : Tensor();
   const auto o_view = heads(out.data<float>(), T, qw, D, 0);
-  if (kv_lens.empty()) {
-    kernels::attention_forward(dims, qv, kk, vv, o_view, grad ? lse.data<float>() : nullptr);
-  } else {
-    for (int64_t b = 0; b < B; ++b) {
-      kernels::AttentionDims d = dims;
-      d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
-      kernels::attention_forward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(o_view, b),
-                                 grad ? lse.data<float>() + b * Hq * T : nullptr);
-    }
-  }
+  forward_kernel(dims, kv_lens, qv, kk, vv, o_view, grad ? lse.data<float>() : nullptr);
 
   if (grad) {
     const Tensor o = out.detach();
@@ -235,19 +237,11 @@ Tensor cross_attention(const Tensor& q_in, const Tensor& kv_in, const CrossAtten
       const auto gv = heads<const float>(g.data<float>(), T, qw, D, 0);
       const auto dq = heads(dq_t.data<float>(), T, qw, D, 0);
       const auto dk = heads(dkv_t.data<float>(), S, kvw, D, 0), dv = heads(dkv_t.data<float>(), S, kvw, D, Hkv);
-      if (kv_lens.empty()) {
-        kernels::attention_backward(dims, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
-      } else {
-        for (int64_t b = 0; b < B; ++b) {
-          kernels::AttentionDims d = dims;
-          d.batch = 1, d.kv_len = kv_lens[static_cast<size_t>(b)];
-          kernels::attention_backward(d, at_batch(qv, b), at_batch(kk, b), at_batch(vv, b), at_batch(ov, b), at_batch(gv, b),
-                                      lse.data<float>() + b * Hq * T, at_batch(dq, b), at_batch(dk, b), at_batch(dv, b));
-          // Padding keys take no part: their rows of dk|dv are zero (the kernel writes the first kv_len).
-          for (int64_t t = d.kv_len; t < S; ++t)
-            std::memset(dkv_t.data<float>() + (b * S + t) * kvw, 0, static_cast<size_t>(kvw) * sizeof(float));
-        }
-      }
+      backward_kernel(dims, kv_lens, qv, kk, vv, ov, gv, lse.data<float>(), dq, dk, dv);
+      // Padding keys take no part: their rows of dk|dv are zero (the kernel writes the first kv_len).
+      for (int64_t b = 0; b < static_cast<int64_t>(kv_lens.size()); ++b)
+        for (int64_t t = kv_lens[static_cast<size_t>(b)]; t < S; ++t)
+          std::memset(dkv_t.data<float>() + (b * S + t) * kvw, 0, static_cast<size_t>(kvw) * sizeof(float));
       if (bq && !bq->fresh) kernels::add(bq->data(), dq_t.data<float>(), dq_t.numel(), bq->data());
       if (bkv && !bkv->fresh) kernels::add(bkv->data(), dkv_t.data<float>(), dkv_t.numel(), bkv->data());
     });
