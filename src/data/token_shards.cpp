@@ -13,6 +13,7 @@
 
 #include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/mapped_file.h"
 
 namespace cornerstone::data {
 
@@ -87,23 +88,12 @@ void TokenShardWriter::finish() {
 TokenShard TokenShard::open(const std::string& path) {
   TokenShard s;
   s.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw IOError("cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw IOError("cannot stat '" + path + "': " + std::strerror(errno));
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < kHeaderBytes) {
-    ::close(fd);
+  const io::MappedFile file = io::map_file(path, "token shard");
+  const size_t size = file.size;
+  if (size < kHeaderBytes)
     throw FormatError(path + ": " + std::to_string(size) + " bytes is too short for a token shard header (truncated?)");
-  }
-  void* base = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (base == MAP_FAILED) throw IOError("cannot map '" + path + "': " + std::strerror(errno));
-  s.mapping_ = std::shared_ptr<void>(base, [size](void* p) { munmap(p, size); });
-  const auto* p = static_cast<const unsigned char*>(base);
+  s.mapping_ = file.mapping;
+  const auto* p = reinterpret_cast<const unsigned char*>(file.data);
   if (std::memcmp(p, kMagic, 8) != 0) throw FormatError(path + ": not a token shard (bad magic; expected CSTOKENS)");
   std::memcpy(&s.header_.version, p + 8, 4);
   std::memcpy(&s.header_.token_bytes, p + 12, 4);

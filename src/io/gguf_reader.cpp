@@ -14,6 +14,7 @@
 
 #include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/mapped_file.h"
 #include "cornerstone/io/gguf.h"
 
 namespace cornerstone::io {
@@ -117,28 +118,11 @@ Shape GGUFTensorInfo::shape() const {
 GGUFFile GGUFFile::open(const std::string& path) {
   GGUFFile f;
   f.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw IOError("cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw IOError("cannot stat '" + path + "': " + std::strerror(errno));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    throw IOError("'" + path + "' is a folder, not a GGUF file");
-  }
-  f.size_ = static_cast<uint64_t>(st.st_size);
-  if (f.size_ < 8) {
-    ::close(fd);
-    throw FormatError(path + ": not a GGUF file (" + std::to_string(f.size_) + " bytes, too short for a header)");
-  }
-  void* base = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (base == MAP_FAILED) throw IOError("cannot map '" + path + "': " + std::strerror(errno));
-  const uint64_t size = f.size_;
-  f.mapping_ = std::shared_ptr<void>(base, [size](void* p) { munmap(p, size); });
-  f.base_ = static_cast<const char*>(base);
+  const MappedFile file = map_file(path, "GGUF file");
+  f.size_ = static_cast<uint64_t>(file.size);
+  if (f.size_ < 8) throw FormatError(path + ": not a GGUF file (" + std::to_string(f.size_) + " bytes, too short for a header)");
+  f.mapping_ = file.mapping;
+  f.base_ = file.data;
 
   Cursor c(f.base_, f.size_, f.path_);
   if (std::memcmp(f.base_, "GGUF", 4) != 0) {

@@ -12,6 +12,7 @@
 
 #include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/mapped_file.h"
 #include "cornerstone/io/atomic_file.h"
 
 namespace cornerstone::io {
@@ -50,22 +51,11 @@ std::string safetensors_dtype_name(DType t) {
 SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
   SafeTensorsFile f;
   f.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw IOError("cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw IOError("cannot stat '" + path + "': " + std::strerror(errno));
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    throw FormatError(path + ": not a safetensors file (" + std::to_string(size) + " bytes, too short for a header)");
-  }
-  void* base = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (base == MAP_FAILED) throw IOError("cannot map '" + path + "': " + std::strerror(errno));
-  f.mapping_ = std::shared_ptr<void>(base, [size](void* p) { munmap(p, size); });
+  const MappedFile file = map_file(path, "safetensors file");
+  const size_t size = file.size;
+  if (size < 8) throw FormatError(path + ": not a safetensors file (" + std::to_string(size) + " bytes, too short for a header)");
+  f.mapping_ = file.mapping;
+  const void* base = file.data;
 
   uint64_t header_len;
   std::memcpy(&header_len, base, 8);
