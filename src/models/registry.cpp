@@ -36,6 +36,14 @@ bool contains(const std::vector<std::string>& v, const std::string& x) { return 
 
 FamilyRegistration::FamilyRegistration(const Family& family) { registry()[family.name()] = &family; }
 
+void ModelConfig::validate_from(const std::string& source) const {
+  try {
+    validate();
+  } catch (const ValueError& e) {
+    throw ValueError(source + ": " + e.what());  // which file said so
+  }
+}
+
 std::unique_ptr<PretrainedModel> Family::create_for_loading(const ModelConfig& c) const { return c.create(0, /*random_init=*/false); }
 
 std::unique_ptr<PretrainedModel> Family::from_gguf(const io::GGUFFile&) const {

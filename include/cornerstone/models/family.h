@@ -66,6 +66,8 @@ class ModelConfig {
   virtual nlohmann::json hf_config() const = 0;
   // Throws ValueError naming the key when the numbers do not describe a valid model.
   virtual void validate() const = 0;
+  // validate(), its message prefixed with the file the config came from ("x/config.json: ...").
+  void validate_from(const std::string& source) const;
 
   virtual int64_t vocabulary_size() const = 0;  // token ids the embedding holds
   virtual int64_t max_positions() const = 0;    // the longest sequence the model accepts

@@ -151,11 +151,7 @@ EncoderConfig encoder_config_from_hf(const nlohmann::json& j, const std::string&
   const std::string pos = j.value("position_embedding_type", "absolute");
   if (pos != "absolute")
     throw UnsupportedError(source + ": position_embedding_type '" + pos + "' is not supported (\"absolute\" is)");
-  try {
-    c.validate();
-  } catch (const ValueError& e) {
-    throw ValueError(source + ": " + e.what());  // which file said so
-  }
+  c.validate_from(source);
   return c;
 }
 

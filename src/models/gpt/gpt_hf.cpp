@@ -255,11 +255,7 @@ DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source)
     throw UnsupportedError(source + ": model_type '" + type + "' is not supported (gpt2, llama are)");
   }
   c.init_std = number("initializer_range", 0.02);
-  try {
-    c.validate();
-  } catch (const ValueError& e) {
-    throw ValueError(source + ": " + e.what());  // which file said so
-  }
+  c.validate_from(source);
   return c;
 }
 
