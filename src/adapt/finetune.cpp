@@ -124,7 +124,6 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   lc.time_limit_s = o.time_limit_s;
   lc.resume = o.resume;
   lc.quiet = o.quiet;
-  lc.stop_after_steps = o.stop_after_steps;
   lc.config = o.to_json();
 
   m.base().set_checkpoint_activations(o.checkpoint_activations);

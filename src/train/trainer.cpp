@@ -97,7 +97,6 @@ TrainResult Trainer::run() {
   lc.time_limit_s = opt_.time_limit_s;
   lc.resume = opt_.resume;
   lc.quiet = opt_.quiet;
-  lc.stop_after_steps = opt_.stop_after_steps;
   lc.config = cfg_.to_json();
   Rng dropout_rng(tc.seed ^ 0x5eedull);
   TrainingLoop loop(std::move(lc),

@@ -41,9 +41,7 @@ void install_interrupt_handler() {
 
 bool interrupt_requested() { return g_interrupt.load(); }
 
-TrainingLoop::TrainingLoop(LoopConfig config, LoopParts parts) : cfg_(std::move(config)), parts_(std::move(parts)) {
-  if (const char* e = std::getenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP")) interrupt_at_step_ = std::atoll(e);
-}
+TrainingLoop::TrainingLoop(LoopConfig config, LoopParts parts) : cfg_(std::move(config)), parts_(std::move(parts)) {}
 
 TrainResult TrainingLoop::run() {
   // bf16 mixed precision: bf16 GEMM operands, fp32 accumulation, fp32 master weights and state.
@@ -183,10 +181,7 @@ TrainResult TrainingLoop::run() {
     progress.update(state.step, objective.progress_note(state.step), s.loss, state.val_loss, tps,
                     flops_per_token > 0 ? mfu : std::nan(""));
 
-    // Test hook: deliver a real SIGINT to ourselves after this step (exercises the Ctrl-C path
-    // deterministically).
-    if (interrupt_at_step_ > 0 && state.step == interrupt_at_step_) std::raise(SIGINT);
-    const bool stop_now = interrupt_requested() || (cfg_.stop_after_steps > 0 && state.step - first_step >= cfg_.stop_after_steps);
+    const bool stop_now = interrupt_requested();
     if (stop_now || out_of_time || last || (cfg_.checkpoint_every > 0 && state.step % cfg_.checkpoint_every == 0)) checkpoint();
     if (stop_now) {
       result.interrupted = true;

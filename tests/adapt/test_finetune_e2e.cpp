@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "cli.h"
 #include "test_util.h"
@@ -266,12 +267,17 @@ TEST_F(Finetune, InterruptedAndResumedEqualsAStraightRun) {
   auto r = run_cli(common + d("straight"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
-  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "7", 1);
-  r = run_cli(common + d("resumed"));
-  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
-  ASSERT_EQ(r.exit_code, 130) << r.output;
-  EXPECT_NE(r.output.find("interrupted at step 7; checkpoint saved"), std::string::npos) << r.output;
-  EXPECT_TRUE(fs::exists(d("resumed/checkpoints/step-00000007/task.json"))) << "a checkpoint is a task folder";
+  // Ctrl-C from outside once 5 steps are logged: the run stops after the step it is in.
+  const auto stopped = run_cli_interrupting(common + d("resumed"), [&] { return count_lines(d("resumed/metrics.jsonl")) >= 5; });
+  ASSERT_TRUE(stopped.signalled) << stopped.output;
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(stopped.output, m, std::regex("interrupted at step (\\d+); checkpoint saved"))) << stopped.output;
+  const int64_t at = std::stoll(m[1]);
+  EXPECT_LT(at, 20);
+  char name[64];
+  std::snprintf(name, sizeof name, "resumed/checkpoints/step-%08lld/task.json", static_cast<long long>(at));
+  EXPECT_TRUE(fs::exists(d(name))) << "a checkpoint is a task folder: " << name;
   EXPECT_FALSE(fs::exists(d("resumed/task.json"))) << "an interrupted run is not a finished model";
   r = run_cli(common + d("resumed"));
   EXPECT_EQ(r.exit_code, 1);

@@ -1,13 +1,18 @@
 #include "cli.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "test_util.h"
 
@@ -30,6 +35,55 @@ CliResult run_cli(const std::string& args) {
   const int status = pclose(f);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const std::string cmd = "exec " + cli_path() + " " + args;
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {  // the child: the shell execs the CLI, so `pid` is the CLI itself
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+  InterruptedCliResult r;
+  r.exit_code = 0;
+  char buf[4096];
+  auto drain = [&] {
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
+  };
+  int status = 0;
+  for (;;) {
+    drain();
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    if (!r.signalled && ready()) {
+      kill(pid, SIGINT);
+      r.signalled = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) & ~O_NONBLOCK);
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+int64_t count_lines(const std::string& path) {
+  std::ifstream in(path);
+  int64_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
 }
 
 std::string fresh_temp_dir(const std::string& name) {

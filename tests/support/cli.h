@@ -1,6 +1,8 @@
 // Running the `cornerstone` CLI from tests (the path comes from CORNERSTONE_CLI, set by ctest).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace cornerstone::testing {
@@ -12,6 +14,17 @@ struct CliResult {
 
 // Runs `cornerstone <args>` through the shell and waits for it.
 CliResult run_cli(const std::string& args);
+
+// Runs `cornerstone <args>` and sends it a real SIGINT (Ctrl-C) as soon as `ready()` returns true
+// (polled every 2 ms while it runs), then waits for it. `signalled` says whether the signal went
+// out before the command ended on its own.
+struct InterruptedCliResult : CliResult {
+  bool signalled = false;
+};
+InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready);
+
+// Lines in a text file (0 when it does not exist yet).
+int64_t count_lines(const std::string& path);
 
 // The CLI binary's path.
 std::string cli_path();

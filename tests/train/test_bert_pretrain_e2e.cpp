@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "cli.h"
 #include "cornerstone/io/safetensors.h"
@@ -102,17 +103,20 @@ TEST_F(BertPretrain, InterruptAndResumeGiveTheSameLossesAsAStraightRun) {
   const std::string straight = d("straight"), resumed = d("resumed");
   auto r = run_cli(pretrain(straight, "--steps 30"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "13", 1);
-  r = run_cli(pretrain(resumed, "--steps 30"));
-  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
-  EXPECT_EQ(r.exit_code, 130) << r.output;
-  EXPECT_EQ(train_losses(resumed).size(), 13u);
+  const auto stopped = run_cli_interrupting(pretrain(resumed, "--steps 30"), [&] { return count_lines(resumed + "/metrics.jsonl") >= 8; });
+  ASSERT_TRUE(stopped.signalled) << stopped.output;
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(stopped.output, m, std::regex("interrupted at step (\\d+); checkpoint saved"))) << stopped.output;
+  const int64_t at = std::stoll(m[1]);
+  EXPECT_LT(at, 30);
+  EXPECT_EQ(train_losses(resumed).size(), static_cast<size_t>(at));
   r = run_cli(pretrain(resumed, "--steps 30 --resume"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto a = train_losses(straight), b = train_losses(resumed);
   ASSERT_EQ(a.size(), 30u);
   ASSERT_EQ(b.size(), 30u);
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1 << " (interrupted after 13)";
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1 << " (interrupted after " << at << ")";
   const auto wa = io::SafeTensorsFile::open((fs::path(straight) / "model.safetensors").string());
   const auto wb = io::SafeTensorsFile::open((fs::path(resumed) / "model.safetensors").string());
   for (const auto& n : wa.names()) EXPECT_EQ(wa.get(n).to_vector(), wb.get(n).to_vector()) << n;

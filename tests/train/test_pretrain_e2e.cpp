@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
@@ -138,22 +139,26 @@ TEST_F(Pretrain, InterruptAndResumeGiveTheSameLossesAsAStraightRun) {
   auto r = run_cli(pretrain(straight, "--steps 60"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
-  // Same run, interrupted by a real SIGINT (Ctrl-C) after step 23 (the trainer raises it itself
-  // under CORNERSTONE_TEST_INTERRUPT_AT_STEP, so the timing is deterministic), then resumed.
-  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "23", 1);
-  r = run_cli(pretrain(resumed, "--steps 60"));
-  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
-  EXPECT_EQ(r.exit_code, 130) << "Ctrl-C exits with 130 after saving\n" << r.output;
-  EXPECT_NE(r.output.find("interrupted at step 23; checkpoint saved"), std::string::npos) << r.output;
-  EXPECT_TRUE(fs::exists(fs::path(resumed) / "checkpoints" / "step-00000023" / "state.json"));
-  EXPECT_EQ(train_losses(resumed).size(), 23u);
+  // Same run, interrupted by a real SIGINT (Ctrl-C) from outside once 10 steps are logged; it
+  // stops after the step it is in, saves a checkpoint there, and is then resumed.
+  const auto stopped = run_cli_interrupting(pretrain(resumed, "--steps 60"), [&] { return count_lines(resumed + "/metrics.jsonl") >= 10; });
+  ASSERT_TRUE(stopped.signalled) << "the run ended before it could be interrupted\n" << stopped.output;
+  EXPECT_EQ(stopped.exit_code, 130) << "Ctrl-C exits with 130 after saving\n" << stopped.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(stopped.output, m, std::regex("interrupted at step (\\d+); checkpoint saved"))) << stopped.output;
+  const int64_t at = std::stoll(m[1]);
+  EXPECT_LT(at, 60);
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(at));
+  EXPECT_TRUE(fs::exists(fs::path(resumed) / "checkpoints" / name / "state.json")) << name;
+  EXPECT_EQ(train_losses(resumed).size(), static_cast<size_t>(at));
   r = run_cli(pretrain(resumed, "--steps 60 --resume"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   const auto a = train_losses(straight), b = train_losses(resumed);
   ASSERT_EQ(a.size(), 60u);
   ASSERT_EQ(b.size(), 60u);
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1 << " (interrupted after 23)";
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1 << " (interrupted after " << at << ")";
 }
 
 TEST_F(Pretrain, SameSeedAndThreadsGiveBitIdenticalLosses) {

@@ -47,7 +47,6 @@ struct FinetuneOptions {
   double time_limit_s = 0;        // > 0: stop after this long, the schedule sized to fit
   bool resume = false;            // continue OUT from its latest checkpoint (the model loaded from it: finetune_checkpoint)
   bool quiet = false;
-  int64_t stop_after_steps = 0;   // testing aid: behave as if interrupted after this many steps
 
   // What must match when a run is resumed (state.json's "config").
   nlohmann::json to_json() const;

@@ -30,7 +30,6 @@ struct RunOptions {
   bool resume = false;
   std::string init_from;       // start from this model folder's weights (continued pretraining), not from the seed
   bool quiet = false;          // no progress line (tests)
-  int64_t stop_after_steps = 0;  // testing aid: behave as if interrupted after this many steps
 };
 
 class Trainer {

@@ -51,7 +51,6 @@ struct LoopConfig {
   double time_limit_s = 0;         // > 0: stop after this long, the schedule sized to fit
   bool resume = false;             // continue from the run's latest checkpoint
   bool quiet = false;              // no progress line
-  int64_t stop_after_steps = 0;    // testing aid: behave as if interrupted after this many steps
   nlohmann::json config;           // recorded in every checkpoint's state.json
 };
 
@@ -88,7 +87,6 @@ class TrainingLoop {
  private:
   LoopConfig cfg_;
   LoopParts parts_;
-  int64_t interrupt_at_step_ = 0;  // CORNERSTONE_TEST_INTERRUPT_AT_STEP: raise SIGINT after that step
 };
 
 // Installs a SIGINT/SIGTERM handler that asks running loops to stop at the next step boundary.
