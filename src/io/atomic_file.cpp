@@ -64,6 +64,7 @@ std::string read_file(const std::string& path) {
   if (!in) throw IOError(os_error("cannot open", path));
   std::ostringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) throw IOError("cannot read " + path + ": read error");
   return ss.str();
 }
 

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tokenize/json_fields.h"
+#include "tokenize/components.h"
 
 namespace cornerstone::tokenize {
 

@@ -228,7 +228,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const Json& json, const std::strin
   if (const Json* d = optional_field(json, "dropout", path)) {
     if (!d->is_number()) fail(child_path(path, "dropout"), "expected a number or null, got " + type_name(*d));
     if (d->get<double>() > 0.0)
-      throw UnsupportedError("tokenizer.json: " + child_path(path, "dropout") +
+      throw UnsupportedError(child_path(path, "dropout") +
                              ": BPE dropout is not supported by Cornerstone (encoding is deterministic); set it to "
                              "null");
   }

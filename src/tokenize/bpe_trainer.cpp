@@ -11,7 +11,7 @@
 #include "cornerstone/core/parallel.h"
 #include "tokenize/bpe_model.h"
 #include "tokenize/byte_level.h"
-#include "tokenize/file_io.h"
+#include "cornerstone/io/atomic_file.h"
 #include "tokenize/tokenizer_impl.h"
 #include "tokenize/word_counter.h"
 
@@ -225,7 +225,7 @@ Tokenizer train_bpe(const std::vector<std::string>& files, const BpeTrainerOptio
   if (files.empty()) throw ValueError("train_bpe: no corpus files given");
   std::vector<std::string> contents;
   contents.reserve(files.size());
-  for (const auto& f : files) contents.push_back(read_file(f));
+  for (const auto& f : files) contents.push_back(io::read_file(f));
   return train_bpe_on_texts(contents, options, report);
 }
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "tokenize/json_fields.h"
+#include "tokenize/components.h"
 
 namespace cornerstone::tokenize {
 

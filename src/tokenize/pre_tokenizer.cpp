@@ -353,7 +353,7 @@ std::unique_ptr<PreTokenizer> PreTokenizer::from_json(const Json& json, const st
     for (size_t i = 0; i < list.size(); ++i) {
       const std::string item_path = index_path(list_path, i);
       if (!parts.empty() && parts.back()->is_byte_level())
-        throw UnsupportedError("tokenizer.json: " + item_path +
+        throw UnsupportedError(item_path +
                                ": a pre-tokenizer after ByteLevel is not supported by Cornerstone; ByteLevel must "
                                "be the last step of the Sequence");
       parts.push_back(from_json(list[i], item_path));

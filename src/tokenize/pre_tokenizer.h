@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenize/json_fields.h"
+#include "tokenize/components.h"
 
 namespace cornerstone::tokenize {
 

@@ -6,7 +6,9 @@
 
 namespace cornerstone::tokenize {
 
-std::unique_ptr<Tokenizer::Impl> impl_from_json(const Json& root, std::vector<AddedToken>& added_tokens) {
+namespace {
+
+std::unique_ptr<Tokenizer::Impl> read_components(const Json& root, std::vector<AddedToken>& added_tokens) {
   as_object(root, "");
   auto impl = std::make_unique<Tokenizer::Impl>();
   if (const Json* n = optional_field(root, "normalizer", "")) impl->normalizer = Normalizer::from_json(*n, "normalizer");
@@ -18,7 +20,7 @@ std::unique_ptr<Tokenizer::Impl> impl_from_json(const Json& root, std::vector<Ad
     impl->post_processor = PostProcessor::from_json(*p, "post_processor");
   if (const Json* d = optional_field(root, "decoder", "")) impl->decoder = Decoder::from_json(*d, "decoder");
   if (const Json* t = optional_field(root, "truncation", ""); t && !t->is_null())
-    throw UnsupportedError("tokenizer.json: truncation: built-in truncation is not supported by Cornerstone; set it "
+    throw UnsupportedError("truncation: built-in truncation is not supported by Cornerstone; set it "
                            "to null and truncate the ids yourself");
   if (const Json* a = optional_field(root, "added_tokens", "")) {
     as_array(*a, "added_tokens");
@@ -26,6 +28,19 @@ std::unique_ptr<Tokenizer::Impl> impl_from_json(const Json& root, std::vector<Ad
       added_tokens.push_back(AddedToken::from_json((*a)[i], index_path("added_tokens", i)));
   }
   return impl;
+}
+
+}  // namespace
+
+// The components' errors name a JSON path ("model.merges[12]: ..."); they gain the file's name here.
+std::unique_ptr<Tokenizer::Impl> impl_from_json(const Json& root, std::vector<AddedToken>& added_tokens) {
+  try {
+    return read_components(root, added_tokens);
+  } catch (const UnsupportedError& e) {
+    throw UnsupportedError(std::string("tokenizer.json: ") + e.what());
+  } catch (const FormatError& e) {
+    throw FormatError(std::string("tokenizer.json: ") + e.what());
+  }
 }
 
 namespace {

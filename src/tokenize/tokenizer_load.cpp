@@ -5,7 +5,7 @@
 
 #include "cornerstone/core/error.h"
 #include "tokenize/bpe_model.h"
-#include "tokenize/file_io.h"
+#include "cornerstone/io/atomic_file.h"
 #include "tokenize/tokenizer_impl.h"
 #include "tokenize/wordpiece_model.h"
 
@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Json parse_json_file(const std::string& path) {
-  const std::string text = read_file(path);
+  const std::string text = io::read_file(path);
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) {
@@ -29,14 +29,14 @@ std::optional<Json> sibling_config(const fs::path& file) {
   const fs::path config = file.parent_path() / "tokenizer_config.json";
   if (!fs::exists(config)) return std::nullopt;
   try {
-    return Json::parse(read_file(config.string()));
+    return Json::parse(io::read_file(config.string()));
   } catch (const Json::exception& e) {
     throw FormatError(config.string() + ": not valid JSON: " + e.what());
   }
 }
 
 Tokenizer load_tokenizer_json(const fs::path& file) {
-  const std::string text = read_file(file.string());
+  const std::string text = io::read_file(file.string());
   Json root = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) {
     try {
@@ -71,7 +71,7 @@ Tokenizer load_gpt2(const fs::path& encoder_path, const fs::path& merges_path) {
       throw FormatError(encoder_path.string() + ": entry '" + token + "': expected an integer id in [0, 2^31), got " + id.dump());
     config.vocab.emplace_back(token, static_cast<int32_t>(id.get<int64_t>()));
   }
-  const std::string text = read_file(merges_path.string());
+  const std::string text = io::read_file(merges_path.string());
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
     size_t end = text.find('\n', pos);
@@ -105,7 +105,7 @@ Tokenizer load_gpt2(const fs::path& encoder_path, const fs::path& merges_path) {
 
 // BERT: vocab.txt, one token per line, id = line number - 1.
 Tokenizer load_bert_vocab(const fs::path& vocab_path) {
-  const std::string text = read_file(vocab_path.string());
+  const std::string text = io::read_file(vocab_path.string());
   WordPieceConfig config;
   bool has_upper = false;
   int32_t id = 0;
@@ -182,6 +182,6 @@ Tokenizer Tokenizer::load(const std::string& path) {
   return load_tokenizer_json(p);
 }
 
-void Tokenizer::save(const std::string& path) const { write_file_atomic(path, to_json()); }
+void Tokenizer::save(const std::string& path) const { io::write_file_atomic(path, to_json()); }
 
 }  // namespace cornerstone::tokenize

@@ -137,7 +137,7 @@ TEST(Registry, FindsFamiliesByArchModelTypeGgufAndPreset) {
 }
 
 TEST(Registry, ConfigsRoundTripThroughTheirFamily) {
-  for (const std::string& p : {"gpt2-tiny", "llama-tiny", "bert-mini", "toy-nano"}) {
+  for (const char* p : {"gpt2-tiny", "llama-tiny", "bert-mini", "toy-nano"}) {
     const auto c = models::model_config_from_json(p, "preset");
     const auto again = models::model_config_from_json(c->to_json(), "again");
     EXPECT_EQ(again->to_json(), c->to_json()) << p;
