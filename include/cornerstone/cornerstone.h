@@ -116,6 +116,11 @@ class Model {
   // ---- the pieces, for the layers that train and convert ----
   // The f32 model (null for a quantized folder, which holds no f32 weights).
   std::shared_ptr<models::PretrainedModel> pretrained() const;
+  // The f32 weights of a pretrained model (a run, HF folder, GGUF file, PEFT adapter over its base,
+  // or an instruction-tuned model with its adapters folded in) for a job that writes them out
+  // again (`job`: "export", "quantize", ...). UnsupportedError naming why for a quantized folder
+  // (no float weights) or a task model with a head.
+  std::shared_ptr<models::PretrainedModel> language_model(const std::string& job) const;
   // The fine-tuned task model (null unless kind() is a task).
   const adapt::TaskModel* task() const;
 

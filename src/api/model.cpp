@@ -61,32 +61,38 @@ bool is_gguf_file(const std::string& path) {
   return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
 }
 
-// A GGUF file: the family that reads its general.architecture, the tokenizer it embeds.
-void open_gguf(Model::State& s) {
-  const io::GGUFFile f = io::GGUFFile::open(s.path);
-  s.model = std::shared_ptr<models::PretrainedModel>(models::family_of_gguf(f).from_gguf(f));
-  if (s.options.tokenizer.empty()) {
+// A GGUF file: the family that reads its general.architecture, and the tokenizer it embeds
+// (when `tokenizer` is given and the file has one).
+std::shared_ptr<models::PretrainedModel> open_gguf(const std::string& path, std::optional<tokenize::Tokenizer>* tokenizer) {
+  const io::GGUFFile f = io::GGUFFile::open(path);
+  std::shared_ptr<models::PretrainedModel> m(models::family_of_gguf(f).from_gguf(f));
+  if (tokenizer) {
     const std::string json = interop::tokenizer_json_from_gguf(f);
-    if (!json.empty()) s.tokenizer = tokenize::Tokenizer::from_json(json);
+    if (!json.empty()) *tokenizer = tokenize::Tokenizer::from_json(json);
   }
+  return m;
 }
 
-// A PEFT adapter folder without task.json: its adapters merged into the base it names.
+// A PEFT adapter folder without task.json: its adapters merged into the base it names (a model
+// folder or a GGUF file).
 void open_peft(Model::State& s) {
   std::string base = s.options.base;
   if (base.empty()) base = read_json(fs::path(s.path) / "adapter_config.json").value("base_model_name_or_path", "");
-  if (base.empty() || !fs::is_directory(base))
-    throw IOError("'" + s.path + "' is a LoRA adapter whose base model " + (base.empty() ? std::string("is not named") : "'" + base + "' is not a folder here") +
-                  " (pass the base model folder)");
-  std::shared_ptr<models::PretrainedModel> m(models::load_model(base));
+  std::error_code ec;
+  const bool folder = !base.empty() && fs::is_directory(base, ec);
+  if (!folder && (base.empty() || !is_gguf_file(base)))
+    throw IOError("'" + s.path + "' is a LoRA adapter whose base model " +
+                  (base.empty() ? std::string("is not named") : "'" + base + "' is neither a model folder nor a GGUF file here") +
+                  " (pass the base model)");
+  const std::string own = models::find_tokenizer(s.path);
+  const bool wants_tokenizer = s.options.tokenizer.empty() && own.empty();
+  std::shared_ptr<models::PretrainedModel> m = folder ? std::shared_ptr<models::PretrainedModel>(models::load_model(base))
+                                                      : open_gguf(base, wants_tokenizer ? &s.tokenizer : nullptr);
   adapt::load_peft(*m, s.path);
   adapt::bake_lora(*m);
   s.model = m;
-  s.chat_dir = base;
-  if (s.options.tokenizer.empty()) {
-    const std::string own = models::find_tokenizer(s.path);
-    s.options.tokenizer = own.empty() ? models::find_tokenizer(base) : own;
-  }
+  if (folder) s.chat_dir = base;
+  if (s.options.tokenizer.empty() && !s.tokenizer) s.options.tokenizer = own.empty() && folder ? models::find_tokenizer(base) : own;
 }
 
 }  // namespace
@@ -104,7 +110,7 @@ Model load(const std::string& path, const LoadOptions& options) {
   if (!fs::is_directory(path, ec)) {
     if (!is_gguf_file(path))
       throw FormatError("'" + path + "' is neither a model folder (config.json + model.safetensors) nor a GGUF file");
-    open_gguf(s);
+    s.model = open_gguf(path, s.options.tokenizer.empty() ? &s.tokenizer : nullptr);
   } else if (fs::exists(dir / "task.json")) {
     s.task.emplace(adapt::TaskModel::load(path));
     // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,
@@ -142,6 +148,17 @@ std::string Model::model_type() const { return s_->model_type; }
 std::string Model::weight_format() const { return s_->weights ? std::string(kernels::weight_format_name(s_->weights->format())) : s_->format; }
 std::string Model::kind() const { return s_->task ? adapt::task_name(s_->task->spec().task) : "pretrained"; }
 std::shared_ptr<models::PretrainedModel> Model::pretrained() const { return s_->model; }
+std::shared_ptr<models::PretrainedModel> Model::language_model(const std::string& job) const {
+  if (!s_->model)
+    throw UnsupportedError(job + ": '" + s_->path + "' is a " + weight_format() +
+                           " folder, which holds no float weights; " + job + " the f32 or bf16 model it was made from");
+  if (s_->task && s_->task->spec().task != adapt::Task::SFT)
+    throw UnsupportedError(job + ": '" + s_->path + "' is a " + kind() + " fine-tune; " + job +
+                           " writes language models, and its task head has no place in one (use it with `cornerstone evaluate` or "
+                           "`embed`, or " + job + " its base model)");
+  return s_->model;
+}
+
 const adapt::TaskModel* Model::task() const { return s_->task ? &*s_->task : nullptr; }
 
 std::vector<Capability> Model::capabilities() const {

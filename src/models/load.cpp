@@ -16,7 +16,7 @@ namespace cornerstone::models {
 namespace fs = std::filesystem;
 
 nlohmann::json read_model_config(const std::string& path) {
-  if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors)");
+  if (!fs::is_directory(path)) throw IOError("model '" + path + "' is not a folder (expected config.json + model.safetensors; `cornerstone import` turns a GGUF file into one)");
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path) || !io::SafeTensorsCheckpoint::exists(path))
     throw IOError("model '" + path + "': missing " +

@@ -212,6 +212,21 @@ TEST_F(Finetune, InstructionTuningFullAndLora) {
   ASSERT_EQ(a.exit_code, 0) << a.output;
   EXPECT_EQ(a.output, b.output);
 
+  // The same adapter as a bare PEFT folder (adapter_config.json + adapter_model.safetensors, as
+  // PEFT saves it) over the base as a GGUF file: `lora merge` opens both through load() and
+  // writes a model whose greedy text is the merged one's.
+  r = run_cli("export --model " + d("base") + " --format gguf --out " + d("base.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::create_directories(d("peft"));
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"}) fs::copy_file(d("sft-lora/") + f, d("peft/") + f);
+  r = run_cli("lora merge --model " + d("base.gguf") + " --adapter " + d("peft") + " --out " + d("peft-merged"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(d("peft-merged/tokenizer.json"))) << "the GGUF file's tokenizer";
+  const auto c = run_cli("generate --model " + d("peft-merged") + " --prompt 'Who' --greedy --max-tokens 20");
+  const auto c0 = run_cli("generate --model " + d("sft-merged") + " --prompt 'Who' --greedy --max-tokens 20");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(c.output, c0.output);
+
   // Bad input: a pair without its response, a frozen base (nothing to train), sft options elsewhere.
   std::ofstream(d("bad-sft.jsonl")) << "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"no answer\"}\n";
   r = run_cli("finetune --model " + d("base") + " --task sft --train " + d("bad-sft.jsonl") + " --out " + d("z1"));

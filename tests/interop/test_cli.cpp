@@ -95,6 +95,29 @@ TEST_F(InteropCli, ExportImportGenerate) {
   generate(path("from-q8"));
 }
 
+// export and quantize open their model through load(), so a GGUF file is as good an input as a
+// folder: GGUF -> Hugging Face folder and GGUF -> q8_0 folder, each generating like the original.
+TEST_F(InteropCli, ExportAndQuantizeTakeAGGUFFile) {
+  const std::string original = generate(path("run"));
+  auto r = run_cli("export --model " + path("run") + " --format gguf --out " + path("src.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("export --model " + path("src.gguf") + " --format hf --out " + path("hf-from-gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(path("hf-from-gguf/tokenizer.json"))) << "the tokenizer the GGUF file embeds";
+  EXPECT_EQ(generate(path("hf-from-gguf")), original);
+
+  r = run_cli("quantize --model " + path("src.gguf") + " --type q8_0 --out " + path("q8-from-gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(path("q8-from-gguf/tokenizer.json")));
+  generate(path("q8-from-gguf"));
+
+  // A quantized folder has no float weights to export again: a clear refusal, nothing written.
+  r = run_cli("export --model " + path("q8-from-gguf") + " --format hf --out " + path("hf-from-q8"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is a q8_0 folder, which holds no float weights"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("hf-from-q8")));
+}
+
 TEST_F(InteropCli, BadRequestsFailWithAMessageAndLeaveNothing) {
   auto r = run_cli("export --model " + path("run") + " --format hf --type q4_0 --out " + path("hf-q4"));
   EXPECT_EQ(r.exit_code, 1);

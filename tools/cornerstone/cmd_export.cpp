@@ -1,9 +1,11 @@
 // `cornerstone export`: a model as a Hugging Face folder (transformers) or a GGUF file (llama.cpp).
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "command.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/cornerstone.h"
 #include "cornerstone/io/safetensors_checkpoint.h"
 #include "cornerstone/interop/convert.h"
 
@@ -12,7 +14,10 @@ namespace {
 void add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Export a model as a Hugging Face folder or a GGUF file (llama.cpp)");
   static std::string model_path, out, format, type = "f32", shard_size, tokenizer, name;
-  cmd->add_option("--model", model_path, "Model folder: a run, a checkpoint, or a Hugging Face folder")->required();
+  cmd->add_option("--model", model_path,
+                  "Any language model load() opens: a run, a checkpoint, a Hugging Face folder, a GGUF file, a PEFT adapter "
+                  "over its base, an instruction-tuned folder")
+      ->required();
   cmd->add_option("--format", format, "hf: transformers folder (safetensors); gguf: one llama.cpp file")
       ->required()
       ->check(CLI::IsMember({"hf", "gguf"}));
@@ -32,10 +37,18 @@ void add_export(CLI::App& app) {
       if (o.format != interop::ExportFormat::HF) throw ValueError("--shard-size applies to --format hf only");
       o.shard_bytes = io::parse_byte_size(shard_size);
     }
-    o.tokenizer = tokenizer;
     o.name = name;
+    if (o.name.empty()) {  // the model's folder name, or the GGUF file's name without its extension
+      namespace fs = std::filesystem;
+      const fs::path p = fs::absolute(fs::path(model_path)).lexically_normal();
+      const fs::path named = p.has_filename() ? p : p.parent_path();
+      o.name = fs::is_directory(named) ? named.filename().string() : named.stem().string();
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = interop::export_model(model_path, out, o);
+    LoadOptions lo;
+    lo.tokenizer = tokenizer;
+    const Model m = load(model_path, lo);
+    const auto r = interop::export_pretrained(*m.language_model("export"), m.has_tokenizer() ? &m.tokenizer() : nullptr, out, o);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const auto& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     std::printf("exported %s (%s, %zu file%s, %.1f MB) in %.2f s\n", out.c_str(), type.c_str(), r.files.size(),

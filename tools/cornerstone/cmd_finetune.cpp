@@ -13,7 +13,9 @@
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/tokenize/chat_template.h"
+#include "cornerstone/cornerstone.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/staged_folder.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/train/time_budget.h"
 #include "cornerstone/train/training_loop.h"
@@ -167,7 +169,7 @@ void add_lora(CLI::App& app) {
   auto* cmd = app.add_subcommand("lora", "LoRA adapter tools");
   auto* merge = cmd->add_subcommand("merge", "Fold a LoRA adapter into its base model's weights");
   static std::string model, adapter, out;
-  merge->add_option("--model", model, "The base model folder")->required();
+  merge->add_option("--model", model, "The base model (a folder or a GGUF file)")->required();
   merge->add_option("--adapter", adapter, "Folder with adapter_config.json + adapter_model.safetensors")->required();
   merge->add_option("--out", out, "Output model folder")->required();
   cmd->require_subcommand(1);
@@ -180,16 +182,14 @@ void add_lora(CLI::App& app) {
       m.merge_adapters();
       m.save(out);
     } else {
-      const auto base = models::load_model(model);
-      adapt::load_peft(*base, adapter);
-      adapt::bake_lora(*base);
-      const fs::path tmp = out + ".tmp";
-      fs::remove_all(tmp);
-      fs::create_directories(tmp);
-      models::save_model(*base, tmp.string());
-      const std::string tok = models::find_tokenizer(model);
-      if (!tok.empty()) fs::copy_file(tok, tmp / "tokenizer.json");
-      fs::rename(tmp, out);
+      // A PEFT adapter folder: load() folds it into the base (the GGUF or folder --model names).
+      LoadOptions lo;
+      lo.base = model;
+      const Model merged = load(adapter, lo);
+      io::StagedFolder dir(out);
+      models::save_model(*merged.language_model("lora merge"), dir.path());
+      if (merged.has_tokenizer()) merged.tokenizer().save((fs::path(dir.path()) / "tokenizer.json").string());
+      dir.commit();
     }
     std::printf("merged model in %s\n", out.c_str());
   });
