@@ -8,6 +8,7 @@
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/interop/open_model.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/load.h"
@@ -120,10 +121,12 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   if (spec.from_scratch && spec.mode == AdaptMode::LoRA)
     throw ValueError("--from-scratch does not combine with LoRA (its saved adapters assume the pretrained base); "
                      "fine-tune fully, or use --freeze-base for a probe on frozen random weights");
-  m.base_ = spec.from_scratch ? models::create_model(models::read_model_config(spec.base), seed ^ 0x5c2a7c4ull, spec.base)
-                              : std::shared_ptr<models::PretrainedModel>(models::load_model(spec.base));
-  const std::string tok = models::find_tokenizer(spec.base);
-  if (tok.empty()) throw IOError("base model '" + spec.base + "' has no tokenizer.json");
+  interop::OpenedModel opened = interop::open_pretrained(spec.base);  // a model folder or a GGUF file
+  m.base_ = spec.from_scratch ? std::shared_ptr<models::PretrainedModel>(
+                                    models::create_model(opened.model->hf_config(), seed ^ 0x5c2a7c4ull, spec.base))
+                              : opened.model;
+  if (!opened.tokenizer) throw IOError("base model '" + spec.base + "' has no tokenizer (tokenizer.json, or one in the GGUF file)");
+  const tokenize::Tokenizer& tok = *opened.tokenizer;
   if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->max_positions());
   if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->max_positions())
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
@@ -134,13 +137,13 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
                        "' is a " + m.base_->model_type() + " model, which does not");
     if (spec.mode == AdaptMode::Frozen)
       throw ValueError("--freeze-base leaves nothing to train for sft (it has no head): fine-tune fully or use --lora-rank");
-    m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tokenize::Tokenizer::load(tok)).name
+    m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tok).name
                                                        : tokenize::chat_template(spec.chat_template).name;
   }
   if (spec.task == Task::Contrastive && spec.pooling == Pooling::Cls && m.base_->text_framing() != models::TextFraming::ClsSep)
     throw ValueError("--pooling cls needs a model whose first token ([CLS]) sees the whole text, an encoder; a " +
                      m.base_->model_type() + " model's first token has seen nothing else: use mean");
-  m.format_.emplace(tokenize::Tokenizer::load(tok), m.base_->text_framing(), m.spec_.max_length);
+  m.format_.emplace(tok, m.base_->text_framing(), m.spec_.max_length);
   m.build(seed, true);
   return m;
 }
@@ -157,7 +160,9 @@ TaskModel TaskModel::load(const std::string& dir) {
   TaskModel m;
   m.spec_ = TaskSpec::from_json(j, task_path);
   const bool lora = m.spec_.mode == AdaptMode::LoRA;
-  m.base_ = models::load_model(lora ? m.spec_.base : dir, {"score.weight", "classifier.weight", "classifier.bias"});
+  // LoRA: the base it was tuned from (a folder or a GGUF file); full / frozen: the folder itself.
+  m.base_ = lora ? interop::open_pretrained(m.spec_.base).model
+                 : std::shared_ptr<models::PretrainedModel>(models::load_model(dir, {"score.weight", "classifier.weight", "classifier.bias"}));
   m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->text_framing(), m.spec_.max_length);
   m.build(0, /*attach_lora=*/false);
   if (lora) {

@@ -9,8 +9,7 @@
 #include "cornerstone/eval/perplexity.h"
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/io/gguf.h"
-#include "cornerstone/interop/gguf_tokenizer.h"
+#include "cornerstone/interop/open_model.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/eval/loss.h"
@@ -54,25 +53,6 @@ nlohmann::json read_json(const fs::path& p) {
   }
 }
 
-bool is_gguf_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
-}
-
-// A GGUF file: the family that reads its general.architecture, and the tokenizer it embeds
-// (when `tokenizer` is given and the file has one).
-std::shared_ptr<models::PretrainedModel> open_gguf(const std::string& path, std::optional<tokenize::Tokenizer>* tokenizer) {
-  const io::GGUFFile f = io::GGUFFile::open(path);
-  std::shared_ptr<models::PretrainedModel> m(models::family_of_gguf(f).from_gguf(f));
-  if (tokenizer) {
-    const std::string json = interop::tokenizer_json_from_gguf(f);
-    if (!json.empty()) *tokenizer = tokenize::Tokenizer::from_json(json);
-  }
-  return m;
-}
-
 // A PEFT adapter folder without task.json: its adapters merged into the base it names (a model
 // folder or a GGUF file).
 void open_peft(Model::State& s) {
@@ -80,19 +60,21 @@ void open_peft(Model::State& s) {
   if (base.empty()) base = read_json(fs::path(s.path) / "adapter_config.json").value("base_model_name_or_path", "");
   std::error_code ec;
   const bool folder = !base.empty() && fs::is_directory(base, ec);
-  if (!folder && (base.empty() || !is_gguf_file(base)))
+  if (!folder && (base.empty() || !interop::is_gguf_file(base)))
     throw IOError("'" + s.path + "' is a LoRA adapter whose base model " +
                   (base.empty() ? std::string("is not named") : "'" + base + "' is neither a model folder nor a GGUF file here") +
                   " (pass the base model)");
-  const std::string own = models::find_tokenizer(s.path);
-  const bool wants_tokenizer = s.options.tokenizer.empty() && own.empty();
-  std::shared_ptr<models::PretrainedModel> m = folder ? std::shared_ptr<models::PretrainedModel>(models::load_model(base))
-                                                      : open_gguf(base, wants_tokenizer ? &s.tokenizer : nullptr);
-  adapt::load_peft(*m, s.path);
-  adapt::bake_lora(*m);
-  s.model = m;
+  interop::OpenedModel b = interop::open_pretrained(base);
+  adapt::load_peft(*b.model, s.path);
+  adapt::bake_lora(*b.model);
+  s.model = b.model;
   if (folder) s.chat_dir = base;
-  if (s.options.tokenizer.empty() && !s.tokenizer) s.options.tokenizer = own.empty() && folder ? models::find_tokenizer(base) : own;
+  // The tokenizer: the one asked for, else the adapter folder's own, else the base's.
+  if (s.options.tokenizer.empty()) {
+    const std::string own = models::find_tokenizer(s.path);
+    if (!own.empty()) s.options.tokenizer = own;
+    else s.tokenizer = std::move(b.tokenizer);
+  }
 }
 
 }  // namespace
@@ -108,9 +90,9 @@ Model load(const std::string& path, const LoadOptions& options) {
   if (!fs::exists(path, ec)) throw IOError("model '" + path + "' does not exist");
   const fs::path dir(path);
   if (!fs::is_directory(path, ec)) {
-    if (!is_gguf_file(path))
-      throw FormatError("'" + path + "' is neither a model folder (config.json + model.safetensors) nor a GGUF file");
-    s.model = open_gguf(path, s.options.tokenizer.empty() ? &s.tokenizer : nullptr);
+    interop::OpenedModel o = interop::open_pretrained(path);  // a GGUF file (anything else: an error naming it)
+    s.model = o.model;
+    if (s.options.tokenizer.empty()) s.tokenizer = std::move(o.tokenizer);
   } else if (fs::exists(dir / "task.json")) {
     s.task.emplace(adapt::TaskModel::load(path));
     // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,

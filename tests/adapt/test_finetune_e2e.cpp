@@ -370,3 +370,24 @@ TEST_F(Finetune, TimeBudgetAndActivationCheckpointing) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(p[i]["loss"].get<double>(), c[i]["loss"].get<double>()) << "step " << i + 1;
   EXPECT_LT(c.back()["activation_mb"].get<double>(), p.back()["activation_mb"].get<double>());
 }
+
+// A GGUF file is as good a base as a folder: LoRA on the base exported to GGUF (f32, the same
+// weights) trains with the same losses, and the task folder reopens over the GGUF base.
+TEST_F(Finetune, AGGUFBaseTrainsLikeItsFolder) {
+  head(d("train.jsonl"), d("train96.jsonl"), 96);
+  auto r = run_cli("export --model " + d("base") + " --format gguf --out " + d("base-ft.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string common = " --task classify --epochs 1 --batch 16 --max-length 64 --lr 3e-3 --lora-rank 4 --train " + d("train96.jsonl");
+  r = run_cli("--threads 2 finetune --model " + d("base") + common + " --out " + d("from-folder"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("--threads 2 finetune --model " + d("base-ft.gguf") + common + " --out " + d("from-gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto a = step_lines(d("from-folder")), b = step_lines(d("from-gguf"));
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["loss"].get<double>(), b[i]["loss"].get<double>()) << "step " << i + 1;
+  r = run_cli("evaluate --model " + d("from-gguf") + " --data " + d("val.jsonl") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto e = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_GT(e["accuracy"].get<double>(), 0.5) << e.dump();
+}

@@ -134,7 +134,7 @@ TEST_F(GenerateCli, BadInputGivesAClearErrorAndNoCrash) {
     return ::testing::AssertionSuccess();
   };
   EXPECT_TRUE(fails_with("quantize --model " + model("f32") + " --type q5_k --out " + *dir_ + "/x", "q8_0 or q4_0"));
-  EXPECT_TRUE(fails_with("quantize --model " + model("q4_0") + " --type q8_0 --out " + *dir_ + "/x", "f32 model"));
+  EXPECT_TRUE(fails_with("quantize --model " + model("q4_0") + " --type q8_0 --out " + *dir_ + "/x", "is a q4_0 folder, which holds no float weights"));
   std::string long_prompt;
   for (int i = 0; i < 300; ++i) long_prompt += "the union ";
   EXPECT_TRUE(fails_with("generate --model " + model("q4_0") + " --prompt '" + long_prompt + "'", "context"));

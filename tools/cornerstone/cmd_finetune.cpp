@@ -40,7 +40,7 @@ void add_finetune(CLI::App& app) {
   static float lora_alpha = 0, lora_dropout = 0;
   static std::vector<std::string> lora_targets;
   static bool freeze_base = false, resume = false;
-  cmd->add_option("--model", model, "The pretrained model folder (a pretraining run)")->required();
+  cmd->add_option("--model", model, "The pretrained model: a folder (a pretraining run, a Hugging Face folder) or a GGUF file")->required();
   cmd->add_option("--task", task, "classify | tag | contrastive | sft")->required()->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
