@@ -83,6 +83,8 @@ class Model {
   std::string kind() const;
   std::vector<Capability> capabilities() const;
   bool can(Capability c) const;
+  // The longest sequence the model reads, in tokens (its position table).
+  int64_t context() const;
   // One line for people: "gpt2 (f32): causal-lm, embeddings".
   std::string describe() const;
 
@@ -92,6 +94,9 @@ class Model {
   // The chat template a causal LM answers conversations in (the one it was tuned with, its
   // config.json's, or one its tokenizer's special tokens imply).
   tokenize::ChatTemplate chat_template() const;
+  // True for a model tuned to answer conversations: an sft fine-tune, or a folder whose
+  // config.json names its chat template (then prompts should be rendered with chat_template()).
+  bool instruction_tuned() const;
 
   // ---- causal LM ----
   std::vector<infer::Generation> generate(const std::vector<std::string>& prompts, const infer::GenerateOptions& options,

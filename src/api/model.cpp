@@ -162,6 +162,8 @@ std::vector<Capability> Model::capabilities() const {
   return out;
 }
 
+int64_t Model::context() const { return s_->model ? s_->model->max_positions() : inference_weights().config().context; }
+
 bool Model::can(Capability c) const {
   const auto caps = capabilities();
   return std::find(caps.begin(), caps.end(), c) != caps.end();
@@ -189,6 +191,15 @@ const tokenize::Tokenizer& Model::tokenizer() const {
 tokenize::ChatTemplate Model::chat_template() const {
   if (s_->task && s_->task->spec().task == adapt::Task::SFT) return tokenize::chat_template(s_->task->spec().chat_template);
   return tokenize::chat_template_for(s_->chat_dir, tokenizer());
+}
+
+bool Model::instruction_tuned() const {
+  if (s_->task) return s_->task->spec().task == adapt::Task::SFT;
+  std::error_code ec;
+  const fs::path cfg = fs::path(s_->chat_dir) / "config.json";
+  if (!fs::is_regular_file(cfg, ec)) return false;
+  const auto j = nlohmann::json::parse(io::read_file(cfg.string()), nullptr, false);
+  return j.is_object() && j.contains("chat_template") && j["chat_template"].is_string();
 }
 
 const infer::InferenceWeights& Model::inference_weights() const {
