@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/rag/chunker.h"
 #include "cornerstone/rag/document_store.h"
+#include "cornerstone/rag/evaluate.h"
 #include "cornerstone/rag/index.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
@@ -308,4 +310,46 @@ TEST_F(Rag, AskAnswersFromRetrievedSourcesLikeGenerateDoes) {
   r = run_cli("ask --index " + d("idx") + " --model " + d("bert") + " --question congress");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("does not generate text"), std::string::npos) << r.output;
+}
+
+TEST(RetrievalMetrics, RecallMrrAndNdcgOfOneRanking) {
+  const auto s = rag::score_ranking({"/d/a.txt", "/d/b.txt", "/d/c.txt", "/d/x/rel.txt"}, {"rel.txt", "b.txt"});
+  EXPECT_DOUBLE_EQ(s.recall_at_1, 0.0);
+  EXPECT_DOUBLE_EQ(s.recall_at_5, 1.0);
+  EXPECT_DOUBLE_EQ(s.mrr_at_10, 0.5);
+  const double dcg = 1 / std::log2(3.0) + 1 / std::log2(5.0), ideal = 1 + 1 / std::log2(3.0);
+  EXPECT_NEAR(s.ndcg_at_10, dcg / ideal, 1e-12);
+  EXPECT_DOUBLE_EQ(rag::score_ranking({"/d/ab.txt"}, {"b.txt"}).recall_at_1, 0.0) << "names match whole path components";
+}
+
+TEST_F(Rag, EvaluateRetrievalScoresEveryMode) {
+  // Queries made from the documents' own sentences: their document is known by construction.
+  const auto ix = rag::Index::open(d("idx"));
+  std::ofstream q(d("queries.jsonl"));
+  for (const auto& s : ix.store().sources()) {
+    const std::string text = read(s.path);
+    const size_t at = text.find(". ", text.size() / 2);
+    q << nlohmann::json{{"query", text.substr(at + 2, 160)}, {"relevant", {fs::path(s.path).filename().string()}}}.dump() << "\n";
+  }
+  q.close();
+  auto r = run_cli("evaluate --task retrieval --index " + d("idx") + " --data " + d("queries.jsonl") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  ASSERT_EQ(j["modes"].size(), 3u);
+  for (const auto& m : j["modes"]) {
+    EXPECT_EQ(m["queries"], 12);
+    for (const char* k : {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}) {
+      EXPECT_GE(m[k].get<double>(), 0.0);
+      EXPECT_LE(m[k].get<double>(), 1.0);
+    }
+    EXPECT_LE(m["recall@1"].get<double>(), m["recall@10"].get<double>());
+  }
+  EXPECT_EQ(j["modes"][1]["mode"], "bm25");
+  EXPECT_GE(j["modes"][1]["recall@10"].get<double>(), 0.9) << "a document's own sentence finds it by its words";
+  std::ofstream(d("badq.jsonl")) << "{\"query\": \"x\", \"relevant\": []}\n";
+  r = run_cli("evaluate --task retrieval --index " + d("idx") + " --data " + d("badq.jsonl"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("badq.jsonl:1: \"relevant\" must be a non-empty list"), std::string::npos) << r.output;
+  r = run_cli("evaluate --task retrieval --data " + d("queries.jsonl"));
+  EXPECT_NE(r.output.find("needs --index"), std::string::npos) << r.output;
 }

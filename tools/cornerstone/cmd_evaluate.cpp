@@ -6,6 +6,7 @@
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
+#include "cornerstone/rag/evaluate.h"
 
 namespace {
 
@@ -14,19 +15,42 @@ void add_evaluate(CLI::App& app) {
   auto* cmd = app.add_subcommand("evaluate", "Score a model on data: perplexity on token shards, accuracy / macro-F1 on labelled "
                                  "JSONL, retrieval metrics for embedders, response loss on instruction pairs");
   cmd->alias("eval");
-  static std::string model, task, data;
+  static std::string model, task, data, index;
+  static std::vector<std::string> modes;
   static EvaluateOptions o;
   static bool json = false;
-  cmd->add_option("--model", model, "Any model: a run or Hugging Face folder, a quantized or fine-tuned folder, a GGUF file")->required();
+  cmd->add_option("--model", model, "Any model: a run or Hugging Face folder, a quantized or fine-tuned folder, a GGUF file "
+                                    "(retrieval: the query embedder, default the index's)");
   cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity) or a JSONL file (task metrics)")->required();
-  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft)")
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
+  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft), or "
+                                  "retrieval: score an --index on JSONL {\"query\", \"relevant\": [paths]}")
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "retrieval"}));
+  cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
+  cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
   cmd->add_option("--split", o.split, "Token shards: which split")->check(CLI::IsMember({"val", "train"}))->capture_default_str();
   cmd->add_option("--context", o.context, "Token shards: tokens per window (default: the model's context)");
   cmd->add_option("--batch", o.batch, "Windows or examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens", o.max_tokens, "Token shards: evaluate at most this many tokens (0: all)");
   cmd->add_flag("--json", json, "Print one JSON object");
   cmd->callback([] {
+    if (task == "retrieval" || !index.empty()) {
+      if (task != "retrieval") throw ValueError("--index is for --task retrieval");
+      if (index.empty()) throw ValueError("--task retrieval needs --index (the index to score)");
+      const auto ix = rag::Index::open(index, model);
+      const auto queries = rag::read_retrieval_queries(data);
+      std::vector<rag::RetrievalScores> rows;
+      for (const auto& name : modes.empty() ? std::vector<std::string>{"dense", "bm25", "hybrid"} : modes)
+        rows.push_back(rag::evaluate_retrieval(ix, queries, rag::search_mode_from_name(name)));
+      if (json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& r : rows) j.push_back(r.to_json());
+        std::printf("%s\n", nlohmann::json{{"metric", "retrieval"}, {"index", index}, {"modes", j}}.dump().c_str());
+      } else {
+        std::printf("%s", rag::retrieval_table(rows).c_str());
+      }
+      return;
+    }
+    if (model.empty()) throw ValueError("--model is required");
     const Model m = load(model);
     // A model never fine-tuned is scored on instruction pairs as it is (the baseline of an sft run).
     if (!task.empty() && task != m.kind() && !(task == "sft" && m.kind() == "pretrained" && m.can(Capability::CausalLM)))
