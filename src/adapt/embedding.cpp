@@ -40,12 +40,13 @@ Tensor embed_batch(const models::PretrainedModel& model, const PaddedBatch& batc
   return pool(model.hidden_states(batch.batch(), dropout_rng), batch.lengths, pooling);
 }
 
-Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperature) {
+Tensor info_nce(const Tensor& queries, const Tensor& documents, float temperature) {
   if (!(temperature > 0)) throw ValueError("info_nce: the temperature must be positive");
-  if (queries.shape() != positives.shape())
-    throw ShapeError("info_nce: queries " + queries.shape().str() + " and positives " + positives.shape().str() + " differ");
+  if (queries.ndim() != 2 || documents.ndim() != 2 || documents.size(1) != queries.size(1) || documents.size(0) < queries.size(0))
+    throw ShapeError("info_nce: queries " + queries.shape().str() + " need documents (B + M, C) with their positives first, got " +
+                     documents.shape().str());
   const int64_t B = queries.size(0);
-  const Tensor sim = ops::linear(l2_normalize(queries), l2_normalize(positives));  // (B, B) cosine similarities
+  const Tensor sim = ops::linear(l2_normalize(queries), l2_normalize(documents));  // (B, B + M) cosine similarities
   std::vector<int32_t> diagonal(static_cast<size_t>(B));
   std::iota(diagonal.begin(), diagonal.end(), 0);
   return ops::cross_entropy(ops::scale(sim, 1.0f / temperature), Tensor::from_data({B}, diagonal));

@@ -98,6 +98,7 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
       Encoded x;
       x.input = in.text(p.query);
       x.positive = in.text(p.positive);
+      if (!p.negative.empty()) x.negative = in.text(p.negative), x.has_negative = true;
       out.push_back(std::move(x));
     }
   } else {
@@ -118,6 +119,8 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
   b.input = pad_batch(inputs, kLengthMultiple, max_length);
   const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
   if (task == Task::Contrastive) {
+    for (size_t k = begin; k < end; ++k)
+      if (data[order[k]].has_negative) positives.push_back(&data[order[k]].negative);
     b.positive = pad_batch(positives, kLengthMultiple, max_length);
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);

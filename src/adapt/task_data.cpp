@@ -94,7 +94,9 @@ std::vector<InstructionExample> read_instructions(const std::string& path) {
 std::vector<RetrievalPair> read_retrieval_pairs(const std::string& path) {
   std::vector<RetrievalPair> out;
   for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
-    out.push_back({string_field(j, "query", where), string_field(j, "positive", where), line});
+    RetrievalPair p{string_field(j, "query", where), string_field(j, "positive", where), line, ""};
+    if (j.contains("negative") && !j["negative"].is_null()) p.negative = string_field(j, "negative", where);
+    out.push_back(std::move(p));
   });
   require_some(out, path);
   return out;

@@ -345,3 +345,34 @@ TEST_F(BertFinetune, BadInputIsNamed) {
   r = run_cli("finetune --model " + d("base") + " --task classify --epochs 1 --train " + d("pair_bad.jsonl") + " --out " + d("pairs2"));
   EXPECT_NE(r.output.find("pair_bad.jsonl:2: \"text_pair\" must be a string"), std::string::npos) << r.output;
 }
+
+// Hard negatives ({"query", "positive", "negative"}) join the in-batch candidates: at fresh weights
+// every similarity is about equal, so the first loss is about log(candidates): log(2B) with a
+// negative per pair against log(B) without.
+TEST_F(BertFinetune, HardNegativesJoinTheCandidates) {
+  const auto pairs = read_jsonl(d("pairs_train.jsonl"));
+  ASSERT_GE(pairs.size(), 33u);
+  std::ofstream plain(d("pairs32.jsonl")), hard(d("pairs32_neg.jsonl"));
+  for (size_t i = 0; i < 32; ++i) {
+    plain << pairs[i].dump() << "\n";
+    nlohmann::json h = pairs[i];
+    h["negative"] = pairs[i + 1]["positive"];
+    hard << h.dump() << "\n";
+  }
+  plain.close(), hard.close();
+  auto first_loss = [&](const std::string& train, const std::string& out) {
+    const auto r = run_cli("--threads 2 finetune --model " + d("base") + " --from-scratch --task contrastive --epochs 1 --batch 32 --max-length 64 " +
+                           "--lr 1e-3 --train " + train + " --out " + d(out));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    for (const auto& row : read_jsonl(d(out + "/metrics.jsonl")))
+      if (row.contains("loss")) return row["loss"].get<double>();
+    return -1.0;
+  };
+  const double without = first_loss(d("pairs32.jsonl"), "neg_off"), with = first_loss(d("pairs32_neg.jsonl"), "neg_on");
+  EXPECT_NEAR(without, std::log(32.0), 0.35);
+  EXPECT_NEAR(with, std::log(64.0), 0.35);
+  std::ofstream(d("neg_bad.jsonl")) << "{\"query\": \"q\", \"positive\": \"p\", \"negative\": [1]}\n";
+  const auto r = run_cli("finetune --model " + d("base") + " --task contrastive --train " + d("neg_bad.jsonl") + " --out " + d("neg_bad"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("neg_bad.jsonl:1: \"negative\" must be a string"), std::string::npos) << r.output;
+}

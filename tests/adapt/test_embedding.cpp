@@ -38,6 +38,24 @@ TEST(Embedding, PoolingNormalisationAndInfoNceMatchPyTorch) {
     check_against_oracle(c);
     check_finite_differences(c);
   }
+  // Hard negatives: documents after the B positives are negatives for every query.
+  {
+    const std::vector<int32_t> ld = {2, 7, 7, 4, 5, 1};
+    Rng rng(5);
+    OpCase c;
+    c.oracle_op = "info_nce";
+    c.attrs = {{"lengths_q", lq}, {"lengths_p", ld}, {"pooling", "mean"}, {"temperature", 0.05}};
+    c.inputs = {Tensor::uniform({4, 7, 12}, rng, -1, 1), Tensor::uniform({6, 7, 12}, rng, -1, 1)};
+    c.grad = {true, true};
+    c.run = [&](const std::vector<Tensor>& in) {
+      return adapt::info_nce(adapt::pool(in[0], Tensor::from_data({4}, lq), adapt::Pooling::Mean),
+                             adapt::pool(in[1], Tensor::from_data({6}, ld), adapt::Pooling::Mean), 0.05f);
+    };
+    check_against_oracle(c);
+    check_finite_differences(c);
+    Rng r2(6);
+    EXPECT_THROW(adapt::info_nce(Tensor::uniform({4, 8}, r2, -1, 1), Tensor::uniform({3, 8}, r2, -1, 1), 0.1f), ShapeError);
+  }
   // Unit vectors, the direction kept.
   Rng rng(4);
   const Tensor x = Tensor::uniform({3, 16}, rng, -2, 2);

@@ -33,8 +33,10 @@ Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);
 Tensor l2_normalize(const Tensor& x);
 // The pooled embeddings of a padded batch, (B, C).
 Tensor embed_batch(const models::PretrainedModel& model, const PaddedBatch& batch, Pooling pooling, Rng* dropout_rng = nullptr);
-// InfoNCE with in-batch negatives: queries, positives (B, C) -> mean loss (1,).
-Tensor info_nce(const Tensor& queries, const Tensor& positives, float temperature);
+// InfoNCE with in-batch negatives: queries (B, C) against documents (B + M, C), where document i
+// is query i's positive for i < B and the M rows after them are hard negatives (every query's)
+// -> mean loss (1,).
+Tensor info_nce(const Tensor& queries, const Tensor& documents, float temperature);
 // Embeddings of many texts without gradients, one row per text in order: (N, C). Texts are
 // batched by length (less padding). The model should be in eval mode.
 Tensor embed_texts(const models::PretrainedModel& model, const InputFormat& inputs, const std::vector<std::string>& texts,

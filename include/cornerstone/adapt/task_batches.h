@@ -6,6 +6,7 @@
 //   classify     input (a text or pair) + label          loss: cross-entropy on the head's logits
 //   tag          input (words) + a target per token       loss: cross-entropy per word's first token
 //   contrastive  input (the query) + positive (its text)  loss: InfoNCE with in-batch negatives
+//                (+ an optional hard negative)                 and the batch's hard negatives
 //   sft          ids + next-token targets (-1: prompt)    loss: next-token cross-entropy on responses
 #pragma once
 
@@ -27,6 +28,8 @@ namespace cornerstone::adapt {
 struct Encoded {
   ModelInput input;                    // the text (pair), sentence, or the contrastive query
   ModelInput positive;                 // contrastive: the query's document
+  ModelInput negative;                 // contrastive: a hard negative (when has_negative)
+  bool has_negative = false;
   std::vector<int32_t> token_targets;  // tagging: per token; sft: the next token (-1: no loss there)
   int32_t label = -1;                  // classification
 };
@@ -39,7 +42,7 @@ std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, boo
 
 struct BatchTensors {
   PaddedBatch input;     // the examples (contrastive: the queries)
-  PaddedBatch positive;  // contrastive: their documents
+  PaddedBatch positive;  // contrastive: their documents, then the hard negatives of those that have one
   Tensor targets;        // (B) labels, or (B T) token targets
 };
 

@@ -2,7 +2,8 @@
 //   classification  {"text": "...", "label": "spam"}            (label: a string or an integer)
 //                   {"text": "...", "text_pair": "...", "label": "entailment"}   (a pair: encoders)
 //   tagging         {"tokens": ["The", "cat"], "tags": ["DET", "NOUN"]}
-//   retrieval pairs {"query": "...", "positive": "..."}          (contrastive training)
+//   retrieval pairs {"query": "...", "positive": "...", "negative": "..."}   (contrastive training;
+//                   the hard negative is optional)
 //   instruction     {"prompt": "...", "response": "..."}  (optional "system": "...")
 // Readers check every line and name the file, line and field that is wrong.
 #pragma once
@@ -32,6 +33,7 @@ struct RetrievalPair {
   std::string query;
   std::string positive;
   int64_t line = 0;
+  std::string negative;  // a passage that looks relevant but is not ("": none)
 };
 
 struct InstructionExample {
