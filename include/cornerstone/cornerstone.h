@@ -111,6 +111,13 @@ class Model {
                int64_t batch_size = 32) const;
   adapt::Pooling default_pooling() const;
 
+  // ---- classifier ----
+  // A classifier's label names, in the order of its outputs.
+  const std::vector<std::string>& labels() const;
+  // Probabilities over labels() per text, (N, L); with `pairs` (one per text), per text pair
+  // (a cross-encoder's query and passage).
+  Tensor classify(const std::vector<std::string>& texts, const std::vector<std::string>& pairs = {}, int64_t batch_size = 32) const;
+
   // ---- evaluation: the metric follows from the model and the data ----
   //   a folder of token shards (`cornerstone prepare`)    causal LM: loss and perplexity
   //   JSONL, classifier / tagger                          accuracy, macro-F1, confusion matrix

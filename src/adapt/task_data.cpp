@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
 
 namespace cornerstone::adapt {
 
@@ -100,6 +101,20 @@ std::vector<RetrievalPair> read_retrieval_pairs(const std::string& path) {
   });
   require_some(out, path);
   return out;
+}
+
+void write_rerank_pairs(const std::string& triples, const std::string& out) {
+  std::string text;
+  bool any_negative = false;
+  for (const auto& p : read_retrieval_pairs(triples)) {
+    text += nlohmann::json{{"text", p.query}, {"text_pair", p.positive}, {"label", kRelevant}}.dump() + "\n";
+    if (p.negative.empty()) continue;
+    text += nlohmann::json{{"text", p.query}, {"text_pair", p.negative}, {"label", kIrrelevant}}.dump() + "\n";
+    any_negative = true;
+  }
+  if (!any_negative)
+    throw ValueError(triples + ": a reranker learns to tell relevant passages from irrelevant ones; give some lines a \"negative\"");
+  io::write_file_atomic(out, text);
 }
 
 std::vector<std::string> label_set(const std::vector<ClassificationExample>& examples) {

@@ -1,9 +1,12 @@
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 
 #include "cornerstone/adapt/finetune.h"
 #include "cornerstone/adapt/lora.h"
+#include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/eval/perplexity.h"
@@ -235,6 +238,44 @@ Tensor Model::embed(const std::vector<std::string>& texts, std::optional<adapt::
     throw ValueError("--max-length " + std::to_string(max_length) + " exceeds the model's " + std::to_string(limit) + " positions");
   const adapt::InputFormat format(tokenizer(), s_->model->text_framing(), max_length > 0 ? max_length : std::min<int64_t>(limit, 512));
   return adapt::embed_texts(*s_->model, format, texts, pooling.value_or(default_pooling()), normalize, batch_size);
+}
+
+const std::vector<std::string>& Model::labels() const {
+  if (!can(Capability::Classifier)) cannot(*this, "classify text (it has no classification head: `finetune --task classify` makes one)");
+  return s_->task->spec().labels;
+}
+
+Tensor Model::classify(const std::vector<std::string>& texts, const std::vector<std::string>& pairs, int64_t batch_size) const {
+  const auto& labels = this->labels();
+  if (!pairs.empty() && pairs.size() != texts.size())
+    throw ValueError("classify: " + std::to_string(pairs.size()) + " pair texts for " + std::to_string(texts.size()) + " texts");
+  if (batch_size <= 0) throw ValueError("classify: the batch size must be positive");
+  const adapt::TaskModel& t = *s_->task;
+  autograd::NoGradGuard no_grad;
+  t.module().eval();
+  const int64_t L = static_cast<int64_t>(labels.size()), N = static_cast<int64_t>(texts.size());
+  Tensor out = Tensor::empty({N, L});
+  float* o = out.data<float>();
+  for (int64_t s = 0; s < N; s += batch_size) {
+    const int64_t e = std::min(N, s + batch_size);
+    std::vector<adapt::ModelInput> in;
+    for (int64_t i = s; i < e; ++i)
+      in.push_back(pairs.empty() ? t.inputs().text(texts[static_cast<size_t>(i)]) : t.inputs().pair(texts[static_cast<size_t>(i)], pairs[static_cast<size_t>(i)]));
+    std::vector<const adapt::ModelInput*> ptrs;
+    for (const auto& x : in) ptrs.push_back(&x);
+    const adapt::PaddedBatch b = adapt::pad_batch(ptrs);
+    const Tensor logits = t.classifier()->logits(b.ids, b.lengths, b.segments).contiguous();
+    const float* z = logits.data<float>();
+    for (int64_t r = 0; r < e - s; ++r) {  // softmax per row
+      const float* zr = z + r * L;
+      float* pr = o + (s + r) * L;
+      const float m = *std::max_element(zr, zr + L);
+      double sum = 0;
+      for (int64_t c = 0; c < L; ++c) sum += std::exp(static_cast<double>(zr[c] - m));
+      for (int64_t c = 0; c < L; ++c) pr[c] = static_cast<float>(std::exp(static_cast<double>(zr[c] - m)) / sum);
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -92,8 +92,12 @@ TEST(Instruction, PackingKeepsEveryTargetAndNeverCrossesAnExample) {
   for (const auto& r : packed.rows) {
     EXPECT_LE(static_cast<int64_t>(r.ids.size()), cap);
     for (size_t i = 0; i + 1 < r.ids.size(); ++i) {
-      if (r.ids[i + 1] == im_start) EXPECT_EQ(r.targets[i], -1) << "a target crosses into the next example at " << i;
-      if (r.targets[i] >= 0) EXPECT_EQ(r.targets[i], r.ids[i + 1]);
+      if (r.ids[i + 1] == im_start) {
+        EXPECT_EQ(r.targets[i], -1) << "a target crosses into the next example at " << i;
+      }
+      if (r.targets[i] >= 0) {
+        EXPECT_EQ(r.targets[i], r.ids[i + 1]);
+      }
     }
   }
 }

@@ -353,3 +353,55 @@ TEST_F(Rag, EvaluateRetrievalScoresEveryMode) {
   r = run_cli("evaluate --task retrieval --data " + d("queries.jsonl"));
   EXPECT_NE(r.output.find("needs --index"), std::string::npos) << r.output;
 }
+
+TEST_F(Rag, ACrossEncoderFromTriplesReranksSearchResults) {
+  // Triples from the documents: a query inside a passage, that passage, another document's.
+  const auto ix = rag::Index::open(d("idx"));
+  std::ofstream t(d("triples.jsonl"));
+  const int64_t n = ix.store().chunk_count();
+  for (int64_t i = 0; i < 32; ++i) {
+    const auto a = ix.store().chunk(1 + (i * 7) % n), b = ix.store().chunk(1 + (i * 13 + 5) % n);
+    t << nlohmann::json{{"query", a.text.substr(a.text.size() / 3, 60)}, {"positive", a.text}, {"negative", b.text}}.dump() << "\n";
+  }
+  t.close();
+  auto r = run_cli("--threads 2 finetune --model " + d("bert") + " --task rerank --train " + d("triples.jsonl") +
+                   " --epochs 1 --batch 16 --max-length 96 --out " + d("reranker"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto task = nlohmann::json::parse(read(d("reranker/task.json")));
+  EXPECT_EQ(task["task"], "classify");
+  EXPECT_EQ(task["labels"], (nlohmann::json{"irrelevant", "relevant"}));
+
+  r = run_cli("search --index " + d("idx") + " --query 'the militia of the states' --mode bm25 --k 4 --rerank " + d("reranker") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto hits = json_lines(r.output);
+  ASSERT_EQ(hits.size(), 4u);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const double s = hits[i]["score"].get<double>();
+    EXPECT_GE(s, 0.0);
+    EXPECT_LE(s, 1.0) << "P(relevant)";
+    if (i) {
+      EXPECT_LE(s, hits[i - 1]["score"].get<double>()) << "ranked by the reranker's score";
+    }
+  }
+  std::ofstream q(d("rr_queries.jsonl"));
+  for (int64_t id : {2, 30}) {
+    const auto c = ix.store().chunk(id);
+    q << nlohmann::json{{"query", c.text.substr(0, 80)}, {"relevant", {c.source}}}.dump() << "\n";
+  }
+  q.close();
+  r = run_cli("evaluate --task retrieval --index " + d("idx") + " --data " + d("rr_queries.jsonl") + " --mode bm25 --rerank " + d("reranker") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  ASSERT_EQ(j["modes"].size(), 2u);
+  EXPECT_EQ(j["modes"][0]["mode"], "bm25");
+  EXPECT_EQ(j["modes"][1]["mode"], "bm25+rerank");
+  EXPECT_EQ(j["modes"][1]["queries"], 2);
+
+  r = run_cli("search --index " + d("idx") + " --query militia --rerank " + d("bert"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is not a cross-encoder"), std::string::npos) << r.output;
+  std::ofstream(d("no_neg.jsonl")) << "{\"query\": \"q\", \"positive\": \"p\"}\n";
+  r = run_cli("finetune --model " + d("bert") + " --task rerank --train " + d("no_neg.jsonl") + " --out " + d("rr_bad"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("give some lines a \"negative\""), std::string::npos) << r.output;
+}

@@ -1,11 +1,14 @@
 // `cornerstone ask`: retrieval-augmented generation (rag/ask.h) — find passages in an index,
 // give them to a model as numbered sources, print its answer and the sources.
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/rag/ask.h"
+#include "cornerstone/rag/rerank.h"
 
 namespace {
 
@@ -13,7 +16,7 @@ using namespace cornerstone;
 
 void add_ask(CLI::App& app) {
   auto* cmd = app.add_subcommand("ask", "Answer a question from an index's passages with a generative model, citing them");
-  static std::string dir, model, question, mode = "hybrid", chat = "auto";
+  static std::string dir, model, question, mode = "hybrid", chat = "auto", rerank;
   static int64_t k = 4;
   static infer::GenerateOptions g;
   static bool greedy = false, json = false, show_prompt = false;
@@ -30,6 +33,7 @@ void add_ask(CLI::App& app) {
   cmd->add_option("--temperature", g.sampling.temperature, "Sampling temperature")->capture_default_str();
   cmd->add_option("--top-p", g.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd->add_option("--seed", g.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--rerank", rerank, "Rescore the retrieved candidates with this cross-encoder (`finetune --task rerank`)");
   cmd->add_flag("--greedy", greedy, "Always take the most likely token");
   cmd->add_flag("--show-prompt", show_prompt, "Print the prompt the model read");
   cmd->add_flag("--json", json, "Print one JSON object: answer, cited sources, passages");
@@ -39,6 +43,8 @@ void add_ask(CLI::App& app) {
     rag::AskOptions o;
     o.search.mode = rag::search_mode_from_name(mode);
     o.search.k = k;
+    std::optional<rag::CrossEncoder> reranker;
+    if (!rerank.empty()) reranker.emplace(rerank), o.search.rerank = &*reranker;
     o.generate = g;
     o.generate.sampling.greedy = greedy;
     o.generate.sampling.validate();

@@ -2,11 +2,13 @@
 // which: perplexity on token shards for a language model, accuracy / F1 for a classifier or
 // tagger, recall and MRR for an embedder, response loss for instruction pairs (cornerstone.h).
 #include <cstdio>
+#include <optional>
 
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/rag/evaluate.h"
+#include "cornerstone/rag/rerank.h"
 
 namespace {
 
@@ -15,7 +17,7 @@ void add_evaluate(CLI::App& app) {
   auto* cmd = app.add_subcommand("evaluate", "Score a model on data: perplexity on token shards, accuracy / macro-F1 on labelled "
                                  "JSONL, retrieval metrics for embedders, response loss on instruction pairs");
   cmd->alias("eval");
-  static std::string model, task, data, index;
+  static std::string model, task, data, index, rerank;
   static std::vector<std::string> modes;
   static EvaluateOptions o;
   static bool json = false;
@@ -26,6 +28,7 @@ void add_evaluate(CLI::App& app) {
                                   "retrieval: score an --index on JSONL {\"query\", \"relevant\": [paths]}")
       ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "retrieval"}));
   cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
+  cmd->add_option("--rerank", rerank, "Retrieval: also score each mode with this cross-encoder reranking its candidates");
   cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
   cmd->add_option("--split", o.split, "Token shards: which split")->check(CLI::IsMember({"val", "train"}))->capture_default_str();
   cmd->add_option("--context", o.context, "Token shards: tokens per window (default: the model's context)");
@@ -39,8 +42,12 @@ void add_evaluate(CLI::App& app) {
       const auto ix = rag::Index::open(index, model);
       const auto queries = rag::read_retrieval_queries(data);
       std::vector<rag::RetrievalScores> rows;
-      for (const auto& name : modes.empty() ? std::vector<std::string>{"dense", "bm25", "hybrid"} : modes)
+      std::optional<rag::CrossEncoder> reranker;
+      if (!rerank.empty()) reranker.emplace(rerank);
+      for (const auto& name : modes.empty() ? std::vector<std::string>{"dense", "bm25", "hybrid"} : modes) {
         rows.push_back(rag::evaluate_retrieval(ix, queries, rag::search_mode_from_name(name)));
+        if (reranker) rows.push_back(rag::evaluate_retrieval(ix, queries, rag::search_mode_from_name(name), &*reranker));
+      }
       if (json) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& r : rows) j.push_back(r.to_json());

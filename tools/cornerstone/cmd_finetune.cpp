@@ -1,6 +1,7 @@
 // `cornerstone finetune` / `evaluate` / `lora merge`: adapting a pretrained model (decoder or
 // encoder) to a task.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -41,7 +42,10 @@ void add_finetune(CLI::App& app) {
   static std::vector<std::string> lora_targets;
   static bool freeze_base = false, resume = false;
   cmd->add_option("--model", model, "The pretrained model: a folder (a pretraining run, a Hugging Face folder) or a GGUF file")->required();
-  cmd->add_option("--task", task, "classify | tag | contrastive | sft")->required()->check(CLI::IsMember({"classify", "tag", "contrastive", "sft"}));
+  cmd->add_option("--task", task, "classify | tag | contrastive | sft | rerank (a cross-encoder: a classifier of (query, passage) "
+                  "pairs made from {\"query\", \"positive\", \"negative\"} lines, for `search --rerank`)")
+      ->required()
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank"}));
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
   cmd->add_option("--out", out, "Output folder")->required();
@@ -93,8 +97,27 @@ void add_finetune(CLI::App& app) {
     o.out = folder;
     o.resume = resume;
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
+    // rerank: retrieval triples become (query, passage) pairs labelled relevant / irrelevant, and
+    // the model is a classifier of them (task.json says classify; search --rerank reads it).
+    struct TempData {
+      std::string dir;
+      ~TempData() {
+        std::error_code ec;
+        if (!dir.empty()) fs::remove_all(dir, ec);
+      }
+    } temp;
+    if (task == "rerank") {
+      temp.dir = (fs::temp_directory_path() / ("cornerstone-rerank-" + std::to_string(::getpid()))).string();
+      fs::create_directories(temp.dir);
+      adapt::write_rerank_pairs(train_path, temp.dir + "/train.jsonl");
+      train_path = temp.dir + "/train.jsonl";
+      if (!val_path.empty()) {
+        adapt::write_rerank_pairs(val_path, temp.dir + "/val.jsonl");
+        val_path = temp.dir + "/val.jsonl";
+      }
+    }
     adapt::TaskSpec spec;
-    spec.task = adapt::task_from_name(task);
+    spec.task = adapt::task_from_name(task == "rerank" ? "classify" : task);
     spec.base = model;
     spec.max_length = max_length;
     if (spec.task == adapt::Task::Classify) spec.labels = adapt::label_set(adapt::read_classification(train_path));

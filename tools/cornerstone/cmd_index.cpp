@@ -1,12 +1,14 @@
 // `cornerstone index build|add|remove|info` and `cornerstone search`: retrieval indexes
 // (rag/index.h) over text files, searched densely, by BM25, or both.
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "command.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/rag/index.h"
+#include "cornerstone/rag/rerank.h"
 
 namespace {
 
@@ -99,7 +101,7 @@ void add_index(CLI::App& app) {
 
 void add_search(CLI::App& app) {
   auto* cmd = app.add_subcommand("search", "Search an index: dense (embeddings), bm25 (words) or hybrid (both, fused by reciprocal rank)");
-  static std::string dir, query, mode = "hybrid", embed_model;
+  static std::string dir, query, mode = "hybrid", embed_model, rerank;
   static int64_t k = 10;
   static bool json = false;
   cmd->add_option("--index", dir, "The index folder")->required();
@@ -107,12 +109,16 @@ void add_search(CLI::App& app) {
   cmd->add_option("--mode", mode, "dense, bm25 or hybrid")->capture_default_str()->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
   cmd->add_option("--k", k, "Passages to return")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--embed-model", embed_model, "Embed the query with this model instead of the index's (same vector size)");
+  cmd->add_option("--rerank", rerank, "Rescore the candidates with this cross-encoder (`finetune --task rerank`)");
   cmd->add_flag("--json", json, "Print JSON lines: rank, score, source, offsets, text");
   cmd->callback([] {
     const auto ix = rag::Index::open(dir, embed_model);
+    std::optional<rag::CrossEncoder> reranker;
+    if (!rerank.empty()) reranker.emplace(rerank);
     rag::SearchOptions o;
     o.mode = rag::search_mode_from_name(mode);
     o.k = k;
+    if (reranker) o.rerank = &*reranker;
     const auto hits = ix.search(query, o);
     if (hits.empty()) std::fprintf(stderr, "no passage matches\n");
     for (size_t i = 0; i < hits.size(); ++i) {

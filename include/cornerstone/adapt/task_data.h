@@ -48,6 +48,14 @@ std::vector<TaggingExample> read_tagging(const std::string& jsonl);
 std::vector<InstructionExample> read_instructions(const std::string& jsonl);
 std::vector<RetrievalPair> read_retrieval_pairs(const std::string& jsonl);
 
+// A cross-encoder's training data from retrieval triples: each {"query", "positive", "negative"?}
+// line becomes classification pairs {"text": query, "text_pair": positive, "label": "relevant"}
+// (and the negative's, "irrelevant"), written to `out`. Throws ValueError when no line has a
+// negative (a classifier needs both labels).
+void write_rerank_pairs(const std::string& triples, const std::string& out);
+inline constexpr const char* kRelevant = "relevant";
+inline constexpr const char* kIrrelevant = "irrelevant";
+
 // The sorted distinct labels of a set (the label vocabulary of a head).
 std::vector<std::string> label_set(const std::vector<ClassificationExample>& examples);
 std::vector<std::string> tag_set(const std::vector<TaggingExample>& examples);
