@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include "cornerstone/core/error.h"
@@ -207,9 +208,12 @@ StoredChunk DocumentStore::chunk(int64_t id) const {
 std::string fts_query(const std::string& text) {
   // Words: runs of letters, digits and any non-ASCII bytes (unicode61 decides the rest).
   std::string out, word;
+  std::set<std::string> seen;  // each word once (case-folded): a repeated "the" only costs time
   auto flush = [&] {
     if (word.empty()) return;
-    out += (out.empty() ? "\"" : " OR \"") + word + "\"";
+    std::string key = word;
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (seen.insert(key).second) out += (out.empty() ? "\"" : " OR \"") + word + "\"";
     word.clear();
   };
   for (unsigned char c : text) {

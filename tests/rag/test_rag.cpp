@@ -76,6 +76,7 @@ TEST(Fusion, ReciprocalRankFusionSumsOneOverSixtyPlusRank) {
 
 TEST(DocumentStore, HostileQueriesAreWordsNotSyntax) {
   EXPECT_EQ(rag::fts_query("NEAR(\"a\" OR b*) -c:d"), "\"NEAR\" OR \"a\" OR \"OR\" OR \"b\" OR \"c\" OR \"d\"");
+  EXPECT_EQ(rag::fts_query("The cat and the hat AND"), "\"The\" OR \"cat\" OR \"and\" OR \"hat\"");
   EXPECT_EQ(rag::fts_query("?! ..."), "");
   const std::string dir = fresh_temp_dir("rag_store");
   auto s = rag::DocumentStore::create(dir + "/docs.sqlite");

@@ -76,7 +76,8 @@ class DocumentStore {
   std::string path_;
 };
 
-// The words of a free-text query as an FTS5 expression: each quoted, joined by OR ("" when none).
+// The words of a free-text query as an FTS5 expression: each distinct word (ignoring case) quoted,
+// joined by OR ("" when none).
 std::string fts_query(const std::string& text);
 
 }  // namespace cornerstone::rag
