@@ -33,9 +33,10 @@ Tensor quantize_rows(const std::string& name, const Tensor& w, int64_t r0, int64
   return Tensor::from_storage(q.storage(), q.byte_offset(), {r1 - r0, static_cast<int64_t>(q.nbytes()) / (r1 - r0)}, DType::U8);
 }
 
+// Through AtomicFile, so the copy is fsync'ed before the folder is swapped in.
 void copy_if_exists(const fs::path& from, const fs::path& to) {
   if (fs::exists(from) && !fs::equivalent(from.parent_path(), to.parent_path()))
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    io::write_file_atomic(to.string(), io::read_file(from.string()));
 }
 
 }  // namespace
