@@ -64,6 +64,22 @@ nlohmann::json FinetuneOptions::to_json() const {
 
 std::optional<std::string> finetune_checkpoint(const std::string& out) { return train::latest_checkpoint(out); }
 
+bool clear_unstarted_finetune(const std::string& out) {
+  std::error_code ec;
+  if (!fs::is_directory(out, ec) || fs::is_empty(out, ec) || finetune_checkpoint(out)) return false;
+  std::vector<fs::path> ours;
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string n = e.path().filename().string();
+    if (n != "metrics.jsonl" && n != "checkpoints" && n[0] != '.') return false;
+    ours.push_back(e.path());
+  }
+  if (fs::is_directory(fs::path(out) / "checkpoints", ec))
+    for (const auto& e : fs::directory_iterator(fs::path(out) / "checkpoints"))
+      if (e.path().filename().string()[0] != '.') return false;  // not only temporaries: not ours to remove
+  for (const auto& p : ours) fs::remove_all(p);
+  return true;
+}
+
 eval::TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
   if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
     throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated with " +

@@ -10,6 +10,8 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/interop/open_model.h"
 #include "cornerstone/io/safetensors.h"
+#include "cornerstone/io/staged_folder.h"
+#include "cornerstone/io/temporaries.h"
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/load.h"
 
@@ -203,6 +205,7 @@ std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
 
 void TaskModel::save(const std::string& dir) const {
   const fs::path final_dir(dir), tmp = fs::path(dir + ".tmp." + std::to_string(getpid()));
+  io::remove_stale_temporaries(final_dir.parent_path().string(), final_dir.filename().string() + ".tmp.", ".tmp.");
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   const auto head = head_tensors();
@@ -230,14 +233,7 @@ void TaskModel::save(const std::string& dir) const {
   }
   tokenizer().save((tmp / "tokenizer.json").string());
   io::write_file_atomic((tmp / "task.json").string(), spec_.to_json().dump(2) + "\n");
-  if (fs::exists(final_dir)) {
-    const fs::path old = fs::path(dir + ".old." + std::to_string(getpid()));
-    fs::rename(final_dir, old);
-    fs::rename(tmp, final_dir);
-    fs::remove_all(old);
-  } else {
-    fs::rename(tmp, final_dir);
-  }
+  io::replace_folder(tmp.string(), final_dir.string());  // an existing folder is exchanged, never half-replaced
 }
 
 void TaskModel::merge_adapters() {

@@ -15,6 +15,7 @@
 #include "cornerstone/core/progress.h"
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/staged_folder.h"
 
 namespace cornerstone::data {
 
@@ -112,6 +113,13 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
     throw ValueError("--val-fraction must be in [0, 1), got " + std::to_string(opt.val_fraction));
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<std::string> files = expand_inputs(inputs);
+  // Shards, tokenizer and meta.json are written into a staging folder that replaces OUT in one
+  // rename: a reader (pretrain lists train-*.bin) sees the old dataset or the new one, never old
+  // shards beside new ones or half of a new set. Files in OUT that prepare does not write stay.
+  io::StagedFolder out(out_dir, io::StagedFolder::Existing::Replace, [](const std::string& n) {
+    return n == "tokenizer.json" || n == "meta.json" || n.rfind("train-", 0) == 0 || n.rfind("val-", 0) == 0;
+  });
+  const std::string staged = out.path();
   // Documents end with the end-of-text token; a WordPiece (BERT) vocabulary has none and ends
   // them with [SEP], which the masked-LM sampler keeps as a boundary (never masked).
   const std::optional<int32_t> eos = tok.eos_id() ? tok.eos_id() : tok.sep_id();
@@ -184,20 +192,16 @@ PrepareSummary prepare(const tokenize::Tokenizer& tok, const std::vector<std::st
   for (const auto& d : val) s.val_tokens += static_cast<int64_t>(d.size());
   s.val_documents = static_cast<int64_t>(val.size());
 
-  fs::create_directories(out_dir);
-  for (const auto& e : fs::directory_iterator(out_dir)) {  // a re-run replaces the old shards
-    const std::string n = e.path().filename().string();
-    if ((n.rfind("train-", 0) == 0 || n.rfind("val-", 0) == 0) && e.path().extension() == ".bin") fs::remove(e.path());
-  }
-  s.shards = write_split(out_dir, "train", train, vocab, opt.shard_tokens) + write_split(out_dir, "val", val, vocab, opt.shard_tokens);
-  tok.save((fs::path(out_dir) / "tokenizer.json").string());
+  s.shards = write_split(staged, "train", train, vocab, opt.shard_tokens) + write_split(staged, "val", val, vocab, opt.shard_tokens);
+  tok.save((fs::path(staged) / "tokenizer.json").string());
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const nlohmann::json meta = {{"documents", s.documents},     {"val_documents", s.val_documents},
                                {"bytes", s.bytes},             {"train_tokens", s.train_tokens},
                                {"val_tokens", s.val_tokens},   {"vocab_size", vocab},
                                {"eos_id", eos ? *eos : -1}, {"document_separator", eos ? tok.id_to_token(*eos) : ""},    {"val_fraction", opt.val_fraction},
                                {"inputs", inputs}};
-  io::write_file_atomic((fs::path(out_dir) / "meta.json").string(), meta.dump(2) + "\n");
+  io::write_file_atomic((fs::path(staged) / "meta.json").string(), meta.dump(2) + "\n");
+  out.commit();
   return s;
 }
 

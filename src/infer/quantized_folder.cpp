@@ -6,6 +6,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/staged_folder.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/quantize.h"
 #include "cornerstone/kernels/quant.h"
@@ -32,9 +33,10 @@ Tensor quantize_rows(const std::string& name, const Tensor& w, int64_t r0, int64
   return Tensor::from_storage(q.storage(), q.byte_offset(), {r1 - r0, static_cast<int64_t>(q.nbytes()) / (r1 - r0)}, DType::U8);
 }
 
+// Through AtomicFile, so the copy is fsync'ed before the folder is swapped in.
 void copy_if_exists(const fs::path& from, const fs::path& to) {
   if (fs::exists(from) && !fs::equivalent(from.parent_path(), to.parent_path()))
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    io::write_file_atomic(to.string(), io::read_file(from.string()));
 }
 
 }  // namespace
@@ -98,7 +100,13 @@ void save_quantized_model(const models::PretrainedModel& model, WeightFormat for
   const auto layout = model.config().hf_tensors();
   if (!model.config().decoder_stack() || layout.empty())
     throw UnsupportedError("quantize: a " + model.model_type() + " model is not a decoder stack; quantized folders are for generation");
-  fs::create_directories(dir);
+  // Written whole beside DIR, then swapped in: a crash leaves DIR as it was (a previous
+  // quantization stays loadable), never new weights beside an old config.json.
+  io::StagedFolder out(dir, io::StagedFolder::Existing::Replace, [](const std::string& n) {
+    return n == "model.safetensors" || n == "config.json" || n == "tokenizer.json" || n == "tokenizer_config.json" ||
+           n == "generation_config.json";
+  });
+  const fs::path staged(out.path());
   std::vector<std::pair<std::string, Tensor>> tensors;
   std::map<std::string, std::string> metadata{{"format", "pt"}};
   for (const models::HfTensor& l : layout) {
@@ -117,7 +125,7 @@ void save_quantized_model(const models::PretrainedModel& model, WeightFormat for
       metadata[l.hf] = nlohmann::json{{"format", kernels::weight_format_name(format)}, {"shape", {r1 - r0, w.size(1)}}}.dump();
     }
   }
-  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, metadata);
+  io::save_safetensors((staged / "model.safetensors").string(), tensors, metadata);
   // The source's config.json keeps keys Cornerstone does not interpret (e.g. a chat template name).
   nlohmann::json cfg = model.hf_config();
   const fs::path src_cfg = fs::path(source_dir) / "config.json";
@@ -132,14 +140,16 @@ void save_quantized_model(const models::PretrainedModel& model, WeightFormat for
   cfg["torch_dtype"] = format == WeightFormat::BF16 ? "bfloat16" : "float32";
   if (format != WeightFormat::F32)
     cfg["quantization"] = {{"format", kernels::weight_format_name(format)}, {"block_size", kernels::kQuantBlock}};
-  io::write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
-  if (source_dir.empty()) return;
-  const std::string tok = models::find_tokenizer(source_dir);
-  if (!tok.empty()) {
-    copy_if_exists(tok, fs::path(dir) / "tokenizer.json");
-    copy_if_exists(fs::path(tok).parent_path() / "tokenizer_config.json", fs::path(dir) / "tokenizer_config.json");
+  io::write_file_atomic((staged / "config.json").string(), cfg.dump(2) + "\n");
+  if (!source_dir.empty()) {
+    const std::string tok = models::find_tokenizer(source_dir);
+    if (!tok.empty()) {
+      copy_if_exists(tok, staged / "tokenizer.json");
+      copy_if_exists(fs::path(tok).parent_path() / "tokenizer_config.json", staged / "tokenizer_config.json");
+    }
+    copy_if_exists(fs::path(source_dir) / "generation_config.json", staged / "generation_config.json");
   }
-  copy_if_exists(fs::path(source_dir) / "generation_config.json", fs::path(dir) / "generation_config.json");
+  out.commit();
 }
 
 }  // namespace cornerstone::infer

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/temporaries.h"
 
 namespace cornerstone::io {
 
@@ -20,6 +21,8 @@ std::string os_error(const std::string& what, const std::string& path) {
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  const std::filesystem::path p(path_);
+  remove_stale_temporaries(p.parent_path().string(), p.filename().string() + ".tmp.", ".tmp.");  // of a killed writer
   tmp_ = path_ + ".tmp." + std::to_string(getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) throw IOError(os_error("cannot create", tmp_));

@@ -9,6 +9,8 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
+#include "cornerstone/io/staged_folder.h"
+#include "cornerstone/io/temporaries.h"
 #include "cornerstone/models/load.h"
 
 namespace cornerstone::train {
@@ -25,6 +27,11 @@ std::string step_name(int64_t step) {
 
 // Replaces `dst` by a hard link to `src` (a copy where links are not possible), atomically.
 void link_into_place(const fs::path& src, const fs::path& dst) {
+  std::error_code same;
+  // Already there (a resumed run pointed again at its checkpoint): rename(2) of one link of a file
+  // onto another link of the same file does nothing and would leave the temporary behind.
+  if (fs::equivalent(src, dst, same)) return;
+  io::remove_stale_temporaries(dst.parent_path().string(), dst.filename().string() + ".tmp.", ".tmp.");
   const fs::path tmp = dst.string() + ".tmp." + std::to_string(getpid());
   std::error_code ec;
   fs::remove(tmp, ec);
@@ -47,10 +54,15 @@ std::vector<fs::path> checkpoints(const std::string& run_dir) {
 
 }  // namespace
 
+void remove_checkpoint_temporaries(const std::string& run_dir) {
+  io::remove_stale_temporaries((fs::path(run_dir) / "checkpoints").string(), ".step-", ".tmp.");
+}
+
 std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const AdamW& optimizer,
                             const TrainerState& state, int64_t keep) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
+  remove_checkpoint_temporaries(run_dir);
   const fs::path final_dir = root / step_name(state.step);
   const fs::path tmp = root / ("." + step_name(state.step) + ".tmp." + std::to_string(getpid()));
   fs::remove_all(tmp);
@@ -72,19 +84,17 @@ std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write
                        {"cornerstone_version", CORNERSTONE_VERSION}};
   io::write_file_atomic((tmp / "state.json").string(), st.dump(2) + "\n");
 
-  // A checkpoint of the same step (from an earlier, interrupted run) is set aside, not deleted,
-  // until the new one is in place.
-  const fs::path old = root / ("." + step_name(state.step) + ".old");
-  if (fs::exists(final_dir)) {
-    fs::remove_all(old);
-    fs::rename(final_dir, old);
-  }
-  fs::rename(tmp, final_dir);
-  fs::remove_all(old);
+  // A checkpoint of the same step (from an earlier, interrupted run) is exchanged for the new one
+  // in one rename: there is never a moment without a complete step-N.
+  io::replace_folder(tmp.string(), final_dir.string());
 
+  // Old checkpoints leave under a temporary name first: one killed half-way through its removal
+  // is never seen as step-N.
   auto all = checkpoints(run_dir);
   while (static_cast<int64_t>(all.size()) > keep) {
-    fs::remove_all(all.front());
+    const fs::path doomed = root / ("." + all.front().filename().string() + ".tmp." + std::to_string(getpid()));
+    fs::rename(all.front(), doomed);
+    fs::remove_all(doomed);
     all.erase(all.begin());
   }
   return final_dir.string();

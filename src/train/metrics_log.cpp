@@ -32,8 +32,10 @@ void truncate_metrics(const fs::path& path, int64_t step) {
 }  // namespace
 
 MetricsLog::MetricsLog(const std::string& path, std::optional<int64_t> resume_step) {
+  // A resumed run continues the log; a new one starts it afresh (a run killed before its first
+  // checkpoint and started again must not append to the dead run's lines).
   if (resume_step) truncate_metrics(path, *resume_step);
-  out_.open(path, std::ios::app);
+  out_.open(path, resume_step ? std::ios::app : std::ios::trunc);
 }
 
 void MetricsLog::write(const nlohmann::json& line) {

@@ -58,7 +58,9 @@ TrainResult Trainer::run() {
   if (!opt_.init_from.empty() && !opt_.resume) models::load_weights_into(model, opt_.init_from);
   fs::create_directories(run);
   const fs::path data_tok = fs::path(opt_.data_dir) / "tokenizer.json";
-  if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json")) fs::copy_file(data_tok, run / "tokenizer.json");
+  // Atomically: a copy torn by a crash would be kept (and linked into every checkpoint) by the rerun.
+  if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json"))
+    io::write_file_atomic((run / "tokenizer.json").string(), io::read_file(data_tok.string()));
   nlohmann::json training_json = cfg_.to_json();
   if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
   io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");

@@ -52,6 +52,7 @@ TrainResult TrainingLoop::run() {
   GradientSync& sync = parts_.sync ? *parts_.sync : local_sync;
   const fs::path run(cfg_.run_dir);
   fs::create_directories(run);
+  remove_checkpoint_temporaries(cfg_.run_dir);  // a killed run's unfinished checkpoints
 
   // ---- optimizer, state (a resumed run's from its latest checkpoint) ----
   AdamW optimizer(parts_.parameters, cfg_.adamw);
@@ -67,6 +68,9 @@ TrainResult TrainingLoop::run() {
     if (!existing) throw ValueError("--resume: run folder '" + cfg_.run_dir + "' has no checkpoint to resume from");
     if (parts_.load_model) parts_.load_model(*existing);
     state = load_training_state(*existing, optimizer);
+    // A run killed after its checkpoint and before what follows it (the run folder pointed at the
+    // checkpoint) gets that now: resuming a finished run's last checkpoint trains no step.
+    if (parts_.after_checkpoint) parts_.after_checkpoint(*existing);
     dropout_rng.set_state(state.rng_seed, state.rng_offset);
     if (cfg_.steps_override > 0) state.total_steps = cfg_.steps_override;
     resumed_at = state.step;

@@ -85,6 +85,7 @@ void add_finetune(CLI::App& app) {
     if (lora_rank > 0 && freeze_base) throw ValueError("--lora-rank and --freeze-base are alternatives; pick one");
     std::string folder = out;
     while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    if (!resume) adapt::clear_unstarted_finetune(folder);  // the remains of a run killed before its first checkpoint
     const bool finished = fs::exists(fs::path(folder) / "task.json");
     const auto checkpoint = adapt::finetune_checkpoint(folder);
     if (finished)

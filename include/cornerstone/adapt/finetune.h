@@ -74,6 +74,12 @@ FinetuneResult finetune(TaskModel& model, const std::string& train_jsonl, const 
 // resume), if any.
 std::optional<std::string> finetune_checkpoint(const std::string& out);
 
+// A fine-tune killed (kill -9, power loss) before its first checkpoint leaves OUT holding only its
+// own beginnings: metrics.jsonl, checkpoints/ without a complete checkpoint, hidden temporaries.
+// There is nothing to resume; this removes them (so the same command can start again) and returns
+// true. OUT holding anything else (a finished model, a checkpoint, other files) is left alone: false.
+bool clear_unstarted_finetune(const std::string& out);
+
 // Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
 // (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
 eval::TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);

@@ -28,8 +28,8 @@
 
 namespace cornerstone::infer {
 
-// Writes `model` (a decoder stack: ModelConfig::decoder_stack()) into `dir` (created if needed)
-// with its matrices in `format`, through its family's Hugging Face table, and copies the tokenizer
+// Writes `model` (a decoder stack: ModelConfig::decoder_stack()) into `dir` (created, or replaced
+// as a whole in one rename: io::StagedFolder, Existing::Replace) with its matrices in `format`, through its family's Hugging Face table, and copies the tokenizer
 // files of `source_dir` when given. f32 writes a plain folder. UnsupportedError for other models.
 void save_quantized_model(const models::PretrainedModel& model, WeightFormat format, const std::string& dir,
                           const std::string& source_dir = "");

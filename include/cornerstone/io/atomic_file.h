@@ -1,7 +1,8 @@
 // Crash-safe file writing: data goes to a temporary file in the same folder, is fsync'ed, then
 // renamed over the destination (and the folder fsync'ed), so a reader sees either the old file or
 // the complete new one, never a torn write. A writer destroyed without commit() removes its
-// temporary file and leaves the destination untouched.
+// temporary file and leaves the destination untouched. A killed writer's temporary
+// (PATH.tmp.<pid>) is removed by the next AtomicFile for the same path (io/temporaries.h).
 //
 //   AtomicFile f("run/model.safetensors");
 //   f.write(header.data(), header.size());

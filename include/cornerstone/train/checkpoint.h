@@ -9,7 +9,9 @@
 //
 // Batches are a pure function of (seed, step, micro), so step and RNG are the whole data position.
 // A checkpoint folder is written under a temporary name and renamed when complete, so a crash
-// (or Ctrl-C) mid-write never leaves a half checkpoint under a real name; the last K are kept.
+// (or Ctrl-C, or kill -9) mid-write never leaves a half checkpoint under a real name; the last K
+// are kept, and an old one is renamed away before it is deleted (tests/crashsafe kill the CLI
+// mid-write and check all of this).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +49,11 @@ ModelWriter pretrained_model_writer(const models::PretrainedModel& model, const 
 // Pretraining: the run folder itself is a loadable model: RUN/model.safetensors and RUN/config.json
 // become (hard links to) the newest checkpoint's.
 void point_run_at(const std::string& run_dir, const std::string& checkpoint_dir);
+
+// Removes what killed writers left in RUN/checkpoints: the hidden folders (.step-N.tmp.<pid>) of
+// checkpoints being written or removed by a process that no longer exists. save_checkpoint and a
+// starting training loop call it.
+void remove_checkpoint_temporaries(const std::string& run_dir);
 
 // The newest complete checkpoint folder of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);

@@ -19,8 +19,9 @@ namespace cornerstone::train {
 
 class MetricsLog {
  public:
-  // Appends to `path`; a resumed run first drops the lines of steps after `resume_step` (written
-  // after its checkpoint, they are written again), and a torn last line.
+  // A new run (no `resume_step`) starts `path` afresh; a resumed run appends to it after dropping
+  // the lines of steps after `resume_step` (written after its checkpoint, they are written again)
+  // and a torn last line.
   MetricsLog(const std::string& path, std::optional<int64_t> resume_step);
   void write(const nlohmann::json& line);
 

@@ -1,0 +1,451 @@
+// kill -9 during every command that writes a result others read (issue 20, crash-safe writes):
+// prepare, pretrain (its checkpoints and the run's model), quantize, export (GGUF, Hugging Face
+// folder) and finetune. Each test times a clean run, then runs the real CLI again and again,
+// SIGKILLs it at seeded random moments of its write phase (kill_harness.h) and checks after
+// every kill that
+//   - the destination holds exactly the previous complete version or the new complete one (byte
+//     for byte against clean runs), or nothing where there was nothing; never a mix, never a torn
+//     file under a real name (temporaries under hidden / .tmp. names are allowed);
+//   - what is there opens with the library's loaders;
+//   - the same command (or --resume) then succeeds, gives the clean run's bytes, and leaves no
+//     temporaries behind.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli.h"
+#include "cornerstone/adapt/task_model.h"
+#include "cornerstone/data/token_shards.h"
+#include "cornerstone/infer/inference_weights.h"
+#include "cornerstone/io/gguf.h"
+#include "cornerstone/io/safetensors.h"
+#include "cornerstone/models/load.h"
+#include "kill_harness.h"
+
+using namespace cornerstone;
+using namespace cornerstone::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Kill points per command (plus one at the destination's first change); the training commands
+// resume after every kill, which costs a run each.
+constexpr int kKills = 12, kTrainingKills = 8;
+// prepare rewrites a 4-file dataset with this many files (about 3 MB of text).
+constexpr int kPrepareFiles = 64;
+
+// A small Llama that trains in milliseconds a step and checkpoints every step.
+const char* kPretrainConfig = R"({
+  "model": {"arch": "llama", "vocab_size": 300, "context": 64, "n_layers": 2, "d_model": 64, "n_heads": 4,
+            "n_kv_heads": 2, "d_ff": 128, "tie_embeddings": false},
+  "training": {"batch_size": 4, "steps": 8, "lr": 3e-3, "warmup_steps": 2, "eval_every": 4, "eval_batches": 1,
+               "checkpoint_every": 1, "keep_checkpoints": 3, "seed": 1}
+})";
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// "steps" of the metric lines that carry a training loss.
+std::vector<int64_t> loss_steps(const fs::path& metrics) {
+  std::vector<int64_t> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) out.push_back(j["step"].get<int64_t>());
+  }
+  return out;
+}
+
+void copy_folder(const fs::path& from, const fs::path& to) {
+  fs::remove_all(to);
+  fs::create_directories(to.parent_path());
+  fs::copy(from, to, fs::copy_options::recursive);
+}
+
+class CrashSafety : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(fresh_temp_dir("crashsafe"));
+    const std::string sotu = fetch_dataset("sotu") + "/data";
+    for (const auto& e : fs::directory_iterator(sotu))
+      if (e.path().extension() == ".txt") files_->push_back(e.path().string());
+    std::sort(files_->begin(), files_->end());
+    files_->resize(kPrepareFiles);
+    std::string corpus, inputs;
+    for (int i = 0; i < 4; ++i) corpus += " " + (*files_)[i], inputs += " --input " + (*files_)[i];
+    auto r = run_cli("tokenizer train --corpus" + corpus + " --vocab-size 300 --special '<|endoftext|>' --out " + d("tok"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_cli("prepare --tokenizer " + d("tok") + inputs + " --val-fraction 0.1 --out " + d("data"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::ofstream(d("pretrain.json")) << kPretrainConfig;
+    r = run_cli("--threads 1 pretrain --config " + d("pretrain.json") + " --data " + d("data") + " --out " + d("base"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // Quantize and export get a wider model (3 M parameters, 13 MB), so that their writes take a
+    // while: one step of training is enough.
+    auto big = nlohmann::json::parse(kPretrainConfig);
+    big["model"]["d_model"] = 256, big["model"]["d_ff"] = 768, big["model"]["n_layers"] = 4;
+    std::ofstream(d("big.json")) << big.dump();
+    r = run_cli("--threads 1 pretrain --config " + d("big.json") + " --steps 1 --data " + d("data") + " --out " + d("big"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // Fine-tuning data: 48 sentences of the corpus, labelled by length (3 steps an epoch at batch 16).
+    std::ofstream train(d("ft_train.jsonl"));
+    const std::string text = read_file((*files_)[4]);
+    int n = 0;
+    for (size_t at = 0; n < 48 && at < text.size();) {
+      const size_t end = std::min(text.find('.', at), text.size());
+      std::string s = text.substr(at, std::min<size_t>(end - at, 200));
+      at = end + 1;
+      std::replace(s.begin(), s.end(), '\n', ' ');
+      if (s.size() < 20) continue;
+      train << nlohmann::json{{"text", s}, {"label", s.size() > 100 ? "long" : "short"}}.dump() << "\n";
+      ++n;
+    }
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string d(const std::string& name) { return *dir_ + "/" + name; }
+  static std::vector<std::string> prepare_args(int n_files, const std::string& out) {
+    std::vector<std::string> a{"--threads", "1", "prepare", "--tokenizer", d("tok"), "--val-fraction", "0.1", "--out", out};
+    for (int i = 0; i < n_files; ++i) a.insert(a.end(), {"--input", (*files_)[static_cast<size_t>(i)]});
+    return a;
+  }
+  static std::vector<std::string> finetune_args(const std::string& out, bool resume) {
+    std::vector<std::string> a{"--threads", "1", "finetune", "--model", d("base"), "--task", "classify", "--train", d("ft_train.jsonl"),
+                               "--epochs", "3", "--batch", "16", "--max-length", "32", "--out", out};
+    if (resume) a.push_back("--resume");
+    return a;
+  }
+  // A fine-tune's finished model in OUT: the files of it that are there.
+  static constexpr const char* kModelFiles[] = {"model.safetensors", "config.json", "tokenizer.json", "task.json"};
+  static Snapshot model_of(const std::string& out) {
+    Snapshot s;
+    for (const char* f : kModelFiles)
+      if (fs::exists(fs::path(out) / f)) s[f] = read_file(fs::path(out) / f);
+    return s;
+  }
+  static std::string* dir_;
+  static std::vector<std::string>* files_;
+};
+std::string* CrashSafety::dir_ = nullptr;
+std::vector<std::string>* CrashSafety::files_ = new std::vector<std::string>;
+
+// ---- prepare ------------------------------------------------------------------------------------
+
+// The data folder goes from dataset A (4 files) to dataset B (64 files). pretrain reads whatever
+// train-*.bin it finds, so a folder with B's shards beside A's meta.json (or half of B's shards)
+// would be trained on without complaint.
+TEST_F(CrashSafety, PrepareKilledLeavesTheOldOrTheNewDataset) {
+  const std::string a = d("prep_ref/a"), b = d("prep_ref/b"), out = d("prep/data");
+  copy_folder(d("data"), a);  // the fixture prepared it from the first 4 files
+  std::ofstream(a + "/NOTES.txt") << "a file of the user's: prepare keeps it\n";
+  const WritePhase clean = time_write_phase(prepare_args(kPrepareFiles, b), d("prep_ref"), [&] { copy_folder(a, b); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  const Snapshot old_version = snapshot(a), new_version = snapshot(b);
+  ASSERT_FALSE(old_version == new_version);
+  ASSERT_TRUE(new_version.count("NOTES.txt")) << describe(new_version);
+  const uint64_t seed = kill_seed(20);
+  std::printf("[ crashsafe ] prepare: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+
+  KillSchedule schedule(kill_points(clean, kKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;  // a copy: record() may reschedule it
+    copy_folder(a, out);
+    schedule.record(run_and_kill(prepare_args(kPrepareFiles, out), p, d("prep"), out));
+    const Snapshot now = snapshot(out);
+    ASSERT_TRUE(now == old_version || now == new_version) << p.label << ": the data folder is neither the old dataset nor the new one: "
+                                                          << describe(now) << "\nold: " << describe(old_version)
+                                                          << "\nnew: " << describe(new_version);
+    const auto meta = nlohmann::json::parse(now.at("meta.json"));
+    EXPECT_EQ(data::TokenDataset::open(out, "train").size(), meta["train_tokens"].get<uint64_t>()) << p.label;
+    EXPECT_EQ(data::TokenDataset::open(out, "val").size(), meta["val_tokens"].get<uint64_t>()) << p.label;
+  }
+  schedule.expect_most_landed("prepare");
+  // The next run completes over whatever the kills left, and cleans up after them.
+  const SpawnResult again = spawn_cli(prepare_args(kPrepareFiles, out)).wait();
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(same(snapshot(out), new_version));
+  EXPECT_EQ(temporaries(d("prep")), std::vector<std::string>{});
+}
+
+// ---- pretrain -----------------------------------------------------------------------------------
+
+// Every step writes a checkpoint (keep 3) and points RUN/model.safetensors at it. After any kill,
+// every checkpoint under a real name is bit-identical to the clean run's of that step, the run's
+// model is one of them, and --resume (or a rerun, with no checkpoint yet) ends bit-identical to
+// the clean run with one metrics line per step.
+TEST_F(CrashSafety, PretrainKilledKeepsWholeCheckpointsAndResumesExactly) {
+  const std::string run = d("train/run");
+  auto args = [&](const std::string& out, const std::string& config, bool resume) {
+    std::vector<std::string> a{"--threads", "1", "pretrain", "--config", config, "--data", d("data"), "--out", out};
+    if (resume) a.push_back("--resume");
+    return a;
+  };
+  // The clean run, and a twin that keeps every checkpoint (the reference for each step).
+  fs::create_directories(d("train"));
+  // The write phase: from the first checkpoint file on (before it: start-up, data, step 1).
+  const WritePhase clean = time_write_phase(args(d("train/clean"), d("pretrain.json"), false), d("train/clean/checkpoints"),
+                                            [&] { fs::remove_all(d("train/clean")); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  auto keep_all = nlohmann::json::parse(kPretrainConfig);
+  keep_all["training"]["keep_checkpoints"] = 100;
+  std::ofstream(d("pretrain_keep_all.json")) << keep_all.dump();
+  ASSERT_EQ(spawn_cli(args(d("train_ref"), d("pretrain_keep_all.json"), false)).wait().exit_code, 0);
+  std::map<std::string, Snapshot> reference;  // step-N -> its files
+  for (const auto& e : fs::directory_iterator(d("train_ref/checkpoints"))) {
+    Snapshot s = snapshot(e.path().string(), {"state.json"});
+    reference[e.path().filename().string()] = s;
+  }
+  ASSERT_EQ(reference.size(), 8u);
+  const std::string final_model = read_file(d("train/clean/model.safetensors"));
+  ASSERT_TRUE(same_bytes(final_model, reference["step-00000008"].at("model.safetensors")));
+  const std::string tokenizer = read_file(d("data/tokenizer.json"));
+  const uint64_t seed = kill_seed(21);
+  std::printf("[ crashsafe ] pretrain: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+
+  int resumed = 0;
+  KillSchedule schedule(kill_points(clean, kTrainingKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;  // a copy: record() may reschedule it
+    fs::remove_all(run);
+    schedule.record(run_and_kill(args(run, d("pretrain.json"), false), p, run + "/checkpoints", run + "/checkpoints"));
+    // What the kill left: only files a finished write produced, each byte-identical to the clean run's.
+    std::string latest;
+    std::set<std::string> steps;
+    for (const auto& [name, bytes] : snapshot(run)) {
+      const fs::path n(name);
+      if (n == "training.json" || n == "metrics.jsonl") continue;  // an append-only log may end in a torn line
+      if (n == "tokenizer.json") {
+        EXPECT_TRUE(same_bytes(bytes, tokenizer)) << p.label << ": " << name;
+      } else if (n == "model.safetensors" || n == "config.json") {
+        bool known = false;
+        for (const auto& [step, files] : reference) known |= files.at(name) == bytes;
+        EXPECT_TRUE(known) << p.label << ": " << name << " is no checkpoint's";
+      } else {
+        const std::string step = n.parent_path().filename().string();
+        ASSERT_EQ(n.parent_path().parent_path(), "checkpoints") << p.label << ": unexpected file " << name;
+        ASSERT_TRUE(reference.count(step)) << p.label << ": " << name;
+        if (n.filename() == "state.json") {
+          EXPECT_EQ(nlohmann::json::parse(bytes)["step"].get<int64_t>(), std::stoll(step.substr(5))) << p.label;
+        } else {
+          EXPECT_TRUE(same_bytes(bytes, reference[step].at(n.filename().string())))
+              << p.label << ": " << name << " differs from the clean run's";
+        }
+        steps.insert(step);
+        latest = std::max(latest, step);
+      }
+    }
+    for (const auto& step : steps) {
+      const fs::path c = fs::path(run) / "checkpoints" / step;
+      EXPECT_EQ(snapshot(c.string()).size(), reference[step].size() + 1) << p.label << ": " << step << " is incomplete";
+    }
+    if (!latest.empty()) {
+      const auto model = models::load_model(run + "/checkpoints/" + latest);
+      EXPECT_GT(model->num_parameters(), 0) << p.label;
+    }
+    // Resume where it stopped (or start again when no checkpoint was written).
+    const SpawnResult again = spawn_cli(args(run, d("pretrain.json"), !latest.empty())).wait();
+    resumed += !latest.empty();
+    ASSERT_EQ(again.exit_code, 0) << p.label << ":\n" << again.output;
+    EXPECT_TRUE(same_bytes(read_file(run + "/model.safetensors"), final_model)) << p.label << ": the resumed run ends elsewhere";
+    std::vector<int64_t> expected(8);
+    for (int i = 0; i < 8; ++i) expected[static_cast<size_t>(i)] = i + 1;
+    EXPECT_EQ(loss_steps(run + "/metrics.jsonl"), expected) << p.label;
+    for (const char* step : {"step-00000006", "step-00000007", "step-00000008"})
+      EXPECT_TRUE(same(snapshot(run + "/checkpoints/" + step, {"state.json"}), reference[step])) << p.label << ": " << step;
+    EXPECT_EQ(temporaries(run), std::vector<std::string>{}) << p.label;
+  }
+  schedule.expect_most_landed("pretrain");
+  std::printf("[ crashsafe ] pretrain: %d kills left a checkpoint to resume from\n", resumed);
+  EXPECT_GT(resumed, 0);
+}
+
+// The state a kill between the last checkpoint and re-pointing the run leaves (RUN/model.safetensors
+// still the previous checkpoint's), made on purpose: --resume trains no step but must re-point.
+TEST_F(CrashSafety, ResumingAFinishedRunPointsItsModelAtTheLastCheckpoint) {
+  const std::string run = d("repoint");
+  auto args = [&](bool resume) {
+    std::vector<std::string> a{"--threads", "1", "pretrain", "--config", d("pretrain.json"), "--data", d("data"), "--out", run};
+    if (resume) a.push_back("--resume");
+    return a;
+  };
+  ASSERT_EQ(spawn_cli(args(false)).wait().exit_code, 0);
+  const std::string last = read_file(run + "/checkpoints/step-00000008/model.safetensors");
+  ASSERT_TRUE(same_bytes(read_file(run + "/model.safetensors"), last));
+  fs::remove(run + "/model.safetensors");
+  fs::create_hard_link(run + "/checkpoints/step-00000007/model.safetensors", run + "/model.safetensors");
+  const SpawnResult r = spawn_cli(args(true)).wait();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(same_bytes(read_file(run + "/model.safetensors"), last)) << "RUN/model.safetensors is not the last checkpoint's";
+  EXPECT_EQ(temporaries(run), std::vector<std::string>{});
+}
+
+// ---- quantize -----------------------------------------------------------------------------------
+
+// The output folder goes from a q8_0 quantization to a q4_0 one; a q4_0 model.safetensors beside
+// the q8_0 config.json would be read with the wrong block format.
+TEST_F(CrashSafety, QuantizeKilledLeavesTheOldOrTheNewFolder) {
+  const std::string a = d("quant_ref/a"), b = d("quant_ref/b"), out = d("quant/out");
+  auto args = [&](const std::string& type, const std::string& o) {
+    return std::vector<std::string>{"--threads", "1", "quantize", "--model", d("big"), "--type", type, "--out", o};
+  };
+  ASSERT_EQ(spawn_cli(args("q8_0", a)).wait().exit_code, 0);
+  const WritePhase clean = time_write_phase(args("q4_0", b), d("quant_ref"), [&] { copy_folder(a, b); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  const Snapshot old_version = snapshot(a), new_version = snapshot(b);
+  ASSERT_FALSE(old_version == new_version);
+  const uint64_t seed = kill_seed(22);
+  std::printf("[ crashsafe ] quantize: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+
+  KillSchedule schedule(kill_points(clean, kKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;  // a copy: record() may reschedule it
+    copy_folder(a, out);
+    schedule.record(run_and_kill(args("q4_0", out), p, d("quant"), out));
+    const Snapshot now = snapshot(out);
+    ASSERT_TRUE(now == old_version || now == new_version) << p.label << ": the folder is neither quantization: " << describe(now);
+    EXPECT_GT(infer::InferenceWeights::load(out).total_bytes(), 0u) << p.label;
+  }
+  schedule.expect_most_landed("quantize");
+  const SpawnResult again = spawn_cli(args("q4_0", out)).wait();
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(same(snapshot(out), new_version));
+  EXPECT_EQ(temporaries(d("quant")), std::vector<std::string>{});
+}
+
+// ---- export -------------------------------------------------------------------------------------
+
+// Export refuses an existing --out, so there is no previous version: after a kill the file or
+// folder is absent or complete, and the rerun (absent) succeeds.
+void export_killed(const std::string& what, const std::vector<std::string>& args, const std::string& out, const std::string& folder,
+                   const std::function<void(const std::string&)>& open, uint64_t seed) {
+  const WritePhase clean = time_write_phase(args, folder, [&] { fs::remove_all(out); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  const Snapshot complete = snapshot(out);
+  ASSERT_FALSE(complete.empty());
+  std::printf("[ crashsafe ] %s: write phase %.0f-%.0f ms, seed %llu\n", what.c_str(), 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+  KillSchedule schedule(kill_points(clean, kKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;  // a copy: record() may reschedule it
+    fs::remove_all(out);
+    schedule.record(run_and_kill(args, p, folder, out));
+    const Snapshot now = snapshot(out);
+    ASSERT_TRUE(now.empty() || now == complete) << what << ", " << p.label << ": a partial export under the real name: " << describe(now);
+    ASSERT_EQ(now.empty(), !fs::exists(out)) << what << ", " << p.label << ": an empty or hidden-only " << out;
+    if (!now.empty()) {
+      open(out);
+      continue;
+    }
+    const SpawnResult again = spawn_cli(args).wait();
+    ASSERT_EQ(again.exit_code, 0) << what << ", " << p.label << ":\n" << again.output;
+    EXPECT_TRUE(same(snapshot(out), complete)) << what << ", " << p.label;
+    EXPECT_EQ(temporaries(folder), std::vector<std::string>{}) << what << ", " << p.label;
+  }
+  schedule.expect_most_landed(what);
+}
+
+TEST_F(CrashSafety, ExportGgufKilledLeavesNothingOrTheWholeFile) {
+  fs::create_directories(d("gguf"));
+  const std::string out = d("gguf/model.gguf");
+  export_killed("export gguf", {"--threads", "1", "export", "--model", d("big"), "--format", "gguf", "--type", "f32", "--out", out},
+                out, d("gguf"), [](const std::string& f) { EXPECT_GT(io::GGUFFile::open(f).file_size(), 0u); }, kill_seed(23));
+}
+
+TEST_F(CrashSafety, ExportHfKilledLeavesNothingOrTheWholeFolder) {
+  fs::create_directories(d("hf"));
+  const std::string out = d("hf/model");
+  export_killed("export hf",
+                {"--threads", "1", "export", "--model", d("big"), "--format", "hf", "--shard-size", "4MB", "--out", out}, out,
+                d("hf"), [](const std::string& f) { EXPECT_GT(models::load_model(f)->num_parameters(), 0); }, kill_seed(24));
+}
+
+// ---- finetune -----------------------------------------------------------------------------------
+
+// A fine-tune checkpoints every epoch and, at the end, moves the finished model into OUT
+// (task.json last). After any kill, a folder with task.json is the clean run's model byte for
+// byte; without one, each checkpoint loads, and --resume (or the same command, when the kill came
+// before the first checkpoint) finishes with the clean run's bytes.
+TEST_F(CrashSafety, FinetuneKilledResumesToTheSameModel) {
+  fs::create_directories(d("ft"));
+  // The write phase: from the first checkpoint file on.
+  const WritePhase clean =
+      time_write_phase(finetune_args(d("ft/clean"), false), d("ft/clean/checkpoints"), [&] { fs::remove_all(d("ft/clean")); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  const Snapshot finished = model_of(d("ft/clean"));
+  ASSERT_EQ(finished.size(), std::size(kModelFiles));
+  const uint64_t seed = kill_seed(25);
+  std::printf("[ crashsafe ] finetune: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+
+  const std::string out = d("ft/out");
+  int resumed = 0;
+  KillSchedule schedule(kill_points(clean, kTrainingKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;  // a copy: record() may reschedule it
+    fs::remove_all(out);
+    schedule.record(run_and_kill(finetune_args(out, false), p, out + "/checkpoints", out));
+    if (fs::exists(out + "/task.json")) {
+      EXPECT_TRUE(same(model_of(out), finished)) << p.label << ": task.json beside a model that is not the finished one";
+      EXPECT_NO_THROW(adapt::TaskModel::load(out)) << p.label;
+      continue;
+    }
+    std::string latest;
+    for (const auto& [name, bytes] : snapshot(out)) {
+      const fs::path n(name);
+      if (n.parent_path().parent_path() == "checkpoints") latest = std::max(latest, n.parent_path().string());
+    }
+    if (!latest.empty()) {
+      const std::string c = out + "/" + latest;
+      EXPECT_NO_THROW(adapt::TaskModel::load(c)) << p.label << ": " << latest;
+      EXPECT_NO_THROW(io::SafeTensorsFile::open(c + "/optimizer.safetensors")) << p.label << ": " << latest;
+      EXPECT_TRUE(nlohmann::json::parse(read_file(c + "/state.json")).contains("step")) << p.label << ": " << latest;
+    }
+    const SpawnResult again = spawn_cli(finetune_args(out, !latest.empty())).wait();
+    resumed += !latest.empty();
+    ASSERT_EQ(again.exit_code, 0) << p.label << " (" << (latest.empty() ? "rerun" : "resume from " + latest) << "):\n" << again.output;
+    EXPECT_TRUE(same(model_of(out), finished)) << p.label << ": the resumed fine-tune ends elsewhere";
+    EXPECT_EQ(temporaries(out), std::vector<std::string>{}) << p.label;
+    EXPECT_FALSE(fs::exists(out + "/checkpoints")) << p.label;
+  }
+  schedule.expect_most_landed("finetune");
+  std::printf("[ crashsafe ] finetune: %d kills left a checkpoint to resume from\n", resumed);
+}
+
+// The state a kill while the finished model is moved into OUT leaves (some model files in OUT, no
+// task.json, the last checkpoint still there), made on purpose: the run is unfinished, and
+// --resume trains no step and publishes the same model.
+TEST_F(CrashSafety, FinetuneKilledWhilePublishingResumesToTheSameModel) {
+  const std::string clean = d("ft_pub/clean"), out = d("ft_pub/out");
+  fs::create_directories(d("ft_pub"));
+  ASSERT_EQ(spawn_cli(finetune_args(clean, false)).wait().exit_code, 0);
+  // The last step's checkpoint, then stop as if killed before publishing (Ctrl-C after the last step).
+  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "9", 1);
+  const SpawnResult stopped = spawn_cli(finetune_args(out, false)).wait();
+  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.output;
+  ASSERT_TRUE(fs::exists(out + "/checkpoints/step-00000009/task.json")) << stopped.output;
+  for (const char* f : {"model.safetensors", "config.json"}) fs::copy_file(out + "/checkpoints/step-00000009/" + f, out + "/" + f);
+  ASSERT_FALSE(fs::exists(out + "/task.json"));
+
+  const SpawnResult again = spawn_cli(finetune_args(out, false)).wait();
+  EXPECT_NE(again.exit_code, 0) << "an unfinished run must not be started over silently";
+  const SpawnResult resumed = spawn_cli(finetune_args(out, true)).wait();
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(same(model_of(out), model_of(clean)));
+  EXPECT_EQ(temporaries(out), std::vector<std::string>{});
+  EXPECT_FALSE(fs::exists(out + "/checkpoints"));
+}
+
+}  // namespace
