@@ -424,19 +424,23 @@ TEST_F(CrashSafety, FinetuneKilledResumesToTheSameModel) {
 }
 
 // The state a kill while the finished model is moved into OUT leaves (some model files in OUT, no
-// task.json, the last checkpoint still there), made on purpose: the run is unfinished, and
-// --resume trains no step and publishes the same model.
+// task.json, a checkpoint still there), made on purpose: the run is unfinished, and --resume
+// finishes it and publishes the same model.
 TEST_F(CrashSafety, FinetuneKilledWhilePublishingResumesToTheSameModel) {
   const std::string clean = d("ft_pub/clean"), out = d("ft_pub/out");
   fs::create_directories(d("ft_pub"));
   ASSERT_EQ(spawn_cli(finetune_args(clean, false)).wait().exit_code, 0);
-  // The last step's checkpoint, then stop as if killed before publishing (Ctrl-C after the last step).
-  setenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP", "9", 1);
-  const SpawnResult stopped = spawn_cli(finetune_args(out, false)).wait();
-  unsetenv("CORNERSTONE_TEST_INTERRUPT_AT_STEP");
+  // A checkpoint: Ctrl-C as soon as training starts (the run stops after the step it is in), then
+  // model files beside it as a kill while publishing would leave them.
+  std::string args;
+  for (const auto& a : finetune_args(out, false)) args += (args.empty() ? "" : " ") + a;
+  const auto stopped = run_cli_interrupting(args, [&] { return fs::exists(out + "/metrics.jsonl"); });
+  ASSERT_TRUE(stopped.signalled) << stopped.output;
   ASSERT_EQ(stopped.exit_code, 130) << stopped.output;
-  ASSERT_TRUE(fs::exists(out + "/checkpoints/step-00000009/task.json")) << stopped.output;
-  for (const char* f : {"model.safetensors", "config.json"}) fs::copy_file(out + "/checkpoints/step-00000009/" + f, out + "/" + f);
+  std::string latest;
+  for (const auto& e : fs::directory_iterator(out + "/checkpoints")) latest = std::max(latest, e.path().filename().string());
+  ASSERT_TRUE(fs::exists(out + "/checkpoints/" + latest + "/task.json")) << stopped.output;
+  for (const char* f : {"model.safetensors", "config.json"}) fs::copy_file(out + "/checkpoints/" + latest + "/" + f, out + "/" + f);
   ASSERT_FALSE(fs::exists(out + "/task.json"));
 
   const SpawnResult again = spawn_cli(finetune_args(out, false)).wait();
