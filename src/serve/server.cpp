@@ -1,0 +1,569 @@
+#include "cornerstone/serve/server.h"
+
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/cornerstone.h"
+#include "cornerstone/infer/scheduler.h"
+#include "serve/metrics.h"
+#include "serve/openai.h"
+
+namespace cornerstone::serve {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string model_id_for(const std::string& path) {
+  std::filesystem::path p(path);
+  while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "runs/gpt/" -> "runs/gpt"
+  std::string id = p.filename().string();
+  if (id.size() > 5 && id.compare(id.size() - 5, 5, ".gguf") == 0) id.resize(id.size() - 5);
+  return id.empty() ? path : id;
+}
+
+namespace {
+
+// JSON text; invalid UTF-8 (a model may emit a broken byte sequence) becomes U+FFFD instead of an exception.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_json(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(dump(j), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  if (e.retry_after > 0) res.set_header("Retry-After", std::to_string(e.retry_after));
+  send_json(res, e.status, e.body());
+}
+
+struct ServedModel {
+  std::string id;
+  Model model;
+  std::unique_ptr<infer::Scheduler> scheduler;  // causal LMs only
+  tokenize::ChatTemplate chat;
+  std::vector<int32_t> chat_stop_tokens;
+  std::mutex embed_mu;  // one embedding batch at a time (the forward pass uses every core)
+};
+
+// Scheduler events of one request, handed from the scheduler's thread to the HTTP thread.
+struct Channel {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<infer::SchedulerEvent> events;
+
+  void push(const infer::SchedulerEvent& e) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      events.push_back(e);
+    }
+    cv.notify_one();
+  }
+  // Whatever arrived, waiting up to `timeout` for the first.
+  std::deque<infer::SchedulerEvent> take(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, timeout, [&] { return !events.empty(); });
+    std::deque<infer::SchedulerEvent> out;
+    out.swap(events);
+    return out;
+  }
+};
+
+// Time to first token and between tokens, for /metrics.
+struct TokenClock {
+  Clock::time_point start = Clock::now(), last;
+  bool first = true;
+  void token(Metrics& m) {
+    const auto now = Clock::now();
+    if (first)
+      m.time_to_first_token(std::chrono::duration<double>(now - start).count());
+    else
+      m.time_per_output_token(std::chrono::duration<double>(now - last).count());
+    first = false, last = now;
+  }
+};
+
+}  // namespace
+
+// Counts the requests being answered, so that stop() can wait for them: httplib's own stop cuts
+// streamed responses off.
+class InFlight {
+ public:
+  struct Ticket {
+    explicit Ticket(InFlight& f) : f(f) {
+      std::lock_guard<std::mutex> lock(f.mu_);
+      ++f.n_;
+    }
+    ~Ticket() {
+      std::lock_guard<std::mutex> lock(f.mu_);
+      if (--f.n_ == 0) f.cv_.notify_all();
+    }
+    InFlight& f;
+  };
+  void wait_idle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return n_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t n_ = 0;
+};
+
+struct Server::Impl {
+  ServerOptions options;
+  InFlight in_flight;
+  std::vector<std::unique_ptr<ServedModel>> models;
+  httplib::Server http;
+  Metrics metrics;
+  std::atomic<bool> draining{false};
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  std::mutex id_mu;
+  std::mt19937_64 id_rng{std::random_device{}()};
+
+  explicit Impl(const ServerOptions& o);
+  void routes();
+
+  std::string new_id(const char* prefix) {
+    std::lock_guard<std::mutex> lock(id_mu);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s-%016llx", prefix, static_cast<unsigned long long>(id_rng()));
+    return buf;
+  }
+
+  // The model a request names ("" -> the first that can), or 404 / 400.
+  ServedModel& find(const std::string& id, Capability need) {
+    for (auto& m : models)
+      if (id.empty() ? m->model.can(need) : m->id == id) {
+        if (!m->model.can(need))
+          throw ApiError{400, "model '" + m->id + "' (" + m->model.describe() + ") cannot do " + capability_name(need), "invalid_request_error",
+                         "model", "model_not_supported"};
+        return *m;
+      }
+    if (id.empty()) throw bad_field("model", "no model served here can do " + capability_name(need));
+    throw ApiError{404, "The model '" + id + "' does not exist", "invalid_request_error", "model", "model_not_found"};
+  }
+
+  void completion(const httplib::Request& req, httplib::Response& res, bool chat);
+  void embeddings(const httplib::Request& req, httplib::Response& res);
+};
+
+Server::Impl::Impl(const ServerOptions& o) : options(o) {
+  if (o.models.empty()) throw ValueError("serve: give at least one --model");
+  if (o.parallel <= 0) throw ValueError("serve: --parallel must be positive, got " + std::to_string(o.parallel));
+  if (o.ctx_size < 0) throw ValueError("serve: --ctx-size must be >= 0, got " + std::to_string(o.ctx_size));
+  if (o.max_queue < 0) throw ValueError("serve: --max-queue must be >= 0, got " + std::to_string(o.max_queue));
+  for (const std::string& path : o.models) {
+    auto m = std::make_unique<ServedModel>();
+    m->id = model_id_for(path);
+    for (const auto& other : models)
+      if (other->id == m->id) throw ValueError("serve: two models are named '" + m->id + "' (" + path + "); rename a folder");
+    m->model = load(path);
+    if (m->model.can(Capability::CausalLM)) {
+      const int64_t context = m->model.inference_weights().config().context;
+      if (o.ctx_size > context)
+        throw ValueError("serve: --ctx-size " + std::to_string(o.ctx_size) + " exceeds the context of '" + path + "' (" +
+                         std::to_string(context) + ")");
+      m->chat = m->model.chat_template();
+      m->chat_stop_tokens = m->chat.stop_token_ids(m->model.tokenizer());
+      infer::SchedulerOptions so;
+      so.slots = o.parallel, so.max_len = o.ctx_size, so.prefill_chunk = o.prefill_chunk, so.max_queue = o.max_queue;
+      m->scheduler = std::make_unique<infer::Scheduler>(m->model.inference_weights(), m->model.tokenizer(), so);
+    }
+    models.push_back(std::move(m));
+  }
+  routes();
+}
+
+void Server::Impl::completion(const httplib::Request& req, httplib::Response& res, bool chat) {
+  auto ticket = std::make_shared<InFlight::Ticket>(in_flight);  // held until the response is written
+  if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
+  CompletionRequest r = parse_completion_request(parse_body(req.body), chat);
+  ServedModel& m = find(r.model, Capability::CausalLM);
+  const tokenize::Tokenizer& tok = m.model.tokenizer();
+  infer::Scheduler& sched = *m.scheduler;
+  std::vector<int32_t> prompt;
+  if (chat) {
+    std::string text;
+    try {
+      text = tokenize::render_chat(r.messages, m.chat, /*add_generation_prompt=*/true);
+    } catch (const ValueError& e) {
+      throw bad_field("messages", e.what());
+    }
+    prompt = tok.encode(text);
+    r.options.stop.insert(r.options.stop.end(), m.chat.stop_strings.begin(), m.chat.stop_strings.end());
+    r.options.stop_tokens = m.chat_stop_tokens;
+  } else if (!r.prompt_tokens.empty()) {
+    prompt = r.prompt_tokens;
+    const int64_t V = sched.weights().config().vocab_size;
+    for (int32_t t : prompt)
+      if (t >= V) throw bad_field("prompt", "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V));
+  } else {
+    prompt = tok.encode(r.prompt_text);
+  }
+  const char* prompt_field = chat ? "messages" : "prompt";
+  if (prompt.empty()) throw bad_field(prompt_field, std::string("'") + prompt_field + "' has no tokens");
+  const int64_t ctx = sched.max_len(), n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt >= ctx)
+    throw ApiError{413,
+                   "the prompt has " + std::to_string(n_prompt) + " tokens; this model's context is " + std::to_string(ctx) +
+                       " tokens, prompt and completion together (shorten the prompt)",
+                   "invalid_request_error", prompt_field, "context_length_exceeded"};
+  if (!r.max_tokens) {
+    r.options.max_tokens = ctx - n_prompt;
+  } else if (n_prompt + *r.max_tokens > ctx) {
+    throw ApiError{400,
+                   "max_tokens is " + std::to_string(*r.max_tokens) + " and the prompt has " + std::to_string(n_prompt) +
+                       " tokens; together they exceed this model's context of " + std::to_string(ctx) + " tokens",
+                   "invalid_request_error", "max_tokens", "context_length_exceeded"};
+  } else {
+    r.options.max_tokens = *r.max_tokens;
+  }
+
+  auto channel = std::make_shared<Channel>();
+  std::optional<uint64_t> id;
+  try {
+    id = sched.submit(std::move(prompt), r.options, [channel](const infer::SchedulerEvent& e) { channel->push(e); });
+  } catch (const ValueError& e) {
+    throw bad_field("", e.what());
+  } catch (const ShapeError& e) {
+    throw ApiError{413, e.what(), "invalid_request_error", prompt_field, "context_length_exceeded"};
+  }
+  if (!id) {
+    if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
+    throw ApiError{429, "all " + std::to_string(options.parallel) + " slots are busy and " + std::to_string(options.max_queue) +
+                            " requests are waiting; retry later",
+                   "rate_limit_error", "", "queue_full", 1};
+  }
+  const std::string rid = new_id(chat ? "chatcmpl" : "cmpl");
+  const std::string model_id = m.id;
+
+  if (!r.stream) {
+    Completion c;
+    TokenClock clock;
+    for (bool done = false; !done;)
+      for (infer::SchedulerEvent& e : channel->take(std::chrono::milliseconds(1000))) {
+        c.text += e.text;
+        if (e.token) clock.token(metrics);
+        if (e.finished) {
+          if (e.finish_reason == "error") throw ApiError{500, "generation failed: " + e.error, "server_error", "", ""};
+          c.finish_reason = openai_finish_reason(e.finish_reason);
+          c.prompt_tokens = e.prompt_tokens, c.completion_tokens = e.completion_tokens;
+          done = true;
+        }
+        if (r.logprobs && e.logprob) c.token_events.push_back(std::move(e));
+      }
+    metrics.tokens(c.prompt_tokens, c.completion_tokens);
+    send_json(res, 200, completion_response(r, rid, created, model_id, c, tok));
+    return;
+  }
+
+  // Streaming: server-sent events, one chunk per piece of text; ": keep-alive" comments while a
+  // long prompt is read; a client that goes away cancels its request.
+  struct StreamState {
+    bool started = false, finished = false;
+    TokenClock clock;
+  };
+  auto state = std::make_shared<StreamState>();
+  const uint64_t request = *id;
+  infer::Scheduler* scheduler = &sched;
+  const tokenize::Tokenizer* tokp = &tok;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, r, rid, model_id, channel, state, tokp, ticket](size_t, httplib::DataSink& sink) {
+        auto write = [&](const json& j) {
+          const std::string s = "data: " + dump(j) + "\n\n";
+          return sink.write(s.data(), s.size());
+        };
+        if (!state->started && r.chat) {
+          if (!write(delta_chunk(r, rid, created, model_id, "", nullptr, *tokp, std::nullopt, /*role=*/true))) return false;
+        }
+        state->started = true;
+        auto events = channel->take(std::chrono::milliseconds(5000));
+        if (events.empty()) {
+          static const std::string keep_alive = ": keep-alive\n\n";
+          return sink.write(keep_alive.data(), keep_alive.size());
+        }
+        for (const infer::SchedulerEvent& e : events) {
+          if (e.token) state->clock.token(metrics);
+          if (!e.text.empty() || (r.logprobs && e.logprob))
+            if (!write(delta_chunk(r, rid, created, model_id, e.text, &e, *tokp, std::nullopt))) return false;
+          if (!e.finished) continue;
+          if (e.finish_reason == "error") {
+            if (!write(ApiError{500, "generation failed: " + e.error, "server_error", "", ""}.body())) return false;
+          } else {
+            if (!write(delta_chunk(r, rid, created, model_id, "", nullptr, *tokp, openai_finish_reason(e.finish_reason)))) return false;
+            if (r.include_usage) {
+              json u = chunk_json(r, rid, created, model_id);
+              u["usage"] = usage_json(e.prompt_tokens, e.completion_tokens);
+              if (!write(u)) return false;
+            }
+          }
+          metrics.tokens(e.prompt_tokens, e.completion_tokens);
+          static const std::string done = "data: [DONE]\n\n";
+          if (!sink.write(done.data(), done.size())) return false;
+          state->finished = true;
+          sink.done();
+          return true;
+        }
+        return true;
+      },
+      [scheduler, request, state](bool) {
+        if (!state->finished) scheduler->cancel(request);  // the client went away: free the slot now
+      });
+}
+
+void Server::Impl::embeddings(const httplib::Request& req, httplib::Response& res) {
+  const InFlight::Ticket ticket(in_flight);
+  if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
+  const json body = parse_body(req.body);
+  std::string model_name;
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string()) throw bad_field("model", "'model' must be a string");
+    model_name = body["model"].get<std::string>();
+  }
+  if (!body.contains("input")) throw bad_field("input", "'input' is required");
+  const json& in = body["input"];
+  std::vector<std::string> texts;
+  if (in.is_string()) {
+    texts.push_back(in.get<std::string>());
+  } else if (in.is_array() && !in.empty() && std::all_of(in.begin(), in.end(), [](const json& x) { return x.is_string(); })) {
+    if (in.size() > 2048) throw bad_field("input", "'input' may hold at most 2048 texts, got " + std::to_string(in.size()));
+    for (const json& x : in) texts.push_back(x.get<std::string>());
+  } else if (in.is_array() && !in.empty() && (in[0].is_number_integer() || in[0].is_array())) {
+    throw ApiError{400, "token ids as embedding input are not supported yet; send text", "invalid_request_error", "input", "unsupported_parameter"};
+  } else {
+    throw bad_field("input", "'input' must be a string or a non-empty array of strings");
+  }
+  for (size_t i = 0; i < texts.size(); ++i)
+    if (texts[i].empty()) throw bad_field("input", "'input[" + std::to_string(i) + "]' is empty");
+  bool base64 = false;
+  if (body.contains("encoding_format") && !body["encoding_format"].is_null()) {
+    const json& f = body["encoding_format"];
+    if (!f.is_string() || (f != "float" && f != "base64")) throw bad_field("encoding_format", "'encoding_format' must be \"float\" or \"base64\"");
+    base64 = f == "base64";
+  }
+  if (body.contains("dimensions") && !body["dimensions"].is_null())
+    throw ApiError{400, "'dimensions' is not supported yet", "invalid_request_error", "dimensions", "unsupported_parameter"};
+  ServedModel& m = find(model_name, Capability::Embeddings);
+  Tensor v;
+  {
+    std::lock_guard<std::mutex> lock(m.embed_mu);
+    v = m.model.embed(texts);
+  }
+  int64_t tokens = 0;
+  for (const std::string& t : texts) tokens += static_cast<int64_t>(m.model.tokenizer().encode(t).size());
+  const int64_t C = v.size(1);
+  json data = json::array();
+  for (int64_t i = 0; i < v.size(0); ++i) {
+    const float* row = v.data<float>() + i * C;
+    json e = {{"object", "embedding"}, {"index", i}};
+    if (base64)  // little-endian float32, as the client decodes it (x86 is little-endian)
+      e["embedding"] = base64_encode(row, static_cast<size_t>(C) * sizeof(float));
+    else
+      e["embedding"] = std::vector<float>(row, row + C);
+    data.push_back(std::move(e));
+  }
+  metrics.tokens(tokens, 0);
+  send_json(res, 200, {{"object", "list"}, {"data", data}, {"model", m.id}, {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+}
+
+namespace {
+
+// Runs a handler, turning its errors into OpenAI error objects: ApiError as it is, the engine's
+// ValueError / ShapeError as 400, anything else as 500.
+template <typename F>
+httplib::Server::Handler guarded(F f) {
+  return [f](const httplib::Request& req, httplib::Response& res) {
+    try {
+      f(req, res);
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const ValueError& e) {
+      send_error(res, ApiError{400, e.what()});
+    } catch (const ShapeError& e) {
+      send_error(res, ApiError{400, e.what()});
+    } catch (const nlohmann::json::exception& e) {  // a field of the wrong type read with json::value()
+      send_error(res, ApiError{400, e.what()});
+    } catch (const std::exception& e) {
+      send_error(res, ApiError{500, e.what(), "server_error", "", ""});
+    }
+  };
+}
+
+const std::vector<std::string> kRoutes = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
+                                          "/v1/embeddings", "/tokenize", "/detokenize"};
+
+}  // namespace
+
+void Server::Impl::routes() {
+  // Every waiting request holds an HTTP thread: enough for the slots, the queue and a few more
+  // (the rest get 429 from a spare thread rather than waiting in the socket backlog).
+  const size_t threads = static_cast<size_t>(std::min<int64_t>(models.size() * (options.parallel + options.max_queue) + 8, 512));
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_payload_max_length(options.max_body_bytes);
+  http.set_keep_alive_timeout(2);
+
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (!options.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + options.api_key) {
+      send_error(res, ApiError{401,
+                               req.has_header("Authorization") ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer KEY'",
+                               "invalid_request_error", "", "invalid_api_key"});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (draining && req.method == "POST") {
+      send_error(res, ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Errors httplib answers itself (unknown route, body too large, malformed HTTP) as OpenAI error objects.
+  httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    ApiError e{res.status, "HTTP error " + std::to_string(res.status)};
+    if (res.status == 404) e.message = "unknown route: " + req.method + " " + req.path, e.code = "not_found";
+    if (res.status == 413)
+      e.message = "the request body exceeds the server's limit of " + std::to_string(options.max_body_bytes) + " bytes", e.code = "body_too_large";
+    if (res.status == 400) e.message = "malformed HTTP request";
+    res.set_content(dump(e.body()), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  http.set_error_handler(on_error);
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const bool known = std::find(kRoutes.begin(), kRoutes.end(), req.path) != kRoutes.end() || req.path.rfind("/v1/models/", 0) == 0;
+    metrics.request(known ? (req.path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : req.path) : "other", res.status);
+  });
+
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    send_json(res, draining ? 503 : 200, {{"status", draining ? "shutting down" : "ok"}});
+  });
+  auto model_json = [this](const ServedModel& m) {
+    return json{{"id", m.id}, {"object", "model"}, {"created", created}, {"owned_by", "cornerstone"}};
+  };
+  http.Get("/v1/models", [this, model_json](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& m : models) data.push_back(model_json(*m));
+    send_json(res, 200, {{"object", "list"}, {"data", data}});
+  });
+  http.Get(R"(/v1/models/(.+))", guarded([this, model_json](const httplib::Request& req, httplib::Response& res) {
+             for (const auto& m : models)
+               if (m->id == req.matches[1].str()) return send_json(res, 200, model_json(*m));
+             throw ApiError{404, "The model '" + req.matches[1].str() + "' does not exist", "invalid_request_error", "model", "model_not_found"};
+           }));
+  http.Post("/v1/chat/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); }));
+  http.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); }));
+  http.Post("/v1/embeddings", guarded([this](const httplib::Request& req, httplib::Response& res) { embeddings(req, res); }));
+  http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
+              const json body = parse_body(req.body);
+              const ServedModel& m = find(body.value("model", std::string()), Capability::CausalLM);
+              if (!body.contains("content") || !body["content"].is_string()) throw bad_field("content", "'content' must be a string");
+              bool special = false;
+              if (body.contains("add_special")) {
+                if (!body["add_special"].is_boolean()) throw bad_field("add_special", "'add_special' must be true or false");
+                special = body["add_special"].get<bool>();
+              }
+              send_json(res, 200, {{"tokens", m.model.tokenizer().encode(body["content"].get<std::string>(), special)}});
+            }));
+  http.Post("/detokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
+              const json body = parse_body(req.body);
+              const ServedModel& m = find(body.value("model", std::string()), Capability::CausalLM);
+              const json* t = body.contains("tokens") ? &body["tokens"] : nullptr;
+              if (!t || !t->is_array()) throw bad_field("tokens", "'tokens' must be an array of token ids");
+              const int64_t V = m.model.tokenizer().vocab_size();
+              std::vector<int32_t> ids;
+              for (const json& x : *t) {
+                if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= V)
+                  throw bad_field("tokens", "'tokens' holds " + x.dump() + ", not a token id below " + std::to_string(V));
+                ids.push_back(x.get<int32_t>());
+              }
+              send_json(res, 200, {{"content", m.model.tokenizer().decode(ids)}});
+            }));
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::map<std::string, std::pair<std::string, double>> gauges;
+    double queued = 0, busy = 0, slots = 0;
+    for (const auto& m : models)
+      if (m->scheduler) {
+        const infer::SchedulerStats s = m->scheduler->stats();
+        queued += static_cast<double>(s.queued), busy += static_cast<double>(s.busy_slots), slots += static_cast<double>(s.slots);
+      }
+    gauges["cornerstone_queue_depth"] = {"Requests waiting for a slot.", queued};
+    gauges["cornerstone_busy_slots"] = {"KV-cache slots decoding a request.", busy};
+    gauges["cornerstone_slots"] = {"KV-cache slots in all.", slots};
+    res.set_content(metrics.render(gauges), "text/plain; version=0.0.4");
+  });
+}
+
+Server::Server(const ServerOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+
+Server::~Server() = default;
+
+int Server::bind() {
+  const ServerOptions& o = impl_->options;
+  const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host) : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port < 0) throw IOError("serve: cannot listen on " + o.host + ":" + std::to_string(o.port) + " (in use, or not an address of this machine)");
+  return port;
+}
+
+void Server::run() {
+  if (impl_->draining) return;
+  impl_->http.listen_after_bind();
+  for (auto& m : impl_->models)
+    if (m->scheduler) m->scheduler->drain();
+}
+
+void Server::stop() {
+  impl_->draining = true;  // new requests get 503 from here on
+  impl_->in_flight.wait_idle();
+  impl_->http.stop();
+}
+
+std::vector<std::string> Server::model_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& m : impl_->models) ids.push_back(m->id);
+  return ids;
+}
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void run_until_signal(Server& server) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  std::atomic<bool> signalled{false}, finished{false};
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    signalled = true;
+    if (finished) return;
+    std::fprintf(stderr, "serve: %s: finishing the requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.stop();
+  });
+  server.run();
+  finished = true;
+  if (!signalled) pthread_kill(watcher.native_handle(), SIGTERM);  // run() ended on its own: end the watcher's sigwait
+  watcher.join();
+}
+
+}  // namespace cornerstone::serve
