@@ -135,8 +135,8 @@ void Scheduler::loop() {
       wake_.wait(lock, [&] { return stopping_ || has_work(); });
       for (uint64_t id : cancelled_) {
         for (auto& r : running_)
-          if (r && r->id == id) r.reset();
-        std::erase_if(queue_, [&](const auto& r) { return r->id == id; });
+          if (r && r->id == id) r.reset(), ++stats_.cancelled;
+        stats_.cancelled += static_cast<int64_t>(std::erase_if(queue_, [&](const auto& r) { return r->id == id; }));
       }
       cancelled_.clear();
       for (size_t s = 0; s < running_.size() && !queue_.empty(); ++s)
@@ -234,7 +234,7 @@ void Scheduler::loop() {
       for (const auto& [r, e] : events)
         if (e.token) ++stats_.generated_tokens;
       for (const auto& r : finished)
-        if (running_[static_cast<size_t>(r->slot)] == r) running_[static_cast<size_t>(r->slot)].reset();
+        if (running_[static_cast<size_t>(r->slot)] == r) running_[static_cast<size_t>(r->slot)].reset(), ++stats_.finished;
     }
     for (auto& [r, e] : events)
       if (r->on_event) r->on_event(e);

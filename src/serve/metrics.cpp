@@ -39,9 +39,9 @@ void Metrics::request(const std::string& route, int status) {
   ++requests_[{route, status}];
 }
 
-void Metrics::tokens(int64_t prompt, int64_t generated) {
+void Metrics::embedded_tokens(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  prompt_tokens_ += prompt, generated_tokens_ += generated;
+  embedded_tokens_ += n;
 }
 
 void Metrics::time_to_first_token(double s) {
@@ -54,18 +54,16 @@ void Metrics::time_per_output_token(double s) {
   tpot_.observe(s);
 }
 
-std::string Metrics::render(const std::map<std::string, std::pair<std::string, double>>& gauges) const {
+std::string Metrics::render(const std::vector<Sample>& samples) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out = "# HELP cornerstone_requests_total HTTP requests answered, by route and status.\n"
                     "# TYPE cornerstone_requests_total counter\n";
   for (const auto& [key, n] : requests_)
     out += "cornerstone_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP cornerstone_prompt_tokens_total Prompt tokens of the completions answered.\n"
-         "# TYPE cornerstone_prompt_tokens_total counter\ncornerstone_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
-  out += "# HELP cornerstone_generated_tokens_total Tokens generated for the completions answered.\n"
-         "# TYPE cornerstone_generated_tokens_total counter\ncornerstone_generated_tokens_total " + std::to_string(generated_tokens_) + "\n";
-  for (const auto& [name, g] : gauges)
-    out += "# HELP " + name + " " + g.first + "\n# TYPE " + name + " gauge\n" + name + " " + num(g.second) + "\n";
+  out += "# HELP cornerstone_embedded_tokens_total Tokens of the texts embedded.\n"
+         "# TYPE cornerstone_embedded_tokens_total counter\ncornerstone_embedded_tokens_total " + std::to_string(embedded_tokens_) + "\n";
+  for (const Sample& s : samples)
+    out += "# HELP " + s.name + " " + s.help + "\n# TYPE " + s.name + " " + s.type + "\n" + s.name + " " + num(s.value) + "\n";
   out += ttft_.render("cornerstone_time_to_first_token_seconds", "Time from a completion request to its first token.");
   out += tpot_.render("cornerstone_time_per_output_token_seconds", "Time between consecutive output tokens of a completion.");
   return out;

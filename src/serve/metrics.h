@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace cornerstone::serve {
 
@@ -28,17 +29,23 @@ class Histogram {
 
 class Metrics {
  public:
+  // A value the caller reads from elsewhere (the schedulers) when the page is rendered.
+  struct Sample {
+    std::string name, help, type;  // type: "counter" or "gauge"
+    double value;
+  };
+
   void request(const std::string& route, int status);
-  void tokens(int64_t prompt, int64_t generated);
+  void embedded_tokens(int64_t n);
   void time_to_first_token(double seconds);
   void time_per_output_token(double seconds);
-  // Everything, plus the gauges given by the caller (name -> (help, value)).
-  std::string render(const std::map<std::string, std::pair<std::string, double>>& gauges) const;
+  // Everything, with the caller's samples.
+  std::string render(const std::vector<Sample>& samples) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
-  int64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  int64_t embedded_tokens_ = 0;
   Histogram ttft_, tpot_;
 };
 

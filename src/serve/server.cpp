@@ -266,7 +266,6 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
         }
         if (r.logprobs && e.logprob) c.token_events.push_back(std::move(e));
       }
-    metrics.tokens(c.prompt_tokens, c.completion_tokens);
     send_json(res, 200, completion_response(r, rid, created, model_id, c, tok));
     return;
   }
@@ -313,7 +312,6 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
               if (!write(u)) return false;
             }
           }
-          metrics.tokens(e.prompt_tokens, e.completion_tokens);
           static const std::string done = "data: [DONE]\n\n";
           if (!sink.write(done.data(), done.size())) return false;
           state->finished = true;
@@ -378,7 +376,7 @@ void Server::Impl::embeddings(const httplib::Request& req, httplib::Response& re
       e["embedding"] = std::vector<float>(row, row + C);
     data.push_back(std::move(e));
   }
-  metrics.tokens(tokens, 0);
+  metrics.embedded_tokens(tokens);
   send_json(res, 200, {{"object", "list"}, {"data", data}, {"model", m.id}, {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 
@@ -494,17 +492,26 @@ void Server::Impl::routes() {
               send_json(res, 200, {{"content", m.model.tokenizer().decode(ids)}});
             }));
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    std::map<std::string, std::pair<std::string, double>> gauges;
-    double queued = 0, busy = 0, slots = 0;
+    infer::SchedulerStats all;
     for (const auto& m : models)
       if (m->scheduler) {
         const infer::SchedulerStats s = m->scheduler->stats();
-        queued += static_cast<double>(s.queued), busy += static_cast<double>(s.busy_slots), slots += static_cast<double>(s.slots);
+        all.queued += s.queued, all.busy_slots += s.busy_slots, all.slots += s.slots, all.steps += s.steps;
+        all.prompt_tokens += s.prompt_tokens, all.generated_tokens += s.generated_tokens;
+        all.finished += s.finished, all.cancelled += s.cancelled;
       }
-    gauges["cornerstone_queue_depth"] = {"Requests waiting for a slot.", queued};
-    gauges["cornerstone_busy_slots"] = {"KV-cache slots decoding a request.", busy};
-    gauges["cornerstone_slots"] = {"KV-cache slots in all.", slots};
-    res.set_content(metrics.render(gauges), "text/plain; version=0.0.4");
+    auto d = [](int64_t v) { return static_cast<double>(v); };
+    const std::vector<Metrics::Sample> samples = {
+        {"cornerstone_prompt_tokens_total", "Prompt tokens read by the decoder.", "counter", d(all.prompt_tokens)},
+        {"cornerstone_generated_tokens_total", "Tokens generated.", "counter", d(all.generated_tokens)},
+        {"cornerstone_decode_steps_total", "Batched decoder passes.", "counter", d(all.steps)},
+        {"cornerstone_finished_requests_total", "Completions that ran to their end (length, stop, eos).", "counter", d(all.finished)},
+        {"cornerstone_cancelled_requests_total", "Completions dropped because their client went away.", "counter", d(all.cancelled)},
+        {"cornerstone_queue_depth", "Requests waiting for a slot.", "gauge", d(all.queued)},
+        {"cornerstone_busy_slots", "KV-cache slots decoding a request.", "gauge", d(all.busy_slots)},
+        {"cornerstone_slots", "KV-cache slots in all.", "gauge", d(all.slots)},
+    };
+    res.set_content(metrics.render(samples), "text/plain; version=0.0.4");
   });
 }
 

@@ -4,6 +4,8 @@
 // full queue, SIGTERM finishing the request in flight, and the official `openai` npm client.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmath>
 #include <cstring>
@@ -324,6 +326,7 @@ TEST_F(Serve, TokenizeDetokenizeAndMetrics) {
   const auto m = request(server_->port(), "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   for (const char* s : {"cornerstone_requests_total{route=\"/v1/completions\",status=\"200\"}", "cornerstone_generated_tokens_total ",
+                        "cornerstone_prompt_tokens_total ", "cornerstone_embedded_tokens_total ", "cornerstone_cancelled_requests_total ",
                         "cornerstone_queue_depth 0", "cornerstone_busy_slots ", "cornerstone_time_to_first_token_seconds_bucket{le=\"+Inf\"}",
                         "cornerstone_time_per_output_token_seconds_count "})
     EXPECT_NE(m.text.find(s), std::string::npos) << s << "\n" << m.text;
@@ -415,6 +418,42 @@ TEST_F(Serve, SigtermFinishesTheRequestsInFlight) {
     EXPECT_EQ(events.back()["choices"][0]["finish_reason"], "length") << r.text;
   }
   EXPECT_NE(s.output().find("SIGTERM"), std::string::npos) << s.output();
+}
+
+// The value of a metric line "NAME VALUE" in a /metrics page (-1 when absent).
+double metric(const std::string& page, const std::string& name) {
+  const size_t at = page.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
+}
+
+TEST_F(Serve, ClientsThatGoAwayMidStreamFreeTheirSlot) {
+  ServeProcess s({"--model", model(), "--parallel", "1", "--max-queue", "8"});
+  // Six streamed requests whose clients hang up at once (sent while the server is stopped): each
+  // is dropped at its first token's write instead of generating 240 tokens for nobody.
+  s.pause();
+  const std::string body = json{{"prompt", "The state"}, {"max_tokens", 240}, {"temperature", 0}, {"stream", true}}.dump();
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET, a.sin_port = htons(static_cast<uint16_t>(s.port())), a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    close(fd);
+  }
+  s.resume();
+  std::string page;
+  for (int i = 0; i < 3000; ++i) {
+    page = request(s.port(), "GET", "/metrics").text;
+    if (metric(page, "cornerstone_cancelled_requests_total") + metric(page, "cornerstone_finished_requests_total") >= 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(metric(page, "cornerstone_cancelled_requests_total"), 6) << page;
+  EXPECT_LT(metric(page, "cornerstone_generated_tokens_total"), 6 * 240 / 4) << page;
+  EXPECT_EQ(metric(page, "cornerstone_busy_slots"), 0) << page;
+  // And the server goes on answering.
+  EXPECT_EQ(request(s.port(), "POST", "/v1/completions", json{{"prompt", "We"}, {"max_tokens", 2}}.dump(), "").status, 200);
 }
 
 TEST_F(Serve, OfficialOpenAIClient) {

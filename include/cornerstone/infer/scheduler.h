@@ -74,6 +74,7 @@ struct SchedulerOptions {
 struct SchedulerStats {
   int64_t slots = 0, busy_slots = 0, queued = 0;
   int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
+  int64_t finished = 0, cancelled = 0;  // requests that ended, and that were dropped by cancel()
 };
 
 class Scheduler {
