@@ -31,6 +31,13 @@ const char* kConfig = R"({
   "training": {"batch_size": 8, "steps": 200, "lr": 1e-2, "min_lr": 1e-3, "warmup_steps": 10, "eval_every": 200,
                "eval_batches": 1, "checkpoint_every": 200, "keep_checkpoints": 1, "seed": 3}
 })";
+// An untrained model large enough that decoding takes a few ms per token, for the tests that need
+// requests to stay in flight for a while (a full queue, SIGTERM, clients hanging up).
+const char* kSlowConfig = R"({
+  "model": {"arch": "gpt2", "vocab_size": 384, "context": 256, "n_layers": 6, "d_model": 384, "n_heads": 6, "d_ff": 1536},
+  "training": {"batch_size": 1, "steps": 1, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 0, "eval_every": 1,
+               "eval_batches": 1, "checkpoint_every": 1, "keep_checkpoints": 1, "seed": 3}
+})";
 const char* kKey = "sk-test-123";
 
 class Serve : public ::testing::Test {
@@ -61,6 +68,9 @@ class Serve : public ::testing::Test {
     std::ofstream(*dir_ + "/config.json") << kConfig;
     r = run_cli("--threads 2 pretrain --config " + *dir_ + "/config.json --data " + *dir_ + "/data --out " + model());
     ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::ofstream(*dir_ + "/slow.json") << kSlowConfig;
+    r = run_cli("--threads 2 pretrain --config " + *dir_ + "/slow.json --data " + *dir_ + "/data --out " + slow_model());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
     server_ = new ServeProcess({"--model", model(), "--api-key", kKey, "--parallel", "3", "--max-queue", "8"});
   }
   static void TearDownTestSuite() {
@@ -69,6 +79,7 @@ class Serve : public ::testing::Test {
     delete dir_;
   }
   static std::string model() { return *dir_ + "/sotu-gpt"; }
+  static std::string slow_model() { return *dir_ + "/slow"; }
   static std::string file(const std::string& name, const std::string& contents) {
     const std::string p = *dir_ + "/" + name;
     std::ofstream(p) << contents;
@@ -364,7 +375,7 @@ TEST_F(Serve, ErrorsAreOpenAIErrorObjects) {
 }
 
 TEST_F(Serve, FullQueueAnswers429WithRetryAfter) {
-  ServeProcess s({"--model", model(), "--parallel", "1", "--max-queue", "1"});
+  ServeProcess s({"--model", slow_model(), "--parallel", "1", "--max-queue", "1"});
   // Six requests arrive together (sent while the server is stopped): one runs, one waits for the
   // slot, the other four are refused.
   s.pause();
@@ -392,7 +403,7 @@ TEST_F(Serve, FullQueueAnswers429WithRetryAfter) {
 }
 
 TEST_F(Serve, SigtermFinishesTheRequestsInFlight) {
-  ServeProcess s({"--model", model(), "--parallel", "1", "--max-queue", "4"});
+  ServeProcess s({"--model", slow_model(), "--parallel", "1", "--max-queue", "4"});
   s.pause();
   std::vector<std::future<Reply>> streams;
   for (int i = 0; i < 3; ++i)
@@ -427,7 +438,7 @@ double metric(const std::string& page, const std::string& name) {
 }
 
 TEST_F(Serve, ClientsThatGoAwayMidStreamFreeTheirSlot) {
-  ServeProcess s({"--model", model(), "--parallel", "1", "--max-queue", "8"});
+  ServeProcess s({"--model", slow_model(), "--parallel", "1", "--max-queue", "8"});
   // Six streamed requests whose clients hang up at once (sent while the server is stopped): each
   // is dropped at its first token's write instead of generating 240 tokens for nobody.
   s.pause();
