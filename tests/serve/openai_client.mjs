@@ -16,7 +16,7 @@ const messages = [{ role: 'user', content: 'What is the state of the Union?' }];
 // Models.
 const models = [];
 for await (const m of client.models.list()) models.push(m);
-assert.deepEqual(models.map((m) => m.id), [model]);
+assert.ok(models.map((m) => m.id).includes(model), JSON.stringify(models));
 
 // Chat, greedy: the same reply twice, and streamed it adds up to the same text.
 const chat = await client.chat.completions.create({ model, messages, max_tokens: 16, temperature: 0 });

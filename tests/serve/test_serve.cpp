@@ -71,7 +71,9 @@ class Serve : public ::testing::Test {
     std::ofstream(*dir_ + "/slow.json") << kSlowConfig;
     r = run_cli("--threads 2 pretrain --config " + *dir_ + "/slow.json --data " + *dir_ + "/data --out " + slow_model());
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    server_ = new ServeProcess({"--model", model(), "--api-key", kKey, "--parallel", "3", "--max-queue", "8"});
+    r = run_cli("quantize --model " + model() + " --type q8_0 --out " + q8_model());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--api-key", kKey, "--parallel", "3", "--max-queue", "8"});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -80,6 +82,7 @@ class Serve : public ::testing::Test {
   }
   static std::string model() { return *dir_ + "/sotu-gpt"; }
   static std::string slow_model() { return *dir_ + "/slow"; }
+  static std::string q8_model() { return *dir_ + "/sotu-gpt-q8"; }
   static std::string file(const std::string& name, const std::string& contents) {
     const std::string p = *dir_ + "/" + name;
     std::ofstream(p) << contents;
@@ -157,8 +160,9 @@ TEST_F(Serve, HealthAndModels) {
   r = request(server_->port(), "GET", "/v1/models");
   ASSERT_EQ(r.status, 200) << r.text;
   EXPECT_EQ(r.body["object"], "list");
-  ASSERT_EQ(r.body["data"].size(), 1u);
+  ASSERT_EQ(r.body["data"].size(), 2u);
   EXPECT_EQ(r.body["data"][0]["id"], "sotu-gpt");
+  EXPECT_EQ(r.body["data"][1]["id"], "sotu-gpt-q8");
   EXPECT_EQ(r.body["data"][0]["object"], "model");
   EXPECT_TRUE(r.body["data"][0]["created"].is_number_integer());
   r = request(server_->port(), "GET", "/v1/models/sotu-gpt");
@@ -191,6 +195,18 @@ TEST_F(Serve, GreedyCompletionEqualsGenerateCli) {
     EXPECT_EQ(r.body["usage"]["total_tokens"], n + static_cast<int64_t>(tokens.body["tokens"].size()));
     EXPECT_EQ(c["finish_reason"], n == 24 ? "length" : "stop");
   }
+}
+
+TEST_F(Serve, TheModelFieldPicksAQuantizedModel) {
+  const std::string p = kPrompts[1];
+  const auto cli = run_cli("generate --model " + q8_model() + " --greedy --max-tokens 24 --prompt '" + p + "'");
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  const auto r = post("/v1/completions", {{"model", "sotu-gpt-q8"}, {"prompt", p}, {"max_tokens", 24}, {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body["model"], "sotu-gpt-q8");
+  EXPECT_EQ(p + r.body["choices"][0]["text"].get<std::string>() + "\n", cli.output);
+  // A quantized folder holds inference weights only: no embeddings, and the error says so.
+  expect_error(post("/v1/embeddings", {{"model", "sotu-gpt-q8"}, {"input", "x"}}), 400, "model", "model_not_supported");
 }
 
 TEST_F(Serve, GreedyChatEqualsGenerateCliChat) {
