@@ -18,6 +18,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/infer/scheduler.h"
+#include "serve/chat_page.h"
 #include "serve/metrics.h"
 #include "serve/openai.h"
 
@@ -403,7 +404,7 @@ httplib::Server::Handler guarded(F f) {
   };
 }
 
-const std::vector<std::string> kRoutes = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
+const std::vector<std::string> kRoutes = {"/", "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
                                           "/v1/embeddings", "/tokenize", "/detokenize"};
 
 }  // namespace
@@ -417,7 +418,7 @@ void Server::Impl::routes() {
   http.set_keep_alive_timeout(2);
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;  // the page holds no data
     if (!options.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + options.api_key) {
       send_error(res, ApiError{401,
                                req.has_header("Authorization") ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer KEY'",
@@ -447,6 +448,7 @@ void Server::Impl::routes() {
     metrics.request(known ? (req.path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : req.path) : "other", res.status);
   });
 
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(chat_page_html(), "text/html; charset=utf-8"); });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     send_json(res, draining ? 503 : 200, {{"status", draining ? "shutting down" : "ok"}});
   });

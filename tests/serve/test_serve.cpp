@@ -499,3 +499,27 @@ TEST_F(Serve, OfficialOpenAIClient) {
 
 }  // namespace
 }  // namespace cornerstone::testing
+
+namespace cornerstone::testing {
+namespace {
+
+TEST_F(Serve, WebChatPageInHeadlessChromium) {
+  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
+  const auto page = request(server_->port(), "GET", "/", "", "");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.text.find("<title>Cornerstone chat</title>"), std::string::npos);
+  const std::string pkg = fetch_dataset("puppeteer-core");
+  const std::string cmd = "node " + source_path("tests/serve/chat_page.mjs") + " " + pkg + " http://127.0.0.1:" +
+                          std::to_string(server_->port()) + " " + kKey + " sotu-gpt 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, f)) out += buf;
+  const int status = pclose(f);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_NE(out.find("all checks passed"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace cornerstone::testing
