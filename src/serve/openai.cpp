@@ -1,4 +1,4 @@
-#include "serve/openai.h"
+#include "cornerstone/serve/openai.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +20,7 @@ json parse_body(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large for a double
     throw ApiError{400, std::string("the body is not valid JSON: ") + e.what(), "invalid_request_error", "", "invalid_json"};
   }
   if (!j.is_object()) throw ApiError{400, "the body must be a JSON object", "invalid_request_error", "", "invalid_json"};

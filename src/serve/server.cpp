@@ -20,7 +20,7 @@
 #include "cornerstone/infer/scheduler.h"
 #include "serve/chat_page.h"
 #include "serve/metrics.h"
-#include "serve/openai.h"
+#include "cornerstone/serve/openai.h"
 
 namespace cornerstone::serve {
 

@@ -365,6 +365,7 @@ TEST_F(Serve, ErrorsAreOpenAIErrorObjects) {
   expect_error(request(port, "POST", "/v1/completions", R"({"prompt": "x"})", "wrong"), 401, "", "invalid_api_key");
   expect_error(request(port, "POST", "/v1/completions", "{not json"), 400, "", "invalid_json");
   expect_error(request(port, "POST", "/v1/completions", "[1, 2]"), 400, "", "invalid_json");
+  expect_error(request(port, "POST", "/v1/completions", R"({"prompt": "x", "max_tokens": 1e999})"), 400, "", "invalid_json");
   expect_error(post("/v1/completions", {{"model", "gpt-4"}, {"prompt", "x"}}), 404, "model", "model_not_found");
   expect_error(post("/v1/completions", {{"max_tokens", 3}}), 400, "prompt");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"temperature", "hot"}}), 400, "temperature");

@@ -1,5 +1,6 @@
-// OpenAI's request and response schemas: requests parsed and validated into what the scheduler
-// needs (every bad field named), responses and stream chunks built as the official clients expect.
+// OpenAI's request and response schemas, as `cornerstone serve` speaks them: requests parsed and
+// validated into what the scheduler needs (every bad field named), responses and stream chunks
+// built as the official clients expect. Public for the fuzz harness (fuzz/fuzz_openai_request.cpp).
 #pragma once
 
 #include <cstdint>
