@@ -151,7 +151,7 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
   if (field(body, "logit_bias") && !(body["logit_bias"].is_object() && body["logit_bias"].empty()))
     throw unsupported("logit_bias", "'logit_bias'");
   if (field(body, "seed")) o.seed = static_cast<uint64_t>(integer(body, "seed", INT64_MIN, INT64_MAX));
-  if (field(body, "n") && integer(body, "n", 1, 128) != 1) throw unsupported("n", "n > 1");
+  if (field(body, "n")) r.n = integer(body, "n", 1, 16);
 
   const char* max_name = chat && field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (field(body, max_name)) r.max_tokens = integer(body, max_name, 0, INT32_MAX);
@@ -255,20 +255,28 @@ json logprobs_json(bool chat, const std::vector<infer::SchedulerEvent>& events, 
 }
 
 json completion_response(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model,
-                         const Completion& c, const tokenize::Tokenizer& tok) {
-  json choice = {{"index", 0}, {"finish_reason", c.finish_reason}, {"logprobs", nullptr}};
-  if (r.logprobs) choice["logprobs"] = logprobs_json(r.chat, c.token_events, tok, 0);
-  if (r.chat)
-    choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
-  else
-    choice["text"] = c.text;
+                         const std::vector<Completion>& choices, const tokenize::Tokenizer& tok) {
+  json out = json::array();
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const Completion& c = choices[i];
+    json choice = {{"index", i}, {"finish_reason", c.finish_reason}, {"logprobs", nullptr}};
+    if (r.logprobs) choice["logprobs"] = logprobs_json(r.chat, c.token_events, tok, 0);
+    if (r.chat)
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+    else
+      choice["text"] = c.text;
+    out.push_back(std::move(choice));
+    prompt_tokens = c.prompt_tokens;  // the same prompt for every choice: counted once
+    completion_tokens += c.completion_tokens;
+  }
   return {{"id", id},
           {"object", r.chat ? "chat.completion" : "text_completion"},
           {"created", created},
           {"model", model},
           {"system_fingerprint", nullptr},
-          {"choices", json::array({choice})},
-          {"usage", usage_json(c.prompt_tokens, c.completion_tokens)}};
+          {"choices", out},
+          {"usage", usage_json(prompt_tokens, completion_tokens)}};
 }
 
 json chunk_json(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model) {
@@ -282,11 +290,11 @@ json chunk_json(const CompletionRequest& r, const std::string& id, int64_t creat
   return j;
 }
 
-json delta_chunk(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model, const std::string& text,
-                 const infer::SchedulerEvent* token_event, const tokenize::Tokenizer& tok, const std::optional<std::string>& finish_reason,
-                 bool role) {
+json delta_chunk(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model, size_t index,
+                 const std::string& text, const infer::SchedulerEvent* token_event, const tokenize::Tokenizer& tok,
+                 const std::optional<std::string>& finish_reason, bool role) {
   json j = chunk_json(r, id, created, model);
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+  json choice = {{"index", index}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
   if (finish_reason) choice["finish_reason"] = *finish_reason;
   if (r.chat) {
     json delta = json::object();

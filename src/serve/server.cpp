@@ -59,24 +59,26 @@ struct ServedModel {
   std::mutex embed_mu;  // one embedding batch at a time (the forward pass uses every core)
 };
 
-// Scheduler events of one request, handed from the scheduler's thread to the HTTP thread.
+// Scheduler events of one request's choices (index, event), handed from the scheduler's thread
+// to the HTTP thread.
 struct Channel {
+  using Item = std::pair<size_t, infer::SchedulerEvent>;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<infer::SchedulerEvent> events;
+  std::deque<Item> events;
 
-  void push(const infer::SchedulerEvent& e) {
+  void push(size_t choice, const infer::SchedulerEvent& e) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      events.push_back(e);
+      events.emplace_back(choice, e);
     }
     cv.notify_one();
   }
   // Whatever arrived, waiting up to `timeout` for the first.
-  std::deque<infer::SchedulerEvent> take(std::chrono::milliseconds timeout) {
+  std::deque<Item> take(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait_for(lock, timeout, [&] { return !events.empty(); });
-    std::deque<infer::SchedulerEvent> out;
+    std::deque<Item> out;
     out.swap(events);
     return out;
   }
@@ -234,95 +236,121 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     r.options.max_tokens = *r.max_tokens;
   }
 
+  // One scheduler request per choice; choice i samples with seed + i (Generator's sequence i).
   auto channel = std::make_shared<Channel>();
-  std::optional<uint64_t> id;
-  try {
-    id = sched.submit(std::move(prompt), r.options, [channel](const infer::SchedulerEvent& e) { channel->push(e); });
-  } catch (const ValueError& e) {
-    throw bad_field("", e.what());
-  } catch (const ShapeError& e) {
-    throw ApiError{413, e.what(), "invalid_request_error", prompt_field, "context_length_exceeded"};
+  auto ids = std::make_shared<std::vector<uint64_t>>();
+  infer::Scheduler* scheduler = &sched;
+  auto cancel_all = [scheduler, ids] {
+    for (uint64_t id : *ids) scheduler->cancel(id);
+  };
+  for (int64_t i = 0; i < r.n; ++i) {
+    infer::RequestOptions o = r.options;
+    o.seed = r.options.seed + static_cast<uint64_t>(i);
+    std::optional<uint64_t> id;
+    try {
+      id = sched.submit(prompt, o, [channel, i](const infer::SchedulerEvent& e) { channel->push(static_cast<size_t>(i), e); });
+    } catch (const ValueError& e) {
+      cancel_all();
+      throw bad_field("", e.what());
+    } catch (const ShapeError& e) {
+      cancel_all();
+      throw ApiError{413, e.what(), "invalid_request_error", prompt_field, "context_length_exceeded"};
+    }
+    if (!id) {
+      cancel_all();
+      if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
+      throw ApiError{429, "all " + std::to_string(options.parallel) + " slots are busy and " + std::to_string(options.max_queue) +
+                              " requests are waiting; retry later",
+                     "rate_limit_error", "", "queue_full", 1};
+    }
+    ids->push_back(*id);
   }
-  if (!id) {
-    if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
-    throw ApiError{429, "all " + std::to_string(options.parallel) + " slots are busy and " + std::to_string(options.max_queue) +
-                            " requests are waiting; retry later",
-                   "rate_limit_error", "", "queue_full", 1};
-  }
+  const size_t n = static_cast<size_t>(r.n);
   const std::string rid = new_id(chat ? "chatcmpl" : "cmpl");
   const std::string model_id = m.id;
 
   if (!r.stream) {
-    Completion c;
-    TokenClock clock;
-    for (bool done = false; !done;)
-      for (infer::SchedulerEvent& e : channel->take(std::chrono::milliseconds(1000))) {
+    std::vector<Completion> choices(n);
+    std::vector<TokenClock> clocks(n);
+    for (size_t done = 0; done < n;)
+      for (auto& [i, e] : channel->take(std::chrono::milliseconds(1000))) {
+        Completion& c = choices[i];
         c.text += e.text;
-        if (e.token) clock.token(metrics);
+        if (e.token) clocks[i].token(metrics);
         if (e.finished) {
-          if (e.finish_reason == "error") throw ApiError{500, "generation failed: " + e.error, "server_error", "", ""};
+          if (e.finish_reason == "error") {
+            cancel_all();
+            throw ApiError{500, "generation failed: " + e.error, "server_error", "", ""};
+          }
           c.finish_reason = openai_finish_reason(e.finish_reason);
           c.prompt_tokens = e.prompt_tokens, c.completion_tokens = e.completion_tokens;
-          done = true;
+          ++done;
         }
         if (r.logprobs && e.logprob) c.token_events.push_back(std::move(e));
       }
-    send_json(res, 200, completion_response(r, rid, created, model_id, c, tok));
+    send_json(res, 200, completion_response(r, rid, created, model_id, choices, tok));
     return;
   }
 
-  // Streaming: server-sent events, one chunk per piece of text; ": keep-alive" comments while a
-  // long prompt is read; a client that goes away cancels its request.
+  // Streaming: server-sent events, one chunk per piece of text of a choice; ": keep-alive"
+  // comments while a long prompt is read; a client that goes away cancels its requests.
   struct StreamState {
-    bool started = false, finished = false;
-    TokenClock clock;
+    explicit StreamState(size_t n) : clocks(n) {}
+    bool started = false, done = false;
+    size_t finished = 0;
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+    std::vector<TokenClock> clocks;
   };
-  auto state = std::make_shared<StreamState>();
-  const uint64_t request = *id;
-  infer::Scheduler* scheduler = &sched;
+  auto state = std::make_shared<StreamState>(n);
   const tokenize::Tokenizer* tokp = &tok;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, r, rid, model_id, channel, state, tokp, ticket](size_t, httplib::DataSink& sink) {
+      [this, r, rid, model_id, channel, state, tokp, ticket, n](size_t, httplib::DataSink& sink) {
         auto write = [&](const json& j) {
           const std::string s = "data: " + dump(j) + "\n\n";
           return sink.write(s.data(), s.size());
         };
-        if (!state->started && r.chat) {
-          if (!write(delta_chunk(r, rid, created, model_id, "", nullptr, *tokp, std::nullopt, /*role=*/true))) return false;
-        }
+        auto end = [&] {
+          static const std::string done = "data: [DONE]\n\n";
+          if (!sink.write(done.data(), done.size())) return false;
+          sink.done();
+          return true;
+        };
+        if (!state->started && r.chat)
+          for (size_t i = 0; i < n; ++i)
+            if (!write(delta_chunk(r, rid, created, model_id, i, "", nullptr, *tokp, std::nullopt, /*role=*/true))) return false;
         state->started = true;
         auto events = channel->take(std::chrono::milliseconds(5000));
         if (events.empty()) {
           static const std::string keep_alive = ": keep-alive\n\n";
           return sink.write(keep_alive.data(), keep_alive.size());
         }
-        for (const infer::SchedulerEvent& e : events) {
-          if (e.token) state->clock.token(metrics);
+        for (const auto& [i, e] : events) {
+          if (e.token) state->clocks[i].token(metrics);
           if (!e.text.empty() || (r.logprobs && e.logprob))
-            if (!write(delta_chunk(r, rid, created, model_id, e.text, &e, *tokp, std::nullopt))) return false;
+            if (!write(delta_chunk(r, rid, created, model_id, i, e.text, &e, *tokp, std::nullopt))) return false;
           if (!e.finished) continue;
-          if (e.finish_reason == "error") {
+          if (e.finish_reason == "error") {  // the other choices are cancelled by the releaser
             if (!write(ApiError{500, "generation failed: " + e.error, "server_error", "", ""}.body())) return false;
-          } else {
-            if (!write(delta_chunk(r, rid, created, model_id, "", nullptr, *tokp, openai_finish_reason(e.finish_reason)))) return false;
-            if (r.include_usage) {
-              json u = chunk_json(r, rid, created, model_id);
-              u["usage"] = usage_json(e.prompt_tokens, e.completion_tokens);
-              if (!write(u)) return false;
-            }
+            return end();
           }
-          static const std::string done = "data: [DONE]\n\n";
-          if (!sink.write(done.data(), done.size())) return false;
-          state->finished = true;
-          sink.done();
-          return true;
+          if (!write(delta_chunk(r, rid, created, model_id, i, "", nullptr, *tokp, openai_finish_reason(e.finish_reason)))) return false;
+          state->prompt_tokens = e.prompt_tokens;
+          state->completion_tokens += e.completion_tokens;
+          if (++state->finished < n) continue;
+          if (r.include_usage) {
+            json u = chunk_json(r, rid, created, model_id);
+            u["usage"] = usage_json(state->prompt_tokens, state->completion_tokens);
+            if (!write(u)) return false;
+          }
+          state->done = true;
+          return end();
         }
         return true;
       },
-      [scheduler, request, state](bool) {
-        if (!state->finished) scheduler->cancel(request);  // the client went away: free the slot now
+      [cancel_all, state](bool) {
+        if (!state->done) cancel_all();  // the client went away: free the slots now
       });
 }
 

@@ -78,7 +78,7 @@ async function rejects(promise, cls, status) {
 }
 await rejects(client.chat.completions.create({ model: 'gpt-4o', messages }), OpenAI.NotFoundError, 404);
 await rejects(client.chat.completions.create({ model, messages, temperature: 9 }), OpenAI.BadRequestError, 400);
-await rejects(client.chat.completions.create({ model, messages, n: 3 }), OpenAI.BadRequestError, 400);
+await rejects(client.chat.completions.create({ model, messages, n: 17 }), OpenAI.BadRequestError, 400);
 await rejects(client.chat.completions.create({ model, messages, max_tokens: 1e6 }), OpenAI.BadRequestError, 400);
 const wrongKey = new OpenAI({ baseURL, apiKey: 'nope', maxRetries: 0 });
 await rejects(wrongKey.models.list(), OpenAI.AuthenticationError, 401);

@@ -276,6 +276,56 @@ TEST_F(Serve, StreamedChatAddsUpToTheCompletion) {
   EXPECT_EQ(last["usage"], whole.body["usage"]);
 }
 
+TEST_F(Serve, SeveralChoicesSampleWithSeedPlusTheirIndex) {
+  const json base = {{"prompt", kPrompts[0]}, {"max_tokens", 16}, {"temperature", 1.0}, {"seed", 7}};
+  json three = base;
+  three["n"] = 3;
+  const auto r = post("/v1/completions", three);
+  ASSERT_EQ(r.status, 200) << r.text;
+  ASSERT_EQ(r.body["choices"].size(), 3u);
+  int64_t tokens = 0;
+  for (int i = 0; i < 3; ++i) {
+    json one = base;
+    one["seed"] = 7 + i;
+    const auto alone = post("/v1/completions", one);
+    ASSERT_EQ(alone.status, 200) << alone.text;
+    EXPECT_EQ(r.body["choices"][i]["index"], i);
+    EXPECT_EQ(r.body["choices"][i]["text"], alone.body["choices"][0]["text"]) << "choice " << i;
+    EXPECT_EQ(r.body["usage"]["prompt_tokens"], alone.body["usage"]["prompt_tokens"]);
+    tokens += alone.body["usage"]["completion_tokens"].get<int64_t>();
+  }
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], tokens);
+  EXPECT_NE(r.body["choices"][0]["text"], r.body["choices"][1]["text"]) << "different seeds, different samples";
+
+  // Streamed: each choice's deltas add up to its text; one [DONE] after every choice finished.
+  const json messages = json::array({{{"role", "user"}, {"content", "The economy?"}}});
+  const json chat = {{"messages", messages}, {"max_tokens", 12}, {"temperature", 1.0}, {"seed", 3}, {"n", 2}};
+  const auto whole = post("/v1/chat/completions", chat);
+  ASSERT_EQ(whole.status, 200) << whole.text;
+  json streamed = chat;
+  streamed["stream"] = true;
+  streamed["stream_options"] = {{"include_usage", true}};
+  const auto st = post("/v1/chat/completions", streamed);
+  bool done = false;
+  std::vector<std::string> text(2);
+  std::vector<int> finishes(2, 0);
+  json usage;
+  for (const json& e : sse_events(st.text, &done)) {
+    if (e["choices"].empty()) usage = e["usage"];
+    for (const json& c : e["choices"]) {
+      const int i = c["index"];
+      if (c["delta"].contains("content")) text[i] += c["delta"]["content"].get<std::string>();
+      if (!c["finish_reason"].is_null()) ++finishes[i];
+    }
+  }
+  EXPECT_TRUE(done);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(text[i], whole.body["choices"][i]["message"]["content"]) << "choice " << i;
+    EXPECT_EQ(finishes[i], 1);
+  }
+  EXPECT_EQ(usage, whole.body["usage"]);
+}
+
 TEST_F(Serve, StreamedCompletionAndLogprobs) {
   const auto whole = post("/v1/completions", {{"prompt", kPrompts[1]}, {"max_tokens", 12}, {"temperature", 0}, {"logprobs", 2}});
   ASSERT_EQ(whole.status, 200) << whole.text;
@@ -372,7 +422,7 @@ TEST_F(Serve, ErrorsAreOpenAIErrorObjects) {
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"temperature", 7}}), 400, "temperature");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", -1}}), 400, "max_tokens");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1000000}}), 400, "max_tokens", "context_length_exceeded");
-  expect_error(post("/v1/completions", {{"prompt", "x"}, {"n", 2}}), 400, "n", "unsupported_parameter");
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"n", 17}}), 400, "n");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"stop", {1}}}), 400, "stop");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"stream", "yes"}}), 400, "stream");
   expect_error(post("/v1/chat/completions", {{"messages", json::array()}}), 400, "messages");

@@ -45,6 +45,7 @@ struct CompletionRequest {
   std::vector<int32_t> prompt_tokens;        // ... or as token ids
   std::optional<int64_t> max_tokens;         // absent: up to the context
   infer::RequestOptions options;             // sampling, seed, stop strings, logprobs
+  int64_t n = 1;                             // choices: choice i samples with seed + i
   bool logprobs = false;
   bool stream = false;
   bool include_usage = false;                // stream_options.include_usage
@@ -68,11 +69,12 @@ std::string openai_finish_reason(const std::string& reason);
 
 nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens);
 // Non-streamed responses.
+// One choice per Completion; usage counts the prompt once and the choices' tokens together.
 nlohmann::json completion_response(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model,
-                                   const Completion& c, const tokenize::Tokenizer& tok);
+                                   const std::vector<Completion>& choices, const tokenize::Tokenizer& tok);
 // Stream chunks: the text of one event (with its logprobs), the end (finish_reason), the usage.
 nlohmann::json chunk_json(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model);
-nlohmann::json delta_chunk(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model,
+nlohmann::json delta_chunk(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model, size_t index,
                            const std::string& text, const infer::SchedulerEvent* token_event, const tokenize::Tokenizer& tok,
                            const std::optional<std::string>& finish_reason, bool role = false);
 
