@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool chat : {true, false}) {
     try {
       const serve::CompletionRequest r = serve::parse_completion_request(serve::parse_body(body), chat);
-      fuzz::g_sink += r.messages.size() + r.prompt_text.size() + r.prompt_tokens.size() + r.options.stop.size();
+      fuzz::g_sink += r.messages.size() + r.prompt_texts.size() + r.prompt_ids.size() + r.options.stop.size();
       r.options.sampling.validate();
     } catch (const serve::ApiError& e) {
       fuzz::g_sink += e.body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();  // as the server sends it

@@ -116,21 +116,40 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
   } else {
     const json* p = field(body, "prompt");
     if (!p) throw bad_field("prompt", "'prompt' is required");
-    if (p->is_string()) {
-      r.prompt_text = p->get<std::string>();
-    } else if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
-      r.prompt_text = (*p)[0].get<std::string>();
-    } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& t) { return t.is_number_integer(); })) {
-      for (const json& t : *p) {
+    auto token_ids = [](const json& a, const std::string& where) {
+      std::vector<int32_t> ids;
+      for (const json& t : a) {
         const int64_t id = t.get<int64_t>();
-        if (id < 0 || id > INT32_MAX) throw bad_field("prompt", "token id " + t.dump() + " in 'prompt' is out of range");
-        r.prompt_tokens.push_back(static_cast<int32_t>(id));
+        if (id < 0 || id > INT32_MAX) throw bad_field("prompt", "token id " + t.dump() + " in '" + where + "' is out of range");
+        ids.push_back(static_cast<int32_t>(id));
       }
-    } else if (p->is_array() && p->size() > 1) {
-      throw unsupported("prompt", "more than one prompt per request");
+      return ids;
+    };
+    auto all_ints = [](const json& a) { return a.is_array() && !a.empty() && std::all_of(a.begin(), a.end(), [](const json& t) { return t.is_number_integer(); }); };
+    const char* shape = "'prompt' must be a string, token ids, or a non-empty array of strings or of token-id arrays";
+    if (p->is_string()) {
+      r.prompt_texts.push_back(p->get<std::string>());
+    } else if (all_ints(*p)) {
+      r.prompt_texts.push_back(std::nullopt);
+      r.prompt_ids.push_back(token_ids(*p, "prompt"));
+    } else if (p->is_array() && !p->empty()) {
+      if (p->size() > 16) throw bad_field("prompt", "at most 16 prompts per request, got " + std::to_string(p->size()));
+      for (size_t i = 0; i < p->size(); ++i) {
+        const json& x = (*p)[i];
+        if (x.is_string()) {
+          r.prompt_texts.push_back(x.get<std::string>());
+          r.prompt_ids.emplace_back();
+        } else if (all_ints(x)) {
+          r.prompt_texts.push_back(std::nullopt);
+          r.prompt_ids.push_back(token_ids(x, "prompt[" + std::to_string(i) + "]"));
+        } else {
+          throw bad_field("prompt", shape);
+        }
+      }
     } else {
-      throw bad_field("prompt", "'prompt' must be a string, an array of one string, or an array of token ids");
+      throw bad_field("prompt", shape);
     }
+    r.prompt_ids.resize(r.prompt_texts.size());
     if (field(body, "echo") && boolean(body, "echo")) throw unsupported("echo", "'echo'");
     if (field(body, "suffix")) throw unsupported("suffix", "'suffix'");
     if (field(body, "best_of") && integer(body, "best_of", 1, 1 << 20) != 1) throw unsupported("best_of", "best_of > 1");
@@ -152,6 +171,8 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
     throw unsupported("logit_bias", "'logit_bias'");
   if (field(body, "seed")) o.seed = static_cast<uint64_t>(integer(body, "seed", INT64_MIN, INT64_MAX));
   if (field(body, "n")) r.n = integer(body, "n", 1, 16);
+  if (!chat && r.n * static_cast<int64_t>(r.prompt_texts.size()) > 16)
+    throw bad_field("n", "prompts x n is " + std::to_string(r.n * static_cast<int64_t>(r.prompt_texts.size())) + "; at most 16 choices per request");
 
   const char* max_name = chat && field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (field(body, max_name)) r.max_tokens = integer(body, max_name, 0, INT32_MAX);
@@ -267,7 +288,7 @@ json completion_response(const CompletionRequest& r, const std::string& id, int6
     else
       choice["text"] = c.text;
     out.push_back(std::move(choice));
-    prompt_tokens = c.prompt_tokens;  // the same prompt for every choice: counted once
+    if (i % static_cast<size_t>(r.n) == 0) prompt_tokens += c.prompt_tokens;  // each prompt once, not per choice
     completion_tokens += c.completion_tokens;
   }
   return {{"id", id},

@@ -198,7 +198,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   ServedModel& m = find(r.model, Capability::CausalLM);
   const tokenize::Tokenizer& tok = m.model.tokenizer();
   infer::Scheduler& sched = *m.scheduler;
-  std::vector<int32_t> prompt;
+  std::vector<std::vector<int32_t>> prompts;
   if (chat) {
     std::string text;
     try {
@@ -206,49 +206,54 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     } catch (const ValueError& e) {
       throw bad_field("messages", e.what());
     }
-    prompt = tok.encode(text);
+    prompts.push_back(tok.encode(text));
     r.options.stop.insert(r.options.stop.end(), m.chat.stop_strings.begin(), m.chat.stop_strings.end());
     r.options.stop_tokens = m.chat_stop_tokens;
-  } else if (!r.prompt_tokens.empty()) {
-    prompt = r.prompt_tokens;
-    const int64_t V = sched.weights().config().vocab_size;
-    for (int32_t t : prompt)
-      if (t >= V) throw bad_field("prompt", "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V));
   } else {
-    prompt = tok.encode(r.prompt_text);
+    const int64_t V = sched.weights().config().vocab_size;
+    for (size_t i = 0; i < r.prompt_texts.size(); ++i) {
+      if (r.prompt_texts[i]) {
+        prompts.push_back(tok.encode(*r.prompt_texts[i]));
+        continue;
+      }
+      for (int32_t t : r.prompt_ids[i])
+        if (t >= V) throw bad_field("prompt", "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(V));
+      prompts.push_back(r.prompt_ids[i]);
+    }
   }
   const char* prompt_field = chat ? "messages" : "prompt";
-  if (prompt.empty()) throw bad_field(prompt_field, std::string("'") + prompt_field + "' has no tokens");
-  const int64_t ctx = sched.max_len(), n_prompt = static_cast<int64_t>(prompt.size());
-  if (n_prompt >= ctx)
-    throw ApiError{413,
-                   "the prompt has " + std::to_string(n_prompt) + " tokens; this model's context is " + std::to_string(ctx) +
-                       " tokens, prompt and completion together (shorten the prompt)",
-                   "invalid_request_error", prompt_field, "context_length_exceeded"};
-  if (!r.max_tokens) {
-    r.options.max_tokens = ctx - n_prompt;
-  } else if (n_prompt + *r.max_tokens > ctx) {
-    throw ApiError{400,
-                   "max_tokens is " + std::to_string(*r.max_tokens) + " and the prompt has " + std::to_string(n_prompt) +
-                       " tokens; together they exceed this model's context of " + std::to_string(ctx) + " tokens",
-                   "invalid_request_error", "max_tokens", "context_length_exceeded"};
-  } else {
-    r.options.max_tokens = *r.max_tokens;
+  const int64_t ctx = sched.max_len();
+  for (const auto& prompt : prompts) {
+    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+    if (prompt.empty()) throw bad_field(prompt_field, std::string("'") + prompt_field + "' has no tokens");
+    if (n_prompt >= ctx)
+      throw ApiError{413,
+                     "the prompt has " + std::to_string(n_prompt) + " tokens; this model's context is " + std::to_string(ctx) +
+                         " tokens, prompt and completion together (shorten the prompt)",
+                     "invalid_request_error", prompt_field, "context_length_exceeded"};
+    if (r.max_tokens && n_prompt + *r.max_tokens > ctx)
+      throw ApiError{400,
+                     "max_tokens is " + std::to_string(*r.max_tokens) + " and the prompt has " + std::to_string(n_prompt) +
+                         " tokens; together they exceed this model's context of " + std::to_string(ctx) + " tokens",
+                     "invalid_request_error", "max_tokens", "context_length_exceeded"};
   }
 
-  // One scheduler request per choice; choice i samples with seed + i (Generator's sequence i).
+  // One scheduler request per choice: choice p * n + j is prompt p's j-th, sampled with seed + j
+  // (Generator's sequence j).
   auto channel = std::make_shared<Channel>();
   auto ids = std::make_shared<std::vector<uint64_t>>();
   infer::Scheduler* scheduler = &sched;
   auto cancel_all = [scheduler, ids] {
     for (uint64_t id : *ids) scheduler->cancel(id);
   };
-  for (int64_t i = 0; i < r.n; ++i) {
+  for (size_t i = 0; i < prompts.size() * static_cast<size_t>(r.n); ++i) {
+    const std::vector<int32_t>& prompt = prompts[i / static_cast<size_t>(r.n)];
     infer::RequestOptions o = r.options;
-    o.seed = r.options.seed + static_cast<uint64_t>(i);
+    o.seed = r.options.seed + i % static_cast<uint64_t>(r.n);
+    o.max_tokens = r.max_tokens ? *r.max_tokens : ctx - static_cast<int64_t>(prompt.size());  // default: up to the context
     std::optional<uint64_t> id;
     try {
-      id = sched.submit(prompt, o, [channel, i](const infer::SchedulerEvent& e) { channel->push(static_cast<size_t>(i), e); });
+      id = sched.submit(prompt, o, [channel, i](const infer::SchedulerEvent& e) { channel->push(i, e); });
     } catch (const ValueError& e) {
       cancel_all();
       throw bad_field("", e.what());
@@ -265,7 +270,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     }
     ids->push_back(*id);
   }
-  const size_t n = static_cast<size_t>(r.n);
+  const size_t n = prompts.size() * static_cast<size_t>(r.n);  // choices
   const std::string rid = new_id(chat ? "chatcmpl" : "cmpl");
   const std::string model_id = m.id;
 
@@ -336,7 +341,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
             return end();
           }
           if (!write(delta_chunk(r, rid, created, model_id, i, "", nullptr, *tokp, openai_finish_reason(e.finish_reason)))) return false;
-          state->prompt_tokens = e.prompt_tokens;
+          if (i % static_cast<size_t>(r.n) == 0) state->prompt_tokens += e.prompt_tokens;  // each prompt once
           state->completion_tokens += e.completion_tokens;
           if (++state->finished < n) continue;
           if (r.include_usage) {

@@ -326,6 +326,30 @@ TEST_F(Serve, SeveralChoicesSampleWithSeedPlusTheirIndex) {
   EXPECT_EQ(usage, whole.body["usage"]);
 }
 
+TEST_F(Serve, SeveralPromptsInOneCompletionRequest) {
+  std::vector<std::string> alone;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = post("/v1/completions", {{"prompt", kPrompts[i]}, {"max_tokens", 10}, {"temperature", 0}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    alone.push_back(r.body["choices"][0]["text"]);
+  }
+  // Text, token ids and text again; two choices each: choice 2p + j belongs to prompt p.
+  const auto ids = post("/tokenize", {{"content", kPrompts[1]}});
+  const auto r = post("/v1/completions", {{"prompt", {kPrompts[0], ids.body["tokens"], kPrompts[2]}}, {"max_tokens", 10}, {"temperature", 0}, {"n", 2}});
+  ASSERT_EQ(r.status, 200) << r.text;
+  ASSERT_EQ(r.body["choices"].size(), 6u);
+  for (int c = 0; c < 6; ++c) {
+    EXPECT_EQ(r.body["choices"][c]["index"], c);
+    EXPECT_EQ(r.body["choices"][c]["text"], alone[c / 2]) << "choice " << c;
+  }
+  int64_t prompt_tokens = 0;
+  for (int i = 0; i < 3; ++i) prompt_tokens += static_cast<int64_t>(post("/tokenize", {{"content", kPrompts[i]}}).body["tokens"].size());
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], prompt_tokens);
+  expect_error(post("/v1/completions", {{"prompt", std::vector<std::string>(17, "x")}}), 400, "prompt");
+  expect_error(post("/v1/completions", {{"prompt", std::vector<std::string>(4, "x")}, {"n", 5}}), 400, "n");
+  expect_error(post("/v1/completions", {{"prompt", {"x", 3}}}), 400, "prompt");
+}
+
 TEST_F(Serve, StreamedCompletionAndLogprobs) {
   const auto whole = post("/v1/completions", {{"prompt", kPrompts[1]}, {"max_tokens", 12}, {"temperature", 0}, {"logprobs", 2}});
   ASSERT_EQ(whole.status, 200) << whole.text;

@@ -41,8 +41,10 @@ struct CompletionRequest {
   bool chat = false;
   std::string model;                         // "" when absent
   std::vector<tokenize::ChatMessage> messages;  // chat
-  std::string prompt_text;                   // completions: the prompt as text ...
-  std::vector<int32_t> prompt_tokens;        // ... or as token ids
+  // Completions: the prompts, each as text or as token ids (prompt_ids[i] when prompt_texts[i] is
+  // absent). Choice p * n + j is prompt p's choice j.
+  std::vector<std::optional<std::string>> prompt_texts;
+  std::vector<std::vector<int32_t>> prompt_ids;
   std::optional<int64_t> max_tokens;         // absent: up to the context
   infer::RequestOptions options;             // sampling, seed, stop strings, logprobs
   int64_t n = 1;                             // choices: choice i samples with seed + i
@@ -69,7 +71,7 @@ std::string openai_finish_reason(const std::string& reason);
 
 nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens);
 // Non-streamed responses.
-// One choice per Completion; usage counts the prompt once and the choices' tokens together.
+// One choice per Completion; usage counts each prompt once and every choice's tokens.
 nlohmann::json completion_response(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& model,
                                    const std::vector<Completion>& choices, const tokenize::Tokenizer& tok);
 // Stream chunks: the text of one event (with its logprobs), the end (finish_reason), the usage.
