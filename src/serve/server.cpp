@@ -54,6 +54,7 @@ struct ServedModel {
   std::string id;
   Model model;
   std::unique_ptr<infer::Scheduler> scheduler;  // causal LMs only
+  bool embeddings_only = false;                 // --embeddings-model
   tokenize::ChatTemplate chat;
   std::vector<int32_t> chat_stop_tokens;
   std::mutex embed_mu;  // one embedding batch at a time (the forward pass uses every core)
@@ -148,10 +149,20 @@ struct Server::Impl {
   }
 
   // The model a request names ("" -> the first that can), or 404 / 400.
+  // What a served model does here: an --embeddings-model only embeds (it has no KV cache).
+  static bool serves(const ServedModel& m, Capability need) {
+    return m.model.can(need) && (need != Capability::CausalLM || m.scheduler != nullptr);
+  }
+
+  // The model a request names, or when it names none the first that can (for embeddings, an
+  // --embeddings-model first); 404 for an unknown name, 400 for a model that cannot.
   ServedModel& find(const std::string& id, Capability need) {
+    if (id.empty() && need == Capability::Embeddings)
+      for (auto& m : models)
+        if (m->embeddings_only) return *m;
     for (auto& m : models)
-      if (id.empty() ? m->model.can(need) : m->id == id) {
-        if (!m->model.can(need))
+      if (id.empty() ? serves(*m, need) : m->id == id) {
+        if (!serves(*m, need))
           throw ApiError{400, "model '" + m->id + "' (" + m->model.describe() + ") cannot do " + capability_name(need), "invalid_request_error",
                          "model", "model_not_supported"};
         return *m;
@@ -165,17 +176,23 @@ struct Server::Impl {
 };
 
 Server::Impl::Impl(const ServerOptions& o) : options(o) {
-  if (o.models.empty()) throw ValueError("serve: give at least one --model");
+  if (o.models.empty() && o.embeddings_models.empty()) throw ValueError("serve: give at least one --model or --embeddings-model");
   if (o.parallel <= 0) throw ValueError("serve: --parallel must be positive, got " + std::to_string(o.parallel));
   if (o.ctx_size < 0) throw ValueError("serve: --ctx-size must be >= 0, got " + std::to_string(o.ctx_size));
   if (o.max_queue < 0) throw ValueError("serve: --max-queue must be >= 0, got " + std::to_string(o.max_queue));
-  for (const std::string& path : o.models) {
+  std::vector<std::pair<std::string, bool>> paths;  // (path, embeddings only)
+  for (const std::string& path : o.models) paths.emplace_back(path, false);
+  for (const std::string& path : o.embeddings_models) paths.emplace_back(path, true);
+  for (const auto& [path, embeddings_only] : paths) {
     auto m = std::make_unique<ServedModel>();
     m->id = model_id_for(path);
+    m->embeddings_only = embeddings_only;
     for (const auto& other : models)
       if (other->id == m->id) throw ValueError("serve: two models are named '" + m->id + "' (" + path + "); rename a folder");
     m->model = load(path);
-    if (m->model.can(Capability::CausalLM)) {
+    if (embeddings_only && !m->model.can(Capability::Embeddings))
+      throw ValueError("serve: --embeddings-model '" + path + "' is a " + m->model.describe() + ", which cannot embed text");
+    if (!embeddings_only && m->model.can(Capability::CausalLM)) {
       const int64_t context = m->model.inference_weights().config().context;
       if (o.ctx_size > context)
         throw ValueError("serve: --ctx-size " + std::to_string(o.ctx_size) + " exceeds the context of '" + path + "' (" +

@@ -73,7 +73,10 @@ class Serve : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     r = run_cli("quantize --model " + model() + " --type q8_0 --out " + q8_model());
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--api-key", kKey, "--parallel", "3", "--max-queue", "8"});
+    // The same weights once more, under another name, for embeddings only.
+    fs::create_directory_symlink(model(), embed_model());
+    server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--embeddings-model", embed_model(), "--api-key", kKey,
+                                "--parallel", "3", "--max-queue", "8"});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -83,6 +86,7 @@ class Serve : public ::testing::Test {
   static std::string model() { return *dir_ + "/sotu-gpt"; }
   static std::string slow_model() { return *dir_ + "/slow"; }
   static std::string q8_model() { return *dir_ + "/sotu-gpt-q8"; }
+  static std::string embed_model() { return *dir_ + "/sotu-embed"; }
   static std::string file(const std::string& name, const std::string& contents) {
     const std::string p = *dir_ + "/" + name;
     std::ofstream(p) << contents;
@@ -160,9 +164,10 @@ TEST_F(Serve, HealthAndModels) {
   r = request(server_->port(), "GET", "/v1/models");
   ASSERT_EQ(r.status, 200) << r.text;
   EXPECT_EQ(r.body["object"], "list");
-  ASSERT_EQ(r.body["data"].size(), 2u);
+  ASSERT_EQ(r.body["data"].size(), 3u);
   EXPECT_EQ(r.body["data"][0]["id"], "sotu-gpt");
   EXPECT_EQ(r.body["data"][1]["id"], "sotu-gpt-q8");
+  EXPECT_EQ(r.body["data"][2]["id"], "sotu-embed");
   EXPECT_EQ(r.body["data"][0]["object"], "model");
   EXPECT_TRUE(r.body["data"][0]["created"].is_number_integer());
   r = request(server_->port(), "GET", "/v1/models/sotu-gpt");
@@ -386,8 +391,12 @@ TEST_F(Serve, EmbeddingsEqualEmbedCliInFloatAndBase64) {
   ASSERT_EQ(f.status, 200) << f.text;
   EXPECT_EQ(f.body["object"], "list");
   EXPECT_GT(f.body["usage"]["prompt_tokens"].get<int>(), 4);
+  // Without a model: the --embeddings-model (the same weights under another name).
   const auto b = post("/v1/embeddings", {{"input", texts}, {"encoding_format", "base64"}});
   ASSERT_EQ(b.status, 200) << b.text;
+  EXPECT_EQ(b.body["model"], "sotu-embed");
+  // It only embeds: no KV cache, no completions.
+  expect_error(post("/v1/completions", {{"model", "sotu-embed"}, {"prompt", "x"}}), 400, "model", "model_not_supported");
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(f.body["data"][i]["object"], "embedding");
     EXPECT_EQ(f.body["data"][i]["index"], i);

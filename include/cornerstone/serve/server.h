@@ -28,6 +28,7 @@ namespace cornerstone::serve {
 
 struct ServerOptions {
   std::vector<std::string> models;  // model folders or GGUF files; a request's "model" picks one by id
+  std::vector<std::string> embeddings_models;  // served for /v1/embeddings only (no KV cache); the default there
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (bind() says which)
   std::string api_key;              // empty: no key required
