@@ -18,9 +18,9 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/infer/scheduler.h"
+#include "cornerstone/serve/openai.h"
 #include "serve/chat_page.h"
 #include "serve/metrics.h"
-#include "cornerstone/serve/openai.h"
 
 namespace cornerstone::serve {
 
@@ -60,10 +60,14 @@ struct ServedModel {
   std::mutex embed_mu;  // one embedding batch at a time (the forward pass uses every core)
 };
 
-// Scheduler events of one request's choices (index, event), handed from the scheduler's thread
-// to the HTTP thread.
+// Scheduler events of one request's choices, handed from the scheduler's thread to the HTTP
+// thread, stamped when the scheduler produced them (the HTTP thread may take several at once).
 struct Channel {
-  using Item = std::pair<size_t, infer::SchedulerEvent>;
+  struct Item {
+    size_t choice;
+    infer::SchedulerEvent event;
+    Clock::time_point at;
+  };
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Item> events;
@@ -71,7 +75,7 @@ struct Channel {
   void push(size_t choice, const infer::SchedulerEvent& e) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      events.emplace_back(choice, e);
+      events.push_back({choice, e, Clock::now()});
     }
     cv.notify_one();
   }
@@ -85,17 +89,16 @@ struct Channel {
   }
 };
 
-// Time to first token and between tokens, for /metrics.
+// Time to first token (from the request's arrival) and between tokens, for /metrics.
 struct TokenClock {
-  Clock::time_point start = Clock::now(), last;
+  Clock::time_point start, last;
   bool first = true;
-  void token(Metrics& m) {
-    const auto now = Clock::now();
+  void token(Metrics& m, Clock::time_point at) {
     if (first)
-      m.time_to_first_token(std::chrono::duration<double>(now - start).count());
+      m.time_to_first_token(std::chrono::duration<double>(at - start).count());
     else
-      m.time_per_output_token(std::chrono::duration<double>(now - last).count());
-    first = false, last = now;
+      m.time_per_output_token(std::chrono::duration<double>(at - last).count());
+    first = false, last = at;
   }
 };
 
@@ -209,6 +212,7 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
 }
 
 void Server::Impl::completion(const httplib::Request& req, httplib::Response& res, bool chat) {
+  const Clock::time_point arrived = Clock::now();
   auto ticket = std::make_shared<InFlight::Ticket>(in_flight);  // held until the response is written
   if (draining) throw ApiError{503, "the server is shutting down", "server_error", "", "shutting_down", 5};
   CompletionRequest r = parse_completion_request(parse_body(req.body), chat);
@@ -293,12 +297,12 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
 
   if (!r.stream) {
     std::vector<Completion> choices(n);
-    std::vector<TokenClock> clocks(n);
+    std::vector<TokenClock> clocks(n, TokenClock{arrived, arrived});
     for (size_t done = 0; done < n;)
-      for (auto& [i, e] : channel->take(std::chrono::milliseconds(1000))) {
+      for (auto& [i, e, at] : channel->take(std::chrono::milliseconds(1000))) {
         Completion& c = choices[i];
         c.text += e.text;
-        if (e.token) clocks[i].token(metrics);
+        if (e.token) clocks[i].token(metrics, at);
         if (e.finished) {
           if (e.finish_reason == "error") {
             cancel_all();
@@ -317,13 +321,13 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   // Streaming: server-sent events, one chunk per piece of text of a choice; ": keep-alive"
   // comments while a long prompt is read; a client that goes away cancels its requests.
   struct StreamState {
-    explicit StreamState(size_t n) : clocks(n) {}
+    StreamState(size_t n, Clock::time_point arrived) : clocks(n, TokenClock{arrived, arrived}) {}
     bool started = false, done = false;
     size_t finished = 0;
     int64_t prompt_tokens = 0, completion_tokens = 0;
     std::vector<TokenClock> clocks;
   };
-  auto state = std::make_shared<StreamState>(n);
+  auto state = std::make_shared<StreamState>(n, arrived);
   const tokenize::Tokenizer* tokp = &tok;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -348,8 +352,8 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
           static const std::string keep_alive = ": keep-alive\n\n";
           return sink.write(keep_alive.data(), keep_alive.size());
         }
-        for (const auto& [i, e] : events) {
-          if (e.token) state->clocks[i].token(metrics);
+        for (const auto& [i, e, at] : events) {
+          if (e.token) state->clocks[i].token(metrics, at);
           if (!e.text.empty() || (r.logprobs && e.logprob))
             if (!write(delta_chunk(r, rid, created, model_id, i, e.text, &e, *tokp, std::nullopt))) return false;
           if (!e.finished) continue;
