@@ -73,9 +73,11 @@ class Serve : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     r = run_cli("quantize --model " + model() + " --type q8_0 --out " + q8_model());
     ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_cli("export --model " + model() + " --format gguf --type q8_0 --out " + gguf_model());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
     // The same weights once more, under another name, for embeddings only.
     fs::create_directory_symlink(model(), embed_model());
-    server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--embeddings-model", embed_model(), "--api-key", kKey,
+    server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--model", gguf_model(), "--embeddings-model", embed_model(), "--api-key", kKey,
                                 "--parallel", "3", "--max-queue", "8"});
   }
   static void TearDownTestSuite() {
@@ -87,6 +89,7 @@ class Serve : public ::testing::Test {
   static std::string slow_model() { return *dir_ + "/slow"; }
   static std::string q8_model() { return *dir_ + "/sotu-gpt-q8"; }
   static std::string embed_model() { return *dir_ + "/sotu-embed"; }
+  static std::string gguf_model() { return *dir_ + "/sotu-gguf.gguf"; }
   static std::string file(const std::string& name, const std::string& contents) {
     const std::string p = *dir_ + "/" + name;
     std::ofstream(p) << contents;
@@ -164,10 +167,11 @@ TEST_F(Serve, HealthAndModels) {
   r = request(server_->port(), "GET", "/v1/models");
   ASSERT_EQ(r.status, 200) << r.text;
   EXPECT_EQ(r.body["object"], "list");
-  ASSERT_EQ(r.body["data"].size(), 3u);
+  ASSERT_EQ(r.body["data"].size(), 4u);
   EXPECT_EQ(r.body["data"][0]["id"], "sotu-gpt");
   EXPECT_EQ(r.body["data"][1]["id"], "sotu-gpt-q8");
-  EXPECT_EQ(r.body["data"][2]["id"], "sotu-embed");
+  EXPECT_EQ(r.body["data"][2]["id"], "sotu-gguf");
+  EXPECT_EQ(r.body["data"][3]["id"], "sotu-embed");
   EXPECT_EQ(r.body["data"][0]["object"], "model");
   EXPECT_TRUE(r.body["data"][0]["created"].is_number_integer());
   r = request(server_->port(), "GET", "/v1/models/sotu-gpt");
@@ -202,14 +206,16 @@ TEST_F(Serve, GreedyCompletionEqualsGenerateCli) {
   }
 }
 
-TEST_F(Serve, TheModelFieldPicksAQuantizedModel) {
+TEST_F(Serve, TheModelFieldPicksAQuantizedFolderOrAGGUFFile) {
   const std::string p = kPrompts[1];
-  const auto cli = run_cli("generate --model " + q8_model() + " --greedy --max-tokens 24 --prompt '" + p + "'");
-  ASSERT_EQ(cli.exit_code, 0) << cli.output;
-  const auto r = post("/v1/completions", {{"model", "sotu-gpt-q8"}, {"prompt", p}, {"max_tokens", 24}, {"temperature", 0}});
-  ASSERT_EQ(r.status, 200) << r.text;
-  EXPECT_EQ(r.body["model"], "sotu-gpt-q8");
-  EXPECT_EQ(p + r.body["choices"][0]["text"].get<std::string>() + "\n", cli.output);
+  for (const auto& [id, path] : {std::pair{"sotu-gpt-q8", q8_model()}, std::pair{"sotu-gguf", gguf_model()}}) {
+    const auto cli = run_cli("generate --model " + path + " --greedy --max-tokens 24 --prompt '" + p + "'");
+    ASSERT_EQ(cli.exit_code, 0) << cli.output;
+    const auto r = post("/v1/completions", {{"model", id}, {"prompt", p}, {"max_tokens", 24}, {"temperature", 0}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    EXPECT_EQ(r.body["model"], id);
+    EXPECT_EQ(p + r.body["choices"][0]["text"].get<std::string>() + "\n", cli.output) << id;
+  }
   // A quantized folder holds inference weights only: no embeddings, and the error says so.
   expect_error(post("/v1/embeddings", {{"model", "sotu-gpt-q8"}, {"input", "x"}}), 400, "model", "model_not_supported");
 }
