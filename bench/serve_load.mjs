@@ -52,7 +52,9 @@ function makeModel() {
 const modelDir = args.model || makeModel();
 const modelId = path.basename(modelDir.replace(/\/+$/, '')).replace(/\.gguf$/, '');
 const server = spawn(args.cli, ['serve', '--model', modelDir, '--host', '127.0.0.1', '--port', '0', '--parallel', String(args.parallel),
-                                '--max-queue', String(args.clients)], { stdio: ['ignore', 'pipe', 'pipe'] });
+                                // Room for every client twice: a dropped stream's request holds its place until its first
+                                // token's write fails, while its client has already sent the next one.
+                                '--max-queue', String(2 * args.clients)], { stdio: ['ignore', 'pipe', 'pipe'] });
 let serverExited = null;
 server.on('exit', (code, signal) => { serverExited = { code, signal }; });
 let serverErr = '';
