@@ -50,6 +50,13 @@ void send_error(httplib::Response& res, const ApiError& e) {
   send_json(res, e.status, e.body());
 }
 
+// a == b in time that depends only on the lengths (the key is not guessable byte by byte).
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<size_t>(b.size(), 1)]);
+  return diff == 0;
+}
+
 struct ServedModel {
   std::string id;
   Model model;
@@ -473,7 +480,7 @@ void Server::Impl::routes() {
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;  // the page holds no data
-    if (!options.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + options.api_key) {
+    if (!options.api_key.empty() && !same_secret(req.get_header_value("Authorization"), "Bearer " + options.api_key)) {
       send_error(res, ApiError{401,
                                req.has_header("Authorization") ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer KEY'",
                                "invalid_request_error", "", "invalid_api_key"});
