@@ -5,37 +5,15 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/rng.h"
+#include "cornerstone/infer/completion_text.h"
 #include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/infer/kv_cache.h"
-#include "cornerstone/tokenize/stream_decoder.h"
 
 namespace cornerstone::infer {
 
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// One sequence's text state: what has been decoded, what has been handed out, and the stop check.
-struct TextState {
-  explicit TextState(const tokenize::Tokenizer& tok) : stream(tok, /*skip_special=*/true) {}
-  tokenize::StreamDecoder stream;
-  std::string text;     // all decoded text
-  size_t emitted = 0;   // prefix of `text` already passed to the callback
-  bool done = false;
-};
-
-// Length of the longest suffix of `text` that is a proper prefix of some stop string: that much
-// must be held back, since the next token may complete the stop string.
-size_t held_back(const std::string& text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const std::string& s : stops)
-    for (size_t k = std::min(s.size() - 1, text.size()); k > hold; --k)
-      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
-        hold = k;
-        break;
-      }
-  return hold;
-}
 
 }  // namespace
 
@@ -75,28 +53,22 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
   const std::optional<int32_t> eos = tokenizer_.eos_id();
 
   std::vector<Generation> out(n);
-  std::vector<TextState> text;
+  std::vector<CompletionText> text;  // per sequence: decoded text, stop strings, what is certain
   text.reserve(n);
-  for (size_t i = 0; i < n; ++i) text.emplace_back(tokenizer_);
+  for (size_t i = 0; i < n; ++i) text.emplace_back(tokenizer_, o.stop);
   std::vector<Rng> rngs;
   for (size_t i = 0; i < n; ++i) rngs.emplace_back(o.seed + i);
   std::vector<std::vector<int32_t>> history = ids;
 
-  auto emit = [&](size_t i, bool final) {
-    TextState& t = text[i];
-    size_t limit = t.text.size();
-    if (!final) limit -= held_back(t.text, o.stop);
-    if (limit > t.emitted) {
-      if (on_text) on_text(i, std::string_view(t.text).substr(t.emitted, limit - t.emitted));
-      t.emitted = limit;
-    }
+  auto emit = [&](size_t i) {
+    const std::string piece = text[i].take();
+    if (on_text && !piece.empty()) on_text(i, piece);
   };
   auto finish = [&](size_t i, const char* reason) {
-    text[i].text += text[i].stream.finish();
-    text[i].done = true;
+    text[i].finish();
     out[i].finish_reason = reason;
-    emit(i, true);
-    out[i].text = text[i].text.substr(0, text[i].emitted);
+    emit(i);
+    out[i].text = text[i].text();
   };
   // Appends a sampled token to sequence i; returns whether it continues.
   auto accept = [&](size_t i, int32_t tok) {
@@ -110,20 +82,11 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
     }
     out[i].tokens.push_back(tok);
     history[i].push_back(tok);
-    TextState& t = text[i];
-    t.text += t.stream.push(tok);
-    for (const std::string& s : o.stop) {
-      const size_t at = t.text.find(s, t.emitted > s.size() ? t.emitted - s.size() : 0);
-      if (at != std::string::npos) {
-        t.text.resize(at);
-        t.done = true;
-        out[i].finish_reason = "stop";
-        emit(i, true);
-        out[i].text = t.text.substr(0, t.emitted);
-        return false;
-      }
+    if (text[i].push(tok)) {  // a stop string: the text is cut before it
+      finish(i, "stop");
+      return false;
     }
-    emit(i, false);
+    emit(i);
     if (static_cast<int64_t>(out[i].tokens.size()) >= o.max_tokens || cache.length(static_cast<int64_t>(i)) + 1 >= max_len) {
       finish(i, "length");
       return false;

@@ -1,0 +1,52 @@
+// What /metrics reports, in Prometheus' text format (version 0.0.4): request counts by route and
+// status, tokens in and out, and histograms of the time to first token and the time per output
+// token. Queue depth and busy slots are read from the schedulers when the page is rendered.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cornerstone::serve {
+
+// A histogram with fixed upper bounds (seconds), cumulative as Prometheus wants it.
+class Histogram {
+ public:
+  static constexpr std::array<double, 12> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  void observe(double seconds);
+  // The `name_bucket`, `name_sum` and `name_count` lines.
+  std::string render(const std::string& name, const std::string& help) const;
+
+ private:
+  std::array<uint64_t, kBounds.size() + 1> counts_{};  // the last: above every bound
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+class Metrics {
+ public:
+  // A value the caller reads from elsewhere (the schedulers) when the page is rendered.
+  struct Sample {
+    std::string name, help, type;  // type: "counter" or "gauge"
+    double value;
+  };
+
+  void request(const std::string& route, int status);
+  void embedded_tokens(int64_t n);
+  void time_to_first_token(double seconds);
+  void time_per_output_token(double seconds);
+  // Everything, with the caller's samples.
+  std::string render(const std::vector<Sample>& samples) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  int64_t embedded_tokens_ = 0;
+  Histogram ttft_, tpot_;
+};
+
+}  // namespace cornerstone::serve
