@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -75,7 +76,15 @@ InterruptedCliResult run_cli_interrupting(const std::string& args, const std::fu
   while ((n = read(fds[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
   close(fds[0]);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::smatch m;
+  if (std::regex_search(r.output, m, std::regex("interrupted at step (\\d+); checkpoint saved"))) r.stopped_at = std::stoll(m[1]);
   return r;
+}
+
+std::string checkpoint_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(step));
+  return name;
 }
 
 int64_t count_lines(const std::string& path) {

@@ -20,8 +20,12 @@ CliResult run_cli(const std::string& args);
 // out before the command ended on its own.
 struct InterruptedCliResult : CliResult {
   bool signalled = false;
+  int64_t stopped_at = -1;  // N of the command's "interrupted at step N; checkpoint saved" (-1: none)
 };
 InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready);
+
+// A checkpoint folder's name: "step-00000023".
+std::string checkpoint_name(int64_t step);
 
 // Lines in a text file (0 when it does not exist yet).
 int64_t count_lines(const std::string& path);
