@@ -21,7 +21,7 @@ namespace cornerstone::data {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, const std::function<bool(const std::string&)>& in_folders) {
   std::vector<std::string> files;
   auto add_path = [&](const fs::path& p) {
     if (fs::is_directory(p)) {
@@ -31,7 +31,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
           if (it->is_directory()) it.disable_recursion_pending();
           continue;
         }
-        if (it->is_regular_file()) files.push_back(it->path().string());
+        if (it->is_regular_file() && (!in_folders || in_folders(name))) files.push_back(it->path().string());
       }
     } else if (fs::is_regular_file(p)) {
       files.push_back(p.string());

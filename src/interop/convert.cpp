@@ -13,6 +13,7 @@
 #include "cornerstone/io/staged_folder.h"
 #include "cornerstone/interop/gguf_tokenizer.h"
 #include "cornerstone/interop/hf_folder.h"
+#include "cornerstone/interop/open_model.h"
 #include "cornerstone/models/family.h"
 #include "cornerstone/models/load.h"
 
@@ -182,13 +183,8 @@ ConvertReport import_model(const std::string& from, const std::string& out) {
   std::error_code ec;
   if (!fs::exists(from, ec)) throw IOError("'" + from + "' does not exist");
   const bool folder = fs::is_directory(from, ec);
-  if (!folder) {
-    std::ifstream in(from, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (std::string(magic, 4) != "GGUF")
-      throw FormatError("'" + from + "' is neither a GGUF file (it does not start with 'GGUF') nor a Hugging Face model folder");
-  }
+  if (!folder && !is_gguf_file(from))
+    throw FormatError("'" + from + "' is neither a GGUF file (it does not start with 'GGUF') nor a Hugging Face model folder");
   ConvertReport r;
   io::StagedFolder dir(out);  // refuses an existing non-empty OUT before any work
   const fs::path d(dir.path());

@@ -1,7 +1,6 @@
 #include "cornerstone/rag/index.h"
 
 #include <fcntl.h>
-#include <glob.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -111,41 +110,12 @@ bool has_extension(const std::string& name, const std::vector<std::string>& exts
 
 std::string source_key(const fs::path& p) { return fs::absolute(p).lexically_normal().string(); }
 
-// The files of the inputs: files named directly, and the files under folders (recursively,
-// hidden ones skipped) whose names have one of the extensions. Glob patterns expand first.
+// The files of the inputs (data::expand_inputs: folders walked, hidden files skipped, patterns
+// expanded), those inside folders only with an indexed extension, as absolute paths.
 std::vector<std::string> collect_files(const std::vector<std::string>& inputs, const std::vector<std::string>& exts) {
   std::vector<std::string> out;
-  auto add = [&](const fs::path& p) {
-    if (fs::is_regular_file(p)) {
-      out.push_back(source_key(p));
-      return;
-    }
-    if (!fs::is_directory(p)) return;
-    for (auto it = fs::recursive_directory_iterator(p); it != fs::recursive_directory_iterator(); ++it) {
-      const std::string name = it->path().filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file() && has_extension(name, exts)) out.push_back(source_key(it->path()));
-    }
-  };
-  for (const auto& in : inputs) {
-    const size_t before = out.size();
-    if (fs::exists(in)) {
-      add(in);
-    } else {
-      glob_t g{};
-      if (::glob(in.c_str(), 0, nullptr, &g) == 0)
-        for (size_t i = 0; i < g.gl_pathc; ++i) add(g.gl_pathv[i]);
-      globfree(&g);
-    }
-    if (out.size() == before) {
-      std::string list;
-      for (const auto& e : exts) list += (list.empty() ? "" : ", ") + e;
-      throw IOError("--input '" + in + "' matches no " + (fs::is_directory(in) ? "file with an indexed extension (" + list + ")" : std::string("file")));
-    }
-  }
+  for (const auto& f : data::expand_inputs(inputs, [&](const std::string& name) { return has_extension(name, exts); }))
+    out.push_back(source_key(f));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

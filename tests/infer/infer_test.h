@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cornerstone/core/rng.h"
 #include "cornerstone/models/gpt/decoder_config.h"
+#include "cornerstone/tokenize/bpe_trainer.h"
 
 namespace cornerstone::testing {
 
@@ -18,6 +20,18 @@ inline models::DecoderConfig small_decoder(models::DecoderArch arch) {
   c.tie_embeddings = arch == models::DecoderArch::GPT2;
   c.init_std = 0.1f;
   return c;
+}
+
+// A 320-token byte-level BPE (with end-of-text and ChatML's specials) trained on a few sentences.
+inline tokenize::Tokenizer small_tokenizer() {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 40; ++i)
+    docs.push_back("The state of the union is strong. We the people, in order to form a more perfect union, " + std::to_string(i) +
+                   " times over; liberty and justice for all.");
+  tokenize::BpeTrainerOptions o;
+  o.vocab_size = 320;
+  o.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  return tokenize::train_bpe_on_texts(docs, o);
 }
 
 inline std::vector<int32_t> random_tokens(size_t n, int64_t vocab, uint64_t seed) {

@@ -20,17 +20,6 @@ using infer::Generator;
 using infer::InferenceWeights;
 using kernels::WeightFormat;
 
-tokenize::Tokenizer small_tokenizer() {
-  std::vector<std::string> docs;
-  for (int i = 0; i < 40; ++i)
-    docs.push_back("The state of the union is strong. We the people, in order to form a more perfect union, " + std::to_string(i) +
-                   " times over; liberty and justice for all.");
-  tokenize::BpeTrainerOptions o;
-  o.vocab_size = 320;
-  o.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  return tokenize::train_bpe_on_texts(docs, o);
-}
-
 struct Fixture {
   tokenize::Tokenizer tok = small_tokenizer();
   models::DecoderConfig cfg = [&] {

@@ -28,19 +28,8 @@ using infer::Scheduler;
 using infer::SchedulerEvent;
 using infer::SchedulerOptions;
 
-tokenize::Tokenizer scheduler_tokenizer() {
-  std::vector<std::string> docs;
-  for (int i = 0; i < 40; ++i)
-    docs.push_back("The state of the union is strong. We the people, in order to form a more perfect union, " + std::to_string(i) +
-                   " times over; liberty and justice for all.");
-  tokenize::BpeTrainerOptions o;
-  o.vocab_size = 320;
-  o.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  return tokenize::train_bpe_on_texts(docs, o);
-}
-
 struct Fixture {
-  tokenize::Tokenizer tok = scheduler_tokenizer();
+  tokenize::Tokenizer tok = small_tokenizer();
   models::DecoderConfig cfg = [&] {
     auto c = small_decoder(models::DecoderArch::Llama);
     c.vocab_size = tok.vocab_size(), c.context = 96;

@@ -32,7 +32,10 @@ struct PrepareSummary {
 };
 
 // Expands the inputs into a sorted list of files; throws IOError naming an input that matches nothing.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+// `in_folders` (optional) keeps only the files found inside folders whose name it accepts; files
+// named directly (or by a pattern) are always kept.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       const std::function<bool(const std::string& name)>& in_folders = {});
 
 // Reads a text file (transparently gunzipping .gz); throws IOError naming the file.
 std::string read_text(const std::string& path);
