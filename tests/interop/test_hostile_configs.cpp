@@ -50,6 +50,15 @@ TEST(HostileConfigs, CornerstoneConfigIntegersHaveLimits) {
                            {"model.context: integer out of range"});
 }
 
+// Found by fuzz/fuzz_hf_config: a Llama config with num_attention_heads 0 and a head_dim used to
+// divide by zero while checking head_dim, before the config's own validation ran.
+TEST(HostileConfigs, HfLlamaZeroHeadsWithHeadDimIsRefusedNotDivided) {
+  nlohmann::json j = models::hf_config(tiny_config(models::DecoderArch::Llama, 300));
+  j["num_attention_heads"] = 0;
+  j["head_dim"] = 16;
+  expect_error<ValueError>([&] { models::config_from_hf(j, "hub/config.json"); }, {"hub/config.json", "n_heads"});
+}
+
 TEST(HostileConfigs, HfConfigIntegersNameTheFileKeyAndLimit) {
   nlohmann::json j = models::hf_config(tiny_config(models::DecoderArch::GPT2, 300));
   j["n_embd"] = int64_t{1} << 20;

@@ -249,13 +249,15 @@ DecoderConfig config_from_hf(const nlohmann::json& j, const std::string& source)
       throw UnsupportedError(source + ": rope_scaling is not supported yet");
     if (j.value("attention_bias", false) || type == "qwen2")
       throw UnsupportedError(source + ": attention biases (" + type + ") are not supported yet");
-    if (j.contains("head_dim") && j["head_dim"].is_number_integer() && j["head_dim"].get<int64_t>() != c.d_model / c.n_heads)
-      throw UnsupportedError(source + ": head_dim != hidden_size / num_attention_heads is not supported");
   } else {
     throw UnsupportedError(source + ": model_type '" + type + "' is not supported (gpt2, llama are)");
   }
   c.init_std = number("initializer_range", 0.02);
   c.validate_from(source);
+  // After validation: num_attention_heads is known to be positive here, so the division is safe.
+  if (c.arch == DecoderArch::Llama && j.contains("head_dim") && j["head_dim"].is_number_integer() &&
+      j["head_dim"].get<int64_t>() != c.d_model / c.n_heads)
+    throw UnsupportedError(source + ": head_dim != hidden_size / num_attention_heads is not supported");
   return c;
 }
 
