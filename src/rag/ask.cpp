@@ -46,6 +46,26 @@ std::string rag_prompt(const std::string& question, const std::vector<SearchHit>
   return p + "\nQuestion: " + question + "\nAnswer:";
 }
 
+std::vector<SearchHit> fit_passages(const std::vector<SearchHit>& hits,
+                                    const std::function<int64_t(const std::vector<SearchHit>&)>& prompt_tokens, int64_t budget) {
+  std::vector<SearchHit> fit;
+  for (const auto& h : hits) {  // best first, while they fit
+    fit.push_back(h);
+    if (prompt_tokens(fit) < budget) continue;
+    fit.pop_back();
+    if (!fit.empty()) break;
+    SearchHit cut = h;  // the best passage alone is too long: shorten it, word by word from its end
+    std::string& t = cut.chunk.text;
+    while (!t.empty()) {
+      const size_t sp = t.find_last_of(" \n\t");
+      t.resize(sp == std::string::npos ? 0 : sp);
+      if (prompt_tokens({cut}) < budget) return {cut};
+    }
+    break;
+  }
+  return fit;
+}
+
 Answer ask(const Index& index, const Model& generator, const std::string& question, const AskOptions& o) {
   if (!generator.can(Capability::CausalLM)) throw ValueError("ask: '" + generator.path() + "' does not generate text (" + generator.describe() + ")");
   const auto hits = index.search(question, o.search);
@@ -54,23 +74,8 @@ Answer ask(const Index& index, const Model& generator, const std::string& questi
     throw ValueError("ask: the question and --max-tokens " + std::to_string(o.generate.max_tokens) + " leave no room in the model's " +
                      std::to_string(generator.context()) + "-token context");
   Answer a;
-  for (const auto& h : hits) {  // best first, while they fit
-    a.sources.push_back(h);
-    if (token_count(generator, render(generator, question, a.sources, o.chat)) < budget) continue;
-    a.sources.pop_back();
-    if (a.sources.empty()) {  // shorten the best passage to what fits, word by word from its end
-      SearchHit cut = h;
-      std::string& t = cut.chunk.text;
-      while (!t.empty()) {
-        const size_t sp = t.find_last_of(" \n\t");
-        t.resize(sp == std::string::npos ? 0 : sp);
-        a.sources = {cut};
-        if (token_count(generator, render(generator, question, a.sources, o.chat)) < budget) break;
-        a.sources.clear();
-      }
-    }
-    break;
-  }
+  a.sources = fit_passages(
+      hits, [&](const std::vector<SearchHit>& passages) { return token_count(generator, render(generator, question, passages, o.chat)); }, budget);
   a.prompt = render(generator, question, a.sources, o.chat);
   infer::GenerateOptions g = o.generate;
   if (o.chat) {

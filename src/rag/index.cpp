@@ -269,6 +269,12 @@ SearchMode search_mode_from_name(const std::string& name) {
   throw ValueError("unknown search mode '" + name + "' (expected dense, bm25 or hybrid)");
 }
 
+nlohmann::json hit_json(const SearchHit& h, int64_t rank) {
+  return {{"rank", rank},           {"score", h.score},       {"source", h.chunk.source}, {"chunk", h.chunk.id},
+          {"begin", h.chunk.begin}, {"end", h.chunk.end},     {"dense_rank", h.dense_rank},
+          {"bm25_rank", h.bm25_rank}, {"text", h.chunk.text}};
+}
+
 std::vector<ScoredId> reciprocal_rank_fusion(const std::vector<std::vector<ScoredId>>& lists, int64_t k) {
   constexpr double kRrf = 60;
   std::unordered_map<int64_t, double> score;

@@ -44,16 +44,43 @@ double number(const json& body, const char* name, double lo, double hi) {
   return x;
 }
 
-int64_t integer(const json& body, const char* name, int64_t lo, int64_t hi) {
+// `prefix` names the object holding the field in errors ("retrieval." -> 'retrieval.k').
+int64_t integer(const json& body, const char* name, int64_t lo, int64_t hi, const std::string& prefix = "") {
   const json& v = body.at(name);
-  if (!v.is_number_integer()) throw bad_field(name, std::string("'") + name + "' must be an integer");
+  const std::string param = prefix + name;
+  if (!v.is_number_integer()) throw bad_field(param, "'" + param + "' must be an integer");
   // Unsigned values above int64's range are out of range too.
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
-    throw bad_field(name, std::string("'") + name + "' must be at most " + std::to_string(hi) + ", got " + v.dump());
+    throw bad_field(param, "'" + param + "' must be at most " + std::to_string(hi) + ", got " + v.dump());
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi)
-    throw bad_field(name, std::string("'") + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v.dump());
+    throw bad_field(param, "'" + param + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v.dump());
   return x;
+}
+
+std::string string_field(const json& body, const char* name, const std::string& prefix = "") {
+  const json& v = body.at(name);
+  const std::string param = prefix + name;
+  if (!v.is_string()) throw bad_field(param, "'" + param + "' must be a string");
+  return v.get<std::string>();
+}
+
+// The fields /v1/search and chat's "retrieval" share: index, k, mode.
+RetrievalRequest retrieval_fields(const json& obj, const std::string& prefix, int64_t default_k) {
+  RetrievalRequest r;
+  r.k = default_k;
+  if (field(obj, "index")) r.index = string_field(obj, "index", prefix);
+  if (field(obj, "k")) r.k = integer(obj, "k", 1, 100, prefix);
+  if (field(obj, "mode")) {
+    r.mode = string_field(obj, "mode", prefix);
+    if (r.mode != "dense" && r.mode != "bm25" && r.mode != "hybrid")
+      throw bad_field(prefix + "mode", "'" + prefix + "mode' must be \"dense\", \"bm25\" or \"hybrid\", got '" + r.mode + "'");
+  }
+  for (const auto& [key, value] : obj.items()) {
+    const bool known = key == "index" || key == "k" || key == "mode" || (prefix.empty() && key == "query");
+    if (!known) throw bad_field(prefix + key, "unknown field '" + prefix + key + "' (index, k and mode are)");
+  }
+  return r;
 }
 
 bool boolean(const json& body, const char* name) {
@@ -212,6 +239,19 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
     if ((*f)["type"] != "text") throw unsupported("response_format", "response_format '" + (*f)["type"].get<std::string>() + "'");
   }
 
+  if (const json* rt = field(body, "retrieval")) {
+    if (!chat) throw bad_field("retrieval", "'retrieval' is only supported on /v1/chat/completions");
+    if (rt->is_boolean()) {
+      if (rt->get<bool>()) r.retrieval = RetrievalRequest{};
+    } else if (rt->is_object()) {
+      r.retrieval = retrieval_fields(*rt, "retrieval.", RetrievalRequest{}.k);
+    } else {
+      throw bad_field("retrieval", "'retrieval' must be true, false or an object {\"index\", \"k\", \"mode\"}");
+    }
+    if (r.retrieval && (r.messages.empty() || r.messages.back().role != "user" || r.messages.back().content.empty()))
+      throw bad_field("messages", "with 'retrieval', the last message must be the user's question (its text is the search query)");
+  }
+
   if (field(body, "stream")) r.stream = boolean(body, "stream");
   if (const json* so = field(body, "stream_options")) {
     if (!so->is_object()) throw bad_field("stream_options", "'stream_options' must be an object");
@@ -221,6 +261,16 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
       r.include_usage = (*so)["include_usage"].get<bool>();
     }
   }
+  return r;
+}
+
+SearchRequest parse_search_request(const json& body) {
+  SearchRequest r;
+  const json* q = field(body, "query");
+  if (!q) throw bad_field("query", "'query' is required");
+  r.query = string_field(body, "query");
+  if (r.query.find_first_not_of(" \t\r\n") == std::string::npos) throw bad_field("query", "'query' is empty");
+  r.retrieval = retrieval_fields(body, "", 10);
   return r;
 }
 

@@ -18,6 +18,8 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/infer/scheduler.h"
+#include "cornerstone/rag/ask.h"
+#include "cornerstone/rag/index.h"
 #include "cornerstone/serve/openai.h"
 #include "serve/chat_page.h"
 #include "serve/metrics.h"
@@ -66,6 +68,19 @@ struct ServedModel {
   std::vector<int32_t> chat_stop_tokens;
   std::mutex embed_mu;  // one embedding batch at a time (the forward pass uses every core)
 };
+
+struct ServedIndex {
+  std::string id;
+  rag::Index index;
+  std::mutex mu;  // one search at a time: the SQLite connection and the query embedder are not shared
+};
+
+// The passages a retrieval answer read, numbered as in its prompt.
+json sources_json(const std::vector<rag::SearchHit>& sources) {
+  json out = json::array();
+  for (size_t i = 0; i < sources.size(); ++i) out.push_back(rag::hit_json(sources[i], static_cast<int64_t>(i + 1)));
+  return out;
+}
 
 // Scheduler events of one request's choices, handed from the scheduler's thread to the HTTP
 // thread, stamped when the scheduler produced them (the HTTP thread may take several at once).
@@ -141,6 +156,7 @@ struct Server::Impl {
   ServerOptions options;
   InFlight in_flight;
   std::vector<std::unique_ptr<ServedModel>> models;
+  std::vector<std::unique_ptr<ServedIndex>> indexes;
   httplib::Server http;
   Metrics metrics;
   std::atomic<bool> draining{false};
@@ -181,12 +197,35 @@ struct Server::Impl {
     throw ApiError{404, "The model '" + id + "' does not exist", "invalid_request_error", "model", "model_not_found"};
   }
 
+  // The index a request names ("" -> the first), or 404 / 400.
+  ServedIndex& find_index(const std::string& id, const std::string& param) {
+    if (indexes.empty()) throw ApiError{400, "this server has no retrieval index (start it with --index DIR)", "invalid_request_error", param, "no_index"};
+    if (id.empty()) return *indexes.front();
+    for (auto& ix : indexes)
+      if (ix->id == id) return *ix;
+    throw ApiError{404, "The index '" + id + "' does not exist", "invalid_request_error", param, "index_not_found"};
+  }
+  std::vector<rag::SearchHit> search(ServedIndex& ix, const std::string& query, const RetrievalRequest& r) {
+    rag::SearchOptions o;
+    o.mode = rag::search_mode_from_name(r.mode);
+    o.k = r.k;
+    std::lock_guard<std::mutex> lock(ix.mu);
+    return ix.index.search(query, o);
+  }
+
   void completion(const httplib::Request& req, httplib::Response& res, bool chat);
   void embeddings(const httplib::Request& req, httplib::Response& res);
+  void search_endpoint(const httplib::Request& req, httplib::Response& res);
 };
 
 Server::Impl::Impl(const ServerOptions& o) : options(o) {
   if (o.models.empty() && o.embeddings_models.empty()) throw ValueError("serve: give at least one --model or --embeddings-model");
+  for (const std::string& path : o.indexes) {
+    const std::string id = model_id_for(path);
+    for (const auto& other : indexes)
+      if (other->id == id) throw ValueError("serve: two indexes are named '" + id + "' (" + path + "); rename a folder");
+    indexes.push_back(std::unique_ptr<ServedIndex>(new ServedIndex{id, rag::Index::open(path), {}}));
+  }
   if (o.parallel <= 0) throw ValueError("serve: --parallel must be positive, got " + std::to_string(o.parallel));
   if (o.ctx_size < 0) throw ValueError("serve: --ctx-size must be >= 0, got " + std::to_string(o.ctx_size));
   if (o.max_queue < 0) throw ValueError("serve: --max-queue must be >= 0, got " + std::to_string(o.max_queue));
@@ -227,12 +266,34 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   const tokenize::Tokenizer& tok = m.model.tokenizer();
   infer::Scheduler& sched = *m.scheduler;
   std::vector<std::vector<int32_t>> prompts;
+  std::vector<rag::SearchHit> sources;  // with "retrieval": the passages in the prompt, numbered from 1
   if (chat) {
+    auto render = [&](const std::vector<tokenize::ChatMessage>& messages) {
+      try {
+        return tokenize::render_chat(messages, m.chat, /*add_generation_prompt=*/true);
+      } catch (const ValueError& e) {
+        throw bad_field("messages", e.what());
+      }
+    };
     std::string text;
-    try {
-      text = tokenize::render_chat(r.messages, m.chat, /*add_generation_prompt=*/true);
-    } catch (const ValueError& e) {
-      throw bad_field("messages", e.what());
+    if (r.retrieval) {
+      // The last user message is the query; it becomes rag_prompt's text with the passages that
+      // fit beside the answer (the rest of the conversation stays as it is).
+      ServedIndex& ix = find_index(r.retrieval->index, "retrieval.index");
+      const std::string question = r.messages.back().content;
+      const auto hits = search(ix, question, *r.retrieval);
+      std::vector<tokenize::ChatMessage> messages = r.messages;
+      auto with = [&](const std::vector<rag::SearchHit>& passages) {
+        messages.back().content = rag::rag_prompt(question, passages);
+        return render(messages);
+      };
+      const int64_t ctx = sched.max_len();
+      const int64_t budget = ctx - (r.max_tokens ? *r.max_tokens : std::min<int64_t>(256, ctx / 4));
+      sources = rag::fit_passages(
+          hits, [&](const std::vector<rag::SearchHit>& p) { return static_cast<int64_t>(tok.encode(with(p)).size()); }, budget);
+      text = with(sources);
+    } else {
+      text = render(r.messages);
     }
     prompts.push_back(tok.encode(text));
     r.options.stop.insert(r.options.stop.end(), m.chat.stop_strings.begin(), m.chat.stop_strings.end());
@@ -321,7 +382,9 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
         }
         if (r.logprobs && e.logprob) c.token_events.push_back(std::move(e));
       }
-    send_json(res, 200, completion_response(r, rid, created, model_id, choices, tok));
+    json body = completion_response(r, rid, created, model_id, choices, tok);
+    if (r.retrieval) body["sources"] = sources_json(sources);
+    send_json(res, 200, body);
     return;
   }
 
@@ -339,7 +402,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, r, rid, model_id, channel, state, tokp, ticket, n](size_t, httplib::DataSink& sink) {
+      [this, r, rid, model_id, channel, state, tokp, ticket, n, sources](size_t, httplib::DataSink& sink) {
         auto write = [&](const json& j) {
           const std::string s = "data: " + dump(j) + "\n\n";
           return sink.write(s.data(), s.size());
@@ -351,8 +414,11 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
           return true;
         };
         if (!state->started && r.chat)
-          for (size_t i = 0; i < n; ++i)
-            if (!write(delta_chunk(r, rid, created, model_id, i, "", nullptr, *tokp, std::nullopt, /*role=*/true))) return false;
+          for (size_t i = 0; i < n; ++i) {
+            json first = delta_chunk(r, rid, created, model_id, i, "", nullptr, *tokp, std::nullopt, /*role=*/true);
+            if (r.retrieval) first["sources"] = sources_json(sources);  // with each choice's first chunk
+            if (!write(first)) return false;
+          }
         state->started = true;
         auto events = channel->take(std::chrono::milliseconds(5000));
         if (events.empty()) {
@@ -385,6 +451,20 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
       [cancel_all, state](bool) {
         if (!state->done) cancel_all();  // the client went away: free the slots now
       });
+}
+
+void Server::Impl::search_endpoint(const httplib::Request& req, httplib::Response& res) {
+  const InFlight::Ticket ticket(in_flight);
+  const SearchRequest r = parse_search_request(parse_body(req.body));
+  ServedIndex& ix = find_index(r.retrieval.index, "index");
+  const auto hits = search(ix, r.query, r.retrieval);
+  json data = json::array();
+  for (size_t i = 0; i < hits.size(); ++i) {
+    json h = rag::hit_json(hits[i], static_cast<int64_t>(i + 1));
+    h["object"] = "search.result";
+    data.push_back(std::move(h));
+  }
+  send_json(res, 200, {{"object", "list"}, {"index", ix.id}, {"mode", r.retrieval.mode}, {"data", data}});
 }
 
 void Server::Impl::embeddings(const httplib::Request& req, httplib::Response& res) {
@@ -466,7 +546,7 @@ httplib::Server::Handler guarded(F f) {
 }
 
 const std::vector<std::string> kRoutes = {"/", "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
-                                          "/v1/embeddings", "/tokenize", "/detokenize"};
+                                          "/v1/embeddings", "/v1/search", "/tokenize", "/detokenize"};
 
 }  // namespace
 
@@ -528,6 +608,7 @@ void Server::Impl::routes() {
            }));
   http.Post("/v1/chat/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); }));
   http.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); }));
+  http.Post("/v1/search", guarded([this](const httplib::Request& req, httplib::Response& res) { search_endpoint(req, res); }));
   http.Post("/v1/embeddings", guarded([this](const httplib::Request& req, httplib::Response& res) { embeddings(req, res); }));
   http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
               const json body = parse_body(req.body);

@@ -77,8 +77,13 @@ class Serve : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     // The same weights once more, under another name, for embeddings only.
     fs::create_directory_symlink(model(), embed_model());
+    // A retrieval index over half the speeches, embedded by the same model, for /v1/search and chat with "retrieval".
+    std::string half;
+    for (size_t i = 0; i < 4; ++i) half += " --input " + files[i];
+    r = run_cli("index build --embed-model " + model() + half + " --out " + index_dir() + " --chunk-tokens 64 --overlap 8 --quiet");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
     server_ = new ServeProcess({"--model", model(), "--model", q8_model(), "--model", gguf_model(), "--embeddings-model", embed_model(), "--api-key", kKey,
-                                "--parallel", "3", "--max-queue", "8"});
+                                "--parallel", "3", "--max-queue", "8", "--index", index_dir()});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -90,6 +95,7 @@ class Serve : public ::testing::Test {
   static std::string q8_model() { return *dir_ + "/sotu-gpt-q8"; }
   static std::string embed_model() { return *dir_ + "/sotu-embed"; }
   static std::string gguf_model() { return *dir_ + "/sotu-gguf.gguf"; }
+  static std::string index_dir() { return *dir_ + "/speeches"; }
   static std::string file(const std::string& name, const std::string& contents) {
     const std::string p = *dir_ + "/" + name;
     std::ofstream(p) << contents;
@@ -478,6 +484,88 @@ TEST_F(Serve, ErrorsAreOpenAIErrorObjects) {
   expect_error(request(port, "GET", "/v2/nothing"), 404, "", "not_found");
   // The server is still up and answering.
   EXPECT_EQ(post("/v1/completions", {{"prompt", "We"}, {"max_tokens", 2}}).status, 200);
+}
+
+TEST_F(Serve, SearchEndpointEqualsSearchCli) {
+  for (const std::string mode : {"bm25", "dense", "hybrid"}) {
+    const auto cli = run_cli("search --index " + index_dir() + " --query 'the army and the navy' --mode " + mode + " --k 4 --json");
+    ASSERT_EQ(cli.exit_code, 0) << cli.output;
+    const auto r = post("/v1/search", {{"query", "the army and the navy"}, {"mode", mode}, {"k", 4}});
+    ASSERT_EQ(r.status, 200) << r.text;
+    EXPECT_EQ(r.body["object"], "list");
+    EXPECT_EQ(r.body["index"], "speeches");
+    const json& data = r.body["data"];
+    std::istringstream lines(cli.output);
+    size_t i = 0;
+    for (std::string line; std::getline(lines, line); ++i) {
+      ASSERT_LT(i, data.size()) << mode << ": the CLI found more:\n" << cli.output;
+      json hit = data[i];
+      EXPECT_EQ(hit["object"], "search.result");
+      hit.erase("object");
+      const json expected = json::parse(line);
+      EXPECT_NEAR(hit["score"].get<double>(), expected["score"].get<double>(), 1e-6) << mode;
+      hit.erase("score");
+      json e = expected;
+      e.erase("score");
+      EXPECT_EQ(hit, e) << mode << " rank " << i + 1;
+    }
+    EXPECT_EQ(i, data.size()) << mode;
+    EXPECT_EQ(i, 4u) << mode;
+  }
+  expect_error(post("/v1/search", {{"k", 3}}), 400, "query");
+  expect_error(post("/v1/search", {{"query", "  "}}), 400, "query");
+  expect_error(post("/v1/search", {{"query", "navy"}, {"k", 0}}), 400, "k");
+  expect_error(post("/v1/search", {{"query", "navy"}, {"mode", "fuzzy"}}), 400, "mode");
+  expect_error(post("/v1/search", {{"query", "navy"}, {"limit", 3}}), 400, "limit");
+  expect_error(post("/v1/search", {{"query", "navy"}, {"index", "wiki"}}), 404, "index", "index_not_found");
+}
+
+TEST_F(Serve, ChatWithRetrievalEqualsAskCli) {
+  const std::string question = "What of the army and the navy?";
+  const auto cli = run_cli("ask --index " + index_dir() + " --model " + model() + " --question '" + question +
+                           "' --k 3 --mode bm25 --chat yes --greedy --max-tokens 16 --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  const json a = json::parse(cli.output.substr(cli.output.find('{')));
+  const json messages = json::array({{{"role", "user"}, {"content", question}}});
+  const json body = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}, {"retrieval", {{"k", 3}, {"mode", "bm25"}}}};
+  const auto r = post("/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], a["answer"]);
+  ASSERT_EQ(r.body["sources"].size(), a["sources"].size());
+  ASSERT_GE(a["sources"].size(), 1u);
+  for (size_t i = 0; i < a["sources"].size(); ++i) {
+    EXPECT_EQ(r.body["sources"][i]["source"], a["sources"][i]["source"]);
+    EXPECT_EQ(r.body["sources"][i]["chunk"], a["sources"][i]["chunk"]);
+    EXPECT_EQ(r.body["sources"][i]["rank"], static_cast<int64_t>(i + 1));
+  }
+  // The prompt read the passages: more prompt tokens than the same question without retrieval.
+  const auto plain = post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}});
+  ASSERT_EQ(plain.status, 200) << plain.text;
+  EXPECT_GT(r.body["usage"]["prompt_tokens"].get<int64_t>(), plain.body["usage"]["prompt_tokens"].get<int64_t>() + 32);
+  EXPECT_FALSE(plain.body.contains("sources"));
+
+  // Streamed: the sources come with the first chunk, the text adds up to the same answer.
+  json sbody = body;
+  sbody["stream"] = true;
+  const auto s = post("/v1/chat/completions", sbody);
+  ASSERT_EQ(s.status, 200) << s.text;
+  bool done = false;
+  const auto events = sse_events(s.text, &done);
+  EXPECT_TRUE(done);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0]["sources"], r.body["sources"]);
+  std::string text;
+  for (const auto& e : events)
+    if (e["choices"][0]["delta"].contains("content")) text += e["choices"][0]["delta"]["content"].get<std::string>();
+  EXPECT_EQ(text, a["answer"]);
+
+  expect_error(post("/v1/chat/completions", {{"messages", messages}, {"retrieval", {{"index", "wiki"}}}}), 404, "retrieval.index", "index_not_found");
+  expect_error(post("/v1/chat/completions", {{"messages", messages}, {"retrieval", {{"k", 500}}}}), 400, "retrieval.k");
+  expect_error(post("/v1/chat/completions", {{"messages", messages}, {"retrieval", "yes"}}), 400, "retrieval");
+  expect_error(post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}, {"content", "y"}}}},
+                                              {"retrieval", true}}),
+               400, "messages");
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"retrieval", true}}), 400, "retrieval");
 }
 
 TEST_F(Serve, FullQueueAnswers429WithRetryAfter) {

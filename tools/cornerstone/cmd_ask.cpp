@@ -52,10 +52,7 @@ void add_ask(CLI::App& app) {
     const rag::Answer a = rag::ask(ix, m, question, o);
     if (json) {
       nlohmann::json sources = nlohmann::json::array();
-      for (size_t i = 0; i < a.sources.size(); ++i) {
-        const auto& c = a.sources[i].chunk;
-        sources.push_back({{"number", i + 1}, {"source", c.source}, {"begin", c.begin}, {"end", c.end}, {"score", a.sources[i].score}, {"text", c.text}});
-      }
+      for (size_t i = 0; i < a.sources.size(); ++i) sources.push_back(rag::hit_json(a.sources[i], static_cast<int64_t>(i + 1)));
       const nlohmann::json j = {{"question", question}, {"answer", a.text}, {"finish_reason", a.finish_reason}, {"cited", a.cited}, {"sources", sources}, {"prompt", a.prompt}};
       std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return;

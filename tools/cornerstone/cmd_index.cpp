@@ -124,9 +124,7 @@ void add_search(CLI::App& app) {
     for (size_t i = 0; i < hits.size(); ++i) {
       const auto& h = hits[i];
       if (json) {
-        const nlohmann::json j = {{"rank", i + 1},          {"score", h.score},        {"source", h.chunk.source}, {"chunk", h.chunk.id},
-                                  {"begin", h.chunk.begin}, {"end", h.chunk.end},      {"dense_rank", h.dense_rank},
-                                  {"bm25_rank", h.bm25_rank}, {"text", h.chunk.text}};
+        const nlohmann::json j = rag::hit_json(h, static_cast<int64_t>(i + 1));
         std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         continue;
       }

@@ -13,6 +13,8 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--model", o.models, "Model folder or FILE.gguf (repeatable); requests name it by its folder or file name");
   cmd->add_option("--embeddings-model", o.embeddings_models,
                   "A model served for /v1/embeddings only, e.g. an encoder (repeatable; the default there)");
+  cmd->add_option("--index", o.indexes,
+                  "A retrieval index folder (`cornerstone index build`; repeatable) for POST /v1/search and chat requests with \"retrieval\"");
   cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o.port, "Port to listen on (0: any free port, printed at start)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", o.api_key, "Require 'Authorization: Bearer KEY' on every route but /health");

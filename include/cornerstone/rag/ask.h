@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ struct Answer {
 
 // The prompt for a question and its passages (no fitting to a context).
 std::string rag_prompt(const std::string& question, const std::vector<SearchHit>& passages);
+
+// The passages of `hits` (best first) that fit: the longest prefix whose prompt, as
+// `prompt_tokens` counts it, stays under `budget` tokens. When not even the best passage fits,
+// that passage shortened word by word from its end until it does (none if nothing does).
+std::vector<SearchHit> fit_passages(const std::vector<SearchHit>& hits,
+                                    const std::function<int64_t(const std::vector<SearchHit>&)>& prompt_tokens, int64_t budget);
 
 Answer ask(const Index& index, const Model& generator, const std::string& question, const AskOptions& options);
 

@@ -78,6 +78,10 @@ struct SearchHit {
   int64_t bm25_rank = 0;   // 1-based rank in the BM25 list (0: not in it)
 };
 
+// One hit as JSON, as `search --json`, `ask --json` and the server's /v1/search print it:
+// rank (1-based), score, source, chunk (id), begin, end, dense_rank, bm25_rank, text.
+nlohmann::json hit_json(const SearchHit& hit, int64_t rank);
+
 // Reciprocal rank fusion (Cormack et al. 2009): score(d) = sum over lists of 1 / (60 + rank).
 std::vector<ScoredId> reciprocal_rank_fusion(const std::vector<std::vector<ScoredId>>& lists, int64_t k);
 

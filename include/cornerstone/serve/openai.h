@@ -36,6 +36,21 @@ ApiError bad_field(const std::string& param, const std::string& message);  // 40
 // The body as a JSON object; 400 when it is not valid JSON or not an object.
 nlohmann::json parse_body(const std::string& body);
 
+// Which index, how many passages and how they are found: the fields of /v1/search, and of a chat
+// request's "retrieval" (true for the defaults, or an object).
+struct RetrievalRequest {
+  std::string index;            // "" -> the first index served
+  int64_t k = 4;                // passages (1..100)
+  std::string mode = "hybrid";  // dense, bm25 or hybrid
+};
+
+// POST /v1/search: {"query", "index"?, "k"? (default 10), "mode"?}. Throws ApiError naming the field.
+struct SearchRequest {
+  std::string query;
+  RetrievalRequest retrieval;
+};
+SearchRequest parse_search_request(const nlohmann::json& body);
+
 // What /v1/chat/completions and /v1/completions ask for.
 struct CompletionRequest {
   bool chat = false;
@@ -51,6 +66,8 @@ struct CompletionRequest {
   bool logprobs = false;
   bool stream = false;
   bool include_usage = false;                // stream_options.include_usage
+  // Chat only: retrieve passages for the last user message and answer from them (rag/ask.h).
+  std::optional<RetrievalRequest> retrieval;
 };
 // Throws ApiError naming the field.
 CompletionRequest parse_completion_request(const nlohmann::json& body, bool chat);

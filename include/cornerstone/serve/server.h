@@ -10,6 +10,8 @@
 //   GET  /health, /v1/models, /v1/models/{id}, /metrics (Prometheus text)
 //   POST /v1/chat/completions, /v1/completions (both stream with "stream": true), /v1/embeddings
 //   POST /tokenize, /detokenize
+//   POST /v1/search (with --index): passages of an index; chat requests with "retrieval" answer
+//        from them (rag/ask.h's prompt) and return them as "sources"
 // Errors are OpenAI error objects {"error": {"message", "type", "param", "code"}}: 400 bad JSON or
 // a bad field (named in "param"), 401 wrong key, 404 unknown model or route, 413 body or prompt
 // too long, 429 queue full (with Retry-After), 503 shutting down.
@@ -29,6 +31,7 @@ namespace cornerstone::serve {
 struct ServerOptions {
   std::vector<std::string> models;  // model folders or GGUF files; a request's "model" picks one by id
   std::vector<std::string> embeddings_models;  // served for /v1/embeddings only (no KV cache); the default there
+  std::vector<std::string> indexes;  // retrieval index folders (`cornerstone index build`); requests name one by its folder name
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0: any free port (bind() says which)
   std::string api_key;              // empty: no key required
