@@ -29,6 +29,17 @@ assert.equal(chat.usage.total_tokens, chat.usage.prompt_tokens + chat.usage.comp
 const again = await client.chat.completions.create({ model, messages, max_tokens: 16, temperature: 0 });
 assert.equal(again.choices[0].message.content, chat.choices[0].message.content);
 
+// Retrieval rides along as an extra body field; the passages come back as "sources".
+const rag = await client.chat.completions.create({ model, messages, max_tokens: 8, temperature: 0, retrieval: { k: 2, mode: 'bm25' } });
+assert.ok(Array.isArray(rag.sources) && rag.sources.length >= 1, JSON.stringify(rag));
+assert.equal(rag.sources[0].rank, 1);
+assert.equal(typeof rag.sources[0].source, 'string');
+assert.ok(rag.usage.prompt_tokens > chat.usage.prompt_tokens);
+const hits = await client.post('/search', { body: { query: 'the army and the navy', k: 3 } });
+assert.equal(hits.object, 'list');
+assert.equal(hits.data.length, 3);
+assert.equal(hits.data[0].object, 'search.result');
+
 const stream = await client.chat.completions.create({
   model, messages, max_tokens: 16, temperature: 0, stream: true, stream_options: { include_usage: true },
 });
