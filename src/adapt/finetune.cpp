@@ -113,7 +113,9 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
     std::fprintf(stderr, "\n");
   }
-  TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, {}});
+  // Under mpirun: this process's share of every batch, the gradient all-reduce, one writer.
+  const std::unique_ptr<train::GradientSync> sync = train::make_gradient_sync();
+  TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, sync ? sync->shard() : train::Shard{}});
   if (o.resume) {
     const auto ckpt = finetune_checkpoint(o.out);
     if (!ckpt) throw ValueError("--resume: '" + o.out + "' has no checkpoint to resume from");
@@ -148,7 +150,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   train::TrainingLoop loop(std::move(lc), train::LoopParts{objective, m.module(), m.module().trainable_parameters(),
                                                            [&m](const std::string& dir) { m.save(dir); },
                                                            {},  // a resumed model was loaded from its checkpoint
-                                                           dropout});
+                                                           dropout, {}, sync.get()});
   const train::TrainResult t = loop.run();
 
   FinetuneResult r;
@@ -162,7 +164,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   r.val = objective.val_metrics();
   r.retrieval = objective.retrieval_metrics();
   r.language = objective.language_metrics();
-  if (!t.interrupted) publish(m, o.out);
+  if (!t.interrupted && (!sync || sync->writer())) publish(m, o.out);
   return r;
 }
 

@@ -9,7 +9,7 @@
 namespace cornerstone::train {
 
 BatchSampler::BatchSampler(const data::TokenDataset& data, int64_t batch, int64_t seq_len, uint64_t seed, Shard shard)
-    : data_(data), batch_(batch), seq_len_(seq_len), seed_(seed), first_row_(shard.first_row(batch)) {
+    : data_(data), batch_(batch), seq_len_(seq_len), seed_(seed), first_row_(shard.first_row(batch)), world_(shard.world) {
   if (batch <= 0 || batch * shard.world >= 65536 || seq_len <= 0)
     throw ValueError("batch sampler: the batch of all processes must be in [1, 65535] and the sequence length positive");
   if (data.size() < static_cast<uint64_t>(seq_len) + 1)
@@ -45,9 +45,12 @@ std::vector<uint64_t> BatchSampler::starts(int64_t step, int64_t micro) const {
 
 std::vector<uint64_t> BatchSampler::eval_starts(int64_t i, int64_t num_batches) const {
   const uint64_t span = data_.size() - static_cast<uint64_t>(seq_len_);
-  const uint64_t n = static_cast<uint64_t>(num_batches * batch_);
+  // Evenly spaced over the split, by global row: the processes' shares of batch i together are
+  // the batch one process of batch world x B would read.
+  const int64_t global = batch_ * world_;
+  const uint64_t n = static_cast<uint64_t>(num_batches * global);
   std::vector<uint64_t> out(static_cast<size_t>(batch_));
-  for (int64_t r = 0; r < batch_; ++r) out[static_cast<size_t>(r)] = (static_cast<uint64_t>(i * batch_ + r) * span) / n;
+  for (int64_t r = 0; r < batch_; ++r) out[static_cast<size_t>(r)] = (static_cast<uint64_t>(i * global + first_row_ + r) * span) / n;
   return out;
 }
 

@@ -178,7 +178,7 @@ data::Batch MaskedLMSampler::sample(int64_t step, int64_t micro) const {
 }
 
 data::Batch MaskedLMSampler::eval_batch(int64_t i, int64_t num_batches) const {
-  return rows(windows_.eval_starts(i, num_batches), kEvalMaskSalt, i, 0, 0);
+  return rows(windows_.eval_starts(i, num_batches), kEvalMaskSalt, i, 0, first_row_);
 }
 
 }  // namespace cornerstone::train

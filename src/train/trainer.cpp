@@ -20,6 +20,19 @@ namespace cornerstone::train {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The run folder's tokenizer.json (the data's) and training.json, written by the one writer process.
+void write_run_files(const fs::path& run, const std::string& data_dir, const nlohmann::json& training_json) {
+  const fs::path data_tok = fs::path(data_dir) / "tokenizer.json";
+  // Atomically: a copy torn by a crash would be kept (and linked into every checkpoint) by the rerun.
+  if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json"))
+    io::write_file_atomic((run / "tokenizer.json").string(), io::read_file(data_tok.string()));
+  io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");
+}
+
+}  // namespace
+
 Trainer::Trainer(PretrainConfig config, RunOptions options) : cfg_(std::move(config)), opt_(std::move(options)) {}
 
 TrainResult Trainer::run() {
@@ -44,7 +57,11 @@ TrainResult Trainer::run() {
   // causal LM for decoders, masked LM for encoders.
   const std::unique_ptr<models::PretrainedModel> model_ptr = cfg_.model->create(tc.seed);
   models::PretrainedModel& model = *model_ptr;
-  const std::unique_ptr<Objective> objective = make_objective({model, cfg_, train, val ? &*val : nullptr, opt_.data_dir});
+  // Under mpirun: this process's share of every batch, and the gradient all-reduce.
+  const std::unique_ptr<GradientSync> sync = make_gradient_sync();
+  const Shard shard = sync ? sync->shard() : Shard{};
+  const bool writer = shard.rank == 0;
+  const std::unique_ptr<Objective> objective = make_objective({model, cfg_, train, val ? &*val : nullptr, opt_.data_dir, shard});
 
   // ---- run folder ----
   const fs::path run(opt_.run_dir);
@@ -56,23 +73,25 @@ TrainResult Trainer::run() {
   // Continued (e.g. domain-adaptive) pretraining: another run's weights, a fresh optimizer and
   // schedule. A resumed run takes its weights from its own checkpoint instead.
   if (!opt_.init_from.empty() && !opt_.resume) models::load_weights_into(model, opt_.init_from);
-  fs::create_directories(run);
-  const fs::path data_tok = fs::path(opt_.data_dir) / "tokenizer.json";
-  // Atomically: a copy torn by a crash would be kept (and linked into every checkpoint) by the rerun.
-  if (fs::exists(data_tok) && !fs::exists(run / "tokenizer.json"))
-    io::write_file_atomic((run / "tokenizer.json").string(), io::read_file(data_tok.string()));
   nlohmann::json training_json = cfg_.to_json();
   if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
-  io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");
+  if (writer) {
+    fs::create_directories(run);
+    write_run_files(run, opt_.data_dir, training_json);
+  }
   model.set_checkpoint_activations(tc.checkpoint_activations);
 
-  if (!opt_.quiet)
+  const bool quiet = opt_.quiet || !writer;
+  if (!quiet && shard.world > 1)
+    std::fprintf(stderr, "data parallel: %lld processes x batch %lld = %lld rows per micro-batch\n", static_cast<long long>(shard.world),
+                 static_cast<long long>(B), static_cast<long long>(shard.world * B));
+  if (!quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
                  model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
                  objective->describe().c_str(),
                  static_cast<long long>(B), static_cast<long long>(T), static_cast<long long>(accum),
                  human_count(static_cast<double>(micro_tokens * accum)).c_str(), num_threads());
-  if (!opt_.quiet && tc.precision == "bf16") {
+  if (!quiet && tc.precision == "bf16") {
     // Mixed precision pays only where bf16 products are faster than fp32 ones (Zen 4/5, AMX); a
     // CPU with half-rate bf16 dot products and no AMX (Xeons under some hypervisors) is slower.
     const double f32 = kernels::gemm_peak_gflops(false), b16 = kernels::gemm_peak_gflops(true);
@@ -104,7 +123,7 @@ TrainResult Trainer::run() {
   TrainingLoop loop(std::move(lc),
                     LoopParts{*objective, model, model.named_parameters(), pretrained_model_writer(model, opt_.run_dir),
                               [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
-                              [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); }});
+                              [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); }, sync.get()});
   return loop.run();
 }
 

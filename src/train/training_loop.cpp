@@ -1,5 +1,8 @@
 #include "cornerstone/train/training_loop.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -8,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
@@ -35,8 +40,27 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 }  // namespace
 
 void install_interrupt_handler() {
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    // The signals are taken by one watcher thread instead of landing on whichever thread runs:
+    // this thread and the compute threads it starts from here on (OpenMP's, oneDNN's) block them,
+    // so a Ctrl-C never interrupts a kernel. Interrupted AVX-512 kernels were followed by rare
+    // heap corruption on this project's VMs (about 1 run in 10 under mpirun, 1 in 20 alone; none
+    // since the signals were moved here). Threads started earlier (MPI's) keep the handler above.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0) g_interrupt.store(true);
+      }
+    }).detach();
+  });
 }
 
 bool interrupt_requested() { return g_interrupt.load(); }
@@ -50,9 +74,16 @@ TrainResult TrainingLoop::run() {
   nn::Module& module = parts_.module;
   LocalGradientSync local_sync;
   GradientSync& sync = parts_.sync ? *parts_.sync : local_sync;
+  // Several processes (mpirun): each trains on its share of every batch; process 0 alone writes
+  // the metrics, the progress line and the checkpoints.
+  const bool writer = sync.writer();
+  const int64_t world = sync.shard().world;
+  const bool quiet = cfg_.quiet || !writer;
   const fs::path run(cfg_.run_dir);
-  fs::create_directories(run);
-  remove_checkpoint_temporaries(cfg_.run_dir);  // a killed run's unfinished checkpoints
+  if (writer) {
+    fs::create_directories(run);
+    remove_checkpoint_temporaries(cfg_.run_dir);  // a killed run's unfinished checkpoints
+  }
 
   // ---- optimizer, state (a resumed run's from its latest checkpoint) ----
   AdamW optimizer(parts_.parameters, cfg_.adamw);
@@ -104,7 +135,14 @@ TrainResult TrainingLoop::run() {
     request.step = state.step;
     request.batches = cfg_.eval_batches;
     if (state.window_steps > 0) request.train_loss = state.window_loss_sum / static_cast<double>(state.window_steps);
-    return objective.validate(request);
+    Validation v = objective.validate(request);
+    if (world > 1) {  // each process validated its share of every batch: the mean over the processes
+      if (!std::isnan(v.primary)) v.primary = sync.mean(v.primary);
+      if (v.metrics.is_object())
+        for (auto& [k, x] : v.metrics.items())
+          if (x.is_number_float()) x = sync.mean(x.get<double>());
+    }
+    return v;
   };
   // Validation's numbers into the step's line (and a line of their own after it, `record`).
   nlohmann::json record;
@@ -114,21 +152,24 @@ TrainResult TrainingLoop::run() {
       for (const auto& [k, x] : v.metrics.items()) line[k] = x;
     record = v.record;
     if (record.is_object()) record["step"] = state.step;
-    if (!cfg_.quiet && !v.summary.empty()) std::fprintf(stderr, "%s%s\n", state.step > 0 ? "\n" : "", v.summary.c_str());
+    if (!quiet && !v.summary.empty()) std::fprintf(stderr, "%s%s\n", state.step > 0 ? "\n" : "", v.summary.c_str());
   };
-  auto write = [&](MetricsLog& log, const nlohmann::json& line) {
-    log.write(line);
-    if (record.is_object()) log.write(record);
+  std::optional<MetricsLog> metrics;
+  if (writer) metrics.emplace((run / "metrics.jsonl").string(), resumed_at);
+  auto write = [&](const nlohmann::json& line) {
+    if (metrics) {
+      metrics->write(line);
+      if (record.is_object()) metrics->write(record);
+    }
     record = nullptr;
   };
 
-  MetricsLog metrics((run / "metrics.jsonl").string(), resumed_at);
   if (!cfg_.resume && objective.has_validation()) {  // the starting point of the validation curve
     nlohmann::json line = {{"step", 0}};
     report(validate(), line);
-    write(metrics, line);
+    write(line);
   }
-  ProgressLine progress(cfg_.label, state.total_steps, state.step, cfg_.quiet);
+  ProgressLine progress(cfg_.label, state.total_steps, state.step, quiet);
   TimeBudget budget(cfg_.time_limit_s);
   TrainResult result;
   const double elapsed_before = state.elapsed_seconds;  // training time of earlier invocations
@@ -136,6 +177,7 @@ TrainResult TrainingLoop::run() {
   auto checkpoint = [&] {
     state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
     state.elapsed_seconds = elapsed_before + (now_s() - t_start);
+    if (!writer) return;
     result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, optimizer, state, cfg_.keep_checkpoints);
     if (parts_.after_checkpoint) parts_.after_checkpoint(result.checkpoint);
   };
@@ -152,13 +194,13 @@ TrainResult TrainingLoop::run() {
     state.train_loss = s.loss;
     state.window_loss_sum += s.loss;
     ++state.window_steps;
-    tokens_done += s.tokens;
+    tokens_done += s.tokens * world;  // every process's share is the same size
 
     const double t_now = now_s();
     const double step_s = t_now - t_last;
     t_last = t_now;
-    const double tps = static_cast<double>(s.tokens) / step_s;
-    const double mfu = tps * flops_per_token / peak;
+    const double tps = static_cast<double>(s.tokens * world) / step_s;
+    const double mfu = static_cast<double>(s.tokens) / step_s * flops_per_token / peak;  // this process's share of its cores' peak
     nlohmann::json line = {{"step", state.step}, {"loss", s.loss},       {"lr", lr},
                            {"grad_norm", s.grad_norm}, {"tokens_per_s", tps}, {"mfu", mfu},
                            {"elapsed_s", elapsed_before + (t_now - t_start)},
@@ -166,7 +208,7 @@ TrainResult TrainingLoop::run() {
                            {"step_peak_mb", static_cast<double>(s.peak_bytes) / 1048576.0}};
     if (flops_per_token <= 0) line.erase("mfu");  // an objective that counts no FLOPs has no MFU
     objective.annotate(state.step, line);
-    const bool out_of_time = budget.spent(t_now - t_start);
+    const bool out_of_time = sync.from_first(budget.spent(t_now - t_start)) != 0;  // process 0's clock decides
     if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here
     const bool last = state.step == state.total_steps;
     if ((cfg_.eval_every > 0 && state.step % cfg_.eval_every == 0) || last) {
@@ -174,18 +216,19 @@ TrainResult TrainingLoop::run() {
       window_loss = state.window_loss_sum / static_cast<double>(state.window_steps);
       state.window_loss_sum = 0, state.window_steps = 0;
     }
-    write(metrics, line);
+    write(line);
 
-    if (const auto total = budget.observe(state.step, state.step - first_step, t_now - t_start, eval_seconds, cfg_.eval_every)) {
-      state.total_steps = *total;
-      schedule.total = *total;
-      schedule.warmup = warmup(*total);
-      progress.set_total(*total);
+    const auto observed = budget.observe(state.step, state.step - first_step, t_now - t_start, eval_seconds, cfg_.eval_every);
+    if (const int64_t total = sync.from_first(observed ? *observed : -1); total >= 0) {
+      state.total_steps = total;
+      schedule.total = total;
+      schedule.warmup = warmup(total);
+      progress.set_total(total);
     }
     progress.update(state.step, objective.progress_note(state.step), s.loss, state.val_loss, tps,
                     flops_per_token > 0 ? mfu : std::nan(""));
 
-    const bool stop_now = interrupt_requested();
+    const bool stop_now = sync.any(interrupt_requested());  // Ctrl-C reaches one process or all: all stop here
     if (stop_now || out_of_time || last || (cfg_.checkpoint_every > 0 && state.step % cfg_.checkpoint_every == 0)) checkpoint();
     if (stop_now) {
       result.interrupted = true;

@@ -25,8 +25,16 @@ std::string cli_path() {
   return std::string(CORNERSTONE_BINARY_DIR) + "/cornerstone";
 }
 
-CliResult run_cli(const std::string& args) {
-  const std::string cmd = cli_path() + " " + args + " 2>&1";
+CliResult run_cli(const std::string& args) { return run_launched("", args); }
+
+std::string mpi_launcher(int ranks) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);  // CI runs as root; OpenMPI refuses that unless told
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  return "mpirun -np " + std::to_string(ranks) + " --oversubscribe --bind-to none ";
+}
+
+CliResult run_launched(const std::string& launcher, const std::string& args) {
+  const std::string cmd = launcher + cli_path() + " " + args + " 2>&1";
   FILE* f = popen(cmd.c_str(), "r");
   if (!f) throw std::runtime_error("cannot run " + cmd);
   CliResult r{0, ""};
@@ -38,10 +46,10 @@ CliResult run_cli(const std::string& args) {
   return r;
 }
 
-InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready) {
+InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready, const std::string& launcher) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  const std::string cmd = "exec " + cli_path() + " " + args;
+  const std::string cmd = "exec " + launcher + cli_path() + " " + args;
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {  // the child: the shell execs the CLI, so `pid` is the CLI itself

@@ -22,7 +22,15 @@ struct InterruptedCliResult : CliResult {
   bool signalled = false;
   int64_t stopped_at = -1;  // N of the command's "interrupted at step N; checkpoint saved" (-1: none)
 };
-InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready);
+// `launcher` goes before the CLI's path (mpi_launcher(2): the command runs as a 2-rank MPI job,
+// and the SIGINT goes to mpirun, which passes it on to the ranks).
+InterruptedCliResult run_cli_interrupting(const std::string& args, const std::function<bool()>& ready, const std::string& launcher = "");
+
+// "mpirun -np N ... " for `cornerstone` as an N-rank job on this machine (more ranks than cores
+// allowed, no core binding); also sets the environment OpenMPI needs to run as root.
+std::string mpi_launcher(int ranks);
+// Runs `LAUNCHER cornerstone <args>` through the shell and waits for it.
+CliResult run_launched(const std::string& launcher, const std::string& args);
 
 // A checkpoint folder's name: "step-00000023".
 std::string checkpoint_name(int64_t step);

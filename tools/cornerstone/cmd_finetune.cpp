@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "command.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/adapt/finetune.h"
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_model.h"
@@ -158,8 +159,12 @@ void add_finetune(CLI::App& app) {
     } catch (...) {
       // A run that failed before its first checkpoint leaves nothing that blocks the next attempt
       // (the folder was new or empty); one with checkpoints keeps them for --resume.
-      if (!adapt::finetune_checkpoint(folder)) fs::remove_all(folder);
+      if (dist::ProcessGroup::world().rank() == 0 && !adapt::finetune_checkpoint(folder)) fs::remove_all(folder);
       throw;
+    }
+    if (dist::ProcessGroup::world().rank() != 0) {  // under mpirun: rank 0 reports and writes for the job
+      if (r.interrupted) std::exit(130);
+      return;
     }
     if (r.interrupted) {
       std::fprintf(stderr, "interrupted at step %lld; checkpoint saved in %s\nresume with the same command and --resume\n",

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "command.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/train/time_budget.h"
 #include "cornerstone/train/trainer.h"
@@ -45,6 +46,10 @@ void add_pretrain(CLI::App& app) {
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();
+    if (dist::ProcessGroup::world().rank() != 0) {  // under mpirun: rank 0 reports for the job
+      if (r.interrupted) std::exit(130);
+      return;
+    }
     if (r.interrupted) {
       std::fprintf(stderr, "interrupted at step %lld; checkpoint saved in %s\nresume with: cornerstone pretrain --config %s --data %s --out %s --resume\n",
                    static_cast<long long>(r.steps), r.checkpoint.c_str(), config.c_str(), data.c_str(), out.c_str());

@@ -8,6 +8,7 @@
 #include "cornerstone/core/cpu.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
+#include "cornerstone/dist/process_group.h"
 
 namespace cornerstone::cli {
 
@@ -29,9 +30,23 @@ int main(int argc, char** argv) {
                "cornerstone"};
   app.set_version_flag("--version", std::string("cornerstone ") + CORNERSTONE_VERSION);
   int threads = 0;
-  app.add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "Worker threads (default: all cores; under mpirun, the cores shared by the ranks on this machine)")
+      ->check(CLI::NonNegativeNumber);
   app.require_subcommand(0, 1);
-  app.parse_complete_callback([&] { set_num_threads(threads); });
+  app.parse_complete_callback([&] { set_num_threads(threads > 0 ? threads : dist::default_threads()); });
+
+  // Under mpirun every process is a rank of one job (dist/): MPI starts here, and an error on any
+  // rank ends the whole job instead of leaving the others waiting in a collective.
+  const int rank = dist::launched_by_mpi() ? dist::ProcessGroup::world().rank() : 0;
+  auto fail = [&](const char* what) {
+    if (dist::launched_by_mpi() && dist::ProcessGroup::world().distributed()) {
+      std::fprintf(stderr, "error (rank %d of %d): %s\n", rank, dist::ProcessGroup::world().size(), what);
+      std::fflush(stderr);
+      dist::abort_job(1);
+    }
+    std::fprintf(stderr, "error: %s\n", what);
+    return 1;
+  };
 
   auto& reg = cli::registry();
   std::stable_sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -42,11 +57,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return fail(e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return fail(e.what());
   }
   if (app.get_subcommands().empty()) {
     std::fputs(app.help().c_str(), stdout);

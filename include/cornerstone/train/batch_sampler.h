@@ -38,6 +38,7 @@ class BatchSampler {
   int64_t batch_, seq_len_;
   uint64_t seed_;
   int64_t first_row_;  // global index of this process's first row
+  int64_t world_ = 1;  // processes sharing each batch
 };
 
 }  // namespace cornerstone::train

@@ -20,7 +20,7 @@ class MaskedLMObjective : public Objective {
         flops_(in.model.config().train_flops_per_token(T_, masking.probability)),
         sampler_(in.train, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab, in.shard) {
     if (in.val && in.val->size() > static_cast<uint64_t>(T_))
-      val_.emplace(*in.val, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab);
+      val_.emplace(*in.val, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab, in.shard);
   }
   data::Batch sample(int64_t step, int64_t micro) const override { return sampler_.sample(step, micro); }
   bool has_validation() const override { return val_.has_value(); }

@@ -1,0 +1,62 @@
+// dist: the processes one job runs on. Under `mpirun -np N cornerstone ...` every process is a
+// rank of MPI_COMM_WORLD (OpenMPI); started any other way, the job is one process and every
+// collective is a no-op. Nothing else in the engine talks to MPI.
+//
+//   dist::ProcessGroup& g = dist::ProcessGroup::world();   // MPI initialised here, once
+//   g.all_reduce_sum(grad.data<float>(), grad.numel());     // every rank gets the sum
+//   if (g.rank() == 0) write_checkpoint();                  // one writer
+//
+// MPI errors (a rank that died, a broken link) are returned, not fatal inside MPI: the collective
+// throws dist::Error naming the operation, this rank and the world size, and the CLI then ends the
+// job with abort_job() so that no rank waits forever on one that is gone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::dist {
+
+class ProcessGroup {
+ public:
+  // The job's processes: MPI_COMM_WORLD when launched by an MPI launcher, else a group of one.
+  static ProcessGroup& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool distributed() const { return size_ > 1; }
+  // Ranks of this job on this machine (they share its cores).
+  int local_size() const { return local_size_; }
+
+  // In place, on every rank: x becomes the element-wise sum over the ranks.
+  void all_reduce_sum(float* x, size_t n);
+  void all_reduce_sum(double* x, size_t n);
+  // True on every rank when `local` is true on any rank.
+  bool any(bool local);
+  // Rank `root`'s value, on every rank.
+  int64_t broadcast(int64_t value, int root = 0);
+  void barrier();
+
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+ private:
+  ProcessGroup();
+  int rank_ = 0, size_ = 1, local_size_ = 1;
+  bool mpi_ = false;
+};
+
+// True when this process was started by an MPI launcher (mpirun / srun with PMIx).
+bool launched_by_mpi();
+
+// The default worker threads for a process of this job: the machine's cores shared by the job's
+// ranks on it (at least 1).
+int default_threads();
+
+// Ends the whole job with `code` (MPI_Abort when distributed): used after an error on one rank, so
+// that the others do not wait in a collective for it. Returns only for a one-process job.
+void abort_job(int code);
+
+}  // namespace cornerstone::dist

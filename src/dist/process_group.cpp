@@ -1,0 +1,118 @@
+#include "cornerstone/dist/process_group.h"
+
+// The C API only: OpenMPI's deprecated C++ bindings would need their own library.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <thread>
+
+namespace cornerstone::dist {
+
+namespace {
+
+[[noreturn]] void fail(const char* op, int code, int rank, int size) {
+  char text[MPI_MAX_ERROR_STRING] = {0};
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  throw Error(std::string(op) + " failed on rank " + std::to_string(rank) + " of " + std::to_string(size) + ": " + text +
+              " (another rank may have died; its log says why)");
+}
+
+// MPI counts are ints: long buffers go in pieces.
+template <typename T>
+void all_reduce_pieces(T* x, size_t n, MPI_Datatype type, int rank, int size) {
+  constexpr size_t kPiece = size_t{1} << 30;
+  for (size_t off = 0; off < n; off += kPiece) {
+    const int count = static_cast<int>(std::min(kPiece, n - off));
+    if (const int rc = MPI_Allreduce(MPI_IN_PLACE, x + off, count, type, MPI_SUM, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+      fail("MPI_Allreduce", rc, rank, size);
+  }
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  return end && *end == '\0' && x > 0 && x < INT_MAX ? static_cast<int>(x) : fallback;
+}
+
+}  // namespace
+
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
+int default_threads() {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int local = launched_by_mpi() ? env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1) : 1;
+  return std::max(1, cores / local);
+}
+
+ProcessGroup::ProcessGroup() {
+  if (!launched_by_mpi()) return;
+  int provided = 0;
+  // Only the thread that called MPI_Init makes MPI calls (OpenMP workers never do).
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    throw Error("MPI_Init failed: this process was started by mpirun but cannot join its job");
+  mpi_ = true;
+  std::atexit([] {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  });
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  local_size_ = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
+}
+
+ProcessGroup& ProcessGroup::world() {
+  static ProcessGroup g;
+  return g;
+}
+
+void ProcessGroup::all_reduce_sum(float* x, size_t n) {
+  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_FLOAT, rank_, size_);
+}
+
+void ProcessGroup::all_reduce_sum(double* x, size_t n) {
+  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_DOUBLE, rank_, size_);
+}
+
+bool ProcessGroup::any(bool local) {
+  if (!mpi_ || size_ == 1) return local;
+  int v = local ? 1 : 0;
+  if (const int rc = MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+    fail("MPI_Allreduce", rc, rank_, size_);
+  return v != 0;
+}
+
+int64_t ProcessGroup::broadcast(int64_t value, int root) {
+  if (!mpi_ || size_ == 1) return value;
+  long long v = value;
+  if (const int rc = MPI_Bcast(&v, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD); rc != MPI_SUCCESS) fail("MPI_Bcast", rc, rank_, size_);
+  return v;
+}
+
+void ProcessGroup::barrier() {
+  if (!mpi_ || size_ == 1) return;
+  if (const int rc = MPI_Barrier(MPI_COMM_WORLD); rc != MPI_SUCCESS) fail("MPI_Barrier", rc, rank_, size_);
+}
+
+void abort_job(int code) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  int size = 1;
+  if (initialized && !finalized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+}  // namespace cornerstone::dist

@@ -1,0 +1,206 @@
+// Data-parallel pretraining under `mpirun` (dist/, train/data_parallel.h), through the CLI on real
+// text: 2 ranks x batch 4 train the same model as 1 process x batch 8, step by step (to fp32
+// reduction-order tolerance); only rank 0 writes; Ctrl-C stops every rank at one step with one
+// checkpoint, which resumes on another number of processes; a rank that dies ends the job with a
+// non-zero status and leaves the last checkpoint usable.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli.h"
+#include "test_util.h"
+
+using namespace cornerstone::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string config(int64_t batch, int64_t steps, int64_t checkpoint_every) {
+  nlohmann::json c = nlohmann::json::parse(R"({
+    "model": {"arch": "gpt2", "vocab_size": 384, "context": 64, "n_layers": 2, "d_model": 64, "n_heads": 4, "d_ff": 256},
+    "training": {"lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 5, "eval_every": 10, "eval_batches": 3, "keep_checkpoints": 5, "seed": 11}})");
+  c["training"]["batch_size"] = batch;
+  c["training"]["steps"] = steps;
+  c["training"]["checkpoint_every"] = checkpoint_every;
+  return c.dump();
+}
+
+struct Line {
+  int64_t step;
+  double loss = NAN, val_loss = NAN;
+};
+
+std::vector<Line> metrics(const std::string& run) {
+  std::vector<Line> out;
+  std::ifstream in(fs::path(run) / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    Line l{j["step"].get<int64_t>()};
+    if (j.contains("loss")) l.loss = j["loss"].get<double>();
+    if (j.contains("val_loss")) l.val_loss = j["val_loss"].get<double>();
+    out.push_back(l);
+  }
+  return out;
+}
+
+// The same curve: every step's training loss and every validation loss, to fp32 reduction order.
+// The processes sum gradients in another order than one process does; the rounding differences
+// (1e-7 relative at first) grow as training amplifies them, to ~1e-4 after a hundred steps.
+double tolerance(int64_t step) { return step <= 30 ? 2e-5 : 2e-3; }
+
+void expect_same_curve(const std::vector<Line>& a, const std::vector<Line>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].step, b[i].step);
+    EXPECT_EQ(std::isnan(a[i].loss), std::isnan(b[i].loss)) << "step " << a[i].step;
+    EXPECT_EQ(std::isnan(a[i].val_loss), std::isnan(b[i].val_loss)) << "step " << a[i].step;
+    if (!std::isnan(a[i].loss)) EXPECT_NEAR(a[i].loss, b[i].loss, tolerance(a[i].step) * std::abs(a[i].loss)) << "step " << a[i].step;
+    if (!std::isnan(a[i].val_loss)) EXPECT_NEAR(a[i].val_loss, b[i].val_loss, tolerance(a[i].step) * std::abs(a[i].val_loss)) << "step " << a[i].step;
+  }
+}
+
+class DataParallel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(fresh_temp_dir("dist"));
+    const std::string sotu = fetch_dataset("sotu") + "/data";
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(sotu))
+      if (e.path().extension() == ".txt") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    files.resize(10);
+    std::string corpus, inputs;
+    for (const auto& f : files) corpus += " " + f, inputs += " --input " + f;
+    auto r = run_cli("tokenizer train --corpus" + corpus + " --vocab-size 384 --special '<|endoftext|>' --out " + d("tok"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_cli("prepare --tokenizer " + d("tok") + inputs + " --val-fraction 0.1 --out " + d("data"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::ofstream(d("b8.json")) << config(8, 30, 10);
+    std::ofstream(d("b4.json")) << config(4, 30, 10);
+      // The reference: one process with the whole batch.
+    r = run_cli("--threads 1 pretrain --config " + d("b8.json") + " --data " + d("data") + " --out " + d("one"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string d(const std::string& p) { return *dir_ + "/" + p; }
+  static std::string* dir_;
+};
+std::string* DataParallel::dir_ = nullptr;
+
+TEST_F(DataParallel, TwoRanksTrainLikeOneProcessWithTheirWholeBatch) {
+  const auto r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("b4.json") + " --data " + d("data") + " --out " + d("two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("data parallel: 2 processes x batch 4 = 8 rows per micro-batch"), std::string::npos) << r.output;
+  // Rank 0 reports for the job: one summary, one metrics line per step.
+  size_t summaries = 0;
+  for (size_t at = r.output.find("steps 30 |"); at != std::string::npos; at = r.output.find("steps 30 |", at + 1)) ++summaries;
+  EXPECT_EQ(summaries, 1u) << r.output;
+  expect_same_curve(metrics(d("one")), metrics(d("two")));
+  EXPECT_TRUE(fs::exists(d("two/model.safetensors")));
+  EXPECT_TRUE(fs::exists(d("two/checkpoints/" + checkpoint_name(30))));
+
+  // The model folder is an ordinary one: the same perplexity as the one-process model's.
+  const auto e1 = run_cli("evaluate --model " + d("one") + " --data " + d("data") + " --json");
+  const auto e2 = run_cli("evaluate --model " + d("two") + " --data " + d("data") + " --json");
+  ASSERT_EQ(e1.exit_code, 0) << e1.output;
+  ASSERT_EQ(e2.exit_code, 0) << e2.output;
+  const auto j1 = nlohmann::json::parse(e1.output.substr(e1.output.find('{')));
+  const auto j2 = nlohmann::json::parse(e2.output.substr(e2.output.find('{')));
+  EXPECT_NEAR(j1["loss"].get<double>(), j2["loss"].get<double>(), 1e-4) << e1.output << e2.output;
+}
+
+TEST_F(DataParallel, CtrlCStopsEveryRankAtOneStepAndTheRunResumesOnOneProcess) {
+  // Long enough for the signal to land mid-run.
+  std::ofstream(d("b8-600.json")) << config(8, 600, 0);
+  std::ofstream(d("b4-600.json")) << config(4, 600, 0);
+  const auto ref = run_cli("--threads 1 pretrain --config " + d("b8-600.json") + " --data " + d("data") + " --out " + d("one-600"));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  const std::string run = d("interrupted");
+  const auto r = run_cli_interrupting("--threads 1 pretrain --config " + d("b4-600.json") + " --data " + d("data") + " --out " + run,
+                                      [&] { return count_lines(run + "/metrics.jsonl") >= 5; }, mpi_launcher(2));
+  ASSERT_TRUE(r.signalled) << r.output;
+  ASSERT_GT(r.stopped_at, 0) << r.output;
+  EXPECT_NE(r.exit_code, 0);
+  // One checkpoint of the step the job stopped at, written once.
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/" + checkpoint_name(r.stopped_at))) << r.output;
+  // Resumed by one process with the whole batch: the rest of the curve is the reference's.
+  const auto resumed = run_cli("--threads 1 pretrain --config " + d("b8-600.json") + " --data " + d("data") + " --out " + run + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_curve(metrics(d("one-600")), metrics(run));
+}
+
+TEST_F(DataParallel, ARankThatDiesEndsTheJobAndTheLastCheckpointStays) {
+  const std::string run = d("killed");
+  std::ofstream(d("b4-ckpt.json")) << config(4, 4000, 5);
+  // Once a checkpoint exists, rank 1 is killed (SIGKILL: no handler, no goodbye).
+  pid_t victim = 0;
+  auto rank_one = [&]() -> pid_t {  // the process of this run whose environment makes it rank 1
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto slurp = [&](const char* f) {
+        std::ifstream in(e.path() / f, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      };
+      if (slurp("cmdline").find(run) == std::string::npos) continue;
+      if (slurp("environ").find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos) return std::stoi(name);
+    }
+    return 0;
+  };
+  const auto r = run_cli_interrupting(
+      "--threads 1 pretrain --config " + d("b4-ckpt.json") + " --data " + d("data") + " --out " + run,
+      [&] {
+        if (victim == 0 && fs::exists(run + "/checkpoints/" + checkpoint_name(10)) && (victim = rank_one()) > 0) kill(victim, SIGKILL);
+        return false;  // no SIGINT: mpirun ends the job itself
+      },
+      mpi_launcher(2));
+  ASSERT_GT(victim, 0) << "rank 1 was not found\n" << r.output;
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1"), std::string::npos) << "mpirun names the rank that died\n" << r.output;
+  // The job did not run to its end, and the checkpoint it left resumes: two more steps.
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/" + checkpoint_name(4000)));
+  const auto before = metrics(run);
+  ASSERT_FALSE(before.empty());
+  int64_t last = 0;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints")) last = std::max<int64_t>(last, std::stoll(e.path().filename().string().substr(5)));
+  ASSERT_GE(last, 10);
+  const auto resumed = run_cli("--threads 1 pretrain --config " + d("b4-ckpt.json") + " --data " + d("data") + " --out " + run +
+                               " --resume --steps " + std::to_string(last + 2));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(metrics(run).back().step, last + 2);
+}
+
+TEST_F(DataParallel, FinetuningTwoRanksMatchesOneProcessWithTheirWholeBatch) {
+  auto r = run_cli("dataset spam --source " + fetch_dataset("spam") + " --out " + d("spam") + " --max-chars 300");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {
+    std::ifstream in(d("spam/train.jsonl"));
+    std::ofstream out(d("train.jsonl"));
+    std::string line;
+    for (int i = 0; i < 160 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  const std::string common = " finetune --model " + d("one") + " --task classify --train " + d("train.jsonl") + " --epochs 2 --max-length 48 --lr 1e-3";
+  r = run_cli("--threads 1" + common + " --batch 8 --out " + d("ft-one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_launched(mpi_launcher(2), "--threads 1" + common + " --batch 4 --out " + d("ft-two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  size_t reports = 0;
+  for (size_t at = r.output.find("model in "); at != std::string::npos; at = r.output.find("model in ", at + 1)) ++reports;
+  EXPECT_EQ(reports, 1u) << "rank 0 reports for the job\n" << r.output;
+  const auto a = metrics(d("ft-one")), b = metrics(d("ft-two"));
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_GE(a.size(), 40u);
+  expect_same_curve(a, b);
+  EXPECT_TRUE(fs::exists(d("ft-two/finetune.json")));
+}
+
+}  // namespace
