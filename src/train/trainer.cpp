@@ -83,8 +83,18 @@ TrainResult Trainer::run() {
 
   const bool quiet = opt_.quiet || !writer;
   if (!quiet && shard.world > 1)
-    std::fprintf(stderr, "data parallel: %lld processes x batch %lld = %lld rows per micro-batch\n", static_cast<long long>(shard.world),
-                 static_cast<long long>(B), static_cast<long long>(shard.world * B));
+  {
+    // What each process holds (Rajbhandari et al. 2020): parameters and gradients whole; the two
+    // AdamW moments whole, or 1/N of them with --zero 1. (The trained parameters: a classification
+    // head or frozen parts would count differently; pretraining trains everything.)
+    const double mb = static_cast<double>(model.num_parameters()) * 4.0 / 1048576.0;
+    const double state_mb = 2 * mb / (opt_.zero >= 1 ? static_cast<double>(shard.world) : 1.0);
+    std::fprintf(stderr,
+                 "data parallel: %lld processes x batch %lld = %lld rows per micro-batch%s | per process: parameters %.1f MB, "
+                 "gradients %.1f MB, AdamW state %.1f MB\n",
+                 static_cast<long long>(shard.world), static_cast<long long>(B), static_cast<long long>(shard.world * B),
+                 opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb, state_mb);
+  }
   if (!quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
                  model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
@@ -118,6 +128,7 @@ TrainResult Trainer::run() {
   lc.time_limit_s = opt_.time_limit_s;
   lc.resume = opt_.resume;
   lc.quiet = opt_.quiet;
+  lc.zero = opt_.zero;
   lc.config = cfg_.to_json();
   Rng dropout_rng(tc.seed ^ 0x5eedull);
   TrainingLoop loop(std::move(lc),

@@ -87,6 +87,8 @@ TrainResult TrainingLoop::run() {
 
   // ---- optimizer, state (a resumed run's from its latest checkpoint) ----
   AdamW optimizer(parts_.parameters, cfg_.adamw);
+  if (cfg_.zero != 0 && cfg_.zero != 1) throw ValueError("--zero " + std::to_string(cfg_.zero) + ": stages 0 and 1 are implemented (2 is not yet)");
+  if (cfg_.zero == 1 && world > 1) optimizer.partition(sync.shard().rank, world);
   std::vector<Tensor> params;
   for (const auto& [name, p] : parts_.parameters) params.push_back(p);
   Rng& dropout_rng = parts_.dropout_rng;
@@ -177,13 +179,15 @@ TrainResult TrainingLoop::run() {
   auto checkpoint = [&] {
     state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
     state.elapsed_seconds = elapsed_before + (now_s() - t_start);
+    const OptimizerState moments{optimizer.state(), optimizer.steps()};  // partitioned (ZeRO): gathered from every process
     if (!writer) return;
-    result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, optimizer, state, cfg_.keep_checkpoints);
+    result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, moments, state, cfg_.keep_checkpoints);
     if (parts_.after_checkpoint) parts_.after_checkpoint(result.checkpoint);
   };
   const int64_t first_step = state.step;
   int64_t tokens_done = 0;
   double t_last = t_start;
+  double comm_before = sync.comm_seconds();
   double window_loss = std::nan("");  // mean training loss between the last two validation points
 
   while (state.step < state.total_steps) {
@@ -207,6 +211,10 @@ TrainResult TrainingLoop::run() {
                            {"activation_mb", static_cast<double>(s.activation_bytes) / 1048576.0},
                            {"step_peak_mb", static_cast<double>(s.peak_bytes) / 1048576.0}};
     if (flops_per_token <= 0) line.erase("mfu");  // an objective that counts no FLOPs has no MFU
+    if (world > 1) {  // the step's time in gradient all-reduces
+      line["comm_ms"] = (sync.comm_seconds() - comm_before) * 1e3;
+      comm_before = sync.comm_seconds();
+    }
     objective.annotate(state.step, line);
     const bool out_of_time = sync.from_first(budget.spent(t_now - t_start)) != 0;  // process 0's clock decides
     if (out_of_time) state.total_steps = state.step;  // the time budget ends the run here

@@ -48,6 +48,8 @@ class GradientSync {
   virtual bool any(bool local) { return local; }
   // Process 0's value on every process (a decision taken by one clock: the time budget's).
   virtual int64_t from_first(int64_t value) { return value; }
+  // Seconds spent communicating so far (0 for one process).
+  virtual double comm_seconds() const { return 0; }
   // The process that writes logs, checkpoints and the final model.
   bool writer() const { return shard().rank == 0; }
 };
@@ -71,8 +73,8 @@ class ProcessGroupSync final : public GradientSync {
   double mean(double local) override;
   bool any(bool local) override;
   int64_t from_first(int64_t value) override;
-  // Seconds spent in all-reduces so far (the communication share of a step).
-  double comm_seconds() const { return comm_seconds_; }
+  // Seconds spent in the gradient all-reduces so far (the communication share of the steps).
+  double comm_seconds() const override { return comm_seconds_; }
 
  private:
   size_t bucket_floats_;
