@@ -86,6 +86,20 @@ void ProcessGroup::all_reduce_sum(double* x, size_t n) {
   if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_DOUBLE, rank_, size_);
 }
 
+void ProcessGroup::all_gather(float* x, const std::vector<int64_t>& counts) {
+  if (static_cast<int64_t>(counts.size()) != size_) throw Error("all_gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
+  if (!mpi_ || size_ == 1) return;
+  std::vector<int> n(counts.size()), at(counts.size());
+  int64_t total = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] < 0 || total + counts[r] > INT_MAX) throw Error("all_gather: more than 2^31 elements in one call");
+    n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  if (const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, n.data(), at.data(), MPI_FLOAT, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+    fail("MPI_Allgatherv", rc, rank_, size_);
+}
+
 bool ProcessGroup::any(bool local) {
   if (!mpi_ || size_ == 1) return local;
   int v = local ? 1 : 0;

@@ -58,7 +58,7 @@ void remove_checkpoint_temporaries(const std::string& run_dir) {
   io::remove_stale_temporaries((fs::path(run_dir) / "checkpoints").string(), ".step-", ".tmp.");
 }
 
-std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const AdamW& optimizer,
+std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const OptimizerState& optimizer,
                             const TrainerState& state, int64_t keep) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
@@ -69,10 +69,10 @@ std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write
   fs::create_directories(tmp);
 
   write_model(tmp.string());
-  io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.state());
+  io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.moments);
   nlohmann::json st = {{"step", state.step},
                        {"total_steps", state.total_steps},
-                       {"optimizer_step", optimizer.steps()},
+                       {"optimizer_step", optimizer.steps},
                        {"rng_seed", state.rng_seed},
                        {"rng_offset", state.rng_offset},
                        {"train_loss", state.train_loss},

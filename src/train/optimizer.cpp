@@ -1,8 +1,10 @@
 #include "cornerstone/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/kernels/elementwise.h"
 #include "cornerstone/kernels/optim.h"
 
@@ -12,22 +14,61 @@ AdamW::AdamW(std::vector<std::pair<std::string, Tensor>> params, const AdamWConf
   for (auto& [name, p] : params) {
     check_dtype(p, DType::F32, "AdamW", name.c_str());
     check_contiguous(p, "AdamW", name.c_str());
-    slots_.push_back({name, p, Tensor::zeros(p.shape()), Tensor::zeros(p.shape()), p.ndim() >= 2});
+    Slot s{name, p, Tensor::zeros(p.shape()), Tensor::zeros(p.shape()), p.ndim() >= 2};
+    s.offset = total_, s.lo = 0, s.hi = p.numel();
+    total_ += p.numel();
+    slots_.push_back(std::move(s));
+  }
+  end_ = total_;
+}
+
+void AdamW::partition(int64_t rank, int64_t world) {
+  if (world < 1 || rank < 0 || rank >= world) throw ValueError("AdamW::partition: rank " + std::to_string(rank) + " of " + std::to_string(world));
+  world_ = world;
+  begin_ = total_ * rank / world, end_ = total_ * (rank + 1) / world;
+  for (Slot& s : slots_) {
+    s.lo = std::clamp(begin_ - s.offset, int64_t{0}, s.param.numel());
+    s.hi = std::clamp(end_ - s.offset, int64_t{0}, s.param.numel());
+    const int64_t n = std::max<int64_t>(0, s.hi - s.lo);
+    s.exp_avg = n > 0 ? Tensor::zeros({n}) : Tensor();
+    s.exp_avg_sq = n > 0 ? Tensor::zeros({n}) : Tensor();
   }
 }
+
+int64_t AdamW::state_elements() const { return 2 * (end_ - begin_); }
 
 void AdamW::step(float lr) {
   ++step_;
   for (Slot& s : slots_) {
     const Tensor g = s.param.grad();
-    if (!g.defined()) continue;
+    if (!g.defined() || s.hi <= s.lo) continue;
     kernels::AdamWHyper h;
     h.lr = lr, h.beta1 = config_.beta1, h.beta2 = config_.beta2, h.eps = config_.eps;
     h.weight_decay = s.decay ? config_.weight_decay : 0.0f;
     h.step = step_;
-    kernels::adamw_step(s.param.data<float>(), g.data<float>(), s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
-                        s.param.numel(), h);
+    kernels::adamw_step(s.param.data<float>() + s.lo, g.data<float>() + s.lo, s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
+                        s.hi - s.lo, h);
   }
+}
+
+namespace {
+
+// Every process's range of the flat elements, as counts.
+std::vector<int64_t> range_counts(int64_t total, int64_t world) {
+  std::vector<int64_t> counts(static_cast<size_t>(world));
+  for (int64_t r = 0; r < world; ++r) counts[static_cast<size_t>(r)] = total * (r + 1) / world - total * r / world;
+  return counts;
+}
+
+}  // namespace
+
+void AdamW::gather_parameters() {
+  if (!partitioned()) return;
+  std::vector<float> flat(static_cast<size_t>(total_));
+  for (const Slot& s : slots_)
+    if (s.hi > s.lo) std::copy(s.param.data<float>() + s.lo, s.param.data<float>() + s.hi, flat.data() + s.offset + s.lo);
+  dist::ProcessGroup::world().all_gather(flat.data(), range_counts(total_, world_));
+  for (Slot& s : slots_) std::copy(flat.data() + s.offset, flat.data() + s.offset + s.param.numel(), s.param.data<float>());
 }
 
 void AdamW::zero_grad() {
@@ -36,9 +77,29 @@ void AdamW::zero_grad() {
 
 std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
   std::vector<std::pair<std::string, Tensor>> out;
+  if (!partitioned()) {
+    for (const Slot& s : slots_) {
+      out.emplace_back(s.name + ".exp_avg", s.exp_avg);
+      out.emplace_back(s.name + ".exp_avg_sq", s.exp_avg_sq);
+    }
+    return out;
+  }
+  // Each moment end to end over all parameters, every process filling its range, then gathered.
+  std::vector<float> m(static_cast<size_t>(total_)), v(static_cast<size_t>(total_));
+  for (const Slot& s : slots_)
+    if (s.hi > s.lo) {
+      std::copy(s.exp_avg.data<float>(), s.exp_avg.data<float>() + (s.hi - s.lo), m.data() + s.offset + s.lo);
+      std::copy(s.exp_avg_sq.data<float>(), s.exp_avg_sq.data<float>() + (s.hi - s.lo), v.data() + s.offset + s.lo);
+    }
+  const auto counts = range_counts(total_, world_);
+  dist::ProcessGroup::world().all_gather(m.data(), counts);
+  dist::ProcessGroup::world().all_gather(v.data(), counts);
   for (const Slot& s : slots_) {
-    out.emplace_back(s.name + ".exp_avg", s.exp_avg);
-    out.emplace_back(s.name + ".exp_avg_sq", s.exp_avg_sq);
+    Tensor a = Tensor::empty(s.param.shape()), b = Tensor::empty(s.param.shape());
+    std::copy(m.data() + s.offset, m.data() + s.offset + s.param.numel(), a.data<float>());
+    std::copy(v.data() + s.offset, v.data() + s.offset + s.param.numel(), b.data<float>());
+    out.emplace_back(s.name + ".exp_avg", a);
+    out.emplace_back(s.name + ".exp_avg_sq", b);
   }
   return out;
 }
@@ -53,10 +114,16 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& state,
     for (Tensor* dst : {&s.exp_avg, &s.exp_avg_sq}) {
       const std::string name = s.name + (dst == &s.exp_avg ? ".exp_avg" : ".exp_avg_sq");
       const Tensor& src = find(name);
-      if (src.shape() != dst->shape())
+      if (src.shape() != s.param.shape())
         throw FormatError("optimizer state: '" + name + "' has shape " + src.shape().str() + ", expected " +
-                          dst->shape().str());
-      dst->copy_from(src);
+                          s.param.shape().str());
+      if (!partitioned()) {
+        dst->copy_from(src);
+      } else if (s.hi > s.lo) {  // this process's part
+        check_dtype(src, DType::F32, "optimizer state", name.c_str());
+        const Tensor c = src.contiguous();
+        std::copy(c.data<float>() + s.lo, c.data<float>() + s.hi, dst->data<float>());
+      }
     }
   }
   step_ = step;

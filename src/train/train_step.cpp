@@ -63,6 +63,7 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
     sync_.reduce(params_);
     s.grad_norm = clip_grad_norm(params_, grad_clip_);
     optimizer_.step(lr);
+    optimizer_.gather_parameters();  // ZeRO-1: every process's updated elements to every process
   }
   s.peak_bytes = alloc.stats().peak_bytes_in_use - std::min(persistent, alloc.stats().peak_bytes_in_use);
   return s;

@@ -84,16 +84,14 @@ TrainResult Trainer::run() {
   const bool quiet = opt_.quiet || !writer;
   if (!quiet && shard.world > 1)
   {
-    // What each process holds (Rajbhandari et al. 2020): parameters and gradients whole; the two
-    // AdamW moments whole, or 1/N of them with --zero 1. (The trained parameters: a classification
-    // head or frozen parts would count differently; pretraining trains everything.)
+    // What each process holds besides the AdamW moments (the loop prints those): parameters and
+    // gradients, whole on every process.
     const double mb = static_cast<double>(model.num_parameters()) * 4.0 / 1048576.0;
-    const double state_mb = 2 * mb / (opt_.zero >= 1 ? static_cast<double>(shard.world) : 1.0);
     std::fprintf(stderr,
                  "data parallel: %lld processes x batch %lld = %lld rows per micro-batch%s | per process: parameters %.1f MB, "
-                 "gradients %.1f MB, AdamW state %.1f MB\n",
+                 "gradients %.1f MB\n",
                  static_cast<long long>(shard.world), static_cast<long long>(B), static_cast<long long>(shard.world * B),
-                 opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb, state_mb);
+                 opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb);
   }
   if (!quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",

@@ -89,6 +89,10 @@ TrainResult TrainingLoop::run() {
   AdamW optimizer(parts_.parameters, cfg_.adamw);
   if (cfg_.zero != 0 && cfg_.zero != 1) throw ValueError("--zero " + std::to_string(cfg_.zero) + ": stages 0 and 1 are implemented (2 is not yet)");
   if (cfg_.zero == 1 && world > 1) optimizer.partition(sync.shard().rank, world);
+  if (world > 1 && !quiet)  // what this process holds of the moments: all, or its 1/N under ZeRO-1
+    std::fprintf(stderr, "data parallel: AdamW state %.1f MB per process (%s)\n",
+                 static_cast<double>(optimizer.state_elements()) * 4.0 / 1048576.0,
+                 optimizer.partitioned() ? "partitioned, ZeRO-1" : "replicated");
   std::vector<Tensor> params;
   for (const auto& [name, p] : parts_.parameters) params.push_back(p);
   Rng& dropout_rng = parts_.dropout_rng;

@@ -118,6 +118,39 @@ TEST_F(DataParallel, TwoRanksTrainLikeOneProcessWithTheirWholeBatch) {
   EXPECT_NEAR(j1["loss"].get<double>(), j2["loss"].get<double>(), 1e-4) << e1.output << e2.output;
 }
 
+TEST_F(DataParallel, ZeroOnePartitionsTheMomentsAndChangesNoNumber) {
+  const std::string args = "--threads 1 pretrain --config " + d("b4.json") + " --data " + d("data") + " --out ";
+  auto plain = run_launched(mpi_launcher(2), args + d("dp-plain"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  auto zero = run_launched(mpi_launcher(2), args + d("dp-zero1") + " --zero 1");
+  ASSERT_EQ(zero.exit_code, 0) << zero.output;
+  // Each rank holds half the moments: the printed AdamW state halves.
+  auto state_mb = [](const std::string& out) {
+    const size_t at = out.find("AdamW state ");
+    return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 12));
+  };
+  EXPECT_NE(zero.output.find("ZeRO-1"), std::string::npos) << zero.output;
+  EXPECT_NEAR(state_mb(zero.output), state_mb(plain.output) / 2, 0.051) << plain.output << zero.output;
+  // Every element is updated by the same AdamW arithmetic on the same all-reduced gradient: the
+  // same losses, bit for bit, and the checkpoint's gathered moments are the plain run's bytes.
+  const auto a = metrics(d("dp-plain")), b = metrics(d("dp-zero1"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!std::isnan(a[i].loss)) EXPECT_EQ(a[i].loss, b[i].loss) << "step " << a[i].step;
+  for (const char* f : {"optimizer.safetensors", "model.safetensors"}) {
+    const std::string p = "/checkpoints/" + checkpoint_name(30) + "/" + f;
+    std::ifstream x(d("dp-plain") + p, std::ios::binary), y(d("dp-zero1") + p, std::ios::binary);
+    const std::string bx((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
+    const std::string by((std::istreambuf_iterator<char>(y)), std::istreambuf_iterator<char>());
+    EXPECT_GT(bx.size(), 1000u) << p;
+    EXPECT_TRUE(bx == by) << p << " differs between plain data parallel and ZeRO-1";
+  }
+  // --zero 2 does not exist yet, and says so.
+  auto two = run_launched(mpi_launcher(2), args + d("dp-zero2") + " --zero 2");
+  EXPECT_NE(two.exit_code, 0);
+  EXPECT_NE(two.output.find("--zero"), std::string::npos) << two.output;
+}
+
 TEST_F(DataParallel, CtrlCStopsEveryRankAtOneStepAndTheRunResumesOnOneProcess) {
   // Long enough for the signal to land mid-run.
   std::ofstream(d("b8-600.json")) << config(8, 600, 0);

@@ -15,7 +15,7 @@ namespace {
 void add_pretrain(CLI::App& app) {
   auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
   static std::string config, data, out, time_limit, precision, init;
-  static int64_t steps = 0, batch = 0, context = 0;
+  static int64_t steps = 0, batch = 0, context = 0, zero = 0;
   static bool resume = false, checkpoint_activations = false;
   cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, ...) or a JSON file")->required();
   cmd->add_option("--data", data, "Folder written by `cornerstone prepare`")->required();
@@ -29,6 +29,8 @@ void add_pretrain(CLI::App& app) {
   cmd->add_option("--context", context, "Tokens per sequence (overrides the config)")->check(CLI::PositiveNumber);
   cmd->add_option("--precision", precision, "f32 or bf16 (overrides the config)")->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
+  cmd->add_option("--zero", zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
+      ->check(CLI::IsMember({0, 1}));
   cmd->callback([] {
     using namespace cornerstone;
     train::PretrainConfig cfg = train::PretrainConfig::load(config);
@@ -42,7 +44,7 @@ void add_pretrain(CLI::App& app) {
     if (!precision.empty()) cfg.training.precision = precision;
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
-    o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init;
+    o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init, o.zero = zero;
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();

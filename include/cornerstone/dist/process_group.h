@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cornerstone/core/error.h"
 
@@ -33,6 +34,10 @@ class ProcessGroup {
   // In place, on every rank: x becomes the element-wise sum over the ranks.
   void all_reduce_sum(float* x, size_t n);
   void all_reduce_sum(double* x, size_t n);
+  // In place, on every rank: `x` holds every rank's segment end to end (rank r's `counts[r]`
+  // elements after those of ranks 0..r-1); each rank fills its own segment, and afterwards every
+  // rank has all of them. The total must stay below 2^31 elements.
+  void all_gather(float* x, const std::vector<int64_t>& counts);
   // True on every rank when `local` is true on any rank.
   bool any(bool local);
   // Rank `root`'s value, on every rank.

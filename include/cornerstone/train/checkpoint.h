@@ -39,9 +39,15 @@ struct TrainerState {
 // Writes a model into a (new, empty) checkpoint folder.
 using ModelWriter = std::function<void(const std::string& dir)>;
 
+// The optimizer's part of a checkpoint: its full moments by name (AdamW::state()) and step count.
+struct OptimizerState {
+  std::vector<std::pair<std::string, Tensor>> moments;
+  int64_t steps = 0;
+};
+
 // Writes RUN/checkpoints/step-N with the model (`write_model`), optimizer state and trainer
 // state, and keeps the newest `keep`. Returns the checkpoint folder written.
-std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const AdamW& optimizer,
+std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write_model, const OptimizerState& optimizer,
                             const TrainerState& state, int64_t keep);
 
 // Pretraining's writer: the model's folder (config.json, model.safetensors) and RUN/tokenizer.json.

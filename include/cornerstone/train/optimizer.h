@@ -32,17 +32,34 @@ class AdamW {
   int64_t steps() const { return step_; }
   const AdamWConfig& config() const { return config_; }
 
-  // Optimizer state for checkpoints: the moments by name, and the step count.
+  // Optimizer state for checkpoints: the full moments by name, and the step count. Partitioned,
+  // it gathers the moments from every process: every process must call it (a collective).
   std::vector<std::pair<std::string, Tensor>> state() const;
+  // From full moments (a checkpoint's); partitioned, each process keeps its part.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t step);
+
+  // ZeRO stage 1 (Rajbhandari et al. 2020) over dist::ProcessGroup::world(): the parameters laid
+  // end to end are split into `world` equal ranges; this process holds the moments of range
+  // `rank` alone and updates only those elements; gather_parameters() then gives every process
+  // every updated element. Call before load_state. The gradients stay whole (all-reduced).
+  void partition(int64_t rank, int64_t world);
+  bool partitioned() const { return world_ > 1; }
+  void gather_parameters();
+  // Elements of the parameters, and of the moments this process holds (both moments).
+  int64_t num_elements() const { return total_; }
+  int64_t state_elements() const;
 
  private:
   struct Slot {
     std::string name;
-    Tensor param, exp_avg, exp_avg_sq;
+    Tensor param, exp_avg, exp_avg_sq;  // partitioned: the moments of [lo, hi) only (1-D)
     bool decay;
+    int64_t offset = 0;         // the parameter's first element, parameters laid end to end
+    int64_t lo = 0, hi = 0;     // the elements of this parameter this process updates
   };
   std::vector<Slot> slots_;
+  int64_t total_ = 0;
+  int64_t world_ = 1, begin_ = 0, end_ = 0;  // this process's range of the flat elements
   AdamWConfig config_;
   int64_t step_ = 0;
 };

@@ -30,6 +30,7 @@ struct RunOptions {
   bool resume = false;
   std::string init_from;       // start from this model folder's weights (continued pretraining), not from the seed
   bool quiet = false;          // no progress line (tests)
+  int64_t zero = 0;            // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1)
 };
 
 class Trainer {

@@ -51,6 +51,7 @@ struct LoopConfig {
   double time_limit_s = 0;         // > 0: stop after this long, the schedule sized to fit
   bool resume = false;             // continue from the run's latest checkpoint
   bool quiet = false;              // no progress line
+  int64_t zero = 0;                // data parallel: 1 partitions the AdamW moments over the processes (ZeRO-1)
   nlohmann::json config;           // recorded in every checkpoint's state.json
 };
 
