@@ -371,6 +371,28 @@ TEST_F(CrashSafety, ExportHfKilledLeavesNothingOrTheWholeFolder) {
                 d("hf"), [](const std::string& f) { EXPECT_GT(models::load_model(f)->num_parameters(), 0); }, kill_seed(24));
 }
 
+TEST_F(CrashSafety, ImportKilledLeavesNothingOrTheWholeFolder) {
+  fs::create_directories(d("imp"));
+  const std::string gguf = d("imp/source.gguf");
+  ASSERT_EQ(spawn_cli({"--threads", "1", "export", "--model", d("big"), "--format", "gguf", "--type", "f32", "--out", gguf}).wait().exit_code, 0);
+  export_killed("import", {"--threads", "1", "import", "--from", gguf, "--out", d("imp/model")}, d("imp/model"), d("imp"),
+                [](const std::string& f) { EXPECT_GT(models::load_model(f)->num_parameters(), 0); }, kill_seed(25));
+}
+
+// `lora merge` of a fine-tuned task model (its adapter folded in, its head kept): TaskModel::save
+// writes OUT.tmp.<pid> and renames it, so a kill leaves no OUT or the whole one.
+TEST_F(CrashSafety, LoraMergeKilledLeavesNothingOrTheWholeFolder) {
+  fs::create_directories(d("merge"));
+  std::vector<std::string> ft = finetune_args(d("merge/lora"), false);
+  ft.insert(ft.end(), {"--lora-rank", "4"});
+  ft[std::find(ft.begin(), ft.end(), "--epochs") - ft.begin() + 1] = "1";
+  const SpawnResult tuned = spawn_cli(ft).wait();
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.output;
+  export_killed("lora merge", {"--threads", "1", "lora", "merge", "--model", d("base"), "--adapter", d("merge/lora"), "--out", d("merge/out")},
+                d("merge/out"), d("merge"), [](const std::string& f) { EXPECT_GT(adapt::TaskModel::load(f).module().num_parameters(), 0); },
+                kill_seed(26));
+}
+
 // ---- finetune -----------------------------------------------------------------------------------
 
 // A fine-tune checkpoints every epoch and, at the end, moves the finished model into OUT
