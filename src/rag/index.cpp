@@ -313,6 +313,7 @@ IndexReport Index::build(const std::string& out, const std::vector<std::string>&
                          {"dim", e.dim},
                          {"chunk_tokens", o.chunk.tokens},
                          {"overlap", o.chunk.overlap},
+                         {"separator", o.chunk.separator},
                          {"index_type", vector_index_type_name(o.type)},
                          {"extensions", ext},
                          {"built_with", std::string("cornerstone ") + CORNERSTONE_VERSION}};
@@ -335,7 +336,7 @@ IndexReport Index::add(const std::string& dir, const std::vector<std::string>& i
     const Embedder e = open_embedder(meta["embed_model"].get<std::string>(), meta["chunk_tokens"].get<int64_t>());
     if (e.dim != meta["dim"].get<int64_t>())
       throw FormatError("the embedding model now makes " + std::to_string(e.dim) + "-float vectors; the index holds " + meta["dim"].dump());
-    ChunkOptions c{meta["chunk_tokens"].get<int64_t>(), meta["overlap"].get<int64_t>()};
+    ChunkOptions c{meta["chunk_tokens"].get<int64_t>(), meta["overlap"].get<int64_t>(), meta.value("separator", std::string())};
     return ingest(store, vectors, e, files, c, 32, progress);
   });
   r.seconds = now_s() - t0;

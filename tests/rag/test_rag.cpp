@@ -63,6 +63,32 @@ TEST(Chunker, WindowsCoverTheTextAtWordBoundariesAndOverlap) {
   for (size_t i = 1; i < no_overlap.size(); ++i) EXPECT_GE(no_overlap[i].begin, no_overlap[i - 1].end);
 }
 
+TEST(Chunker, ASeparatorPacksWholeSectionsAndWindowsOnlyLongOnes) {
+  const auto tok = tokenize::Tokenizer::load(fetch_dataset("bert-vocab") + "/vocab.txt");
+  std::string long_one;
+  for (int i = 0; i < 40; ++i) long_one += "congress shall make no law ";
+  const std::string text = "The first short paragraph.\n\nA second one, also short.\n\n\n\n" + long_one + "\n\nThe last words.\n";
+  rag::ChunkOptions o{24, 4, "\n\n"};
+  const auto chunks = rag::chunk_text(text, tok, o);
+  ASSERT_GE(chunks.size(), 4u);
+  // The two short paragraphs fit together: one chunk from the first word to the second's end.
+  EXPECT_EQ(chunks[0].text, "The first short paragraph.\n\nA second one, also short.");
+  // The long paragraph is cut into overlapping windows that stay inside it; the last paragraph
+  // does not fit beside its end, so it is a chunk of its own.
+  const size_t lb = text.find("congress"), le = text.find("The last");
+  for (size_t i = 1; i + 1 < chunks.size(); ++i) {
+    EXPECT_GE(chunks[i].begin, static_cast<int64_t>(lb)) << i;
+    EXPECT_LT(chunks[i].end, static_cast<int64_t>(le)) << i;
+    EXPECT_LE(chunks[i].tokens, 24) << i;
+    if (i > 1) EXPECT_LT(chunks[i].begin, chunks[i - 1].end) << "windows of a long section overlap";
+  }
+  EXPECT_EQ(chunks.back().text, "The last words.");
+  for (const auto& c : chunks) EXPECT_EQ(c.text, text.substr(static_cast<size_t>(c.begin), static_cast<size_t>(c.end - c.begin)));
+  // Without a separator the same text is windows across paragraph breaks.
+  const auto plain = rag::chunk_text(text, tok, {24, 4});
+  EXPECT_NE(plain[0].text, chunks[0].text);
+}
+
 TEST(Fusion, ReciprocalRankFusionSumsOneOverSixtyPlusRank) {
   const std::vector<rag::ScoredId> a = {{1, 0.9}, {2, 0.8}, {3, 0.7}}, b = {{3, 9}, {4, 8}, {1, 7}};
   const auto f = rag::reciprocal_rank_fusion({a, b}, 10);
@@ -311,6 +337,29 @@ TEST_F(Rag, AskAnswersFromRetrievedSourcesLikeGenerateDoes) {
   r = run_cli("ask --index " + d("idx") + " --model " + d("bert") + " --question congress");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("does not generate text"), std::string::npos) << r.output;
+}
+
+TEST_F(Rag, ASeparatorIndexKeepsItsChunkingForAdd) {
+  auto r = run_cli("index build --embed-model " + d("bert") + " --input " + d("docs") + " --out " + d("idx-para") +
+                   " --chunk-tokens 96 --overlap 16 --separator '. ' --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(info(d("idx-para"))["separator"], ". ");
+  r = run_cli("index add --index " + d("idx-para") + " --input " + d("more") + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(info(d("idx-para"))["separator"], ". ");
+  // Every source, the added ones included, was cut into whole sentences (the speeches have no
+  // blank lines): the chunker's count with the separator, which differs from plain windows'.
+  const auto tok = tokenize::Tokenizer::load(fetch_dataset("bert-vocab") + "/vocab.txt");
+  const auto ix = rag::Index::open(d("idx-para"));
+  int64_t sources = 0, differ = 0;
+  for (const auto& src : ix.store().sources()) {
+    const std::string text = read(src.path);
+    EXPECT_EQ(src.chunks, static_cast<int64_t>(rag::chunk_text(text, tok, {96, 16, ". "}).size())) << src.path;
+    differ += src.chunks != static_cast<int64_t>(rag::chunk_text(text, tok, {96, 16}).size());
+    ++sources;
+  }
+  EXPECT_EQ(sources, 16);
+  EXPECT_GT(differ, 0);
 }
 
 TEST(RetrievalMetrics, RecallMrrAndNdcgOfOneRanking) {

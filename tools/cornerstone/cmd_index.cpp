@@ -23,12 +23,28 @@ void print_report(const char* verb, const std::string& dir, const rag::IndexRepo
   std::printf("\n");
 }
 
+// The separator as typed in a shell ('\n\n', backslash and n) -> two newlines: \n, \t, \r and \\
+// are read; any other backslash stays as it is.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    if (s[i] == '\\' && (next == 'n' || next == 't' || next == 'r' || next == '\\')) {
+      out += next == 'n' ? '\n' : next == 't' ? '\t' : next == 'r' ? '\r' : '\\';
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 void add_index(CLI::App& app) {
   auto* cmd = app.add_subcommand("index", "Retrieval indexes: text files split into passages, embedded (FAISS) and stored for BM25 (SQLite FTS5)");
   cmd->require_subcommand(1);
 
   auto* build = cmd->add_subcommand("build", "Build a new index folder from text files (plain, markdown, reStructuredText, .gz)");
-  static std::string embed_model, out, type = "flat";
+  static std::string embed_model, out, type = "flat", separator;
   static std::vector<std::string> inputs, extensions;
   static int64_t chunk_tokens = 256, overlap = 32, batch = 32;
   static bool quiet = false;
@@ -38,6 +54,9 @@ void add_index(CLI::App& app) {
   build->add_option("--out", out, "The index folder to create (must not exist or be empty)")->required();
   build->add_option("--chunk-tokens", chunk_tokens, "Tokens per passage (of the embedding model's tokenizer)")->capture_default_str()->check(CLI::PositiveNumber);
   build->add_option("--overlap", overlap, "Tokens shared by neighbouring passages")->capture_default_str()->check(CLI::NonNegativeNumber);
+  build->add_option("--separator", separator,
+                    "Cut at this text first and pack whole sections into passages (e.g. '\\n\\n' for paragraphs; C escapes \\n \\t \\\\ "
+                    "are read); a section over --chunk-tokens is cut into windows");
   build->add_option("--index", type, "Vector index: flat (exact), hnsw (graph, approximate) or ivf (k-means cells)")
       ->capture_default_str()
       ->check(CLI::IsMember({"flat", "hnsw", "ivf"}));
@@ -47,7 +66,7 @@ void add_index(CLI::App& app) {
   build->callback([] {
     rag::IndexOptions o;
     o.embed_model = embed_model;
-    o.chunk = {chunk_tokens, overlap};
+    o.chunk = {chunk_tokens, overlap, unescape(separator)};
     o.type = rag::vector_index_type_from_name(type);
     if (!extensions.empty()) o.extensions = extensions;
     o.batch = batch;

@@ -5,6 +5,9 @@
 //
 //   auto chunks = rag::chunk_text(text, tokenizer, {.tokens = 256, .overlap = 32});
 //   // chunks[i].text == text.substr(chunks[i].begin, chunks[i].end - chunks[i].begin)
+//
+// With a separator (ChunkOptions::separator, e.g. "\n\n"), passages follow the document's own
+// structure: whole paragraphs packed together up to the token budget.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,10 @@ namespace cornerstone::rag {
 struct ChunkOptions {
   int64_t tokens = 256;  // at most this many tokens per chunk (a single longer word is cut alone)
   int64_t overlap = 32;  // about this many tokens shared by neighbouring chunks (< tokens)
+  // Non-empty: cut at this separator first ("\n\n": paragraphs). Consecutive sections are packed
+  // into chunks of at most `tokens` without overlap, a chunk never spans part of a section, and a
+  // section longer than `tokens` is cut into overlapping windows of its own.
+  std::string separator;
 };
 
 struct Chunk {
