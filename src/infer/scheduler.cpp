@@ -31,6 +31,8 @@ struct Scheduler::Request {
   size_t prefilled = 0;          // prompt tokens in the cache
   int32_t next = -1;             // the sampled token not yet in the cache
   int64_t generated = 0;
+  std::optional<JsonPrefix> json;                // json_object: the output so far, as a JSON prefix
+  std::shared_ptr<const JsonConstraint> json_pieces;
 };
 
 namespace {
@@ -91,12 +93,20 @@ std::optional<uint64_t> Scheduler::submit(std::vector<int32_t> prompt, const Req
   if (static_cast<int64_t>(prompt.size()) >= max_len_)
     throw ShapeError("the prompt has " + std::to_string(prompt.size()) + " tokens; the context is " + std::to_string(max_len_) +
                      " (shorten the prompt)");
+  std::shared_ptr<const JsonConstraint> pieces;
+  if (o.json_object) {  // every token's text, once per scheduler (tens of ms over a 50k vocabulary)
+    std::lock_guard<std::mutex> lock(json_mu_);
+    if (!json_) json_ = std::make_shared<const JsonConstraint>(tokenizer_);
+    pieces = json_;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   // Requests in the queue take the free slots at the next step: only those beyond them wait.
   const int64_t free_slots = std::count(running_.begin(), running_.end(), nullptr);
   if (stopping_ || static_cast<int64_t>(queue_.size()) >= options_.max_queue + free_slots) return std::nullopt;
   const uint64_t id = next_id_++;
-  queue_.push_back(std::make_shared<Request>(id, std::move(prompt), o, std::move(on_event), tokenizer_, max_len_));
+  auto request = std::make_shared<Request>(id, std::move(prompt), o, std::move(on_event), tokenizer_, max_len_);
+  if (pieces) request->json.emplace(), request->json_pieces = std::move(pieces);
+  queue_.push_back(std::move(request));
   stats_.queued = static_cast<int64_t>(queue_.size());
   wake_.notify_all();
   return id;
@@ -191,9 +201,19 @@ void Scheduler::loop() {
         if (r.options.max_tokens == 0) {
           e.finished = true, e.finish_reason = "length";
         } else {
-          const int32_t tok = sample_token(row, r.options.sampling, r.history, r.rng);
           const auto& st = r.options.stop_tokens;
-          if (r.options.stop_at_eos && eos && tok == *eos) {
+          int32_t tok = -1;
+          if (r.json) {  // only tokens that keep the output one JSON object; the end only once it is closed
+            std::vector<float> masked(row.begin(), row.end());
+            std::vector<int32_t> ends = st;
+            if (r.options.stop_at_eos && eos) ends.push_back(*eos);
+            if (r.json_pieces->mask(masked, *r.json, ends) > 0) tok = sample_token(masked, r.options.sampling, r.history, r.rng);
+          } else {
+            tok = sample_token(row, r.options.sampling, r.history, r.rng);
+          }
+          if (tok < 0) {  // nothing can continue the object (e.g. a run of blanks at its limit)
+            e.finished = true, e.finish_reason = "length";
+          } else if (r.options.stop_at_eos && eos && tok == *eos) {
             e.finished = true, e.finish_reason = "eos";
           } else if (std::find(st.begin(), st.end(), tok) != st.end()) {
             e.finished = true, e.finish_reason = "stop";
@@ -203,7 +223,8 @@ void Scheduler::loop() {
             r.history.push_back(tok);
             r.next = tok;
             ++r.generated;
-            if (r.text.push(tok)) {
+            const bool closed = r.json && r.json->push(r.json_pieces->piece(tok)) && r.json->complete();
+            if (r.text.push(tok) || closed) {
               e.finished = true, e.finish_reason = "stop";
             } else if (r.generated >= r.options.max_tokens || cache.length(r.slot) + 1 >= r.limit) {
               e.finished = true, e.finish_reason = "length";

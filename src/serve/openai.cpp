@@ -236,7 +236,11 @@ CompletionRequest parse_completion_request(const json& body, bool chat) {
   if (const json* f = field(body, "response_format")) {
     if (!f->is_object() || !f->contains("type") || !(*f)["type"].is_string())
       throw bad_field("response_format", "'response_format' must be an object with a \"type\"");
-    if ((*f)["type"] != "text") throw unsupported("response_format", "response_format '" + (*f)["type"].get<std::string>() + "'");
+    const std::string type = (*f)["type"].get<std::string>();
+    if (type == "json_object")
+      o.json_object = true;  // constrained decoding: the output is one JSON object (infer/json_constraint.h)
+    else if (type != "text")
+      throw unsupported("response_format", "response_format '" + type + "'");
   }
 
   if (const json* rt = field(body, "retrieval")) {

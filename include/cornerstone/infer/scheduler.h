@@ -31,6 +31,7 @@
 
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/sampler.h"
+#include "cornerstone/infer/json_constraint.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::infer {
@@ -43,6 +44,7 @@ struct RequestOptions {
   std::vector<int32_t> stop_tokens;  // token ids that end the request ("stop")
   bool stop_at_eos = true;           // the tokenizer's end of text ends it ("eos")
   int64_t top_logprobs = -1;         // >= 0: report the sampled token's log-probability and this many alternatives
+  bool json_object = false;          // sample only tokens that keep the output one JSON object; end when it closes
 };
 
 struct TokenLogprob {
@@ -118,6 +120,8 @@ class Scheduler {
   std::vector<uint64_t> cancelled_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  std::mutex json_mu_;
+  std::shared_ptr<const JsonConstraint> json_;  // every token's text, built by the first json_object request
   SchedulerStats stats_;
   std::thread worker_;
 };
