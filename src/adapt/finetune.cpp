@@ -88,8 +88,14 @@ eval::TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int
 }
 
 eval::LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  if (m.spec().task != Task::SFT) throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not an sft model");
+  if (!task_info(m.spec().task).language_model)
+    throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not a tuned language model");
   return evaluate_language(m, encode_sft(m, path, /*pack=*/false, nullptr), batch_size);
+}
+
+PreferenceMetrics evaluate_reward(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  if (m.spec().task != Task::Reward) throw ValueError("evaluate_reward: '" + task_name(m.spec().task) + "' is not a reward model");
+  return evaluate_preferences(m, encode(m, path), batch_size);
 }
 
 eval::RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
@@ -112,6 +118,14 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     if (sft_stats.truncated) std::fprintf(stderr, "; %lld cut at --max-length", static_cast<long long>(sft_stats.truncated));
     if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
     std::fprintf(stderr, "\n");
+  }
+  // dpo: the reference log-probabilities, once, from the model as it starts (under LoRA the base:
+  // its new adapters are still zero).
+  if (task == Task::DPO) {
+    if (o.resume)
+      throw ValueError("--resume: a dpo run cannot be resumed yet (its reference log-probabilities come from the starting model, "
+                       "which the checkpoint no longer is); start it again");
+    add_reference_logprobs(m, data, o.batch_size);
   }
   TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, {}});
   if (o.resume) {
@@ -162,6 +176,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   r.val = objective.val_metrics();
   r.retrieval = objective.retrieval_metrics();
   r.language = objective.language_metrics();
+  r.preference = objective.preference_metrics();
   if (!t.interrupted) publish(m, o.out);
   return r;
 }

@@ -11,6 +11,7 @@
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/linear.h"
+#include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/loss.h"
 
 namespace cornerstone::adapt {
@@ -48,7 +49,58 @@ Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
   return decoder(m).loss(b.input.ids, b.targets.view({b.input.ids.size(0), b.input.ids.size(1)}), rng);
 }
 
+// A reward model reads the prompt and a response: as a text pair for an encoder, one text for a decoder.
+ModelInput response_input(const TaskModel& m, const std::string& prompt, const std::string& response) {
+  const InputFormat& in = m.inputs();
+  if (m.base().text_framing() == models::TextFraming::ClsSep) return in.pair(prompt, response);
+  return in.text(prompt + "\n" + response);
+}
+
+// Per-row targets padded with -1 to the batch's T columns: (B T).
+Tensor target_matrix(const std::vector<const std::vector<int32_t>*>& rows, int64_t T) {
+  std::vector<int32_t> t(rows.size() * static_cast<size_t>(T), -1);
+  for (size_t r = 0; r < rows.size(); ++r)
+    std::copy(rows[r]->begin(), rows[r]->begin() + std::min<int64_t>(T, static_cast<int64_t>(rows[r]->size())), t.begin() + static_cast<int64_t>(r) * T);
+  return Tensor::from_data({static_cast<int64_t>(t.size())}, t);
+}
+
+// dpo: the pairs' policy log-probabilities (chosen, rejected), each (1,).
+std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  const Tensor& ci = b.input.ids;
+  const Tensor& ri = b.positive.ids;
+  return {sequence_logprobs(m, ci, b.targets.view({ci.size(0), ci.size(1)}), rng),
+          sequence_logprobs(m, ri, b.positive_targets.view({ri.size(0), ri.size(1)}), rng)};
+}
+
 }  // namespace
+
+std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng) {
+  const models::GPT& gpt = decoder(m);
+  const Tensor hidden = gpt.hidden(ids, 0, rng);  // (B, T, C)
+  const std::vector<int32_t> t = targets.contiguous().to_int_vector();
+  const int64_t B = ids.size(0), T = ids.size(1);
+  std::vector<Tensor> out;
+  for (int64_t r = 0; r < B; ++r) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < T; ++i) n += t[static_cast<size_t>(r * T + i)] >= 0;
+    // The fused head + cross-entropy gives the mean over the row's targets: times -n, the sum of log-probabilities.
+    const Tensor ce = ops::lm_head_cross_entropy(hidden.select(0, r), gpt.lm_head_weight(), Tensor(), targets.select(0, r).contiguous());
+    out.push_back(ops::scale(ce, -static_cast<float>(n)));
+  }
+  return out;
+}
+
+void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const auto [c, r] = pair_logprobs(m, make_batch(data, order, s, e, Task::DPO, m.spec().max_length), nullptr);
+    for (size_t i = s; i < e; ++i) data[i].ref_chosen = c[i - s].item(), data[i].ref_rejected = r[i - s].item();
+  }
+}
 
 std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
   SftData d = encode_instructions(read_instructions(path), tokenize::chat_template(m.spec().chat_template), m.tokenizer(),
@@ -101,6 +153,26 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
       if (!p.negative.empty()) x.negative = in.text(p.negative), x.has_negative = true;
       out.push_back(std::move(x));
     }
+  } else if (m.spec().task == Task::Reward) {
+    for (const auto& p : read_preference_pairs(path)) {
+      Encoded x;
+      x.input = response_input(m, p.prompt, p.chosen);
+      x.positive = response_input(m, p.prompt, p.rejected);
+      out.push_back(std::move(x));
+    }
+  } else if (m.spec().task == Task::DPO) {
+    const tokenize::ChatTemplate t = tokenize::chat_template(m.spec().chat_template);
+    for (const auto& p : read_preference_pairs(path)) {
+      SftRow chosen = encode_instruction({p.prompt, p.chosen, "", p.line}, t, m.tokenizer());
+      SftRow rejected = encode_instruction({p.prompt, p.rejected, "", p.line}, t, m.tokenizer());
+      if (!cut_row(chosen, m.spec().max_length) || !cut_row(rejected, m.spec().max_length))
+        throw ValueError(where(p.line) + ": the prompt fills --max-length " + std::to_string(m.spec().max_length) +
+                         " tokens: no response token is left to score");
+      Encoded x;
+      x.input.ids = std::move(chosen.ids), x.token_targets = std::move(chosen.targets);
+      x.positive.ids = std::move(rejected.ids), x.positive_targets = std::move(rejected.targets);
+      out.push_back(std::move(x));
+    }
   } else {
     out = encode_sft(m, path, /*pack=*/false, nullptr);
   }
@@ -122,6 +194,20 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
     for (size_t k = begin; k < end; ++k)
       if (data[order[k]].has_negative) positives.push_back(&data[order[k]].negative);
     b.positive = pad_batch(positives, kLengthMultiple, max_length);
+  } else if (task == Task::Reward) {
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
+  } else if (task == Task::DPO) {
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
+    std::vector<const std::vector<int32_t>*> chosen, rejected;
+    std::vector<float> rc, rr;
+    for (size_t k = begin; k < end; ++k) {
+      chosen.push_back(&data[order[k]].token_targets), rejected.push_back(&data[order[k]].positive_targets);
+      rc.push_back(data[order[k]].ref_chosen), rr.push_back(data[order[k]].ref_rejected);
+    }
+    b.targets = target_matrix(chosen, T);
+    b.positive_targets = target_matrix(rejected, b.positive.ids.size(1));
+    b.ref_chosen = Tensor::from_data({B}, rc);
+    b.ref_rejected = Tensor::from_data({B}, rr);
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
     for (int64_t r = 0; r < B; ++r) {
@@ -137,8 +223,33 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
   return b;
 }
 
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) {
   if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
+  if (m.spec().task == Task::Reward) {
+    const int64_t B = b.input.ids.size(0);
+    const Tensor chosen = m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng).view({B});
+    const Tensor rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments, rng).view({B});
+    Tensor loss = bradley_terry_loss(chosen, rejected);
+    if (pairs) pairs->add(chosen.detach().to_vector(), rejected.detach().to_vector(), loss.item());
+    return loss;
+  }
+  if (m.spec().task == Task::DPO) {
+    // One pair at a time through the loss (each log-probability is its own (1,) tensor), then the mean.
+    const auto [c, r] = pair_logprobs(m, b, rng);
+    const std::vector<float> rc = b.ref_chosen.to_vector(), rr = b.ref_rejected.to_vector();
+    Tensor sum;
+    std::vector<float> chosen_rewards, rejected_rewards;
+    for (size_t i = 0; i < c.size(); ++i) {
+      chosen_rewards.push_back(m.spec().beta * (c[i].item() - rc[i]));
+      rejected_rewards.push_back(m.spec().beta * (r[i].item() - rr[i]));
+      const Tensor l = dpo_loss(c[i], r[i], Tensor::full({1}, rc[i]), Tensor::full({1}, rr[i]), m.spec().beta,
+                                dpo_loss_from_name(m.spec().dpo_loss));
+      sum = sum.defined() ? ops::add(sum, l) : l;
+    }
+    Tensor loss = ops::scale(sum, 1.0f / static_cast<float>(c.size()));
+    if (pairs) pairs->add(chosen_rewards, rejected_rewards, loss.item());
+    return loss;
+  }
   if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
   const Pooling p = m.spec().pooling;
   return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
@@ -172,6 +283,29 @@ eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded
     }
   }
   return eval::compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+}
+
+PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  PreferenceMetrics r;
+  const Task task = m.spec().task;
+  if (task != Task::Reward && task != Task::DPO) throw ValueError("evaluate_preferences: '" + task_name(task) + "' is not a preference task");
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const BatchTensors b = make_batch(data, order, s, e, task, m.spec().max_length);
+    std::vector<float> chosen, rejected;
+    if (task == Task::Reward) {
+      chosen = m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments).to_vector();
+      rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments).to_vector();
+    } else {
+    }
+    if (task == Task::Reward) r.add(chosen, rejected, batch_loss(m, b, nullptr).item());
+    else batch_loss(m, b, nullptr, &r);  // dpo: the implicit rewards
+  }
+  return r;
 }
 
 eval::LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {

@@ -15,11 +15,21 @@ constexpr std::string_view kPositive = "positive.";
 
 // A task batch as the engine carries it: the input's ids / lengths / segments, "labels" (B) for
 // classification or "targets" (B, T) per token, and a contrastive batch's documents under "positive.".
+constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected";
+
 data::Batch to_batch(const BatchTensors& t, Task task) {
   data::Batch b = t.input.batch();
-  if (task == Task::Contrastive) {
+  if (task_info(task).paired) {
     const data::Batch p = t.positive.batch();
     for (const auto& name : p.names()) b.set(std::string(kPositive) + name, p[name]);
+  }
+  if (task == Task::DPO) {
+    b.set(data::batch_keys::targets, t.targets.view({t.input.ids.size(0), t.input.ids.size(1)}));
+    b.set(std::string(kPositive) + std::string(data::batch_keys::targets),
+          t.positive_targets.view({t.positive.ids.size(0), t.positive.ids.size(1)}));
+    b.set(kRefChosen, t.ref_chosen).set(kRefRejected, t.ref_rejected);
+  } else if (task_info(task).paired) {
+    // contrastive, reward: the two sides are all (positive.* above)
   } else if (task == Task::Classify) {
     b.set(data::batch_keys::labels, t.targets);
   } else {
@@ -39,8 +49,16 @@ PaddedBatch padded(const data::Batch& b) {
 BatchTensors from_batch(const data::Batch& b, Task task) {
   BatchTensors t;
   t.input = padded(b);
-  if (task == Task::Contrastive) {
-    t.positive = padded(b.sub(kPositive));
+  if (task_info(task).paired) t.positive = padded(b.sub(kPositive));
+  if (task == Task::DPO) {
+    const Tensor& c = b.get(data::batch_keys::targets, "dpo");
+    const Tensor& r = b.get(std::string(kPositive) + std::string(data::batch_keys::targets), "dpo");
+    t.targets = c.view({c.numel()});
+    t.positive_targets = r.view({r.numel()});
+    t.ref_chosen = b.get(kRefChosen, "dpo");
+    t.ref_rejected = b.get(kRefRejected, "dpo");
+  } else if (task_info(task).paired) {
+    // contrastive, reward: the two sides are all
   } else if (task == Task::Classify) {
     t.targets = b.get(data::batch_keys::labels, "classify");
   } else {
@@ -63,6 +81,7 @@ TaskObjective::TaskObjective(TaskModel& model, std::vector<Encoded> train, const
       for (const auto& p : read_retrieval_pairs(val_path)) queries_.push_back(p.query), documents_.push_back(p.positive);
     } else {
       val_examples_ = encode(m_, val_path);
+      if (m_.spec().task == Task::DPO) add_reference_logprobs(m_, val_examples_, o_.batch_size);  // the starting model's
     }
   }
 }
@@ -107,7 +126,9 @@ data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
   throw UnsupportedError("fine-tuning validates by task metrics (TaskObjective::validate), not on loss batches");
 }
 
-Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) { return batch_loss(m_, from_batch(batch, m_.spec().task), dropout_rng); }
+Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) {
+  return batch_loss(m_, from_batch(batch, m_.spec().task), dropout_rng, &step_pairs_);
+}
 
 train::Validation TaskObjective::validate(const train::ValidationRequest& request) {
   const Task task = m_.spec().task;
@@ -119,6 +140,11 @@ train::Validation TaskObjective::validate(const train::ValidationRequest& reques
     v.record = retrieval_.to_json();
     v.primary = retrieval_.recall_at_1;
     std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", retrieval_.recall_at_1, retrieval_.mrr);
+  } else if (task == Task::Reward || task == Task::DPO) {
+    preference_ = evaluate_preferences(m_, val_examples_, o_.batch_size);
+    v.record = preference_.to_json(task == Task::DPO ? "rewards/" : "");
+    v.primary = preference_.accuracy;
+    std::snprintf(summary, sizeof summary, "val pairwise accuracy %.4f | val margin %.4f", preference_.accuracy, preference_.margin);
   } else if (task == Task::SFT) {
     language_ = evaluate_language(m_, val_examples_, o_.batch_size);
     v.record = language_.to_json();
@@ -144,7 +170,18 @@ train::Validation TaskObjective::validate(const train::ValidationRequest& reques
 
 std::string TaskObjective::describe() const { return task_name(m_.spec().task) + " fine-tuning"; }
 
-void TaskObjective::annotate(int64_t step, nlohmann::json& line) const { line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_; }
+void TaskObjective::annotate(int64_t step, nlohmann::json& line) const {
+  line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_;
+  if (step_pairs_.pairs > 0) {  // reward / dpo: the step's pairs (TRL's names for dpo)
+    const bool dpo = m_.spec().task == Task::DPO;
+    const std::string p = dpo ? "rewards/" : "reward/";
+    line[p + "chosen"] = step_pairs_.chosen;
+    line[p + "rejected"] = step_pairs_.rejected;
+    line[p + "accuracy"] = step_pairs_.accuracy;
+    line[p + "margin"] = step_pairs_.margin;
+    step_pairs_ = PreferenceMetrics{};
+  }
+}
 
 std::string TaskObjective::progress_note(int64_t step) const {
   return "epoch " + std::to_string((step + steps_per_epoch_ - 1) / steps_per_epoch_) + " | ";

@@ -100,7 +100,7 @@ Model load(const std::string& path, const LoadOptions& options) {
     s.task.emplace(adapt::TaskModel::load(path));
     // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,
     // without the adapters' extra products per token).
-    if (s.task->spec().task == adapt::Task::SFT) s.task->merge_adapters();
+    if (adapt::task_info(s.task->spec().task).language_model) s.task->merge_adapters();
     s.model = s.task->base_ptr();
     if (options.tokenizer.empty()) s.tokenizer = s.task->tokenizer();
   } else if (fs::exists(dir / "adapter_config.json") && !fs::exists(dir / "config.json")) {
@@ -137,7 +137,7 @@ std::shared_ptr<models::PretrainedModel> Model::language_model(const std::string
   if (!s_->model)
     throw UnsupportedError(job + ": '" + s_->path + "' is a " + weight_format() +
                            " folder, which holds no float weights; " + job + " the f32 or bf16 model it was made from");
-  if (s_->task && s_->task->spec().task != adapt::Task::SFT)
+  if (s_->task && !adapt::task_info(s_->task->spec().task).language_model)
     throw UnsupportedError(job + ": '" + s_->path + "' is a " + kind() + " fine-tune; " + job +
                            " writes language models, and its task head has no place in one (use it with `cornerstone evaluate` or "
                            "`embed`, or " + job + " its base model)");
@@ -153,7 +153,8 @@ std::vector<Capability> Model::capabilities() const {
     switch (s_->task->spec().task) {
       case adapt::Task::Classify: out.push_back(Capability::Classifier); break;
       case adapt::Task::Tag: out.push_back(Capability::Tagger); break;
-      case adapt::Task::SFT: out.push_back(Capability::CausalLM); break;
+      case adapt::Task::SFT:
+      case adapt::Task::DPO: out.push_back(Capability::CausalLM); break;
       default: break;
     }
     out.push_back(Capability::Embeddings);
@@ -192,12 +193,12 @@ const tokenize::Tokenizer& Model::tokenizer() const {
 }
 
 tokenize::ChatTemplate Model::chat_template() const {
-  if (s_->task && s_->task->spec().task == adapt::Task::SFT) return tokenize::chat_template(s_->task->spec().chat_template);
+  if (s_->task && adapt::task_info(s_->task->spec().task).language_model) return tokenize::chat_template(s_->task->spec().chat_template);
   return tokenize::chat_template_for(s_->chat_dir, tokenizer());
 }
 
 bool Model::instruction_tuned() const {
-  if (s_->task) return s_->task->spec().task == adapt::Task::SFT;
+  if (s_->task) return adapt::task_info(s_->task->spec().task).language_model;
   std::error_code ec;
   const fs::path cfg = fs::path(s_->chat_dir) / "config.json";
   if (!fs::is_regular_file(cfg, ec)) return false;
@@ -325,6 +326,7 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
       case adapt::Task::Classify: return report("classification", adapt::evaluate_task(t, data));
       case adapt::Task::Tag: return report("tagging", adapt::evaluate_task(t, data));
       case adapt::Task::Contrastive: return report("retrieval", adapt::evaluate_retrieval(t, data));
+      case adapt::Task::Reward: return report("preference", adapt::evaluate_reward(t, data));
       default: return report("response-loss", adapt::evaluate_sft(t, data, o.batch));
     }
   }
@@ -344,6 +346,18 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
   }
   cannot(*this, "score '" + data + "': labelled text needs a task head (fine-tune it with `cornerstone finetune --task classify|tag`), " +
                     "token shards need a causal LM");
+}
+
+Evaluation Model::evaluate_tasks(const std::vector<std::string>& tasks, const eval::HarnessOptions& options) const {
+  if (!can(Capability::CausalLM)) cannot(*this, "be scored on tasks (the harness needs a model that predicts the next token)");
+  if (!s_->model) cannot(*this, "be scored on tasks: log-likelihoods need float weights, and a " + weight_format() + " folder has none");
+  if (tasks.empty()) throw ValueError("evaluate: no tasks given");
+  std::vector<eval::HarnessTask> loaded;  // every task read (and checked) before any is scored
+  for (const auto& t : tasks) loaded.push_back(eval::harness_task(t));
+  eval::CausalLMHarnessModel lm(s_->model, tokenizer(), instruction_tuned() ? std::optional(chat_template()) : std::nullopt);
+  std::vector<eval::HarnessResult> results;
+  for (const auto& t : loaded) results.push_back(eval::run_harness_task(lm, t, options));
+  return {"harness", eval::harness_json(results, options), eval::harness_table(results)};
 }
 
 }  // namespace cornerstone

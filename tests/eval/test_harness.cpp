@@ -35,7 +35,7 @@ tokenize::Tokenizer small_tokenizer() {
 std::shared_ptr<models::GPT> tiny_model(const std::string& dir, const tokenize::Tokenizer& tok) {
   models::DecoderConfig c;
   c.arch = models::DecoderArch::GPT2;
-  c.vocab_size = 300, c.context = 64, c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.n_kv_heads = 4, c.d_ff = 64;
+  c.vocab_size = tok.vocab_size(), c.context = 64, c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.n_kv_heads = 4, c.d_ff = 64;
   c.init_std = 0.2f;  // far from uniform predictions, so the scores differ
   auto m = std::make_shared<models::GPT>(c, 11);
   fs::create_directories(dir);
@@ -180,7 +180,7 @@ TEST(Harness, EvaluateTasksThroughTheCli) {
   tiny_model(dir + "/model", small_tokenizer());
   io::write_file_atomic(dir + "/mine.jsonl", "{\"context\": \"What is 1 + 1?\", \"choices\": [\"Answer: 2\", \"Answer: 3\"], \"gold\": 0}\n"
                                              "{\"context\": \"What is 2 + 1?\", \"choices\": [\"Answer: 2\", \"Answer: 3\"], \"gold\": 1}\n");
-  const auto r = run_cli("evaluate --model " + dir + "/model --tasks " + dir + "/mine.jsonl,arithmetic --limit 3 --shots 1 "
+  const auto r = run_cli("--threads 1 evaluate --model " + dir + "/model --tasks " + dir + "/mine.jsonl,arithmetic --limit 3 --shots 1 "
                          "--max-new-tokens 4 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));

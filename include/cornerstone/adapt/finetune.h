@@ -28,6 +28,7 @@
 #include <string>
 
 #include "cornerstone/eval/metrics.h"
+#include "cornerstone/adapt/preference.h"
 #include "cornerstone/adapt/task_model.h"
 
 namespace cornerstone::adapt {
@@ -62,6 +63,7 @@ struct FinetuneResult {
   eval::TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
   eval::RetrievalMetrics retrieval;  // contrastive: after the last epoch
   eval::LanguageMetrics language;    // sft: after the last epoch
+  PreferenceMetrics preference;      // reward, dpo: after the last epoch
 };
 
 // Trains `model` into options.out. A run that ends (not interrupted) leaves OUT as the task
@@ -86,6 +88,10 @@ eval::TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl
 
 // Response loss and perplexity of an sft model on prompt / response JSONL, each example alone.
 eval::LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
+
+// Pairwise accuracy (r(chosen) > r(rejected)), loss and mean scores of a reward model on
+// {"prompt", "chosen", "rejected"} JSONL.
+PreferenceMetrics evaluate_reward(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
 
 // Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query
 // against every positive of the file, by cosine similarity.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cornerstone/adapt/instruction.h"
+#include "cornerstone/adapt/preference.h"
 #include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/model_inputs.h"
 #include "cornerstone/adapt/task_model.h"
@@ -32,6 +33,11 @@ struct Encoded {
   bool has_negative = false;
   std::vector<int32_t> token_targets;  // tagging: per token; sft: the next token (-1: no loss there)
   int32_t label = -1;                  // classification
+  // reward: input is prompt + chosen, positive prompt + rejected. dpo: the same rendered as sft
+  // renders them, token_targets / positive_targets on the responses, and the reference model's
+  // log-probabilities of both responses (computed once, add_reference_logprobs).
+  std::vector<int32_t> positive_targets;
+  float ref_chosen = 0, ref_rejected = 0;
 };
 
 // The examples of a JSONL file for the model's task; bad lines and unknown labels are errors
@@ -41,9 +47,11 @@ std::vector<Encoded> encode(const TaskModel& m, const std::string& path);
 std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats);
 
 struct BatchTensors {
-  PaddedBatch input;     // the examples (contrastive: the queries)
-  PaddedBatch positive;  // contrastive: their documents, then the hard negatives of those that have one
+  PaddedBatch input;     // the examples (contrastive: the queries; reward, dpo: prompt + chosen)
+  PaddedBatch positive;  // contrastive: their documents, then the hard negatives of those that have one; reward, dpo: prompt + rejected
   Tensor targets;        // (B) labels, or (B T) token targets
+  Tensor positive_targets;          // dpo: (B T') the rejected responses' targets
+  Tensor ref_chosen, ref_rejected;  // dpo: (B) the reference's log-probabilities
 };
 
 // Examples data[order[begin]] ... data[order[end - 1]] as one padded batch.
@@ -52,7 +60,16 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
 
 // The training loss of a batch: cross-entropy on the head's logits, InfoNCE on the embeddings, or
 // the next-token loss on responses.
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng);
+// reward and dpo add the batch's pairs to `pairs` when given (per-step logs).
+Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs = nullptr);
+
+// The log-probability of each row's targets (the sum over positions whose target is >= 0) under a
+// decoder: ids (B, T), targets (B, T) -> (B) tensors of shape (1,), differentiable.
+std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng);
+// dpo: fills ref_chosen / ref_rejected with the model as it is now (before training: the reference).
+void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size);
+// reward: r(chosen), r(rejected) per pair; dpo: the implicit rewards beta (log pi - log pi_ref).
+PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
 
 // Metrics over encoded examples, in eval mode without gradients.
 eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cornerstone/eval/metrics.h"
+#include "cornerstone/adapt/preference.h"
 #include "cornerstone/adapt/task_batches.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/train/objective.h"
@@ -59,6 +60,7 @@ class TaskObjective : public train::Objective {
   const eval::TaskMetrics& val_metrics() const { return val_; }
   const eval::RetrievalMetrics& retrieval_metrics() const { return retrieval_; }
   const eval::LanguageMetrics& language_metrics() const { return language_; }
+  const PreferenceMetrics& preference_metrics() const { return preference_; }
 
  private:
   // The examples of epoch `epoch` in their shuffled order (cached: epochs are visited in order).
@@ -76,6 +78,8 @@ class TaskObjective : public train::Objective {
   eval::TaskMetrics val_;
   eval::RetrievalMetrics retrieval_;
   eval::LanguageMetrics language_;
+  PreferenceMetrics preference_;
+  mutable PreferenceMetrics step_pairs_;  // the pairs of the step in progress (annotate logs and resets them)
   mutable Rng shuffle_;
   mutable int64_t shuffled_epochs_ = 0;
   mutable std::vector<size_t> order_;
