@@ -6,6 +6,7 @@
 
 #include "cornerstone/adapt/embedding.h"
 #include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/tokenize/chat_template.h"
@@ -18,6 +19,19 @@ namespace cornerstone::adapt {
 
 namespace {
 
+// Batches are padded to a multiple of this many tokens (see pad_batch).
+constexpr int64_t kLengthMultiple = 32;
+
+// Per-row targets padded with -1 to the batch's T columns: (B T).
+Tensor target_matrix(const std::vector<const std::vector<int32_t>*>& rows, int64_t T) {
+  std::vector<int32_t> t(rows.size() * static_cast<size_t>(T), -1);
+  for (size_t r = 0; r < rows.size(); ++r)
+    std::copy(rows[r]->begin(), rows[r]->begin() + std::min<int64_t>(T, static_cast<int64_t>(rows[r]->size())), t.begin() + static_cast<int64_t>(r) * T);
+  return Tensor::from_data({static_cast<int64_t>(t.size())}, t);
+}
+
+}  // namespace
+
 int32_t label_index(const std::vector<std::string>& labels, const std::string& l, const std::string& where) {
   const auto it = std::lower_bound(labels.begin(), labels.end(), l);
   if (it == labels.end() || *it != l) {
@@ -28,8 +42,6 @@ int32_t label_index(const std::vector<std::string>& labels, const std::string& l
   return static_cast<int32_t>(it - labels.begin());
 }
 
-// Batches are padded to a multiple of this many tokens (see pad_batch).
-constexpr int64_t kLengthMultiple = 32;
 
 // Logits (rows, labels) of a batch: one row per sequence (classify) or per token (tag).
 Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
@@ -56,14 +68,6 @@ ModelInput response_input(const TaskModel& m, const std::string& prompt, const s
   return in.text(prompt + "\n" + response);
 }
 
-// Per-row targets padded with -1 to the batch's T columns: (B T).
-Tensor target_matrix(const std::vector<const std::vector<int32_t>*>& rows, int64_t T) {
-  std::vector<int32_t> t(rows.size() * static_cast<size_t>(T), -1);
-  for (size_t r = 0; r < rows.size(); ++r)
-    std::copy(rows[r]->begin(), rows[r]->begin() + std::min<int64_t>(T, static_cast<int64_t>(rows[r]->size())), t.begin() + static_cast<int64_t>(r) * T);
-  return Tensor::from_data({static_cast<int64_t>(t.size())}, t);
-}
-
 // dpo: the pairs' policy log-probabilities (chosen, rejected), each (1,).
 std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskModel& m, const BatchTensors& b, Rng* rng) {
   const Tensor& ci = b.input.ids;
@@ -72,7 +76,6 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskMode
           sequence_logprobs(m, ri, b.positive_targets.view({ri.size(0), ri.size(1)}), rng)};
 }
 
-}  // namespace
 
 std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng) {
   const models::GPT& gpt = decoder(m);
@@ -115,71 +118,6 @@ std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, boo
   return out;
 }
 
-std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
-  std::vector<Encoded> out;
-  const auto& labels = m.spec().labels;
-  const InputFormat& in = m.inputs();
-  auto where = [&](int64_t line) { return path + ":" + std::to_string(line); };
-  if (m.spec().task == Task::Classify) {
-    for (const auto& e : read_classification(path)) {
-      Encoded x;
-      if (!e.text_pair) {
-        x.input = in.text(e.text);
-      } else {
-        try {
-          x.input = in.pair(e.text, *e.text_pair);
-        } catch (const UnsupportedError& err) {  // a pair without a separator to join it
-          throw ValueError(where(e.line) + ": \"text_pair\": " + err.what());
-        }
-      }
-      x.label = label_index(labels, e.label, where(e.line) + ": \"label\"");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Tag) {
-    for (const auto& e : read_tagging(path)) {
-      Encoded x;
-      x.input = in.words(e.tokens);
-      x.token_targets.assign(x.input.ids.size(), -1);
-      for (size_t i = 0; i < x.input.ids.size(); ++i)
-        if (const int32_t w = x.input.word_of[i]; w >= 0)
-          x.token_targets[i] = label_index(labels, e.tags[static_cast<size_t>(w)], where(e.line) + ": \"tags\"[" + std::to_string(w) + "]");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Contrastive) {
-    for (const auto& p : read_retrieval_pairs(path)) {
-      Encoded x;
-      x.input = in.text(p.query);
-      x.positive = in.text(p.positive);
-      if (!p.negative.empty()) x.negative = in.text(p.negative), x.has_negative = true;
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Reward) {
-    for (const auto& p : read_preference_pairs(path)) {
-      Encoded x;
-      x.input = response_input(m, p.prompt, p.chosen);
-      x.positive = response_input(m, p.prompt, p.rejected);
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::DPO) {
-    const tokenize::ChatTemplate t = tokenize::chat_template(m.spec().chat_template);
-    for (const auto& p : read_preference_pairs(path)) {
-      SftRow chosen = encode_instruction({p.prompt, p.chosen, "", p.line}, t, m.tokenizer());
-      SftRow rejected = encode_instruction({p.prompt, p.rejected, "", p.line}, t, m.tokenizer());
-      if (!cut_row(chosen, m.spec().max_length) || !cut_row(rejected, m.spec().max_length))
-        throw ValueError(where(p.line) + ": the prompt fills --max-length " + std::to_string(m.spec().max_length) +
-                         " tokens: no response token is left to score");
-      Encoded x;
-      x.input.ids = std::move(chosen.ids), x.token_targets = std::move(chosen.targets);
-      x.positive.ids = std::move(rejected.ids), x.positive_targets = std::move(rejected.targets);
-      out.push_back(std::move(x));
-    }
-  } else {
-    out = encode_sft(m, path, /*pack=*/false, nullptr);
-  }
-  return out;
-}
-
-
 BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
                         int64_t max_length) {
   std::vector<const ModelInput*> inputs, positives;
@@ -221,38 +159,6 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
     b.targets = Tensor::from_data({B}, t);
   }
   return b;
-}
-
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) {
-  if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
-  if (m.spec().task == Task::Reward) {
-    const int64_t B = b.input.ids.size(0);
-    const Tensor chosen = m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng).view({B});
-    const Tensor rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments, rng).view({B});
-    Tensor loss = bradley_terry_loss(chosen, rejected);
-    if (pairs) pairs->add(chosen.detach().to_vector(), rejected.detach().to_vector(), loss.item());
-    return loss;
-  }
-  if (m.spec().task == Task::DPO) {
-    // One pair at a time through the loss (each log-probability is its own (1,) tensor), then the mean.
-    const auto [c, r] = pair_logprobs(m, b, rng);
-    const std::vector<float> rc = b.ref_chosen.to_vector(), rr = b.ref_rejected.to_vector();
-    Tensor sum;
-    std::vector<float> chosen_rewards, rejected_rewards;
-    for (size_t i = 0; i < c.size(); ++i) {
-      chosen_rewards.push_back(m.spec().beta * (c[i].item() - rc[i]));
-      rejected_rewards.push_back(m.spec().beta * (r[i].item() - rr[i]));
-      const Tensor l = dpo_loss(c[i], r[i], Tensor::full({1}, rc[i]), Tensor::full({1}, rr[i]), m.spec().beta,
-                                dpo_loss_from_name(m.spec().dpo_loss));
-      sum = sum.defined() ? ops::add(sum, l) : l;
-    }
-    Tensor loss = ops::scale(sum, 1.0f / static_cast<float>(c.size()));
-    if (pairs) pairs->add(chosen_rewards, rejected_rewards, loss.item());
-    return loss;
-  }
-  if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
-  const Pooling p = m.spec().pooling;
-  return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
 }
 
 eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
@@ -302,8 +208,8 @@ PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Enc
       rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments).to_vector();
     } else {
     }
-    if (task == Task::Reward) r.add(chosen, rejected, batch_loss(m, b, nullptr).item());
-    else batch_loss(m, b, nullptr, &r);  // dpo: the implicit rewards
+    if (task == Task::Reward) r.add(chosen, rejected, task_type(task).loss(m, b, nullptr, nullptr).item());
+    else task_type(task).loss(m, b, nullptr, &r);  // dpo: the implicit rewards
   }
   return r;
 }
@@ -345,6 +251,19 @@ eval::RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std:
     ranks[static_cast<size_t>(i)] = 1 + above;
   }
   return eval::retrieval_metrics(ranks);
+}
+
+TaskReport response_loss_report(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  const eval::LanguageMetrics r = evaluate_language(m, data, batch_size);
+  char s[160];
+  std::snprintf(s, sizeof s, "val response loss %.4f | val perplexity %.2f", r.loss, r.perplexity);
+  return {"response-loss", r.to_json(), r.table(), s, r.loss};
+}
+
+TaskReport preference_report(const PreferenceMetrics& r, const std::string& prefix) {
+  char s[160];
+  std::snprintf(s, sizeof s, "val pairwise accuracy %.4f | val margin %.4f", r.accuracy, r.margin);
+  return {"preference", r.to_json(prefix), r.table(), s, r.accuracy};
 }
 
 }  // namespace cornerstone::adapt

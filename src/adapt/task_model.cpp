@@ -20,24 +20,6 @@ namespace cornerstone::adapt {
 
 namespace fs = std::filesystem;
 
-const std::vector<TaskInfo>& task_infos() {
-  static const std::vector<TaskInfo> tasks = {
-      {Task::Classify, "classify", "a label per text or text pair", false, false, -1, "SEQ_CLS"},
-      {Task::Tag, "tag", "a label per word", false, false, 0, "TOKEN_CLS"},
-      {Task::Contrastive, "contrastive", "sentence embeddings from (query, positive) pairs", false, true, 0, "FEATURE_EXTRACTION"},
-      {Task::SFT, "sft", "instruction tuning on (prompt, response) pairs", true, false, 0, "CAUSAL_LM"},
-      {Task::Reward, "reward", "a scalar reward model from (prompt, chosen, rejected) pairs", false, true, 1, "SEQ_CLS"},
-      {Task::DPO, "dpo", "direct preference optimisation on (prompt, chosen, rejected) pairs", true, true, 0, "CAUSAL_LM"},
-  };
-  return tasks;
-}
-
-const TaskInfo& task_info(Task t) {
-  for (const auto& i : task_infos())
-    if (i.task == t) return i;
-  throw ValueError("unknown task");
-}
-
 std::string task_name(Task t) { return task_info(t).name; }
 
 Task task_from_name(const std::string& s) {

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/core/error.h"
 
 namespace cornerstone::adapt {
@@ -76,14 +77,7 @@ TaskObjective::TaskObjective(TaskModel& model, std::vector<Encoded> train, const
   if (train_.empty()) throw ValueError("finetune: no training examples");
   const int64_t per_step = o_.batch_size * o_.accumulation * o_.shard.world;
   steps_per_epoch_ = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
-  if (has_val_) {  // read and checked before training starts: a bad line fails fast
-    if (m_.spec().task == Task::Contrastive) {
-      for (const auto& p : read_retrieval_pairs(val_path)) queries_.push_back(p.query), documents_.push_back(p.positive);
-    } else {
-      val_examples_ = encode(m_, val_path);
-      if (m_.spec().task == Task::DPO) add_reference_logprobs(m_, val_examples_, o_.batch_size);  // the starting model's
-    }
-  }
+  if (has_val_) val_ = task_type(m_.spec().task).read_eval(m_, val_path, o_.batch_size);  // read and checked before training starts
 }
 
 const std::vector<size_t>& TaskObjective::order(int64_t epoch) const {
@@ -127,42 +121,23 @@ data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
 }
 
 Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) {
-  return batch_loss(m_, from_batch(batch, m_.spec().task), dropout_rng, &step_pairs_);
+  return task_type(m_.spec().task).loss(m_, from_batch(batch, m_.spec().task), dropout_rng, &step_pairs_);
 }
 
 train::Validation TaskObjective::validate(const train::ValidationRequest& request) {
-  const Task task = m_.spec().task;
   const int64_t epoch = (request.step + steps_per_epoch_ - 1) / steps_per_epoch_;  // epochs begun (an epoch cut short by --time counts)
+  report_ = task_type(m_.spec().task).evaluate(m_, val_, o_.batch_size);
   train::Validation v;
-  char summary[160];
-  if (task == Task::Contrastive) {
-    retrieval_ = evaluate_pairs(m_, queries_, documents_, 32);
-    v.record = retrieval_.to_json();
-    v.primary = retrieval_.recall_at_1;
-    std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", retrieval_.recall_at_1, retrieval_.mrr);
-  } else if (task == Task::Reward || task == Task::DPO) {
-    preference_ = evaluate_preferences(m_, val_examples_, o_.batch_size);
-    v.record = preference_.to_json(task == Task::DPO ? "rewards/" : "");
-    v.primary = preference_.accuracy;
-    std::snprintf(summary, sizeof summary, "val pairwise accuracy %.4f | val margin %.4f", preference_.accuracy, preference_.margin);
-  } else if (task == Task::SFT) {
-    language_ = evaluate_language(m_, val_examples_, o_.batch_size);
-    v.record = language_.to_json();
-    v.primary = language_.loss;
-    std::snprintf(summary, sizeof summary, "val response loss %.4f | val perplexity %.2f", language_.loss, language_.perplexity);
-  } else {
-    val_ = evaluate_encoded(m_, val_examples_, 16);
-    v.record = val_.to_json();
-    v.primary = val_.accuracy;
-    std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", val_.accuracy, val_.macro_f1);
-  }
+  v.record = report_.json;
+  v.primary = report_.primary;
   v.record["epoch"] = epoch;
   char line[256];
   if (request.step == 0) {
-    std::snprintf(line, sizeof line, "before training: %s", summary);
+    std::snprintf(line, sizeof line, "before training: %s", report_.summary.c_str());
   } else {
     v.record["train_loss"] = request.train_loss;
-    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f | %s", static_cast<long long>(epoch), request.train_loss, summary);
+    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f | %s", static_cast<long long>(epoch), request.train_loss,
+                  report_.summary.c_str());
   }
   v.summary = line;
   return v;

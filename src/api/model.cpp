@@ -294,10 +294,7 @@ nlohmann::json first_record(const std::string& path) {
   throw ValueError("'" + path + "' has no examples");
 }
 
-template <class Metrics>
-Evaluation report(const std::string& metric, const Metrics& m) {
-  return {metric, m.to_json(), m.table()};
-}
+Evaluation report(const adapt::TaskReport& r) { return {r.metric, r.json, r.table}; }
 
 }  // namespace
 
@@ -320,29 +317,20 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
     return {"perplexity", {{"loss", r.loss}, {"perplexity", r.perplexity}, {"tokens", r.tokens}}, line};
   }
   if (!fs::exists(data, ec)) throw IOError("evaluation data '" + data + "' does not exist");
-  if (s_->task) {
-    const adapt::TaskModel& t = *s_->task;
-    switch (t.spec().task) {
-      case adapt::Task::Classify: return report("classification", adapt::evaluate_task(t, data));
-      case adapt::Task::Tag: return report("tagging", adapt::evaluate_task(t, data));
-      case adapt::Task::Contrastive: return report("retrieval", adapt::evaluate_retrieval(t, data));
-      case adapt::Task::Reward: return report("preference", adapt::evaluate_reward(t, data));
-      default: return report("response-loss", adapt::evaluate_sft(t, data, o.batch));
-    }
-  }
+  if (s_->task) return report(adapt::evaluate_file(*s_->task, data, o.batch));
   // A model without a task head: what the data asks for decides.
   const nlohmann::json first = first_record(data);
   if (first.contains("prompt") && first.contains("response")) {
     if (!can(Capability::CausalLM) || !s_->model) cannot(*this, "score responses (it does not predict the next token)");
     adapt::TaskSpec spec;
     spec.task = adapt::Task::SFT, spec.base = s_->path;
-    return report("response-loss", adapt::evaluate_sft(adapt::TaskModel::create(spec, 0), data, o.batch));
+    return report(adapt::evaluate_file(adapt::TaskModel::create(spec, 0), data, o.batch));
   }
   if (first.contains("query") && first.contains("positive")) {
     if (!s_->model) cannot(*this, "embed text (a quantized folder holds inference weights only)");
     adapt::TaskSpec spec;
     spec.task = adapt::Task::Contrastive, spec.base = s_->path, spec.pooling = adapt::Pooling::Mean;
-    return report("retrieval", adapt::evaluate_retrieval(adapt::TaskModel::create(spec, 0), data));
+    return report(adapt::evaluate_file(adapt::TaskModel::create(spec, 0), data, o.batch));
   }
   cannot(*this, "score '" + data + "': labelled text needs a task head (fine-tune it with `cornerstone finetune --task classify|tag`), " +
                     "token shards need a causal LM");

@@ -39,6 +39,10 @@ std::string add_steps(int64_t a, int64_t b) {
     for (const auto* d : {&da, &db})
       if (i < d->size()) terms += (terms.empty() ? "" : " + ") + std::to_string((*d)[i]), sum += (*d)[i];
     if (carry) terms += " + 1";
+    if (terms.find('+') == std::string::npos) {  // one digit, nothing to add to it
+      s += "write " + terms + ". ";
+      continue;
+    }
     s += terms + " = " + std::to_string(sum) + ", write " + std::to_string(sum % 10);
     carry = sum / 10;
     s += carry ? " carry 1. " : ". ";

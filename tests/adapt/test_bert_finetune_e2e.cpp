@@ -192,7 +192,7 @@ TEST_F(BertFinetune, SpamFromTheMeanOfTheTokens) {
 
   r = run_cli("finetune --model " + d("base") + " --task tag --pooling mean --train " + d("tag_train.jsonl") + " --out " + d("tag_mean"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("--pooling is for --task classify and contrastive"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--pooling is for --task classify, contrastive and reward"), std::string::npos) << r.output;
 }
 
 TEST_F(BertFinetune, PartOfSpeechTaggingPerWord) {

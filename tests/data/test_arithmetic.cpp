@@ -53,6 +53,8 @@ TEST(Arithmetic, WorkedSolutionsAreTrueAndEndInTheAnswer) {
   EXPECT_EQ(add.steps(), "47 + 85: 7 + 5 = 12, write 2 carry 1. 4 + 8 + 1 = 13, write 3 carry 1. write 1.\nAnswer: 132");
   data::ArithmeticProblem sub{72, 38, data::ArithmeticOp::Sub};
   EXPECT_EQ(sub.steps(), "72 - 38: 2 + 10 - 8 = 4, borrow 1. 7 - 1 - 3 = 3.\nAnswer: 34");
+  data::ArithmeticProblem longer{349, 25, data::ArithmeticOp::Add};
+  EXPECT_EQ(longer.steps(), "349 + 25: 9 + 5 = 14, write 4 carry 1. 4 + 2 + 1 = 7, write 7. write 3.\nAnswer: 374");
   data::ArithmeticProblem borrow{1003, 5, data::ArithmeticOp::Sub};
   EXPECT_EQ(borrow.steps(), "1003 - 5: 3 + 10 - 5 = 8, borrow 1. 0 - 1 + 10 = 9, borrow 1. 0 - 1 + 10 = 9, borrow 1. 1 - 1 = 0.\nAnswer: 998");
   data::ArithmeticProblem mul{47, 85, data::ArithmeticOp::Mul};

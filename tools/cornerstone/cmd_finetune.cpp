@@ -174,7 +174,6 @@ void add_finetune(CLI::App& app) {
                    static_cast<long long>(r.steps), r.checkpoint.c_str());
       std::exit(130);
     }
-    const bool preference = spec.task == adapt::Task::Reward || spec.task == adapt::Task::DPO;
     const nlohmann::json report = {{"trainable_parameters", r.trainable_parameters},
                                    {"total_parameters", r.total_parameters},
                                    {"trainable_percent", 100.0 * r.trainable_parameters / std::max<int64_t>(1, r.total_parameters)},
@@ -182,19 +181,13 @@ void add_finetune(CLI::App& app) {
                                    {"steps", r.steps},
                                    {"peak_rss_mb", peak_rss_mb()},
                                    {"train_loss", r.train_loss},
-                                   {"val", spec.task == adapt::Task::Contrastive ? r.retrieval.to_json()
-                                           : spec.task == adapt::Task::SFT      ? r.language.to_json()
-                                           : preference                         ? r.preference.to_json()
-                                                                                : r.val.to_json()}};
+                                   {"val", r.val.json}};
     io::write_file_atomic((std::filesystem::path(out) / "finetune.json").string(), report.dump(2) + "\n");
     std::printf("trainable %lld of %lld parameters (%.2f%%) | %lld steps in %.1f s | peak RSS %.0f MB\n",
                 static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.total_parameters),
                 report["trainable_percent"].get<double>(), static_cast<long long>(r.steps), r.seconds, peak_rss_mb());
     if (!val_path.empty())
-      std::printf("validation: %s", (spec.task == adapt::Task::Contrastive ? r.retrieval.table()
-                                     : spec.task == adapt::Task::SFT      ? r.language.table()
-                                     : preference                         ? r.preference.table()
-                                                                          : r.val.table()).c_str());
+      std::printf("validation: %s", r.val.table.c_str());
     std::printf("model in %s\n", out.c_str());
   });
 }

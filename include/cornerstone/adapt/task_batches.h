@@ -22,6 +22,7 @@
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/rng.h"
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/models/gpt/gpt.h"
 
 namespace cornerstone::adapt {
 
@@ -40,9 +41,6 @@ struct Encoded {
   float ref_chosen = 0, ref_rejected = 0;
 };
 
-// The examples of a JSONL file for the model's task; bad lines and unknown labels are errors
-// naming the file and line. sft examples are one per row (evaluation never packs).
-std::vector<Encoded> encode(const TaskModel& m, const std::string& path);
 // sft: rows of rendered conversations, packed when `pack`; `stats` (optional) receives the counts.
 std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats);
 
@@ -58,10 +56,19 @@ struct BatchTensors {
 BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
                         int64_t max_length);
 
-// The training loss of a batch: cross-entropy on the head's logits, InfoNCE on the embeddings, or
-// the next-token loss on responses.
-// reward and dpo add the batch's pairs to `pairs` when given (per-step logs).
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs = nullptr);
+// Pieces the tasks (adapt/task_type.h, src/adapt/tasks/) share.
+// The index of label `l` in the sorted label set; ValueError naming `where` and the known labels.
+int32_t label_index(const std::vector<std::string>& labels, const std::string& l, const std::string& where);
+// Logits (rows, labels) of a batch: one row per sequence (classify, reward) or per token (tag).
+Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng);
+// The model's decoder (sft, dpo); UnsupportedError for an encoder.
+const models::GPT& decoder(const TaskModel& m);
+// Next-token loss of an sft batch: the mean over its response tokens.
+Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng);
+// A reward model reads the prompt and a response: as a text pair for an encoder, one text for a decoder.
+ModelInput response_input(const TaskModel& m, const std::string& prompt, const std::string& response);
+// dpo: the pairs' policy log-probabilities (chosen, rejected), each (1,).
+std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskModel& m, const BatchTensors& b, Rng* rng);
 
 // The log-probability of each row's targets (the sum over positions whose target is >= 0) under a
 // decoder: ids (B, T), targets (B, T) -> (B) tensors of shape (1,), differentiable.
@@ -70,6 +77,11 @@ std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, con
 void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size);
 // reward: r(chosen), r(rejected) per pair; dpo: the implicit rewards beta (log pi - log pi_ref).
 PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+// The reports of the metrics above (adapt/task_type.h): response loss (sft, a dpo model on
+// instruction pairs) and preference metrics (reward; dpo with "rewards/" before its keys).
+struct TaskReport;
+TaskReport response_loss_report(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);
+TaskReport preference_report(const PreferenceMetrics& r, const std::string& prefix);
 
 // Metrics over encoded examples, in eval mode without gradients.
 eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);

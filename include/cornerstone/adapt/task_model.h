@@ -40,8 +40,8 @@ namespace cornerstone::adapt {
 enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO };
 enum class AdaptMode { Full, Frozen, LoRA };
 
-// What the code around a task needs to know of it, one row per task (task_model.cpp): its name,
-// what it trains, how it is saved.
+// What the code around a task needs to know of it (each task's registration, adapt/task_type.h):
+// its name, what it trains, how it is saved.
 struct TaskInfo {
   Task task;
   const char* name;        // "reward"

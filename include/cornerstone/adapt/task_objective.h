@@ -26,6 +26,7 @@
 #include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/preference.h"
 #include "cornerstone/adapt/task_batches.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/train/objective.h"
 
@@ -56,11 +57,8 @@ class TaskObjective : public train::Objective {
   std::string progress_note(int64_t step) const override;
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  // The last validation's metrics (classify / tag, contrastive, sft).
-  const eval::TaskMetrics& val_metrics() const { return val_; }
-  const eval::RetrievalMetrics& retrieval_metrics() const { return retrieval_; }
-  const eval::LanguageMetrics& language_metrics() const { return language_; }
-  const PreferenceMetrics& preference_metrics() const { return preference_; }
+  // The last validation's report (adapt/task_type.h).
+  const TaskReport& val_report() const { return report_; }
 
  private:
   // The examples of epoch `epoch` in their shuffled order (cached: epochs are visited in order).
@@ -73,12 +71,8 @@ class TaskObjective : public train::Objective {
   TaskObjectiveOptions o_;
   int64_t steps_per_epoch_;
   bool has_val_;
-  std::vector<Encoded> val_examples_;           // classify / tag / sft
-  std::vector<std::string> queries_, documents_;  // contrastive
-  eval::TaskMetrics val_;
-  eval::RetrievalMetrics retrieval_;
-  eval::LanguageMetrics language_;
-  PreferenceMetrics preference_;
+  EvalSet val_;         // the validation examples, read (and prepared) once
+  TaskReport report_;   // the last validation's
   mutable PreferenceMetrics step_pairs_;  // the pairs of the step in progress (annotate logs and resets them)
   mutable Rng shuffle_;
   mutable int64_t shuffled_epochs_ = 0;

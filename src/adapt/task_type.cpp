@@ -1,0 +1,56 @@
+#include "cornerstone/adapt/task_type.h"
+
+#include <algorithm>
+#include <map>
+
+#include "cornerstone/core/error.h"
+
+namespace cornerstone::adapt {
+
+namespace {
+
+std::map<Task, std::unique_ptr<TaskType>>& registry() {
+  static std::map<Task, std::unique_ptr<TaskType>> r;
+  return r;
+}
+
+}  // namespace
+
+TaskRegistration::TaskRegistration(std::unique_ptr<TaskType> type) {
+  const Task t = type->info().task;
+  registry()[t] = std::move(type);
+}
+
+const TaskType& task_type(Task t) {
+  const auto it = registry().find(t);
+  if (it == registry().end()) throw ValueError("task " + std::to_string(static_cast<int>(t)) + " is not registered");
+  return *it->second;
+}
+
+const std::vector<TaskInfo>& task_infos() {
+  static std::vector<TaskInfo> infos;  // tasks register during static initialisation; rebuilt if more came since
+  if (infos.size() != registry().size()) {
+    infos.clear();
+    for (const auto& [t, type] : registry()) infos.push_back(type->info());  // in Task order
+  }
+  return infos;
+}
+
+const TaskInfo& task_info(Task t) {
+  for (const auto& i : task_infos())
+    if (i.task == t) return i;
+  throw ValueError("task " + std::to_string(static_cast<int>(t)) + " is not registered");
+}
+
+EvalSet TaskType::read_eval(const TaskModel& m, const std::string& path, int64_t batch) const {
+  EvalSet s;
+  s.examples = read(m, path, /*training=*/false);
+  prepare(m, s.examples, batch);
+  return s;
+}
+
+TaskReport TaskType::evaluate_file(const TaskModel& m, const std::string& path, int64_t batch) const {
+  return evaluate(m, read_eval(m, path, batch), batch);
+}
+
+}  // namespace cornerstone::adapt
