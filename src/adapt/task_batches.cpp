@@ -78,7 +78,10 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskMode
 
 
 std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng) {
-  const models::GPT& gpt = decoder(m);
+  return sequence_logprobs(decoder(m), ids, targets, rng);
+}
+
+std::vector<Tensor> sequence_logprobs(const models::GPT& gpt, const Tensor& ids, const Tensor& targets, Rng* rng) {
   const Tensor hidden = gpt.hidden(ids, 0, rng);  // (B, T, C)
   const std::vector<int32_t> t = targets.contiguous().to_int_vector();
   const int64_t B = ids.size(0), T = ids.size(1);
@@ -127,6 +130,9 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
   }
   BatchTensors b;
   b.input = pad_batch(inputs, kLengthMultiple, max_length);
+  std::vector<int32_t> index;
+  for (size_t k = begin; k < end; ++k) index.push_back(static_cast<int32_t>(order[k])), b.examples.push_back(&data[order[k]]);
+  b.index = Tensor::from_data({static_cast<int64_t>(index.size())}, index);
   const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
   if (task == Task::Contrastive) {
     for (size_t k = begin; k < end; ++k)
@@ -146,6 +152,8 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
     b.positive_targets = target_matrix(rejected, b.positive.ids.size(1));
     b.ref_chosen = Tensor::from_data({B}, rc);
     b.ref_rejected = Tensor::from_data({B}, rr);
+  } else if (task == Task::GRPO) {
+    // the prompts (input) and the examples themselves: completions are sampled in the loss
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
     for (int64_t r = 0; r < B; ++r) {
@@ -196,22 +204,15 @@ PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Enc
   m.module().eval();
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
-  PreferenceMetrics r;
   const Task task = m.spec().task;
-  if (task != Task::Reward && task != Task::DPO) throw ValueError("evaluate_preferences: '" + task_name(task) + "' is not a preference task");
+  if (!task_info(task).paired || task == Task::Contrastive)
+    throw ValueError("evaluate_preferences: '" + task_name(task) + "' is not a preference task");
+  StepLog log;  // the task's loss adds each batch's pairs (reward: r(chosen), r(rejected); dpo: the implicit rewards)
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const BatchTensors b = make_batch(data, order, s, e, task, m.spec().max_length);
-    std::vector<float> chosen, rejected;
-    if (task == Task::Reward) {
-      chosen = m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments).to_vector();
-      rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments).to_vector();
-    } else {
-    }
-    if (task == Task::Reward) r.add(chosen, rejected, task_type(task).loss(m, b, nullptr, nullptr).item());
-    else task_type(task).loss(m, b, nullptr, &r);  // dpo: the implicit rewards
+    task_type(task).loss(m, make_batch(data, order, s, e, task, m.spec().max_length), nullptr, &log);
   }
-  return r;
+  return log.pairs;
 }
 
 eval::LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {

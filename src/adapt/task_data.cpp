@@ -59,6 +59,17 @@ std::vector<InstructionExample> read_instructions(const std::string& path) {
   return out;
 }
 
+std::vector<AnswerExample> read_answers(const std::string& path) {
+  std::vector<AnswerExample> out;
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    AnswerExample e{jsonl_string(j, "prompt", where), jsonl_string(j, "answer", where), line};
+    if (e.answer.find_first_not_of(" \t\r\n") == std::string::npos) throw FormatError(where + ": \"answer\" is empty");
+    out.push_back(std::move(e));
+  });
+  require_some(out, path);
+  return out;
+}
+
 std::vector<RetrievalPair> read_retrieval_pairs(const std::string& path) {
   std::vector<RetrievalPair> out;
   for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {

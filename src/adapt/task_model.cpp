@@ -57,6 +57,7 @@ nlohmann::json TaskSpec::to_json() const {
   if (from_scratch) j["from_scratch"] = true;
   if (task_info(task).language_model) j["chat_template"] = chat_template, j["packing"] = packing;
   if (task == Task::DPO) j["beta"] = beta, j["dpo_loss"] = dpo_loss;
+  if (task == Task::GRPO) j["grpo"] = grpo.to_json();
   return j;
 }
 
@@ -85,6 +86,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.packing = j.value("packing", false);
     s.beta = j.value("beta", 0.1f);
     s.dpo_loss = j.value("dpo_loss", "sigmoid");
+    if (j.contains("grpo")) s.grpo = GrpoOptions::from_json(j.at("grpo"), where + ".grpo");
     if (task_info(s.task).language_model) tokenize::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
@@ -146,6 +148,7 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
       dpo_loss_from_name(spec.dpo_loss);
       if (spec.packing) throw ValueError("--packing is for sft: dpo scores each response alone");
     }
+    if (spec.task == Task::GRPO) spec.grpo.validate();
     m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tok).name
                                                        : tokenize::chat_template(spec.chat_template).name;
   }

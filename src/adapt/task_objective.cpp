@@ -1,6 +1,7 @@
 #include "cornerstone/adapt/task_objective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <numeric>
 
@@ -16,10 +17,11 @@ constexpr std::string_view kPositive = "positive.";
 
 // A task batch as the engine carries it: the input's ids / lengths / segments, "labels" (B) for
 // classification or "targets" (B, T) per token, and a contrastive batch's documents under "positive.".
-constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected";
+constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected", kIndex = "index";
 
 data::Batch to_batch(const BatchTensors& t, Task task) {
   data::Batch b = t.input.batch();
+  b.set(kIndex, t.index);
   if (task_info(task).paired) {
     const data::Batch p = t.positive.batch();
     for (const auto& name : p.names()) b.set(std::string(kPositive) + name, p[name]);
@@ -29,8 +31,8 @@ data::Batch to_batch(const BatchTensors& t, Task task) {
     b.set(std::string(kPositive) + std::string(data::batch_keys::targets),
           t.positive_targets.view({t.positive.ids.size(0), t.positive.ids.size(1)}));
     b.set(kRefChosen, t.ref_chosen).set(kRefRejected, t.ref_rejected);
-  } else if (task_info(task).paired) {
-    // contrastive, reward: the two sides are all (positive.* above)
+  } else if (task_info(task).paired || task == Task::GRPO) {
+    // contrastive, reward: the two sides are all (positive.* above); grpo: the prompts (and the index)
   } else if (task == Task::Classify) {
     b.set(data::batch_keys::labels, t.targets);
   } else {
@@ -47,9 +49,12 @@ PaddedBatch padded(const data::Batch& b) {
   return p;
 }
 
-BatchTensors from_batch(const data::Batch& b, Task task) {
+// The examples come back from `data` by their index.
+BatchTensors from_batch(const data::Batch& b, Task task, const std::vector<Encoded>& data) {
   BatchTensors t;
   t.input = padded(b);
+  t.index = b.get(kIndex, task_name(task));
+  for (int32_t i : t.index.to_int_vector()) t.examples.push_back(&data.at(static_cast<size_t>(i)));
   if (task_info(task).paired) t.positive = padded(b.sub(kPositive));
   if (task == Task::DPO) {
     const Tensor& c = b.get(data::batch_keys::targets, "dpo");
@@ -58,8 +63,8 @@ BatchTensors from_batch(const data::Batch& b, Task task) {
     t.positive_targets = r.view({r.numel()});
     t.ref_chosen = b.get(kRefChosen, "dpo");
     t.ref_rejected = b.get(kRefRejected, "dpo");
-  } else if (task_info(task).paired) {
-    // contrastive, reward: the two sides are all
+  } else if (task_info(task).paired || task == Task::GRPO) {
+    // contrastive, reward: the two sides are all; grpo: the prompts, and the examples by index
   } else if (task == Task::Classify) {
     t.targets = b.get(data::batch_keys::labels, "classify");
   } else {
@@ -121,7 +126,8 @@ data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
 }
 
 Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) {
-  return task_type(m_.spec().task).loss(m_, from_batch(batch, m_.spec().task), dropout_rng, &step_pairs_);
+  if (!step_started_) step_started_ = true, step_begin_ = std::chrono::steady_clock::now();
+  return task_type(m_.spec().task).loss(m_, from_batch(batch, m_.spec().task, train_), dropout_rng, &step_log_);
 }
 
 train::Validation TaskObjective::validate(const train::ValidationRequest& request) {
@@ -147,15 +153,10 @@ std::string TaskObjective::describe() const { return task_name(m_.spec().task) +
 
 void TaskObjective::annotate(int64_t step, nlohmann::json& line) const {
   line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_;
-  if (step_pairs_.pairs > 0) {  // reward / dpo: the step's pairs (TRL's names for dpo)
-    const bool dpo = m_.spec().task == Task::DPO;
-    const std::string p = dpo ? "rewards/" : "reward/";
-    line[p + "chosen"] = step_pairs_.chosen;
-    line[p + "rejected"] = step_pairs_.rejected;
-    line[p + "accuracy"] = step_pairs_.accuracy;
-    line[p + "margin"] = step_pairs_.margin;
-    step_pairs_ = PreferenceMetrics{};
-  }
+  if (step_started_)  // the step's wall time, from its first micro-batch's loss to here (backward and update included)
+    step_log_.total("step_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - step_begin_).count());
+  step_started_ = false;
+  step_log_.write(line, m_.spec().task == Task::DPO ? "rewards/" : "reward/");
 }
 
 std::string TaskObjective::progress_note(int64_t step) const {

@@ -42,6 +42,27 @@ const TaskInfo& task_info(Task t) {
   throw ValueError("task " + std::to_string(static_cast<int>(t)) + " is not registered");
 }
 
+void StepLog::mean(const std::string& key, double value, int64_t n) {
+  auto& [sum, count] = means_[key];
+  sum += value * static_cast<double>(n);
+  count += n;
+}
+
+void StepLog::total(const std::string& key, double value) { totals_[key] += value; }
+
+void StepLog::write(nlohmann::json& line, const std::string& pairs_prefix) {
+  if (pairs.pairs > 0) {
+    line[pairs_prefix + "chosen"] = pairs.chosen;
+    line[pairs_prefix + "rejected"] = pairs.rejected;
+    line[pairs_prefix + "accuracy"] = pairs.accuracy;
+    line[pairs_prefix + "margin"] = pairs.margin;
+  }
+  for (const auto& [key, sc] : means_)
+    if (sc.second > 0) line[key] = sc.first / static_cast<double>(sc.second);
+  for (const auto& [key, v] : totals_) line[key] = v;
+  *this = StepLog{};
+}
+
 EvalSet TaskType::read_eval(const TaskModel& m, const std::string& path, int64_t batch) const {
   EvalSet s;
   s.examples = read(m, path, /*training=*/false);

@@ -150,13 +150,10 @@ std::vector<Capability> Model::capabilities() const {
   std::vector<Capability> out;
   if (!s_->model) return {Capability::CausalLM};  // quantized decoder weights
   if (s_->task) {
-    switch (s_->task->spec().task) {
-      case adapt::Task::Classify: out.push_back(Capability::Classifier); break;
-      case adapt::Task::Tag: out.push_back(Capability::Tagger); break;
-      case adapt::Task::SFT:
-      case adapt::Task::DPO: out.push_back(Capability::CausalLM); break;
-      default: break;
-    }
+    const adapt::Task t = s_->task->spec().task;
+    if (t == adapt::Task::Classify) out.push_back(Capability::Classifier);
+    if (t == adapt::Task::Tag) out.push_back(Capability::Tagger);
+    if (adapt::task_info(t).language_model) out.push_back(Capability::CausalLM);  // sft, dpo, grpo
     out.push_back(Capability::Embeddings);
     return out;
   }

@@ -5,15 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "cornerstone/adapt/preference.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/models/gpt/gpt.h"
-#include "cornerstone/models/load.h"
 #include "cornerstone/ops/activation.h"
-#include "cornerstone/tokenize/bpe_trainer.h"
 #include "cli.h"
 #include "op_check.h"
 #include "test_util.h"
@@ -92,29 +88,10 @@ namespace {
 
 // A tiny GPT-2 with a tokenizer, and arithmetic preference pairs from `dataset arithmetic`.
 std::string tiny_setup(const std::string& dir) {
-  tokenize::BpeTrainerOptions o;
-  o.vocab_size = 320;
-  o.special_tokens = {"<|endoftext|>"};
-  const std::vector<std::string> docs = {"User: What is 47 + 85?\n\nAssistant: Answer: 132 0123456789 + - * carry write"};
-  const auto tok = tokenize::train_bpe_on_texts(docs, o);
-  models::DecoderConfig c;
-  c.arch = models::DecoderArch::GPT2;
-  c.vocab_size = tok.vocab_size(), c.context = 64, c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.n_kv_heads = 4, c.d_ff = 64;
-  models::GPT m(c, 3);
-  fs::create_directories(dir + "/base");
-  models::save_gpt(m, dir + "/base");
-  tok.save(dir + "/base/tokenizer.json");
+  save_tiny_decoder(dir + "/base", "User: What is 47 + 85?\n\nAssistant: Answer: 132 0123456789 + - * carry write", 3);
   const auto r = run_cli("dataset arithmetic --out " + dir + "/data --count 120 --ops add --max-digits 2 --val-fraction 0.2 --test-fraction 0.2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return dir + "/base";
-}
-
-std::vector<nlohmann::json> lines_of(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(nlohmann::json::parse(l));
-  return out;
 }
 
 }  // namespace
@@ -138,7 +115,7 @@ TEST(Preference, RewardAndDpoFineTuneThroughTheCli) {
                    "/data/val.pairs.jsonl --out " + dir + "/rm --epochs 10 --batch 8 --lr 3e-3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("validation: pairwise accuracy"), std::string::npos) << r.output;
-  auto metrics = lines_of(dir + "/rm/metrics.jsonl");
+  auto metrics = read_jsonl(dir + "/rm/metrics.jsonl");
   std::vector<double> losses;
   for (const auto& l : metrics)
     if (l.contains("loss") && l.contains("reward/accuracy")) losses.push_back(l["loss"]);
@@ -149,6 +126,12 @@ TEST(Preference, RewardAndDpoFineTuneThroughTheCli) {
   const auto held_out = run_cli("--threads 1 evaluate --model " + dir + "/rm --data " + dir + "/easy-test.jsonl --json");
   ASSERT_EQ(held_out.exit_code, 0) << held_out.output;
   EXPECT_GT(nlohmann::json::parse(held_out.output.substr(held_out.output.find('{')))["accuracy"].get<double>(), 0.95);
+  // Under LoRA the head is saved beside the adapters and the folder reloads for evaluation.
+  r = run_cli("--threads 1 finetune --model " + base + " --task reward --lora-rank 4 --train " + dir + "/easy.jsonl --out " + dir +
+              "/rm-lora --epochs 1 --batch 8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/rm-lora/adapter_model.safetensors"));
+  EXPECT_EQ(run_cli("--threads 1 evaluate --model " + dir + "/rm-lora --data " + dir + "/easy-test.jsonl --task reward").exit_code, 0);
   const auto ev = run_cli("--threads 1 evaluate --model " + dir + "/rm --data " + dir + "/data/test.pairs.jsonl --json");
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
   const auto j = nlohmann::json::parse(ev.output.substr(ev.output.find('{')));
@@ -161,7 +144,7 @@ TEST(Preference, RewardAndDpoFineTuneThroughTheCli) {
     const std::string out = dir + (mode.empty() ? "/dpo" : "/dpo-lora");
     r = run_cli("--threads 1 finetune --model " + base + " --task dpo --beta 0.5" + mode + data + " --out " + out + " --epochs 3 --batch 8 --lr 3e-3");
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    metrics = lines_of(out + "/metrics.jsonl");
+    metrics = read_jsonl(out + "/metrics.jsonl");
     std::vector<double> margins;
     for (const auto& l : metrics)
       if (l.contains("rewards/margin") && l.contains("loss")) {

@@ -10,9 +10,6 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/eval/harness.h"
 #include "cornerstone/io/atomic_file.h"
-#include "cornerstone/models/gpt/gpt.h"
-#include "cornerstone/models/load.h"
-#include "cornerstone/tokenize/bpe_trainer.h"
 #include "cli.h"
 #include "oracle.h"
 #include "test_util.h"
@@ -23,26 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-tokenize::Tokenizer small_tokenizer() {
-  tokenize::BpeTrainerOptions o;
-  o.vocab_size = 300;
-  o.special_tokens = {"<|endoftext|>"};
-  const std::vector<std::string> docs = {"What is 47 + 85? Answer: 132. What is 9 * 7? Answer: 63. 0123456789 + - *"};
-  return tokenize::train_bpe_on_texts(docs, o);
-}
-
-// A tiny GPT-2 with its tokenizer, saved as a model folder.
-std::shared_ptr<models::GPT> tiny_model(const std::string& dir, const tokenize::Tokenizer& tok) {
-  models::DecoderConfig c;
-  c.arch = models::DecoderArch::GPT2;
-  c.vocab_size = tok.vocab_size(), c.context = 64, c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.n_kv_heads = 4, c.d_ff = 64;
-  c.init_std = 0.2f;  // far from uniform predictions, so the scores differ
-  auto m = std::make_shared<models::GPT>(c, 11);
-  fs::create_directories(dir);
-  models::save_gpt(*m, dir);
-  tok.save(dir + "/tokenizer.json");
-  return m;
-}
+constexpr const char* kCorpus = "What is 47 + 85? Answer: 132. What is 9 * 7? Answer: 63. 0123456789 + - *";
 
 // A model whose answers are scripted: log-likelihood by continuation text, generations by prompt suffix.
 class ScriptedModel : public eval::HarnessModel {
@@ -69,9 +47,9 @@ class ScriptedModel : public eval::HarnessModel {
 
 TEST(Harness, LogLikelihoodEqualsTheSumOfPyTorchLogSoftmaxOverTheContinuation) {
   const std::string dir = fresh_temp_dir("harness_ll");
-  const auto tok = small_tokenizer();
-  auto m = tiny_model(dir, tok);
-  eval::CausalLMHarnessModel lm(m, tok, std::nullopt, /*batch=*/2);
+  const TinyDecoder t = save_tiny_decoder(dir, kCorpus, 11, /*init_std=*/0.2f);  // far from uniform predictions, so the scores differ
+  const auto& tok = t.tokenizer;
+  eval::CausalLMHarnessModel lm(t.model, tok, std::nullopt, /*batch=*/2);
   const std::vector<std::pair<std::string, std::string>> requests = {
       {"What is 47 + 85?", " Answer: 132"}, {"What is 9 * 7? Answer:", " 63"}, {"What is 9 * 7?", " Answer: 64"}};
   const auto got = lm.loglikelihood(requests);  // two batches, the first padded
@@ -177,7 +155,7 @@ TEST(Harness, TaskFilesAreCheckedLineByLine) {
 
 TEST(Harness, EvaluateTasksThroughTheCli) {
   const std::string dir = fresh_temp_dir("harness_cli");
-  tiny_model(dir + "/model", small_tokenizer());
+  save_tiny_decoder(dir + "/model", kCorpus, 11);
   io::write_file_atomic(dir + "/mine.jsonl", "{\"context\": \"What is 1 + 1?\", \"choices\": [\"Answer: 2\", \"Answer: 3\"], \"gold\": 0}\n"
                                              "{\"context\": \"What is 2 + 1?\", \"choices\": [\"Answer: 2\", \"Answer: 3\"], \"gold\": 1}\n");
   const auto r = run_cli("--threads 1 evaluate --model " + dir + "/model --tasks " + dir + "/mine.jsonl,arithmetic --limit 3 --shots 1 "

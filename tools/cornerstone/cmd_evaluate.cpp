@@ -33,9 +33,9 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--limit", h.limit, "--tasks: score the first N documents of each task (0: all)")->capture_default_str();
   cmd->add_option("--max-new-tokens", h.max_new_tokens, "--tasks: tokens generated per answer")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--marker", h.marker, "--tasks: the answer is the text after this marker's last occurrence")->capture_default_str();
-  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft | reward | dpo), or "
+  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft | reward | dpo | grpo), or "
                                   "retrieval: score an --index on JSONL {\"query\", \"relevant\": [paths]}")
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "reward", "dpo", "retrieval"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "reward", "dpo", "grpo", "retrieval"}));
   cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
   cmd->add_option("--rerank", rerank, "Retrieval: also score each mode with this cross-encoder reranking its candidates");
   cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));

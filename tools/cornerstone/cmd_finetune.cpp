@@ -45,9 +45,18 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--task", task, "classify | tag | contrastive | sft | rerank (a cross-encoder: a classifier of (query, passage) "
                   "pairs made from {\"query\", \"positive\", \"negative\"} lines, for `search --rerank`) | reward (a scalar "
                   "head trained on {\"prompt\", \"chosen\", \"rejected\"} pairs, Bradley-Terry) | dpo (direct preference "
-                  "optimisation of a decoder on the same pairs)")
+                  "optimisation of a decoder on the same pairs) | grpo (reinforcement learning of a decoder from a verifiable reward on "
+                  "{\"prompt\", \"answer\"} lines)")
       ->required()
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank", "reward", "dpo"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank", "reward", "dpo", "grpo"}));
+  static adapt::GrpoOptions grpo;
+  cmd->add_option("--group", grpo.group, "grpo: completions sampled per prompt")->capture_default_str();
+  cmd->add_option("--kl", grpo.kl, "grpo: KL penalty to the reference (the starting model)")->capture_default_str();
+  cmd->add_option("--max-new-tokens", grpo.max_new_tokens, "grpo: tokens per sampled completion")->capture_default_str();
+  cmd->add_option("--sample-temperature", grpo.temperature, "grpo: sampling temperature of the completions")->capture_default_str();
+  cmd->add_option("--reward", grpo.reward, "grpo: the verifiable reward")->check(CLI::IsMember(adapt::verifiable_reward_names()))
+      ->capture_default_str();
+  cmd->add_option("--marker", grpo.marker, "grpo: the answer follows this marker's last occurrence")->capture_default_str();
   static float beta = 0.1f;
   static std::string dpo_loss = "sigmoid";
   cmd->add_option("--beta", beta, "dpo: how strongly the policy is held to the reference (the implicit reward's scale)")->capture_default_str();
@@ -141,6 +150,7 @@ void add_finetune(CLI::App& app) {
       throw ValueError("--pooling is for --task classify, contrastive and reward");
     spec.beta = beta;
     spec.dpo_loss = dpo_loss;
+    spec.grpo = grpo;
     spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;

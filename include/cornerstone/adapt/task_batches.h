@@ -39,6 +39,8 @@ struct Encoded {
   // log-probabilities of both responses (computed once, add_reference_logprobs).
   std::vector<int32_t> positive_targets;
   float ref_chosen = 0, ref_rejected = 0;
+  // grpo: the rendered prompt (input holds its ids) and the answer a completion must reach.
+  std::string prompt_text, answer;
 };
 
 // sft: rows of rendered conversations, packed when `pack`; `stats` (optional) receives the counts.
@@ -50,6 +52,8 @@ struct BatchTensors {
   Tensor targets;        // (B) labels, or (B T) token targets
   Tensor positive_targets;          // dpo: (B T') the rejected responses' targets
   Tensor ref_chosen, ref_rejected;  // dpo: (B) the reference's log-probabilities
+  Tensor index;                     // (B) i32: the examples' positions in their set
+  std::vector<const Encoded*> examples;  // the examples themselves (grpo samples from their prompts)
 };
 
 // Examples data[order[begin]] ... data[order[end - 1]] as one padded batch.
@@ -73,6 +77,7 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskMode
 // The log-probability of each row's targets (the sum over positions whose target is >= 0) under a
 // decoder: ids (B, T), targets (B, T) -> (B) tensors of shape (1,), differentiable.
 std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng);
+std::vector<Tensor> sequence_logprobs(const models::GPT& model, const Tensor& ids, const Tensor& targets, Rng* rng);
 // dpo: fills ref_chosen / ref_rejected with the model as it is now (before training: the reference).
 void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size);
 // reward: r(chosen), r(rejected) per pair; dpo: the implicit rewards beta (log pi - log pi_ref).

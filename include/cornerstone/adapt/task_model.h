@@ -1,6 +1,6 @@
 // A pretrained model (decoder or encoder) adapted to a task, and its folder on disk.
 //
-//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft" | "reward" | "dpo", "mode": "full" | "frozen" |
+//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft" | "reward" | "dpo" | "grpo", "mode": "full" | "frozen" |
 //                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
 //                   "lora": {...}, "pooling": "mean" | "cls" (contrastive, classify), "temperature": t, "from_scratch": bool,
 //                   "chat_template": "chatml" | "plain", "packing": bool}
@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cornerstone/adapt/grpo.h"
 #include "cornerstone/adapt/heads.h"
 #include "cornerstone/adapt/lora.h"
 #include "cornerstone/adapt/model_inputs.h"
@@ -37,7 +38,7 @@
 
 namespace cornerstone::adapt {
 
-enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO };
+enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO, GRPO };
 enum class AdaptMode { Full, Frozen, LoRA };
 
 // What the code around a task needs to know of it (each task's registration, adapt/task_type.h):
@@ -76,6 +77,7 @@ struct TaskSpec {
   bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
   float beta = 0.1f;                // dpo: the strength of the pull toward the reference
   std::string dpo_loss = "sigmoid"; // dpo: sigmoid | ipo (adapt/preference.h)
+  GrpoOptions grpo;                 // grpo (adapt/grpo.h)
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);

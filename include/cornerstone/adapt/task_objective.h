@@ -18,6 +18,7 @@
 // before the engine existed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,7 +74,9 @@ class TaskObjective : public train::Objective {
   bool has_val_;
   EvalSet val_;         // the validation examples, read (and prepared) once
   TaskReport report_;   // the last validation's
-  mutable PreferenceMetrics step_pairs_;  // the pairs of the step in progress (annotate logs and resets them)
+  mutable StepLog step_log_;  // what the step in progress logs (annotate writes and clears it)
+  mutable bool step_started_ = false;
+  mutable std::chrono::steady_clock::time_point step_begin_;
   mutable Rng shuffle_;
   mutable int64_t shuffled_epochs_ = 0;
   mutable std::vector<size_t> order_;

@@ -8,13 +8,14 @@
 //   class MineTask : public TaskType {
 //     TaskInfo info() const override { return {Task::Mine, "mine", "what it learns", ...}; }
 //     std::vector<Encoded> read(const TaskModel& m, const std::string& path, bool training) const override;
-//     Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) const override;
+//     Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const override;
 //     TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const override;
 //   };
 //   CORNERSTONE_TASK(MineTask)
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,6 +26,21 @@
 #include "cornerstone/adapt/task_model.h"
 
 namespace cornerstone::adapt {
+
+// What a task logs per training step (keys of the step's metrics.jsonl line), gathered over the
+// step's micro-batches.
+struct StepLog {
+  PreferenceMetrics pairs;  // reward: "reward/chosen", ...; dpo: "rewards/chosen", ... (TRL's names)
+  // Other keys: logged as their mean over the step's micro-batches, or as their total.
+  void mean(const std::string& key, double value, int64_t n = 1);
+  void total(const std::string& key, double value);
+  // Writes the keys into `line` (pairs under `pairs_prefix`) and clears the log.
+  void write(nlohmann::json& line, const std::string& pairs_prefix);
+
+ private:
+  std::map<std::string, std::pair<double, int64_t>> means_;
+  std::map<std::string, double> totals_;
+};
 
 // What a validation or an evaluation found.
 struct TaskReport {
@@ -55,8 +71,8 @@ class TaskType {
   virtual bool resumable() const { return true; }
   // What validation and `evaluate` score: the file's examples, prepared.
   virtual EvalSet read_eval(const TaskModel& m, const std::string& path, int64_t batch) const;
-  // The mean loss of a batch; paired preference tasks add the batch's pairs to `pairs` when given.
-  virtual Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) const = 0;
+  // The mean loss of a batch; the task adds what it logs per step to `log` when given.
+  virtual Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const = 0;
   // Metrics in eval mode without gradients.
   virtual TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const = 0;
   // `evaluate --data FILE` of a finished model of this task (default: read_eval + evaluate).

@@ -33,13 +33,14 @@ class ContrastiveTask : public TaskType {
     return s;
   }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics*) const override {
+  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog*) const override {
     const Pooling p = m.spec().pooling;
     return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
   }
 
-  TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const override {
-    const eval::RetrievalMetrics r = evaluate_pairs(m, set.queries, set.documents, std::max<int64_t>(batch, 32));
+  TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t) const override {
+    // A fixed batch (as the labels tasks): validation and `evaluate` embed alike.
+    const eval::RetrievalMetrics r = evaluate_pairs(m, set.queries, set.documents, 32);
     char s[160];
     std::snprintf(s, sizeof s, "val recall@1 %.4f | val MRR %.4f", r.recall_at_1, r.mrr);
     return {"retrieval", r.to_json(), r.table(), s, r.recall_at_1};

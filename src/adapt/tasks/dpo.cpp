@@ -38,7 +38,7 @@ class DpoTask : public TaskType {
   }
   bool resumable() const override { return false; }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) const override {
+  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const override {
     // One pair at a time through the loss (each log-probability is its own (1,) tensor), then the mean.
     const auto [c, r] = pair_logprobs(m, b, rng);
     const std::vector<float> rc = b.ref_chosen.to_vector(), rr = b.ref_rejected.to_vector();
@@ -53,7 +53,7 @@ class DpoTask : public TaskType {
       sum = sum.defined() ? ops::add(sum, l) : l;
     }
     Tensor loss = ops::scale(sum, 1.0f / static_cast<float>(c.size()));
-    if (pairs) pairs->add(chosen_rewards, rejected_rewards, loss.item());
+    if (log) log->pairs.add(chosen_rewards, rejected_rewards, loss.item());
     return loss;
   }
 

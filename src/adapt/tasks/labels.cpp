@@ -9,14 +9,34 @@ namespace cornerstone::adapt {
 
 namespace {
 
+// Validation and `evaluate` score in batches of this many whatever the training batch, so that a
+// reloaded model's metrics equal the run's own to the last bit (padding differs with the batch).
+constexpr int64_t kEvalBatch = 16;
+
 TaskReport labels_report(const std::string& metric, const eval::TaskMetrics& r) {
   char s[160];
   std::snprintf(s, sizeof s, "val accuracy %.4f | val macro-F1 %.4f", r.accuracy, r.macro_f1);
   return {metric, r.to_json(), r.table(), s, r.accuracy};
 }
 
-class ClassifyTask : public TaskType {
+// Both: cross-entropy on the head's logits (a row per text or per token), scored by label.
+class LabelsTask : public TaskType {
  public:
+  explicit LabelsTask(const char* metric) : metric_(metric) {}
+  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog*) const override {
+    return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
+  }
+  TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t) const override {
+    return labels_report(metric_, evaluate_encoded(m, set.examples, kEvalBatch));
+  }
+
+ private:
+  const char* metric_;
+};
+
+class ClassifyTask : public LabelsTask {
+ public:
+  ClassifyTask() : LabelsTask("classification") {}
   TaskInfo info() const override { return {Task::Classify, "classify", "a label per text or text pair", false, false, -1, "SEQ_CLS"}; }
 
   std::vector<Encoded> read(const TaskModel& m, const std::string& path, bool) const override {
@@ -39,17 +59,11 @@ class ClassifyTask : public TaskType {
     return out;
   }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics*) const override {
-    return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
-  }
-
-  TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const override {
-    return labels_report("classification", evaluate_encoded(m, set.examples, batch));
-  }
 };
 
-class TagTask : public TaskType {
+class TagTask : public LabelsTask {
  public:
+  TagTask() : LabelsTask("tagging") {}
   TaskInfo info() const override { return {Task::Tag, "tag", "a label per word", false, false, 0, "TOKEN_CLS"}; }
 
   std::vector<Encoded> read(const TaskModel& m, const std::string& path, bool) const override {
@@ -67,13 +81,6 @@ class TagTask : public TaskType {
     return out;
   }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics*) const override {
-    return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
-  }
-
-  TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const override {
-    return labels_report("tagging", evaluate_encoded(m, set.examples, batch));
-  }
 };
 
 }  // namespace

@@ -23,12 +23,12 @@ class RewardTask : public TaskType {
     return out;
   }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics* pairs) const override {
+  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const override {
     const int64_t B = b.input.ids.size(0);
     const Tensor chosen = m.classifier()->logits(b.input.ids, b.input.lengths, b.input.segments, rng).view({B});
     const Tensor rejected = m.classifier()->logits(b.positive.ids, b.positive.lengths, b.positive.segments, rng).view({B});
     Tensor loss = bradley_terry_loss(chosen, rejected);
-    if (pairs) pairs->add(chosen.detach().to_vector(), rejected.detach().to_vector(), loss.item());
+    if (log) log->pairs.add(chosen.detach().to_vector(), rejected.detach().to_vector(), loss.item());
     return loss;
   }
 

@@ -14,7 +14,7 @@ class SftTask : public TaskType {
     return encode_sft(m, path, training && m.spec().packing, nullptr);  // evaluation never packs
   }
 
-  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, PreferenceMetrics*) const override { return sft_loss(m, b, rng); }
+  Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog*) const override { return sft_loss(m, b, rng); }
 
   TaskReport evaluate(const TaskModel& m, const EvalSet& set, int64_t batch) const override { return response_loss_report(m, set.examples, batch); }
 };
