@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/tokenize/bpe_trainer.h"
 
@@ -87,6 +89,18 @@ TinyDecoder save_tiny_decoder(const std::string& dir, const std::string& corpus,
   models::save_gpt(*t.model, dir);
   t.tokenizer.save(dir + "/tokenizer.json");
   return t;
+}
+
+::testing::AssertionResult file_is_refused(const std::string& path, const std::string& text,
+                                           const std::function<void(const std::string&)>& read, const std::string& what) {
+  io::write_file_atomic(path, text);
+  try {
+    read(path);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(what) != std::string::npos) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "the error \"" << e.what() << "\" does not say \"" << what << "\"";
+  }
+  return ::testing::AssertionFailure() << "no error for: " << text;
 }
 
 }  // namespace cornerstone::testing

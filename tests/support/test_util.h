@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -40,6 +41,11 @@ class IsaScope {
 
 // Absolute path of a file in the source tree (tests run from the repository root).
 std::string source_path(const std::string& relative);
+
+// Writes `text` to `path`, calls `read(path)` and checks that it throws a cornerstone::Error whose
+// message contains `what` (a reader's bad-input test: the file, line and field it names).
+::testing::AssertionResult file_is_refused(const std::string& path, const std::string& text,
+                                           const std::function<void(const std::string&)>& read, const std::string& what);
 
 // The objects of a JSON Lines file (blank lines skipped); a line that is not JSON throws.
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
