@@ -32,7 +32,7 @@ double peak_rss_mb() {
 void add_finetune(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning, "
-                                 "reward models, dpo (full, frozen base + head, or LoRA)");
+                                 "reward models, dpo, grpo (full, frozen base + head, or LoRA)");
   static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template, time_limit;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
