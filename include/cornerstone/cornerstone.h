@@ -33,6 +33,7 @@
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/data/token_shards.h"
+#include "cornerstone/eval/harness.h"
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/infer/generator.h"
 #include "cornerstone/models/pretrained.h"
@@ -124,6 +125,10 @@ class Model {
   //   JSONL {"query", "positive"}, an embedder            recall@1/5, MRR
   //   JSONL {"prompt", "response"}, a causal LM           response loss and perplexity
   Evaluation evaluate(const std::string& data, const EvaluateOptions& options = {}) const;
+  // Few-shot benchmarks (eval/harness.h): each of `tasks` a task file or a built-in name, scored by
+  // log-likelihood (multiple choice) or greedy generation (exact match); an instruction-tuned model
+  // is prompted in its chat template. metric "harness"; json {"results": ..., "config": ...}.
+  Evaluation evaluate_tasks(const std::vector<std::string>& tasks, const eval::HarnessOptions& options = {}) const;
 
   // ---- the pieces, for the layers that train and convert ----
   // The f32 model (null for a quantized folder, which holds no f32 weights).

@@ -8,6 +8,7 @@
 #include "cornerstone/adapt/task_batches.h"
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_objective.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/train/checkpoint.h"
@@ -80,22 +81,8 @@ bool clear_unstarted_finetune(const std::string& out) {
   return true;
 }
 
-eval::TaskMetrics evaluate_task(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  if (m.spec().task != Task::Classify && m.spec().task != Task::Tag)
-    throw ValueError("evaluate: '" + task_name(m.spec().task) + "' models are evaluated with " +
-                     (m.spec().task == Task::SFT ? "evaluate_sft" : "evaluate_retrieval"));
-  return evaluate_encoded(m, encode(m, path), batch_size);
-}
-
-eval::LanguageMetrics evaluate_sft(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  if (m.spec().task != Task::SFT) throw ValueError("evaluate_sft: '" + task_name(m.spec().task) + "' is not an sft model");
-  return evaluate_language(m, encode_sft(m, path, /*pack=*/false, nullptr), batch_size);
-}
-
-eval::RetrievalMetrics evaluate_retrieval(const TaskModel& m, const std::string& path, int64_t batch_size) {
-  std::vector<std::string> queries, documents;
-  for (const auto& p : read_retrieval_pairs(path)) queries.push_back(p.query), documents.push_back(p.positive);
-  return evaluate_pairs(m, queries, documents, batch_size);
+TaskReport evaluate_file(const TaskModel& m, const std::string& path, int64_t batch_size) {
+  return task_type(m.spec().task).evaluate_file(m, path, batch_size);
 }
 
 FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::string& val_path, const FinetuneOptions& o) {
@@ -104,7 +91,8 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   if (o.out.empty()) throw ValueError("finetune: no output folder");
   const Task task = m.spec().task;
   SftData sft_stats;
-  std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, m.spec().packing, &sft_stats) : encode(m, train_path);
+  const TaskType& type = task_type(task);
+  std::vector<Encoded> data = task == Task::SFT ? encode_sft(m, train_path, m.spec().packing, &sft_stats) : type.read(m, train_path, true);
   if (task == Task::SFT && !o.quiet) {
     std::fprintf(stderr, "sft: %lld examples in %zu rows of at most %lld tokens (%s), %lld response tokens", static_cast<long long>(sft_stats.examples),
                  data.size(), static_cast<long long>(m.spec().max_length), m.spec().packing ? "packed" : "one per row",
@@ -113,6 +101,12 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
     std::fprintf(stderr, "\n");
   }
+  // What the task computes once from the model as it starts (dpo: the reference log-probabilities;
+  // under LoRA the base, its new adapters still zero). A checkpoint is no longer that model.
+  if (o.resume && !type.resumable())
+    throw ValueError("--resume: a " + task_name(task) + " run cannot be resumed yet (it computes its reference from the starting "
+                     "model, which the checkpoint no longer is); start it again");
+  type.prepare(m, data, o.batch_size);
   // Under mpirun: this process's share of every batch, the gradient all-reduce, one writer.
   const std::unique_ptr<train::GradientSync> sync = train::make_gradient_sync();
   TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, sync ? sync->shard() : train::Shard{}});
@@ -161,9 +155,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   r.total_parameters = m.module().num_parameters();
   r.seconds = t.seconds;
   r.train_loss = t.mean_train_loss;
-  r.val = objective.val_metrics();
-  r.retrieval = objective.retrieval_metrics();
-  r.language = objective.language_metrics();
+  r.val = objective.val_report();
   if (!t.interrupted && (!sync || sync->writer())) publish(m, o.out);
   return r;
 }

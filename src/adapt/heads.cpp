@@ -9,7 +9,8 @@ namespace cornerstone::adapt {
 SequenceClassifier::SequenceClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_labels, uint64_t seed,
                                        Pooling pooling)
     : base_(std::move(base)), pooling_(pooling) {
-  if (num_labels < 2) throw ValueError("classification needs at least 2 labels, got " + std::to_string(num_labels));
+  // One output is a scalar score (a reward model); a classifier has two labels or more (TaskModel checks).
+  if (num_labels < 1) throw ValueError("a sequence head needs at least 1 output, got " + std::to_string(num_labels));
   Rng rng(seed);
   register_module("base", base_);
   const Shape shape{num_labels, base_->hidden_size()};

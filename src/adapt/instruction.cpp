@@ -11,12 +11,9 @@ SftRow encode_instruction(const InstructionExample& e, const tokenize::ChatTempl
   if (!e.system.empty()) messages.push_back({"system", e.system});
   messages.push_back({"user", e.prompt});
   const std::vector<int32_t> prompt = tok.encode(tokenize::render_chat(messages, t, /*add_generation_prompt=*/true));
-  // A full assistant turn is role + role_end + content + turn_end; the generation prompt stops at
-  // generation_role_end, a prefix of role_end (chatml: "\n" of "\n"; plain: ":" of ": "). The
-  // rest of role_end opens the response, so a trained reply is exactly what generation continues.
-  const std::string& re = t.role_end;
-  const std::string lead = re.rfind(t.generation_role_end, 0) == 0 ? re.substr(t.generation_role_end.size()) : "";
-  std::vector<int32_t> response = tok.encode(lead + e.response + t.turn_end);
+  // The rest of the assistant's role marker opens the response (ChatTemplate::reply_lead), so a
+  // trained reply is exactly what generation continues.
+  std::vector<int32_t> response = tok.encode(t.reply_lead() + e.response + t.turn_end);
   // A template whose end of turn is plain text (plain's "\n\n") gives generation nothing to stop
   // on but a later "\nUser:"; the tokenizer's end-of-text token after the turn teaches the model
   // to stop, and generation stops there. chatml's <|im_end|> is such a token already.
@@ -30,6 +27,18 @@ SftRow encode_instruction(const InstructionExample& e, const tokenize::ChatTempl
   return row;
 }
 
+bool cut_row(SftRow& row, int64_t max_length) {
+  const size_t cap = static_cast<size_t>(max_length);
+  if (row.ids.size() > cap) {
+    row.ids.resize(cap);
+    row.targets.resize(cap);
+    row.targets.back() = -1;  // its next token was cut
+  }
+  for (int32_t x : row.targets)
+    if (x >= 0) return true;
+  return false;
+}
+
 SftData encode_instructions(const std::vector<InstructionExample>& examples, const tokenize::ChatTemplate& t,
                             const tokenize::Tokenizer& tok, int64_t max_length, bool pack, const std::string& source) {
   if (max_length < 2) throw ValueError("sft: max_length must be at least 2");
@@ -38,18 +47,13 @@ SftData encode_instructions(const std::vector<InstructionExample>& examples, con
   SftRow open;
   for (const InstructionExample& e : examples) {
     SftRow row = encode_instruction(e, t, tok);
-    if (row.ids.size() > cap) {
-      row.ids.resize(cap);
-      row.targets.resize(cap);
-      row.targets.back() = -1;  // its next token was cut
-      ++out.truncated;
-    }
-    int64_t n = 0;
-    for (int32_t x : row.targets) n += x >= 0;
-    if (n == 0) {
+    out.truncated += row.ids.size() > cap;
+    if (!cut_row(row, max_length)) {
       ++out.skipped;
       continue;
     }
+    int64_t n = 0;
+    for (int32_t x : row.targets) n += x >= 0;
     ++out.examples;
     out.response_tokens += n;
     if (!pack) {

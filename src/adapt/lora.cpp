@@ -131,6 +131,11 @@ void merge_lora(models::PretrainedModel& model) {
     }
 }
 
+void set_lora_active(models::PretrainedModel& model, bool active) {
+  for (const models::LinearSite& site : model.linear_sites())
+    if (auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get())) a->set_merged(!active);  // "merged": not added in forward()
+}
+
 void unmerge_lora(models::PretrainedModel& model) {
   autograd::NoGradGuard no_grad;
   for (const models::LinearSite& site : model.linear_sites())

@@ -6,16 +6,31 @@
 
 #include "cornerstone/adapt/embedding.h"
 #include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/linear.h"
+#include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/loss.h"
 
 namespace cornerstone::adapt {
 
 namespace {
+
+// Batches are padded to a multiple of this many tokens (see pad_batch).
+constexpr int64_t kLengthMultiple = 32;
+
+// Per-row targets padded with -1 to the batch's T columns: (B T).
+Tensor target_matrix(const std::vector<const std::vector<int32_t>*>& rows, int64_t T) {
+  std::vector<int32_t> t(rows.size() * static_cast<size_t>(T), -1);
+  for (size_t r = 0; r < rows.size(); ++r)
+    std::copy(rows[r]->begin(), rows[r]->begin() + std::min<int64_t>(T, static_cast<int64_t>(rows[r]->size())), t.begin() + static_cast<int64_t>(r) * T);
+  return Tensor::from_data({static_cast<int64_t>(t.size())}, t);
+}
+
+}  // namespace
 
 int32_t label_index(const std::vector<std::string>& labels, const std::string& l, const std::string& where) {
   const auto it = std::lower_bound(labels.begin(), labels.end(), l);
@@ -27,8 +42,6 @@ int32_t label_index(const std::vector<std::string>& labels, const std::string& l
   return static_cast<int32_t>(it - labels.begin());
 }
 
-// Batches are padded to a multiple of this many tokens (see pad_batch).
-constexpr int64_t kLengthMultiple = 32;
 
 // Logits (rows, labels) of a batch: one row per sequence (classify) or per token (tag).
 Tensor batch_logits(const TaskModel& m, const BatchTensors& b, Rng* rng) {
@@ -48,7 +61,52 @@ Tensor sft_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
   return decoder(m).loss(b.input.ids, b.targets.view({b.input.ids.size(0), b.input.ids.size(1)}), rng);
 }
 
-}  // namespace
+// A reward model reads the prompt and a response: as a text pair for an encoder, one text for a decoder.
+ModelInput response_input(const TaskModel& m, const std::string& prompt, const std::string& response) {
+  const InputFormat& in = m.inputs();
+  if (m.base().text_framing() == models::TextFraming::ClsSep) return in.pair(prompt, response);
+  return in.text(prompt + "\n" + response);
+}
+
+// dpo: the pairs' policy log-probabilities (chosen, rejected), each (1,).
+std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskModel& m, const BatchTensors& b, Rng* rng) {
+  const Tensor& ci = b.input.ids;
+  const Tensor& ri = b.positive.ids;
+  return {sequence_logprobs(m, ci, b.targets.view({ci.size(0), ci.size(1)}), rng),
+          sequence_logprobs(m, ri, b.positive_targets.view({ri.size(0), ri.size(1)}), rng)};
+}
+
+
+std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng) {
+  return sequence_logprobs(decoder(m), ids, targets, rng);
+}
+
+std::vector<Tensor> sequence_logprobs(const models::GPT& gpt, const Tensor& ids, const Tensor& targets, Rng* rng) {
+  const Tensor hidden = gpt.hidden(ids, 0, rng);  // (B, T, C)
+  const std::vector<int32_t> t = targets.contiguous().to_int_vector();
+  const int64_t B = ids.size(0), T = ids.size(1);
+  std::vector<Tensor> out;
+  for (int64_t r = 0; r < B; ++r) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < T; ++i) n += t[static_cast<size_t>(r * T + i)] >= 0;
+    // The fused head + cross-entropy gives the mean over the row's targets: times -n, the sum of log-probabilities.
+    const Tensor ce = ops::lm_head_cross_entropy(hidden.select(0, r), gpt.lm_head_weight(), Tensor(), targets.select(0, r).contiguous());
+    out.push_back(ops::scale(ce, -static_cast<float>(n)));
+  }
+  return out;
+}
+
+void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    const auto [c, r] = pair_logprobs(m, make_batch(data, order, s, e, Task::DPO, m.spec().max_length), nullptr);
+    for (size_t i = s; i < e; ++i) data[i].ref_chosen = c[i - s].item(), data[i].ref_rejected = r[i - s].item();
+  }
+}
 
 std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, bool pack, SftData* stats) {
   SftData d = encode_instructions(read_instructions(path), tokenize::chat_template(m.spec().chat_template), m.tokenizer(),
@@ -63,51 +121,6 @@ std::vector<Encoded> encode_sft(const TaskModel& m, const std::string& path, boo
   return out;
 }
 
-std::vector<Encoded> encode(const TaskModel& m, const std::string& path) {
-  std::vector<Encoded> out;
-  const auto& labels = m.spec().labels;
-  const InputFormat& in = m.inputs();
-  auto where = [&](int64_t line) { return path + ":" + std::to_string(line); };
-  if (m.spec().task == Task::Classify) {
-    for (const auto& e : read_classification(path)) {
-      Encoded x;
-      if (!e.text_pair) {
-        x.input = in.text(e.text);
-      } else {
-        try {
-          x.input = in.pair(e.text, *e.text_pair);
-        } catch (const UnsupportedError& err) {  // a pair without a separator to join it
-          throw ValueError(where(e.line) + ": \"text_pair\": " + err.what());
-        }
-      }
-      x.label = label_index(labels, e.label, where(e.line) + ": \"label\"");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Tag) {
-    for (const auto& e : read_tagging(path)) {
-      Encoded x;
-      x.input = in.words(e.tokens);
-      x.token_targets.assign(x.input.ids.size(), -1);
-      for (size_t i = 0; i < x.input.ids.size(); ++i)
-        if (const int32_t w = x.input.word_of[i]; w >= 0)
-          x.token_targets[i] = label_index(labels, e.tags[static_cast<size_t>(w)], where(e.line) + ": \"tags\"[" + std::to_string(w) + "]");
-      out.push_back(std::move(x));
-    }
-  } else if (m.spec().task == Task::Contrastive) {
-    for (const auto& p : read_retrieval_pairs(path)) {
-      Encoded x;
-      x.input = in.text(p.query);
-      x.positive = in.text(p.positive);
-      if (!p.negative.empty()) x.negative = in.text(p.negative), x.has_negative = true;
-      out.push_back(std::move(x));
-    }
-  } else {
-    out = encode_sft(m, path, /*pack=*/false, nullptr);
-  }
-  return out;
-}
-
-
 BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size_t>& order, size_t begin, size_t end, Task task,
                         int64_t max_length) {
   std::vector<const ModelInput*> inputs, positives;
@@ -117,11 +130,30 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
   }
   BatchTensors b;
   b.input = pad_batch(inputs, kLengthMultiple, max_length);
+  std::vector<int32_t> index;
+  for (size_t k = begin; k < end; ++k) index.push_back(static_cast<int32_t>(order[k])), b.examples.push_back(&data[order[k]]);
+  b.index = Tensor::from_data({static_cast<int64_t>(index.size())}, index);
   const int64_t B = static_cast<int64_t>(end - begin), T = b.input.ids.size(1);
   if (task == Task::Contrastive) {
     for (size_t k = begin; k < end; ++k)
       if (data[order[k]].has_negative) positives.push_back(&data[order[k]].negative);
     b.positive = pad_batch(positives, kLengthMultiple, max_length);
+  } else if (task == Task::Reward) {
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
+  } else if (task == Task::DPO) {
+    b.positive = pad_batch(positives, kLengthMultiple, max_length);
+    std::vector<const std::vector<int32_t>*> chosen, rejected;
+    std::vector<float> rc, rr;
+    for (size_t k = begin; k < end; ++k) {
+      chosen.push_back(&data[order[k]].token_targets), rejected.push_back(&data[order[k]].positive_targets);
+      rc.push_back(data[order[k]].ref_chosen), rr.push_back(data[order[k]].ref_rejected);
+    }
+    b.targets = target_matrix(chosen, T);
+    b.positive_targets = target_matrix(rejected, b.positive.ids.size(1));
+    b.ref_chosen = Tensor::from_data({B}, rc);
+    b.ref_rejected = Tensor::from_data({B}, rr);
+  } else if (task == Task::GRPO) {
+    // the prompts (input) and the examples themselves: completions are sampled in the loss
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);
     for (int64_t r = 0; r < B; ++r) {
@@ -135,13 +167,6 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
     b.targets = Tensor::from_data({B}, t);
   }
   return b;
-}
-
-Tensor batch_loss(const TaskModel& m, const BatchTensors& b, Rng* rng) {
-  if (m.spec().task == Task::SFT) return sft_loss(m, b, rng);
-  if (m.spec().task != Task::Contrastive) return ops::cross_entropy(batch_logits(m, b, rng), b.targets);
-  const Pooling p = m.spec().pooling;
-  return info_nce(embed_batch(m.base(), b.input, p, rng), embed_batch(m.base(), b.positive, p, rng), m.spec().temperature);
 }
 
 eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
@@ -172,6 +197,22 @@ eval::TaskMetrics evaluate_encoded(const TaskModel& m, const std::vector<Encoded
     }
   }
   return eval::compute_metrics(m.spec().labels, truth, predicted, loss_rows ? loss_sum / static_cast<double>(loss_rows) : 0.0);
+}
+
+PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  autograd::NoGradGuard no_grad;
+  m.module().eval();
+  std::vector<size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  const Task task = m.spec().task;
+  if (!task_info(task).paired || task == Task::Contrastive)
+    throw ValueError("evaluate_preferences: '" + task_name(task) + "' is not a preference task");
+  StepLog log;  // the task's loss adds each batch's pairs (reward: r(chosen), r(rejected); dpo: the implicit rewards)
+  for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
+    task_type(task).loss(m, make_batch(data, order, s, e, task, m.spec().max_length), nullptr, &log);
+  }
+  return log.pairs;
 }
 
 eval::LanguageMetrics evaluate_language(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
@@ -211,6 +252,19 @@ eval::RetrievalMetrics evaluate_pairs(const TaskModel& m, const std::vector<std:
     ranks[static_cast<size_t>(i)] = 1 + above;
   }
   return eval::retrieval_metrics(ranks);
+}
+
+TaskReport response_loss_report(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size) {
+  const eval::LanguageMetrics r = evaluate_language(m, data, batch_size);
+  char s[160];
+  std::snprintf(s, sizeof s, "val response loss %.4f | val perplexity %.2f", r.loss, r.perplexity);
+  return {"response-loss", r.to_json(), r.table(), s, r.loss};
+}
+
+TaskReport preference_report(const PreferenceMetrics& r, const std::string& prefix) {
+  char s[160];
+  std::snprintf(s, sizeof s, "val pairwise accuracy %.4f | val margin %.4f", r.accuracy, r.margin);
+  return {"preference", r.to_json(prefix), r.table(), s, r.accuracy};
 }
 
 }  // namespace cornerstone::adapt

@@ -5,49 +5,16 @@
 #include <set>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/data/jsonl.h"
 #include "cornerstone/io/atomic_file.h"
 
 namespace cornerstone::adapt {
 
 namespace {
 
-// Calls f(json, where, line) for every non-empty line of a JSONL file.
-template <typename F>
-void for_each_line(const std::string& path, F f) {
-  std::ifstream in(path);
-  if (!in) throw IOError("cannot open '" + path + "'");
-  int64_t n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      throw FormatError(where + ": not a JSON object");
-    }
-    if (!j.is_object()) throw FormatError(where + ": not a JSON object");
-    f(j, where, n);
-  }
-}
-
-std::string string_field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) throw FormatError(where + ": missing \"" + key + "\"");
-  if (j[key].is_string()) return j[key].get<std::string>();
-  if (j[key].is_number_integer()) return std::to_string(j[key].get<int64_t>());
-  throw FormatError(where + ": \"" + key + "\" must be a string");
-}
-
-std::vector<std::string> string_list(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || !j[key].is_array()) throw FormatError(where + ": \"" + key + "\" must be an array of strings");
-  std::vector<std::string> out;
-  for (const auto& v : j[key]) {
-    if (!v.is_string()) throw FormatError(where + ": \"" + key + "\" must be an array of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
+using data::for_each_jsonl;
+using data::jsonl_string;
+using data::jsonl_string_list;
 
 template <typename T>
 void require_some(const std::vector<T>& v, const std::string& path) {
@@ -58,9 +25,9 @@ void require_some(const std::vector<T>& v, const std::string& path) {
 
 std::vector<ClassificationExample> read_classification(const std::string& path) {
   std::vector<ClassificationExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
-    ClassificationExample e{string_field(j, "text", where), string_field(j, "label", where), std::nullopt, line};
-    if (j.contains("text_pair")) e.text_pair = string_field(j, "text_pair", where);
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    ClassificationExample e{jsonl_string(j, "text", where), jsonl_string(j, "label", where), std::nullopt, line};
+    if (j.contains("text_pair")) e.text_pair = jsonl_string(j, "text_pair", where);
     out.push_back(std::move(e));
   });
   require_some(out, path);
@@ -69,8 +36,8 @@ std::vector<ClassificationExample> read_classification(const std::string& path) 
 
 std::vector<TaggingExample> read_tagging(const std::string& path) {
   std::vector<TaggingExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
-    TaggingExample e{string_list(j, "tokens", where), string_list(j, "tags", where), line};
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    TaggingExample e{jsonl_string_list(j, "tokens", where), jsonl_string_list(j, "tags", where), line};
     if (e.tokens.size() != e.tags.size())
       throw FormatError(where + ": " + std::to_string(e.tokens.size()) + " tokens but " + std::to_string(e.tags.size()) + " tags");
     if (e.tokens.empty()) throw FormatError(where + ": no tokens");
@@ -82,10 +49,21 @@ std::vector<TaggingExample> read_tagging(const std::string& path) {
 
 std::vector<InstructionExample> read_instructions(const std::string& path) {
   std::vector<InstructionExample> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
-    InstructionExample e{string_field(j, "prompt", where), string_field(j, "response", where), "", line};
-    if (j.contains("system")) e.system = string_field(j, "system", where);
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    InstructionExample e{jsonl_string(j, "prompt", where), jsonl_string(j, "response", where), "", line};
+    if (j.contains("system")) e.system = jsonl_string(j, "system", where);
     if (e.response.empty()) throw FormatError(where + ": \"response\" is empty (there is nothing to learn from)");
+    out.push_back(std::move(e));
+  });
+  require_some(out, path);
+  return out;
+}
+
+std::vector<AnswerExample> read_answers(const std::string& path) {
+  std::vector<AnswerExample> out;
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    AnswerExample e{jsonl_string(j, "prompt", where), jsonl_string(j, "answer", where), line};
+    if (e.answer.find_first_not_of(" \t\r\n") == std::string::npos) throw FormatError(where + ": \"answer\" is empty");
     out.push_back(std::move(e));
   });
   require_some(out, path);
@@ -94,9 +72,9 @@ std::vector<InstructionExample> read_instructions(const std::string& path) {
 
 std::vector<RetrievalPair> read_retrieval_pairs(const std::string& path) {
   std::vector<RetrievalPair> out;
-  for_each_line(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
-    RetrievalPair p{string_field(j, "query", where), string_field(j, "positive", where), line, ""};
-    if (j.contains("negative") && !j["negative"].is_null()) p.negative = string_field(j, "negative", where);
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t line) {
+    RetrievalPair p{jsonl_string(j, "query", where), jsonl_string(j, "positive", where), line, ""};
+    if (j.contains("negative") && !j["negative"].is_null()) p.negative = jsonl_string(j, "negative", where);
     out.push_back(std::move(p));
   });
   require_some(out, path);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "cornerstone/adapt/preference.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
@@ -19,21 +20,15 @@ namespace cornerstone::adapt {
 
 namespace fs = std::filesystem;
 
-std::string task_name(Task t) {
-  switch (t) {
-    case Task::Classify: return "classify";
-    case Task::Tag: return "tag";
-    case Task::Contrastive: return "contrastive";
-    default: return "sft";
-  }
-}
+std::string task_name(Task t) { return task_info(t).name; }
 
 Task task_from_name(const std::string& s) {
-  if (s == "classify") return Task::Classify;
-  if (s == "tag") return Task::Tag;
-  if (s == "contrastive") return Task::Contrastive;
-  if (s == "sft") return Task::SFT;
-  throw ValueError("unknown task '" + s + "' (expected classify, tag, contrastive or sft)");
+  std::string known;
+  for (const auto& i : task_infos()) {
+    if (s == i.name) return i.task;
+    known += (known.empty() ? "" : ", ") + std::string(i.name);
+  }
+  throw ValueError("unknown task '" + s + "' (expected one of " + known + ")");
 }
 
 std::string pooling_name(Pooling p) { return p == Pooling::Mean ? "mean" : "cls"; }
@@ -57,10 +52,12 @@ nlohmann::json TaskSpec::to_json() const {
   if (mode == AdaptMode::LoRA)
     j["lora"] = {{"rank", lora.rank}, {"alpha", lora.alpha}, {"dropout", lora.dropout}, {"targets", lora.targets},
                  {"base_storage", std::string(dtype_name(lora.base_storage))}};
-  if (task == Task::Contrastive || task == Task::Classify) j["pooling"] = pooling_name(pooling);
+  if (task == Task::Contrastive || task == Task::Classify || task == Task::Reward) j["pooling"] = pooling_name(pooling);
   if (task == Task::Contrastive) j["temperature"] = temperature;
   if (from_scratch) j["from_scratch"] = true;
-  if (task == Task::SFT) j["chat_template"] = chat_template, j["packing"] = packing;
+  if (task_info(task).language_model) j["chat_template"] = chat_template, j["packing"] = packing;
+  if (task == Task::DPO) j["beta"] = beta, j["dpo_loss"] = dpo_loss;
+  if (task == Task::GRPO) j["grpo"] = grpo.to_json();
   return j;
 }
 
@@ -87,7 +84,10 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.from_scratch = j.value("from_scratch", false);
     s.chat_template = j.value("chat_template", "");
     s.packing = j.value("packing", false);
-    if (s.task == Task::SFT) tokenize::chat_template(s.chat_template);  // a known name
+    s.beta = j.value("beta", 0.1f);
+    s.dpo_loss = j.value("dpo_loss", "sigmoid");
+    if (j.contains("grpo")) s.grpo = GrpoOptions::from_json(j.at("grpo"), where + ".grpo");
+    if (task_info(s.task).language_model) tokenize::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
   } catch (const ValueError& e) {
@@ -104,7 +104,10 @@ nn::Module& TaskModel::module() const {
 
 void TaskModel::build(uint64_t seed, bool attach_lora) {
   const int64_t n = static_cast<int64_t>(spec_.labels.size());
+  if (spec_.task == Task::Classify && n < 2) throw ValueError("classification needs at least 2 labels, got " + std::to_string(n));
   if (spec_.task == Task::Classify) classifier_ = std::make_shared<SequenceClassifier>(base_, n, seed, spec_.pooling);
+  if (task_info(spec_.task).head_outputs > 0)
+    classifier_ = std::make_shared<SequenceClassifier>(base_, task_info(spec_.task).head_outputs, seed, spec_.pooling);
   if (spec_.task == Task::Tag) tagger_ = std::make_shared<TokenClassifier>(base_, n, seed);
   if (spec_.mode == AdaptMode::Frozen) base_->set_requires_grad(false);
   if (spec_.mode == AdaptMode::LoRA && attach_lora) apply_lora(*base_, spec_.lora, seed ^ 0x10aull);
@@ -133,12 +136,19 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   if (m.spec_.max_length < 2 || m.spec_.max_length > m.base_->max_positions())
     throw ValueError("--max-length " + std::to_string(m.spec_.max_length) + " must be in [2, " +
                      std::to_string(m.base_->max_positions()) + "] (the base model's position table)");
-  if (spec.task == Task::SFT) {
+  if (task_info(spec.task).language_model) {
+    const std::string name = task_name(spec.task);
     if (!m.base_->as<models::CausalLM>())
-      throw ValueError("sft trains a model that predicts the next token (gpt2, llama) to continue conversations; '" + spec.base +
+      throw ValueError(name + " trains a model that predicts the next token (gpt2, llama) to continue conversations; '" + spec.base +
                        "' is a " + m.base_->model_type() + " model, which does not");
     if (spec.mode == AdaptMode::Frozen)
-      throw ValueError("--freeze-base leaves nothing to train for sft (it has no head): fine-tune fully or use --lora-rank");
+      throw ValueError("--freeze-base leaves nothing to train for " + name + " (it has no head): fine-tune fully or use --lora-rank");
+    if (spec.task == Task::DPO) {
+      if (!(spec.beta > 0)) throw ValueError("--beta must be positive");
+      dpo_loss_from_name(spec.dpo_loss);
+      if (spec.packing) throw ValueError("--packing is for sft: dpo scores each response alone");
+    }
+    if (spec.task == Task::GRPO) spec.grpo.validate();
     m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tok).name
                                                        : tokenize::chat_template(spec.chat_template).name;
   }
@@ -210,9 +220,7 @@ void TaskModel::save(const std::string& dir) const {
   fs::create_directories(tmp);
   const auto head = head_tensors();
   if (spec_.mode == AdaptMode::LoRA) {
-    const char* type = spec_.task == Task::Classify ? "SEQ_CLS" : spec_.task == Task::Tag ? "TOKEN_CLS"
-                       : spec_.task == Task::Contrastive ? "FEATURE_EXTRACTION" : "CAUSAL_LM";
-    save_peft(*base_, spec_.lora, tmp.string(), spec_.base, type);
+    save_peft(*base_, spec_.lora, tmp.string(), spec_.base, task_info(spec_.task).peft_type);
     if (!head.empty()) {  // add the head to the adapter file, as PEFT's modules_to_save
       const auto f = io::SafeTensorsFile::open((tmp / "adapter_model.safetensors").string());
       std::vector<std::pair<std::string, Tensor>> all;
@@ -228,7 +236,7 @@ void TaskModel::save(const std::string& dir) const {
       if (!in_base.count(n)) tensors.emplace_back(n, t);
     io::save_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
     nlohmann::json config = base_->hf_config();
-    if (spec_.task == Task::SFT) config["chat_template"] = spec_.chat_template;  // what generate --chat renders
+    if (task_info(spec_.task).language_model) config["chat_template"] = spec_.chat_template;  // what generate --chat renders
     io::write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
   }
   tokenizer().save((tmp / "tokenizer.json").string());

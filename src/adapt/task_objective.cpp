@@ -1,10 +1,12 @@
 #include "cornerstone/adapt/task_objective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <numeric>
 
 #include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/core/error.h"
 
 namespace cornerstone::adapt {
@@ -15,11 +17,22 @@ constexpr std::string_view kPositive = "positive.";
 
 // A task batch as the engine carries it: the input's ids / lengths / segments, "labels" (B) for
 // classification or "targets" (B, T) per token, and a contrastive batch's documents under "positive.".
+constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected", kIndex = "index";
+
 data::Batch to_batch(const BatchTensors& t, Task task) {
   data::Batch b = t.input.batch();
-  if (task == Task::Contrastive) {
+  b.set(kIndex, t.index);
+  if (task_info(task).paired) {
     const data::Batch p = t.positive.batch();
     for (const auto& name : p.names()) b.set(std::string(kPositive) + name, p[name]);
+  }
+  if (task == Task::DPO) {
+    b.set(data::batch_keys::targets, t.targets.view({t.input.ids.size(0), t.input.ids.size(1)}));
+    b.set(std::string(kPositive) + std::string(data::batch_keys::targets),
+          t.positive_targets.view({t.positive.ids.size(0), t.positive.ids.size(1)}));
+    b.set(kRefChosen, t.ref_chosen).set(kRefRejected, t.ref_rejected);
+  } else if (task_info(task).paired || task == Task::GRPO) {
+    // contrastive, reward: the two sides are all (positive.* above); grpo: the prompts (and the index)
   } else if (task == Task::Classify) {
     b.set(data::batch_keys::labels, t.targets);
   } else {
@@ -36,11 +49,22 @@ PaddedBatch padded(const data::Batch& b) {
   return p;
 }
 
-BatchTensors from_batch(const data::Batch& b, Task task) {
+// The examples come back from `data` by their index.
+BatchTensors from_batch(const data::Batch& b, Task task, const std::vector<Encoded>& data) {
   BatchTensors t;
   t.input = padded(b);
-  if (task == Task::Contrastive) {
-    t.positive = padded(b.sub(kPositive));
+  t.index = b.get(kIndex, task_name(task));
+  for (int32_t i : t.index.to_int_vector()) t.examples.push_back(&data.at(static_cast<size_t>(i)));
+  if (task_info(task).paired) t.positive = padded(b.sub(kPositive));
+  if (task == Task::DPO) {
+    const Tensor& c = b.get(data::batch_keys::targets, "dpo");
+    const Tensor& r = b.get(std::string(kPositive) + std::string(data::batch_keys::targets), "dpo");
+    t.targets = c.view({c.numel()});
+    t.positive_targets = r.view({r.numel()});
+    t.ref_chosen = b.get(kRefChosen, "dpo");
+    t.ref_rejected = b.get(kRefRejected, "dpo");
+  } else if (task_info(task).paired || task == Task::GRPO) {
+    // contrastive, reward: the two sides are all; grpo: the prompts, and the examples by index
   } else if (task == Task::Classify) {
     t.targets = b.get(data::batch_keys::labels, "classify");
   } else {
@@ -58,13 +82,7 @@ TaskObjective::TaskObjective(TaskModel& model, std::vector<Encoded> train, const
   if (train_.empty()) throw ValueError("finetune: no training examples");
   const int64_t per_step = o_.batch_size * o_.accumulation * o_.shard.world;
   steps_per_epoch_ = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
-  if (has_val_) {  // read and checked before training starts: a bad line fails fast
-    if (m_.spec().task == Task::Contrastive) {
-      for (const auto& p : read_retrieval_pairs(val_path)) queries_.push_back(p.query), documents_.push_back(p.positive);
-    } else {
-      val_examples_ = encode(m_, val_path);
-    }
-  }
+  if (has_val_) val_ = task_type(m_.spec().task).read_eval(m_, val_path, o_.batch_size);  // read and checked before training starts
 }
 
 const std::vector<size_t>& TaskObjective::order(int64_t epoch) const {
@@ -107,36 +125,25 @@ data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
   throw UnsupportedError("fine-tuning validates by task metrics (TaskObjective::validate), not on loss batches");
 }
 
-Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) { return batch_loss(m_, from_batch(batch, m_.spec().task), dropout_rng); }
+Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) {
+  if (!step_started_) step_started_ = true, step_begin_ = std::chrono::steady_clock::now();
+  return task_type(m_.spec().task).loss(m_, from_batch(batch, m_.spec().task, train_), dropout_rng, &step_log_);
+}
 
 train::Validation TaskObjective::validate(const train::ValidationRequest& request) {
-  const Task task = m_.spec().task;
   const int64_t epoch = (request.step + steps_per_epoch_ - 1) / steps_per_epoch_;  // epochs begun (an epoch cut short by --time counts)
+  report_ = task_type(m_.spec().task).evaluate(m_, val_, o_.batch_size);
   train::Validation v;
-  char summary[160];
-  if (task == Task::Contrastive) {
-    retrieval_ = evaluate_pairs(m_, queries_, documents_, 32);
-    v.record = retrieval_.to_json();
-    v.primary = retrieval_.recall_at_1;
-    std::snprintf(summary, sizeof summary, "val recall@1 %.4f | val MRR %.4f", retrieval_.recall_at_1, retrieval_.mrr);
-  } else if (task == Task::SFT) {
-    language_ = evaluate_language(m_, val_examples_, o_.batch_size);
-    v.record = language_.to_json();
-    v.primary = language_.loss;
-    std::snprintf(summary, sizeof summary, "val response loss %.4f | val perplexity %.2f", language_.loss, language_.perplexity);
-  } else {
-    val_ = evaluate_encoded(m_, val_examples_, 16);
-    v.record = val_.to_json();
-    v.primary = val_.accuracy;
-    std::snprintf(summary, sizeof summary, "val accuracy %.4f | val macro-F1 %.4f", val_.accuracy, val_.macro_f1);
-  }
+  v.record = report_.json;
+  v.primary = report_.primary;
   v.record["epoch"] = epoch;
   char line[256];
   if (request.step == 0) {
-    std::snprintf(line, sizeof line, "before training: %s", summary);
+    std::snprintf(line, sizeof line, "before training: %s", report_.summary.c_str());
   } else {
     v.record["train_loss"] = request.train_loss;
-    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f | %s", static_cast<long long>(epoch), request.train_loss, summary);
+    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f | %s", static_cast<long long>(epoch), request.train_loss,
+                  report_.summary.c_str());
   }
   v.summary = line;
   return v;
@@ -144,7 +151,13 @@ train::Validation TaskObjective::validate(const train::ValidationRequest& reques
 
 std::string TaskObjective::describe() const { return task_name(m_.spec().task) + " fine-tuning"; }
 
-void TaskObjective::annotate(int64_t step, nlohmann::json& line) const { line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_; }
+void TaskObjective::annotate(int64_t step, nlohmann::json& line) const {
+  line["epoch"] = (step + steps_per_epoch_ - 1) / steps_per_epoch_;
+  if (step_started_)  // the step's wall time, from its first micro-batch's loss to here (backward and update included)
+    step_log_.total("step_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - step_begin_).count());
+  step_started_ = false;
+  step_log_.write(line, m_.spec().task == Task::DPO ? "rewards/" : "reward/");
+}
 
 std::string TaskObjective::progress_note(int64_t step) const {
   return "epoch " + std::to_string((step + steps_per_epoch_ - 1) / steps_per_epoch_) + " | ";

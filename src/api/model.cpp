@@ -100,7 +100,7 @@ Model load(const std::string& path, const LoadOptions& options) {
     s.task.emplace(adapt::TaskModel::load(path));
     // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,
     // without the adapters' extra products per token).
-    if (s.task->spec().task == adapt::Task::SFT) s.task->merge_adapters();
+    if (adapt::task_info(s.task->spec().task).language_model) s.task->merge_adapters();
     s.model = s.task->base_ptr();
     if (options.tokenizer.empty()) s.tokenizer = s.task->tokenizer();
   } else if (fs::exists(dir / "adapter_config.json") && !fs::exists(dir / "config.json")) {
@@ -137,7 +137,7 @@ std::shared_ptr<models::PretrainedModel> Model::language_model(const std::string
   if (!s_->model)
     throw UnsupportedError(job + ": '" + s_->path + "' is a " + weight_format() +
                            " folder, which holds no float weights; " + job + " the f32 or bf16 model it was made from");
-  if (s_->task && s_->task->spec().task != adapt::Task::SFT)
+  if (s_->task && !adapt::task_info(s_->task->spec().task).language_model)
     throw UnsupportedError(job + ": '" + s_->path + "' is a " + kind() + " fine-tune; " + job +
                            " writes language models, and its task head has no place in one (use it with `cornerstone evaluate` or "
                            "`embed`, or " + job + " its base model)");
@@ -150,12 +150,10 @@ std::vector<Capability> Model::capabilities() const {
   std::vector<Capability> out;
   if (!s_->model) return {Capability::CausalLM};  // quantized decoder weights
   if (s_->task) {
-    switch (s_->task->spec().task) {
-      case adapt::Task::Classify: out.push_back(Capability::Classifier); break;
-      case adapt::Task::Tag: out.push_back(Capability::Tagger); break;
-      case adapt::Task::SFT: out.push_back(Capability::CausalLM); break;
-      default: break;
-    }
+    const adapt::Task t = s_->task->spec().task;
+    if (t == adapt::Task::Classify) out.push_back(Capability::Classifier);
+    if (t == adapt::Task::Tag) out.push_back(Capability::Tagger);
+    if (adapt::task_info(t).language_model) out.push_back(Capability::CausalLM);  // sft, dpo, grpo
     out.push_back(Capability::Embeddings);
     return out;
   }
@@ -192,12 +190,12 @@ const tokenize::Tokenizer& Model::tokenizer() const {
 }
 
 tokenize::ChatTemplate Model::chat_template() const {
-  if (s_->task && s_->task->spec().task == adapt::Task::SFT) return tokenize::chat_template(s_->task->spec().chat_template);
+  if (s_->task && adapt::task_info(s_->task->spec().task).language_model) return tokenize::chat_template(s_->task->spec().chat_template);
   return tokenize::chat_template_for(s_->chat_dir, tokenizer());
 }
 
 bool Model::instruction_tuned() const {
-  if (s_->task) return s_->task->spec().task == adapt::Task::SFT;
+  if (s_->task) return adapt::task_info(s_->task->spec().task).language_model;
   std::error_code ec;
   const fs::path cfg = fs::path(s_->chat_dir) / "config.json";
   if (!fs::is_regular_file(cfg, ec)) return false;
@@ -293,10 +291,7 @@ nlohmann::json first_record(const std::string& path) {
   throw ValueError("'" + path + "' has no examples");
 }
 
-template <class Metrics>
-Evaluation report(const std::string& metric, const Metrics& m) {
-  return {metric, m.to_json(), m.table()};
-}
+Evaluation report(const adapt::TaskReport& r) { return {r.metric, r.json, r.table}; }
 
 }  // namespace
 
@@ -319,31 +314,35 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
     return {"perplexity", {{"loss", r.loss}, {"perplexity", r.perplexity}, {"tokens", r.tokens}}, line};
   }
   if (!fs::exists(data, ec)) throw IOError("evaluation data '" + data + "' does not exist");
-  if (s_->task) {
-    const adapt::TaskModel& t = *s_->task;
-    switch (t.spec().task) {
-      case adapt::Task::Classify: return report("classification", adapt::evaluate_task(t, data));
-      case adapt::Task::Tag: return report("tagging", adapt::evaluate_task(t, data));
-      case adapt::Task::Contrastive: return report("retrieval", adapt::evaluate_retrieval(t, data));
-      default: return report("response-loss", adapt::evaluate_sft(t, data, o.batch));
-    }
-  }
+  if (s_->task) return report(adapt::evaluate_file(*s_->task, data, o.batch));
   // A model without a task head: what the data asks for decides.
   const nlohmann::json first = first_record(data);
   if (first.contains("prompt") && first.contains("response")) {
     if (!can(Capability::CausalLM) || !s_->model) cannot(*this, "score responses (it does not predict the next token)");
     adapt::TaskSpec spec;
     spec.task = adapt::Task::SFT, spec.base = s_->path;
-    return report("response-loss", adapt::evaluate_sft(adapt::TaskModel::create(spec, 0), data, o.batch));
+    return report(adapt::evaluate_file(adapt::TaskModel::create(spec, 0), data, o.batch));
   }
   if (first.contains("query") && first.contains("positive")) {
     if (!s_->model) cannot(*this, "embed text (a quantized folder holds inference weights only)");
     adapt::TaskSpec spec;
     spec.task = adapt::Task::Contrastive, spec.base = s_->path, spec.pooling = adapt::Pooling::Mean;
-    return report("retrieval", adapt::evaluate_retrieval(adapt::TaskModel::create(spec, 0), data));
+    return report(adapt::evaluate_file(adapt::TaskModel::create(spec, 0), data, o.batch));
   }
   cannot(*this, "score '" + data + "': labelled text needs a task head (fine-tune it with `cornerstone finetune --task classify|tag`), " +
                     "token shards need a causal LM");
+}
+
+Evaluation Model::evaluate_tasks(const std::vector<std::string>& tasks, const eval::HarnessOptions& options) const {
+  if (!can(Capability::CausalLM)) cannot(*this, "be scored on tasks (the harness needs a model that predicts the next token)");
+  if (!s_->model) cannot(*this, "be scored on tasks: log-likelihoods need float weights, and a " + weight_format() + " folder has none");
+  if (tasks.empty()) throw ValueError("evaluate: no tasks given");
+  std::vector<eval::HarnessTask> loaded;  // every task read (and checked) before any is scored
+  for (const auto& t : tasks) loaded.push_back(eval::harness_task(t));
+  eval::CausalLMHarnessModel lm(s_->model, tokenizer(), instruction_tuned() ? std::optional(chat_template()) : std::nullopt);
+  std::vector<eval::HarnessResult> results;
+  for (const auto& t : loaded) results.push_back(eval::run_harness_task(lm, t, options));
+  return {"harness", eval::harness_json(results, options), eval::harness_table(results)};
 }
 
 }  // namespace cornerstone

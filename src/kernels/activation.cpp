@@ -1,5 +1,8 @@
 #include "cornerstone/kernels/activation.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/cpu/dispatch.h"
 
 namespace cornerstone::kernels {
@@ -25,6 +28,17 @@ void gelu_backward_bias(GeluKind kind, const float* h, const float* dy, int64_t 
 void silu_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(silu_forward, x, n, y); }
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
   CS_DISPATCH(silu_backward, x, dy, n, dx, accumulate);
+}
+void log_sigmoid_forward(const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(x[i], 0.0f) - std::log1p(std::exp(-std::fabs(x[i])));
+}
+void log_sigmoid_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate) {
+  for (int64_t i = 0; i < n; ++i) {
+    // sigmoid(-x), from exp(-|x|) so that it never overflows
+    const float e = std::exp(-std::fabs(x[i]));
+    const float s = x[i] >= 0 ? e / (1.0f + e) : 1.0f / (1.0f + e);
+    dx[i] = (accumulate ? dx[i] : 0.0f) + dy[i] * s;
+  }
 }
 void tanh_forward(const float* x, int64_t n, float* y) { CS_DISPATCH(tanh_forward, x, n, y); }
 void tanh_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate) {

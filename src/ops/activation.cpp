@@ -53,6 +53,20 @@ Tensor tanh(const Tensor& x) {
   return out;
 }
 
+Tensor log_sigmoid(const Tensor& x) {
+  check_dtype(x, DType::F32, "log_sigmoid", "x");
+  const Tensor xc = x.contiguous();
+  Tensor out = Tensor::empty(x.shape());
+  kernels::log_sigmoid_forward(xc.data<float>(), xc.numel(), out.data<float>());
+  if (autograd::needs_grad({x})) {
+    autograd::record("log_sigmoid", {x}, out, [xc](const Tensor& g, autograd::GradSink& sink) {
+      auto dx = sink.buffer(0);
+      kernels::log_sigmoid_backward(xc.data<float>(), g.data<float>(), xc.numel(), dx.data(), !dx.fresh);
+    });
+  }
+  return out;
+}
+
 Tensor swiglu(const Tensor& gate_up) {
   profiler::Scope profile("swiglu");
   check_dtype(gate_up, DType::F32, "swiglu", "gate_up");

@@ -19,6 +19,10 @@ ChatTemplate chat_template(std::string_view name) {
   throw ValueError("unknown chat template '" + std::string(name) + "' (built-in templates: chatml, plain)");
 }
 
+std::string ChatTemplate::reply_lead() const {
+  return role_end.rfind(generation_role_end, 0) == 0 ? role_end.substr(generation_role_end.size()) : "";
+}
+
 std::vector<int32_t> ChatTemplate::stop_token_ids(const tokenize::Tokenizer& tok) const {
   std::vector<int32_t> ids;
   for (const std::string& s : stop_strings)

@@ -22,14 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
 // At most n bytes of s from `from`, not splitting a UTF-8 sequence.
 std::string utf8_cut(const std::string& s, size_t from, size_t n) {
   size_t end = std::min(s.size(), from + n);
@@ -192,7 +184,7 @@ TEST_F(BertFinetune, SpamFromTheMeanOfTheTokens) {
 
   r = run_cli("finetune --model " + d("base") + " --task tag --pooling mean --train " + d("tag_train.jsonl") + " --out " + d("tag_mean"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("--pooling is for --task classify and contrastive"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--pooling is for --task classify, contrastive and reward"), std::string::npos) << r.output;
 }
 
 TEST_F(BertFinetune, PartOfSpeechTaggingPerWord) {

@@ -236,7 +236,7 @@ TEST_F(Finetune, InstructionTuningFullAndLora) {
   EXPECT_NE(r.output.find("nothing to train for sft"), std::string::npos) << r.output;
   r = run_cli("finetune --model " + d("base") + kCommon + " --train " + d("train.jsonl") + " --packing --out " + d("z3"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("are for --task sft"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--packing is for --task sft"), std::string::npos) << r.output;
 }
 
 // ---- fine-tuning through the one training engine (train/training_loop.h) ----

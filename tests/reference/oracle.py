@@ -242,7 +242,28 @@ def decoder_model_lora(x, a):
     return (loss.detach().reshape(1), logits.detach()) + tuple(w[n].grad for n in a["names"])
 
 
+def reward_loss(x, a):
+    """TRL RewardTrainer.compute_loss: -logsigmoid(rewards_chosen - rewards_rejected).mean()."""
+    return -F.logsigmoid(x[0] - x[1]).mean().reshape(1)
+
+
+def dpo_loss(x, a):
+    """TRL DPOTrainer.dpo_loss on policy / reference log-probabilities of the chosen and rejected
+    responses (x[0..3]); loss_type "sigmoid" (label_smoothing 0) or "ipo"."""
+    pc, pr, rc, rr = x
+    logits = (pc - pr) - (rc - rr)
+    beta = a["beta"]
+    if a["loss"] == "sigmoid":
+        losses = -F.logsigmoid(beta * logits)
+    else:
+        losses = (logits - 1 / (2 * beta)) ** 2
+    return losses.mean().reshape(1)
+
+
 OPS = {
+    "log_sigmoid": lambda x, a: F.logsigmoid(x[0]),
+    "reward_loss": reward_loss,
+    "dpo_loss": dpo_loss,
     "decoder_model_lora": decoder_model_lora,
     # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),

@@ -1,7 +1,14 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/models/load.h"
+#include "cornerstone/tokenize/bpe_trainer.h"
 
 namespace cornerstone::testing {
 
@@ -58,5 +65,42 @@ std::vector<cpu::Isa> available_isas() {
 }
 
 std::string source_path(const std::string& relative) { return std::string(CORNERSTONE_SOURCE_DIR) + "/" + relative; }
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TinyDecoder save_tiny_decoder(const std::string& dir, const std::string& corpus, uint64_t seed, float init_std) {
+  tokenize::BpeTrainerOptions o;
+  o.vocab_size = 300;
+  o.special_tokens = {"<|endoftext|>"};
+  const std::vector<std::string> docs = {corpus};
+  TinyDecoder t{nullptr, tokenize::train_bpe_on_texts(docs, o)};
+  models::DecoderConfig c;
+  c.arch = models::DecoderArch::GPT2;
+  c.vocab_size = t.tokenizer.vocab_size(), c.context = 64, c.n_layers = 2, c.d_model = 32, c.n_heads = 4, c.n_kv_heads = 4, c.d_ff = 64;
+  c.init_std = init_std;
+  t.model = std::make_shared<models::GPT>(c, seed);
+  std::filesystem::create_directories(dir);
+  models::save_gpt(*t.model, dir);
+  t.tokenizer.save(dir + "/tokenizer.json");
+  return t;
+}
+
+::testing::AssertionResult file_is_refused(const std::string& path, const std::string& text,
+                                           const std::function<void(const std::string&)>& read, const std::string& what) {
+  io::write_file_atomic(path, text);
+  try {
+    read(path);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(what) != std::string::npos) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "the error \"" << e.what() << "\" does not say \"" << what << "\"";
+  }
+  return ::testing::AssertionFailure() << "no error for: " << text;
+}
 
 }  // namespace cornerstone::testing

@@ -4,11 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cornerstone/core/cpu.h"
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::testing {
 
@@ -36,5 +41,22 @@ class IsaScope {
 
 // Absolute path of a file in the source tree (tests run from the repository root).
 std::string source_path(const std::string& relative);
+
+// Writes `text` to `path`, calls `read(path)` and checks that it throws a cornerstone::Error whose
+// message contains `what` (a reader's bad-input test: the file, line and field it names).
+::testing::AssertionResult file_is_refused(const std::string& path, const std::string& text,
+                                           const std::function<void(const std::string&)>& read, const std::string& what);
+
+// The objects of a JSON Lines file (blank lines skipped); a line that is not JSON throws.
+std::vector<nlohmann::json> read_jsonl(const std::string& path);
+
+// A tiny GPT-2 (2 layers, width 32, 4 heads, context 64) over a byte-level BPE tokenizer of at
+// most 300 tokens trained on `corpus` (<|endoftext|> special), saved as a model folder in `dir`
+// (created); the vocabulary is the tokenizer's, so every sampled id decodes.
+struct TinyDecoder {
+  std::shared_ptr<models::GPT> model;
+  tokenize::Tokenizer tokenizer;
+};
+TinyDecoder save_tiny_decoder(const std::string& dir, const std::string& corpus, uint64_t seed, float init_std = 0.02f);
 
 }  // namespace cornerstone::testing

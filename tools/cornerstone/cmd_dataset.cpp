@@ -2,20 +2,28 @@
 #include <cstdio>
 
 #include "command.h"
+#include "cornerstone/core/error.h"
 #include "labelled_sets.h"
 #include "retrieval_set.h"
 
 namespace {
+
+struct ArithmeticFlags {
+  cornerstone::data::ArithmeticOptions problems;
+  std::vector<std::string> ops;
+  std::string style = "direct";
+};
 
 void add_dataset(CLI::App& app) {
   auto* cmd = app.add_subcommand("dataset", "Build labelled JSONL sets (train/val/test) from the real corpora, or Brown's plain text");
   static std::string kind, source, out;
   static cornerstone::data::SplitOptions o;
   cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | sotu-qa (instruction pairs) | brown-text (untagged, one .txt per "
-                  "document, for pretraining) | linux-doc (a retrieval benchmark: corpus, title queries, triples)")
-      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text", "linux-doc"}));
+                  "document, for pretraining) | linux-doc (a retrieval benchmark: corpus, title queries, triples) | arithmetic "
+                  "(synthetic problems: instruction pairs, verifiable answers and preference pairs; no --source)")
+      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text", "linux-doc", "arithmetic"}));
   cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown, sotu); linux-doc: "
-                  "/usr/share/doc/linux-doc-6.1/Documentation")->required();
+                  "/usr/share/doc/linux-doc-6.1/Documentation (every kind but arithmetic)");
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction)->capture_default_str();
@@ -23,8 +31,32 @@ void add_dataset(CLI::App& app) {
   cmd->add_option("--max-chars", o.max_chars, "Cut texts to this many bytes")->capture_default_str();
   static int64_t queries = 300;
   cmd->add_option("--queries", queries, "linux-doc: documents held out as queries")->capture_default_str();
+  static ArithmeticFlags arithmetic;
+  cmd->add_option("--ops", arithmetic.ops, "arithmetic: operations (add, sub, mul; comma-separated; default: all three)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"add", "sub", "mul"}));
+  cmd->add_option("--min-digits", arithmetic.problems.min_digits, "arithmetic: fewest digits per operand")->capture_default_str();
+  cmd->add_option("--max-digits", arithmetic.problems.max_digits, "arithmetic: most digits per operand (at most 9)")->capture_default_str();
+  cmd->add_option("--count", arithmetic.problems.count, "arithmetic: distinct problems over all splits")->capture_default_str();
+  cmd->add_option("--style", arithmetic.style, "arithmetic: responses as direct answers (\"Answer: 132\") or worked steps "
+                  "(chain of thought ending in the same marker)")->check(CLI::IsMember({"direct", "steps"}))->capture_default_str();
   cmd->callback([] {
     using namespace cornerstone::data;
+    if (kind == "arithmetic") {
+      if (!source.empty()) throw cornerstone::ValueError("dataset arithmetic makes its problems; it takes no --source");
+      ArithmeticOptions p = arithmetic.problems;
+      if (!arithmetic.ops.empty()) {
+        p.ops.clear();
+        for (const auto& name : arithmetic.ops) p.ops.push_back(arithmetic_op_from_name(name));
+      }
+      p.seed = o.seed;
+      const SplitSummary s = make_arithmetic_set(p, arithmetic.style == "steps", out, o);
+      std::printf("arithmetic (%s): %lld train, %lld val, %lld test problems in %s ({split}.jsonl, {split}.answers.jsonl, "
+                  "{split}.pairs.jsonl)\n", arithmetic.style.c_str(), static_cast<long long>(s.train), static_cast<long long>(s.val),
+                  static_cast<long long>(s.test), out.c_str());
+      return;
+    }
+    if (source.empty()) throw cornerstone::ValueError("dataset " + kind + " needs --source (the package folder `scripts/fetch` prints)");
     if (kind == "linux-doc") {
       RetrievalSetOptions r;
       r.seed = o.seed;

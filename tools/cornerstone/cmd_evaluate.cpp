@@ -15,7 +15,7 @@ namespace {
 void add_evaluate(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("evaluate", "Score a model on data: perplexity on token shards, accuracy / macro-F1 on labelled "
-                                 "JSONL, retrieval metrics for embedders, response loss on instruction pairs");
+                                 "JSONL, retrieval metrics for embedders, response loss on instruction pairs, few-shot benchmarks (--tasks)");
   cmd->alias("eval");
   static std::string model, task, data, index, rerank;
   static std::vector<std::string> modes;
@@ -23,10 +23,19 @@ void add_evaluate(CLI::App& app) {
   static bool json = false;
   cmd->add_option("--model", model, "Any model: a run or Hugging Face folder, a quantized or fine-tuned folder, a GGUF file "
                                     "(retrieval: the query embedder, default the index's)");
-  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity) or a JSONL file (task metrics)")->required();
-  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft), or "
+  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity) or a JSONL file (task metrics)");
+  static std::vector<std::string> tasks;
+  static eval::HarnessOptions h;
+  cmd->add_option("--tasks", tasks, "Few-shot benchmarks instead of --data: task files (JSONL, docs/alignment.md) or built-in "
+                  "names (arithmetic, arithmetic-steps, arithmetic-choice), comma-separated or repeated")->delimiter(',');
+  cmd->add_option("--shots", h.shots, "--tasks: examples before each document")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", h.seed, "--tasks: seed of the few-shot draws")->capture_default_str();
+  cmd->add_option("--limit", h.limit, "--tasks: score the first N documents of each task (0: all)")->capture_default_str();
+  cmd->add_option("--max-new-tokens", h.max_new_tokens, "--tasks: tokens generated per answer")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--marker", h.marker, "--tasks: the answer is the text after this marker's last occurrence")->capture_default_str();
+  cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft | reward | dpo | grpo), or "
                                   "retrieval: score an --index on JSONL {\"query\", \"relevant\": [paths]}")
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "retrieval"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "reward", "dpo", "grpo", "retrieval"}));
   cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
   cmd->add_option("--rerank", rerank, "Retrieval: also score each mode with this cross-encoder reranking its candidates");
   cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
@@ -36,6 +45,14 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--max-tokens", o.max_tokens, "Token shards: evaluate at most this many tokens (0: all)");
   cmd->add_flag("--json", json, "Print one JSON object");
   cmd->callback([] {
+    if (!tasks.empty()) {
+      if (!data.empty() || !task.empty() || !index.empty()) throw ValueError("--tasks scores benchmarks; it takes no --data, --task or --index");
+      if (model.empty()) throw ValueError("--model is required");
+      const Evaluation e = load(model).evaluate_tasks(tasks, h);
+      std::printf("%s", json ? (e.json.dump() + "\n").c_str() : e.table.c_str());
+      return;
+    }
+    if (data.empty()) throw ValueError("give --data (token shards or JSONL) or --tasks (benchmarks)");
     if (task == "retrieval" || !index.empty()) {
       if (task != "retrieval") throw ValueError("--index is for --task retrieval");
       if (index.empty()) throw ValueError("--task retrieval needs --index (the index to score)");

@@ -32,8 +32,8 @@ double peak_rss_mb() {
 
 void add_finetune(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning "
-                                 "(full, frozen base + head, or LoRA)");
+  auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning, "
+                                 "reward models, dpo, grpo (full, frozen base + head, or LoRA)");
   static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template, time_limit;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
@@ -44,9 +44,24 @@ void add_finetune(CLI::App& app) {
   static bool freeze_base = false, resume = false;
   cmd->add_option("--model", model, "The pretrained model: a folder (a pretraining run, a Hugging Face folder) or a GGUF file")->required();
   cmd->add_option("--task", task, "classify | tag | contrastive | sft | rerank (a cross-encoder: a classifier of (query, passage) "
-                  "pairs made from {\"query\", \"positive\", \"negative\"} lines, for `search --rerank`)")
+                  "pairs made from {\"query\", \"positive\", \"negative\"} lines, for `search --rerank`) | reward (a scalar "
+                  "head trained on {\"prompt\", \"chosen\", \"rejected\"} pairs, Bradley-Terry) | dpo (direct preference "
+                  "optimisation of a decoder on the same pairs) | grpo (reinforcement learning of a decoder from a verifiable reward on "
+                  "{\"prompt\", \"answer\"} lines)")
       ->required()
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank", "reward", "dpo", "grpo"}));
+  static adapt::GrpoOptions grpo;
+  cmd->add_option("--group", grpo.group, "grpo: completions sampled per prompt")->capture_default_str();
+  cmd->add_option("--kl", grpo.kl, "grpo: KL penalty to the reference (the starting model)")->capture_default_str();
+  cmd->add_option("--max-new-tokens", grpo.max_new_tokens, "grpo: tokens per sampled completion")->capture_default_str();
+  cmd->add_option("--sample-temperature", grpo.temperature, "grpo: sampling temperature of the completions")->capture_default_str();
+  cmd->add_option("--reward", grpo.reward, "grpo: the verifiable reward")->check(CLI::IsMember(adapt::verifiable_reward_names()))
+      ->capture_default_str();
+  cmd->add_option("--marker", grpo.marker, "grpo: the answer follows this marker's last occurrence")->capture_default_str();
+  static float beta = 0.1f;
+  static std::string dpo_loss = "sigmoid";
+  cmd->add_option("--beta", beta, "dpo: how strongly the policy is held to the reference (the implicit reward's scale)")->capture_default_str();
+  cmd->add_option("--loss", dpo_loss, "dpo: sigmoid (the DPO paper's) or ipo")->check(CLI::IsMember({"sigmoid", "ipo"}))->capture_default_str();
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
   cmd->add_option("--out", out, "Output folder")->required();
@@ -132,15 +147,18 @@ void add_finetune(CLI::App& app) {
         if (!std::binary_search(spec.labels.begin(), spec.labels.end(), l))
           throw ValueError(train_path + ": label '" + l + "' is not in --labels " + labels_path);
     }
-    if (!pooling.empty() && spec.task != adapt::Task::Classify && spec.task != adapt::Task::Contrastive)
-      throw ValueError("--pooling is for --task classify and contrastive");
+    if (!pooling.empty() && spec.task != adapt::Task::Classify && spec.task != adapt::Task::Contrastive && spec.task != adapt::Task::Reward)
+      throw ValueError("--pooling is for --task classify, contrastive and reward");
+    spec.beta = beta;
+    spec.dpo_loss = dpo_loss;
+    spec.grpo = grpo;
     spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
     spec.chat_template = chat_template;
     spec.packing = packing;
-    if (spec.task != adapt::Task::SFT && (!chat_template.empty() || packing))
-      throw ValueError("--chat-template and --packing are for --task sft");
+    if (!adapt::task_info(spec.task).language_model && !chat_template.empty()) throw ValueError("--chat-template is for --task sft and dpo");
+    if (spec.task != adapt::Task::SFT && packing) throw ValueError("--packing is for --task sft");
     spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
     if (lora_rank > 0) {
       spec.lora.rank = lora_rank;
@@ -178,17 +196,13 @@ void add_finetune(CLI::App& app) {
                                    {"steps", r.steps},
                                    {"peak_rss_mb", peak_rss_mb()},
                                    {"train_loss", r.train_loss},
-                                   {"val", spec.task == adapt::Task::Contrastive ? r.retrieval.to_json()
-                                           : spec.task == adapt::Task::SFT      ? r.language.to_json()
-                                                                                : r.val.to_json()}};
+                                   {"val", r.val.json}};
     io::write_file_atomic((std::filesystem::path(out) / "finetune.json").string(), report.dump(2) + "\n");
     std::printf("trainable %lld of %lld parameters (%.2f%%) | %lld steps in %.1f s | peak RSS %.0f MB\n",
                 static_cast<long long>(r.trainable_parameters), static_cast<long long>(r.total_parameters),
                 report["trainable_percent"].get<double>(), static_cast<long long>(r.steps), r.seconds, peak_rss_mb());
     if (!val_path.empty())
-      std::printf("validation: %s", (spec.task == adapt::Task::Contrastive ? r.retrieval.table()
-                                     : spec.task == adapt::Task::SFT      ? r.language.table()
-                                                                          : r.val.table()).c_str());
+      std::printf("validation: %s", r.val.table.c_str());
     std::printf("model in %s\n", out.c_str());
   });
 }

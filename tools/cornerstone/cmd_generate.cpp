@@ -54,7 +54,7 @@ void add_generate(CLI::App& app) {
     // fine-tuned sft folder (LoRA adapters merged in memory) or a PEFT adapter over its base.
     const Model model = load(model_path, lo);
     if (!model.can(Capability::CausalLM))
-      throw ValueError("'" + model_path + "' is a " + model.describe() + "; generate runs language models (pretrained, or tuned with --task sft)");
+      throw ValueError("'" + model_path + "' is a " + model.describe() + "; generate runs language models (pretrained, or tuned with --task sft, dpo or grpo)");
     const tokenize::Tokenizer& tok = model.tokenizer();
     o.sampling.greedy = greedy;
     o.stop = stop;

@@ -50,8 +50,10 @@ std::string valid_utf8(const std::string& s) {
   return out;
 }
 
-// Shuffles with the seed and writes the three splits.
-SplitSummary write_splits(std::vector<nlohmann::json> rows, const std::string& out, const SplitOptions& o) {
+// Shuffles with the seed and writes the three splits as OUT/{test,val,train}<suffix>.jsonl. Rows
+// of the same count shuffle the same way: parallel files written with one seed stay aligned.
+SplitSummary write_splits(std::vector<nlohmann::json> rows, const std::string& out, const SplitOptions& o,
+                          const std::string& suffix = "") {
   if (rows.empty()) throw ValueError("no examples found in the source");
   if (!(o.val_fraction >= 0 && o.test_fraction >= 0 && o.val_fraction + o.test_fraction < 1))
     throw ValueError("the validation and test fractions must be >= 0 and sum to less than 1");
@@ -64,13 +66,13 @@ SplitSummary write_splits(std::vector<nlohmann::json> rows, const std::string& o
   auto write = [&](const char* name, size_t b, size_t e) {
     std::string text;
     for (size_t i = b; i < e; ++i) text += rows[i].dump() + "\n";
-    io::write_file_atomic((fs::path(out) / name).string(), text);
+    io::write_file_atomic((fs::path(out) / (name + suffix + ".jsonl")).string(), text);
     return static_cast<int64_t>(e - b);
   };
   SplitSummary s;
-  s.test = write("test.jsonl", 0, n_test);
-  s.val = write("val.jsonl", n_test, n_test + n_val);
-  s.train = write("train.jsonl", n_test + n_val, n);
+  s.test = write("test", 0, n_test);
+  s.val = write("val", n_test, n_test + n_val);
+  s.train = write("train", n_test + n_val, n);
   return s;
 }
 
@@ -234,6 +236,23 @@ SplitSummary make_sotu_qa_set(const std::string& source, const std::string& out,
     rows.push_back({{"prompt", "How does " + a.name + "'s " + year + " State of the Union address begin?"}, {"response", valid_utf8(first)}});
   }
   return write_splits(std::move(rows), out, o);
+}
+
+SplitSummary make_arithmetic_set(const ArithmeticOptions& problems, bool steps, const std::string& out, const SplitOptions& o) {
+  std::vector<nlohmann::json> sft, answers, pairs;
+  uint64_t variant = problems.seed;
+  for (const ArithmeticProblem& p : make_arithmetic_problems(problems)) {
+    const std::string solution = steps ? p.steps() : p.direct();
+    const std::string correct = std::to_string(p.answer()), wrong = std::to_string(p.wrong_answer(variant++));
+    const std::string rejected = solution.substr(0, solution.size() - correct.size()) + wrong;  // the solution ends in its answer
+    sft.push_back({{"prompt", p.prompt()}, {"response", solution}});
+    answers.push_back({{"prompt", p.prompt()}, {"answer", correct}, {"solution", solution}, {"op", arithmetic_op_name(p.op)},
+                       {"digits", p.digits()}});
+    pairs.push_back({{"prompt", p.prompt()}, {"chosen", solution}, {"rejected", rejected}});
+  }
+  write_splits(std::move(answers), out, o, ".answers");
+  write_splits(std::move(pairs), out, o, ".pairs");
+  return write_splits(std::move(sft), out, o);
 }
 
 }  // namespace cornerstone::data

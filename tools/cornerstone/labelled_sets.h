@@ -9,11 +9,18 @@
 //               {"prompt": "Who delivered the State of the Union address of 1862?",
 //                "response": "Abraham Lincoln."}, the president's party, and each address's
 //               opening sentence (for instruction tuning, `finetune --task sft`)
+//   arithmetic  synthetic problems (data/arithmetic.h), three files per split: OUT/train.jsonl
+//               {"prompt", "response"} (direct answers or worked steps, for sft),
+//               OUT/train.answers.jsonl {"prompt", "answer", "solution", "op", "digits"} (verifiable
+//               rewards, `evaluate --tasks`), OUT/train.pairs.jsonl {"prompt", "chosen", "rejected"}
+//               (the solution vs the same with a wrong final answer: reward models, DPO)
 // and the Brown corpus as plain text for pretraining (brown-text).
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "cornerstone/data/arithmetic.h"
 
 namespace cornerstone::data {
 
@@ -34,6 +41,9 @@ SplitSummary make_spam_set(const std::string& source, const std::string& out, co
 SplitSummary make_brown_pos_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_brown_genre_set(const std::string& source, const std::string& out, const SplitOptions& options);
 SplitSummary make_sotu_qa_set(const std::string& source, const std::string& out, const SplitOptions& options);
+
+// Arithmetic problems in three parallel forms per split (above); `steps`: worked solutions.
+SplitSummary make_arithmetic_set(const ArithmeticOptions& problems, bool steps, const std::string& out, const SplitOptions& options);
 
 // The Brown corpus without its tags, for pretraining: OUT/<document>.txt, one sentence per line.
 // Returns the number of documents written.

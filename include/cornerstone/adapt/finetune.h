@@ -29,6 +29,7 @@
 
 #include "cornerstone/eval/metrics.h"
 #include "cornerstone/adapt/task_model.h"
+#include "cornerstone/adapt/task_type.h"
 
 namespace cornerstone::adapt {
 
@@ -59,9 +60,7 @@ struct FinetuneResult {
   int64_t trainable_parameters = 0, total_parameters = 0;
   double seconds = 0;     // this invocation's training time
   double train_loss = 0;  // mean over the last epoch
-  eval::TaskMetrics val;        // classify / tag: after the last epoch (empty when no validation data)
-  eval::RetrievalMetrics retrieval;  // contrastive: after the last epoch
-  eval::LanguageMetrics language;    // sft: after the last epoch
+  TaskReport val;               // the task's validation metrics after the last epoch (empty when no validation data)
 };
 
 // Trains `model` into options.out. A run that ends (not interrupted) leaves OUT as the task
@@ -80,15 +79,11 @@ std::optional<std::string> finetune_checkpoint(const std::string& out);
 // true. OUT holding anything else (a finished model, a checkpoint, other files) is left alone: false.
 bool clear_unstarted_finetune(const std::string& out);
 
-// Accuracy, macro-F1 and the confusion matrix of a classify / tag model on a JSONL file
-// (tagging is scored per word, on each word's first token). Labels unknown to the model are errors.
-eval::TaskMetrics evaluate_task(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
-
-// Response loss and perplexity of an sft model on prompt / response JSONL, each example alone.
-eval::LanguageMetrics evaluate_sft(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 8);
-
-// Retrieval quality of a model's sentence embeddings on {"query", "positive"} pairs: each query
-// against every positive of the file, by cosine similarity.
-eval::RetrievalMetrics evaluate_retrieval(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 32);
+// The metrics of a fine-tuned model on a JSONL file of its task (adapt/task_type.h): accuracy,
+// macro-F1 and the confusion matrix (classify, tag; tagging scored per word, on each word's first
+// token), recall and MRR of each query against every positive of the file (contrastive),
+// response loss and perplexity on {"prompt", "response"} (sft, dpo), pairwise accuracy (reward).
+// Labels unknown to the model are errors.
+TaskReport evaluate_file(const TaskModel& model, const std::string& jsonl, int64_t batch_size = 16);
 
 }  // namespace cornerstone::adapt

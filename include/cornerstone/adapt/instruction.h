@@ -47,6 +47,10 @@ struct SftData {
 // One example as a row (not cut).
 SftRow encode_instruction(const InstructionExample& e, const tokenize::ChatTemplate& t, const tokenize::Tokenizer& tok);
 
+// Cuts a row to max_length tokens (the last kept position loses its target: its next token is
+// gone). False when no target is left (the prompt alone fills max_length).
+bool cut_row(SftRow& row, int64_t max_length);
+
 // Every example, cut to max_length, packed when `pack`. Throws ValueError naming `source` when no
 // example is left (every prompt longer than max_length).
 SftData encode_instructions(const std::vector<InstructionExample>& examples, const tokenize::ChatTemplate& t,

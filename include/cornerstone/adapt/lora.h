@@ -81,6 +81,10 @@ void unmerge_lora(models::PretrainedModel& model);
 // Merges and removes the adapters: a plain model again.
 void bake_lora(models::PretrainedModel& model);
 
+// Switches every (unmerged) adapter off, so that the model computes its base's outputs exactly,
+// or back on; the weights are not touched (grpo's reference under LoRA).
+void set_lora_active(models::PretrainedModel& model, bool active);
+
 // Sets the dropout generator of every adapter.
 void set_lora_dropout_rng(models::PretrainedModel& model, Rng* rng);
 

@@ -5,6 +5,7 @@
 //   retrieval pairs {"query": "...", "positive": "...", "negative": "..."}   (contrastive training;
 //                   the hard negative is optional)
 //   instruction     {"prompt": "...", "response": "..."}  (optional "system": "...")
+//   verifiable      {"prompt": "What is 47 + 85?", "answer": "132"}  (grpo; other keys are ignored)
 // Readers check every line and name the file, line and field that is wrong.
 #pragma once
 
@@ -46,6 +47,11 @@ struct InstructionExample {
 std::vector<ClassificationExample> read_classification(const std::string& jsonl);
 std::vector<TaggingExample> read_tagging(const std::string& jsonl);
 std::vector<InstructionExample> read_instructions(const std::string& jsonl);
+struct AnswerExample {
+  std::string prompt, answer;
+  int64_t line = 0;
+};
+std::vector<AnswerExample> read_answers(const std::string& jsonl);
 std::vector<RetrievalPair> read_retrieval_pairs(const std::string& jsonl);
 
 // A cross-encoder's training data from retrieval triples: each {"query", "positive", "negative"?}

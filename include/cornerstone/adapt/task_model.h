@@ -1,6 +1,6 @@
 // A pretrained model (decoder or encoder) adapted to a task, and its folder on disk.
 //
-//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft", "mode": "full" | "frozen" |
+//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft" | "reward" | "dpo" | "grpo", "mode": "full" | "frozen" |
 //                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
 //                   "lora": {...}, "pooling": "mean" | "cls" (contrastive, classify), "temperature": t, "from_scratch": bool,
 //                   "chat_template": "chatml" | "plain", "packing": bool}
@@ -16,7 +16,9 @@
 // output; adapt/embedding.h), sft (instruction tuning of a decoder: next-token loss on the
 // responses of prompt / response pairs, adapt/instruction.h; full or LoRA, no head; a full sft
 // folder is a plain model folder whose config.json names its "chat_template", so `generate --chat`
-// prompts it the way it was tuned). An encoder's classification head reads the pooler, which MLM
+// prompts it the way it was tuned), reward (a scalar head trained on preference pairs,
+// adapt/preference.h; saved like a one-label classifier), dpo (a decoder tuned on preference
+// pairs against its starting point; saved like sft). An encoder's classification head reads the pooler, which MLM
 // pretraining leaves untrained: it trains with the head in every mode (frozen and LoRA included).
 #pragma once
 
@@ -27,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cornerstone/adapt/grpo.h"
 #include "cornerstone/adapt/heads.h"
 #include "cornerstone/adapt/lora.h"
 #include "cornerstone/adapt/model_inputs.h"
@@ -35,9 +38,22 @@
 
 namespace cornerstone::adapt {
 
-enum class Task { Classify, Tag, Contrastive, SFT };
+enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO, GRPO };
 enum class AdaptMode { Full, Frozen, LoRA };
 
+// What the code around a task needs to know of it (each task's registration, adapt/task_type.h):
+// its name, what it trains, how it is saved.
+struct TaskInfo {
+  Task task;
+  const char* name;        // "reward"
+  const char* summary;     // for --help
+  bool language_model;     // tunes a causal LM with no head (sft, dpo): generates, saves a plain model folder
+  bool paired;             // examples are pairs of inputs (contrastive: query, document; reward: chosen, rejected)
+  int64_t head_outputs;    // a sequence head with this many outputs (-1: one per label; 0: no sequence head)
+  const char* peft_type;   // adapter_config.json's task_type under LoRA
+};
+const TaskInfo& task_info(Task t);
+const std::vector<TaskInfo>& task_infos();
 std::string task_name(Task t);
 Task task_from_name(const std::string& s);  // throws ValueError listing the tasks
 std::string pooling_name(Pooling p);
@@ -45,7 +61,7 @@ Pooling pooling_from_name(const std::string& s);  // throws ValueError listing t
 // Without --pooling / a task.json key: a classifier reads the model's sequence features (BERT's
 // pooler on [CLS], a decoder's last token; every classifier saved before mean pooling existed),
 // sentence embeddings the mean of the tokens.
-inline Pooling default_pooling(Task t) { return t == Task::Classify ? Pooling::Cls : Pooling::Mean; }
+inline Pooling default_pooling(Task t) { return t == Task::Classify || t == Task::Reward ? Pooling::Cls : Pooling::Mean; }
 
 struct TaskSpec {
   Task task = Task::Classify;
@@ -59,6 +75,9 @@ struct TaskSpec {
   bool from_scratch = false;        // the base's architecture with fresh weights: the no-pretraining baseline
   std::string chat_template;        // sft: the template's name (empty: the base model's, tokenize::chat_template_for)
   bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
+  float beta = 0.1f;                // dpo: the strength of the pull toward the reference
+  std::string dpo_loss = "sigmoid"; // dpo: sigmoid | ipo (adapt/preference.h)
+  GrpoOptions grpo;                 // grpo (adapt/grpo.h)
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);

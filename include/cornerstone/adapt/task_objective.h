@@ -18,13 +18,16 @@
 // before the engine existed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cornerstone/eval/metrics.h"
+#include "cornerstone/adapt/preference.h"
 #include "cornerstone/adapt/task_batches.h"
+#include "cornerstone/adapt/task_type.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/train/objective.h"
 
@@ -55,10 +58,8 @@ class TaskObjective : public train::Objective {
   std::string progress_note(int64_t step) const override;
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  // The last validation's metrics (classify / tag, contrastive, sft).
-  const eval::TaskMetrics& val_metrics() const { return val_; }
-  const eval::RetrievalMetrics& retrieval_metrics() const { return retrieval_; }
-  const eval::LanguageMetrics& language_metrics() const { return language_; }
+  // The last validation's report (adapt/task_type.h).
+  const TaskReport& val_report() const { return report_; }
 
  private:
   // The examples of epoch `epoch` in their shuffled order (cached: epochs are visited in order).
@@ -71,11 +72,11 @@ class TaskObjective : public train::Objective {
   TaskObjectiveOptions o_;
   int64_t steps_per_epoch_;
   bool has_val_;
-  std::vector<Encoded> val_examples_;           // classify / tag / sft
-  std::vector<std::string> queries_, documents_;  // contrastive
-  eval::TaskMetrics val_;
-  eval::RetrievalMetrics retrieval_;
-  eval::LanguageMetrics language_;
+  EvalSet val_;         // the validation examples, read (and prepared) once
+  TaskReport report_;   // the last validation's
+  mutable StepLog step_log_;  // what the step in progress logs (annotate writes and clears it)
+  mutable bool step_started_ = false;
+  mutable std::chrono::steady_clock::time_point step_begin_;
   mutable Rng shuffle_;
   mutable int64_t shuffled_epochs_ = 0;
   mutable std::vector<size_t> order_;

@@ -31,6 +31,11 @@ void gelu_backward_bias(GeluKind kind, const float* h, const float* dy, int64_t 
 void silu_forward(const float* x, int64_t n, float* y);
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
 
+// log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), stable for any x; dx = dy sigmoid(-x). Scalar
+// code (no ISA variants): preference losses apply it to a few values per batch, not on a hot path.
+void log_sigmoid_forward(const float* x, int64_t n, float* y);
+void log_sigmoid_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
+
 // tanh(x); the backward takes the forward's output: dx = dy (1 - y^2). (BERT's pooler.)
 void tanh_forward(const float* x, int64_t n, float* y);
 void tanh_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate);

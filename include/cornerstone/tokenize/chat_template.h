@@ -44,6 +44,10 @@ struct ChatTemplate {
   // Ids of the stop strings that are single (special) tokens of `tok`: generation stops on them
   // (a tokenizer skips special tokens when decoding, so the strings alone would never match).
   std::vector<int32_t> stop_token_ids(const tokenize::Tokenizer& tok) const;
+  // What a reply's content follows in a full assistant turn but the generation prompt leaves out:
+  // the rest of role_end after generation_role_end (plain: " " of ": " after ":"; chatml: "").
+  // Trained and scored replies start with it, so they are exactly what generation continues.
+  std::string reply_lead() const;
 };
 
 // "chatml" or "plain"; throws ValueError listing the names.

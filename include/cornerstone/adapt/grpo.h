@@ -1,0 +1,47 @@
+// GRPO: group relative policy optimisation (Shao et al. 2024, DeepSeekMath) with verifiable
+// rewards (`finetune --task grpo`, src/adapt/tasks/grpo.cpp). Per step, for each of B prompts
+// ({"prompt", "answer"} JSONL, rendered in the model's chat template):
+//
+//   sample      G completions from the current policy, all B x G in one batched generation
+//               through the KV-cache runner (infer/generator.h), at `temperature`
+//   reward      r = 1 when the completion's answer (after the last marker) equals "answer", else 0
+//               (--reward exact-match)
+//   KL penalty  r' = r - kl * (log pi(completion) - log pi_ref(completion)), the sequence
+//               log-probabilities of the policy and of the reference (the starting model; under
+//               LoRA the base with its adapters switched off): the KL to the reference as a
+//               penalty in the reward (Ziegler et al. 2019) rather than a separate loss term
+//   advantage   A_i = (r'_i - mean(r'_group)) / (std(r'_group) + 1e-4), std unbiased as TRL's
+//   loss        mean_i A_i * (mean over completion i's tokens of -log pi(token)): one policy
+//               gradient step per sampling (the importance ratio is 1, so no clipping is needed)
+//
+// A group whose completions all earn the same reward has zero advantages and teaches nothing.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace cornerstone::adapt {
+
+struct GrpoOptions {
+  int64_t group = 4;              // completions sampled per prompt
+  float kl = 0.04f;               // KL penalty coefficient
+  int64_t max_new_tokens = 64;    // per completion
+  float temperature = 1.0f;       // sampling temperature (> 0)
+  std::string reward = "exact-match";
+  std::string marker = "Answer:"; // the answer follows its last occurrence
+
+  nlohmann::json to_json() const;
+  static GrpoOptions from_json(const nlohmann::json& j, const std::string& where);
+  void validate() const;  // ValueError naming the option
+};
+
+// Rewards of B groups of `group` consecutive completions -> their advantages (above).
+std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t group);
+
+// The built-in verifiable rewards, by name ("exact-match"); ValueError listing them for another.
+float verifiable_reward(const std::string& name, const std::string& completion, const std::string& answer, const std::string& marker);
+std::vector<std::string> verifiable_reward_names();
+
+}  // namespace cornerstone::adapt
