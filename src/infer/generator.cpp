@@ -94,6 +94,9 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
     return true;
   };
 
+  // A model's vocabulary may be padded past its tokenizer's: ids the tokenizer cannot decode are
+  // never sampled.
+  auto sampled_vocab = [&](int64_t model_vocab) { return std::min<int64_t>(model_vocab, tokenizer_.vocab_size()); };
   // Prompt processing: every prompt in one pass.
   double t0 = now_s();
   std::vector<SeqChunk> chunks;
@@ -102,9 +105,9 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
   std::vector<size_t> live;
   if (o.max_tokens > 0) {
     Tensor logits = runner.forward(cache, chunks);
-    const int64_t V = logits.size(1);
+    const int64_t stride = logits.size(1), V = sampled_vocab(stride);
     for (size_t i = 0; i < n; ++i) {
-      const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(i) * V, static_cast<size_t>(V));
+      const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(i) * stride, static_cast<size_t>(V));
       next[i] = sample_token(row, o.sampling, history[i], rngs[i]);
     }
   }
@@ -123,11 +126,11 @@ std::vector<Generation> Generator::generate(const std::vector<std::string>& prom
     chunks.clear();
     for (size_t i : live) chunks.push_back({static_cast<int64_t>(i), std::span<const int32_t>(&next[i], 1)});
     Tensor logits = runner.forward(cache, chunks);
-    const int64_t V = logits.size(1);
+    const int64_t stride = logits.size(1), V = sampled_vocab(stride);
     std::vector<size_t> still;
     for (size_t k = 0; k < live.size(); ++k) {
       const size_t i = live[k];
-      const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(k) * V, static_cast<size_t>(V));
+      const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(k) * stride, static_cast<size_t>(V));
       next[i] = sample_token(row, o.sampling, history[i], rngs[i]);
       if (accept(i, next[i])) still.push_back(i);
     }

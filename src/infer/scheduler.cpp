@@ -191,11 +191,13 @@ void Scheduler::loop() {
     std::vector<std::shared_ptr<Request>> finished;
     try {
       const Tensor logits = runner.forward(cache, chunks);
-      const int64_t V = logits.size(1);
+      // A model's vocabulary may be padded past its tokenizer's: ids the tokenizer cannot decode
+      // are never sampled.
+      const int64_t stride = logits.size(1), V = std::min<int64_t>(stride, tokenizer_.vocab_size());
       for (size_t k = 0; k < stepped.size(); ++k) {
         Request& r = *stepped[k];
         if (!samples[k]) continue;
-        const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(k) * V, static_cast<size_t>(V));
+        const std::span<const float> row(logits.data<float>() + static_cast<int64_t>(k) * stride, static_cast<size_t>(V));
         SchedulerEvent e;
         e.prompt_tokens = static_cast<int64_t>(r.prompt.size());
         if (r.options.max_tokens == 0) {

@@ -3,11 +3,14 @@
 // bad prompts or options are errors.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include <string>
 #include <vector>
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/infer/generator.h"
+#include "cornerstone/infer/scheduler.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/tokenize/bpe_trainer.h"
 #include "infer_test.h"
@@ -41,6 +44,39 @@ GenerateOptions greedy(int64_t n) {
   o.sampling.greedy = true;
   o.stop_at_eos = false;
   return o;
+}
+
+// A model whose vocabulary is padded past its tokenizer's (common in checkpoints: 50257 tokens,
+// 50304 logits) used to sample ids the tokenizer could not decode, and failed mid-generation.
+TEST(Generator, APaddedVocabularyNeverYieldsIdsTheTokenizerLacks) {
+  Fixture& f = fixture();
+  models::DecoderConfig cfg = f.cfg;
+  cfg.vocab_size = f.tok.vocab_size() + 400;  // more padding than real tokens: random logits pick it often
+  const models::GPT padded(cfg, 5);
+  GenerateOptions o;
+  o.max_tokens = 40;
+  o.sampling.temperature = 2.0f;
+  o.stop_at_eos = false;
+  const auto out = Generator(padded, f.tok).generate({"The state", "We the people"}, o);
+  for (const auto& g : out) {
+    EXPECT_EQ(g.tokens.size(), 40u);
+    for (int32_t t : g.tokens) EXPECT_LT(t, f.tok.vocab_size());
+  }
+  infer::Scheduler sched(InferenceWeights::from_model(padded, WeightFormat::F32), f.tok, {.slots = 2});
+  std::promise<std::vector<int32_t>> done;
+  std::vector<int32_t> tokens;
+  infer::RequestOptions ro;
+  ro.max_tokens = 40, ro.sampling.temperature = 2.0f, ro.stop_at_eos = false;
+  ASSERT_TRUE(sched.submit(f.tok.encode("The state"), ro, [&](const infer::SchedulerEvent& e) {
+    if (e.token) tokens.push_back(*e.token);
+    if (e.finished) {
+      EXPECT_EQ(e.finish_reason, "length") << e.error;
+      done.set_value(tokens);
+    }
+  }));
+  const auto got = done.get_future().get();
+  EXPECT_EQ(got.size(), 40u);
+  for (int32_t t : got) EXPECT_LT(t, f.tok.vocab_size());
 }
 
 TEST(Generator, StreamedPiecesAddUpToTheText) {
