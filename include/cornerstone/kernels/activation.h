@@ -31,6 +31,10 @@ void gelu_backward_bias(GeluKind kind, const float* h, const float* dy, int64_t 
 void silu_forward(const float* x, int64_t n, float* y);
 void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
 
+// relu(x) = max(x, 0); the backward takes the forward's output: dx = dy where y > 0 (ResNets).
+void relu_forward(const float* x, int64_t n, float* y);
+void relu_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate);
+
 // tanh(x); the backward takes the forward's output: dx = dy (1 - y^2). (BERT's pooler.)
 void tanh_forward(const float* x, int64_t n, float* y);
 void tanh_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate);
