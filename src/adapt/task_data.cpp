@@ -5,31 +5,17 @@
 #include <set>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/data/jsonl.h"
 #include "cornerstone/io/atomic_file.h"
 
 namespace cornerstone::adapt {
 
 namespace {
 
-// Calls f(json, where, line) for every non-empty line of a JSONL file.
+// Every non-empty line of a JSONL file as an object (data/jsonl.h).
 template <typename F>
 void for_each_line(const std::string& path, F f) {
-  std::ifstream in(path);
-  if (!in) throw IOError("cannot open '" + path + "'");
-  int64_t n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      throw FormatError(where + ": not a JSON object");
-    }
-    if (!j.is_object()) throw FormatError(where + ": not a JSON object");
-    f(j, where, n);
-  }
+  data::for_each_jsonl(path, f);
 }
 
 std::string string_field(const nlohmann::json& j, const char* key, const std::string& where) {
