@@ -199,6 +199,21 @@ def encoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach(), h.detach(), pooled.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def image_classifier(x, a):
+    """An image classifier folder a["dir"] (ViT or BiT) in the reference: pixels x[0], labels x[1].
+    Returns (cross-entropy loss, logits, d loss / d param in a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_image_classifier
+    model = load_image_classifier(a["dir"])
+    if a.get("float64"):
+        model = model.double()
+    logits = model(x[0])
+    loss = F.cross_entropy(logits, x[1].long())
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
+
+
 def info_nce(x, a):
     """Sentence-embedding pooling + InfoNCE with in-batch negatives: x[0], x[1] are the hidden states
     (B, T, C) of queries and positives with real lengths a["lengths_q"], a["lengths_p"]; mean pooling
@@ -275,6 +290,7 @@ OPS = {
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
     "encoder_model": encoder_model,
+    "image_classifier": image_classifier,
     "info_nce": info_nce,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],

@@ -54,6 +54,7 @@ enum class TextFraming {
               // has seen the whole text
   ClsSep,     // [CLS] text [SEP], pairs [CLS] a [SEP] b [SEP] with segment ids: a bidirectional
               // encoder, whose [CLS] state has seen every token
+  None,       // not a text model: its input is images (models/image_classifier.h)
 };
 
 class PretrainedModel : public nn::Module {
@@ -128,6 +129,17 @@ class MaskedLM {
   virtual Tensor mlm_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
   // The MLM head on hidden states (..., C) -> logits (..., V).
   virtual Tensor mlm_logits(const Tensor& hidden) const = 0;
+};
+
+// A model that classifies images: supervised image pretraining, accuracy (models/image_classifier.h
+// has the image geometry and labels it was built for).
+class ImageClassifier {
+ public:
+  virtual ~ImageClassifier() = default;
+  // pixels (B, C, H, W) f32, normalised as the model's ImageSpec says -> logits (B, num_labels).
+  virtual Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const = 0;
+  // Mean cross-entropy of the batch's pixels against its labels (B) i32.
+  Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };
 
 // The real lengths of a batch of B sequences padded to T: `lengths` (B) i32 checked to lie in
