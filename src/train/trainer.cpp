@@ -27,24 +27,31 @@ TrainResult Trainer::run() {
   if (tc.precision == "bf16" && !cpu::features().avx512_bf16)
     throw UnsupportedError("--precision bf16 needs a CPU with AVX512-BF16 (this one has none); use f32");
   if (opt_.steps > 0) tc.steps = opt_.steps;
-  const int64_t T = cfg_.sequence_length();
+  // An image objective's "token" is an image (the loop's throughput and MFU are then per image).
+  const ObjectiveType& type = objective_type(cfg_.objective, "objective");
+  const int64_t T = type.token_data ? cfg_.sequence_length() : 1;
   const int64_t B = tc.batch_size;
   const int64_t micro_tokens = B * T;
   const int64_t accum = tc.tokens_per_step > 0 ? std::max<int64_t>(1, tc.tokens_per_step / micro_tokens) : 1;
 
   // ---- data ----
-  const data::TokenDataset train = data::TokenDataset::open(opt_.data_dir, "train");
-  std::optional<data::TokenDataset> val;
-  try {
-    val = data::TokenDataset::open(opt_.data_dir, "val");
-  } catch (const ValueError&) {
-    // no validation split: validation losses are skipped
+  // Token shards for the objectives that read them; an image objective opens its own data.
+  std::optional<data::TokenDataset> train, val;
+  if (type.token_data) {
+    train = data::TokenDataset::open(opt_.data_dir, "train");
+    try {
+      val = data::TokenDataset::open(opt_.data_dir, "val");
+    } catch (const ValueError&) {
+      // no validation split: validation losses are skipped
+    }
   }
   // The model fresh from the seed, and the objective its family pretrains by (or the config's):
-  // causal LM for decoders, masked LM for encoders.
+  // causal LM for decoders, masked LM for encoders, image classification for image models.
   const std::unique_ptr<models::PretrainedModel> model_ptr = cfg_.model->create(tc.seed);
   models::PretrainedModel& model = *model_ptr;
-  const std::unique_ptr<Objective> objective = make_objective({model, cfg_, train, val ? &*val : nullptr, opt_.data_dir});
+  ObjectiveInputs inputs{model, cfg_, train ? &*train : nullptr, val ? &*val : nullptr, opt_.data_dir};
+  inputs.accumulation = accum;
+  const std::unique_ptr<Objective> objective = make_objective(inputs);
 
   // ---- run folder ----
   const fs::path run(opt_.run_dir);
@@ -66,7 +73,11 @@ TrainResult Trainer::run() {
   io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");
   model.set_checkpoint_activations(tc.checkpoint_activations);
 
-  if (!opt_.quiet)
+  if (!opt_.quiet && !type.token_data)
+    std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld images x %lld accumulation | %d threads\n", model.model_type().c_str(),
+                 human_count(static_cast<double>(model.num_parameters())).c_str(), objective->describe().c_str(), static_cast<long long>(B),
+                 static_cast<long long>(accum), num_threads());
+  else if (!opt_.quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
                  model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
                  objective->describe().c_str(),

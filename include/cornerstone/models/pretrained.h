@@ -24,6 +24,7 @@
 #include "cornerstone/core/rng.h"
 #include "cornerstone/data/batch.h"
 #include "cornerstone/models/family.h"
+#include "cornerstone/models/image_classifier.h"
 #include "cornerstone/nn/layers.h"
 #include "cornerstone/nn/module.h"
 
@@ -138,6 +139,8 @@ class ImageClassifier {
   virtual ~ImageClassifier() = default;
   // pixels (B, C, H, W) f32, normalised as the model's ImageSpec says -> logits (B, num_labels).
   virtual Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const = 0;
+  // The images the model was built for: channels, size, labels, normalisation.
+  virtual const ImageSpec& image_spec() const = 0;
   // Mean cross-entropy of the batch's pixels against its labels (B) i32.
   Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };

@@ -69,6 +69,7 @@ class Bit : public PretrainedModel, public ImageClassifier {
   // pixels (B, C, H, W) -> pooled features (B, hidden_sizes.back()) after the final norm.
   Tensor features(const Tensor& pixels) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
+  const ImageSpec& image_spec() const override { return cfg_.image; }
 
   // PretrainedModel: the hidden states are the pooled features as one token, (B, 1, C).
   TextFraming text_framing() const override { return TextFraming::None; }

@@ -72,6 +72,7 @@ class ViT : public PretrainedModel, public ImageClassifier {
   // expected image shape.
   Tensor hidden(const Tensor& pixels, Rng* dropout_rng = nullptr) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
+  const ImageSpec& image_spec() const override { return cfg_.image; }
 
   // PretrainedModel
   TextFraming text_framing() const override { return TextFraming::None; }
