@@ -51,13 +51,12 @@ void check_against_reference(const models::ModelConfig& cfg, const std::string& 
   for (auto& [n, p] : model->named_parameters())
     if (n.find("norm") != std::string::npos) p.detach().copy_from(Tensor::uniform(p.shape(), perturb, 0.5f, 1.5f));
   const std::string dir = save_temp(*model, tag);
-  const auto& spec = dynamic_cast<const models::ViTConfig*>(&cfg) ? dynamic_cast<const models::ViTConfig&>(cfg).image
-                                                                  : dynamic_cast<const models::BitConfig&>(cfg).image;
+  const auto* classifier = model->as<models::ImageClassifier>();
+  ASSERT_NE(classifier, nullptr);
+  const models::ImageSpec& spec = classifier->image_spec();
   Rng rng(11);
   const Tensor pixels = Tensor::uniform({3, spec.channels, spec.image_size, spec.image_size}, rng, -2.0f, 2.0f);
   const Tensor labels = Tensor::from_data({3}, std::vector<int32_t>{1, 0, static_cast<int32_t>(spec.num_labels - 1)});
-  const auto* classifier = model->as<models::ImageClassifier>();
-  ASSERT_NE(classifier, nullptr);
   const Tensor logits = classifier->image_logits(pixels);
   data::Batch batch;
   batch.set(data::batch_keys::pixels, pixels).set(data::batch_keys::labels, labels);

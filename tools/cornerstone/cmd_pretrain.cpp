@@ -12,12 +12,13 @@
 namespace {
 
 void add_pretrain(CLI::App& app) {
-  auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
+  auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM) or labelled images (vit, bit: classification)");
   static std::string config, data, out, time_limit, precision, init;
   static int64_t steps = 0, batch = 0, context = 0;
   static bool resume = false, checkpoint_activations = false;
-  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, ...) or a JSON file")->required();
-  cmd->add_option("--data", data, "Folder written by `cornerstone prepare`")->required();
+  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, vit-tiny, resnetv2-18, ...) or a JSON file")->required();
+  cmd->add_option("--data", data, "Folder written by `cornerstone prepare`, or labelled images for vit / bit: an IDX folder "
+                  "(/usr/share/datasets/fashion-mnist), <split>/<class>/ folders, or <split>.jsonl files")->required();
   cmd->add_option("--out", out, "Run folder: checkpoints, metrics.jsonl, the model")->required();
   auto* s = cmd->add_option("--steps", steps, "Optimizer steps (default: the config's)")->check(CLI::PositiveNumber);
   cmd->add_option("--time", time_limit, "Train for this long instead (e.g. 5m); the schedule is sized to fit")->excludes(s);
