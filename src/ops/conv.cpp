@@ -48,24 +48,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   kernels::conv2d_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr, B, O, g, out.data<float>());
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record("conv2d", {x, weight, bias}, out, [xc, wc, g, B, O](const Tensor& dy, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      float* db = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
-      if (sink.needs(2)) {
-        auto b = sink.buffer(2);
-        if (b.fresh) b.tensor.zero();
-        db = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
+      float* db = sink.summed_into(2);
       kernels::conv2d_backward(dy.data<float>(), xc.data<float>(), wc.data<float>(), B, O, g, dx, acc, dw, db);
     });
   }

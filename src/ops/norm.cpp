@@ -39,24 +39,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
                              rstd.data<float>());
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record("layer_norm", {x, weight, bias}, out, [xc, wc, mean, rstd, N, C](const Tensor& g, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      float* db = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
-      if (sink.needs(2)) {
-        auto b = sink.buffer(2);
-        if (b.fresh) b.tensor.zero();
-        db = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
+      float* db = sink.summed_into(2);
       kernels::layernorm_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr,
                                   mean.data<float>(), rstd.data<float>(), N, C, dx, acc, dw, db);
     });
@@ -77,18 +63,9 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
                            rstd.data<float>());
   if (autograd::needs_grad({x, weight})) {
     autograd::record("rms_norm", {x, weight}, out, [xc, wc, rstd, N, C](const Tensor& g, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
       kernels::rmsnorm_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr,
                                 rstd.data<float>(), N, C, dx, acc, dw);
     });
@@ -122,24 +99,10 @@ Tensor channel_affine(const Tensor& x, const Tensor& weight, const Tensor& bias)
                                   B, C, S, out.data<float>());
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record("channel_affine", {x, weight, bias}, out, [xc, wc, B, C, S](const Tensor& g, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      float* db = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
-      if (sink.needs(2)) {
-        auto b = sink.buffer(2);
-        if (b.fresh) b.tensor.zero();
-        db = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
+      float* db = sink.summed_into(2);
       kernels::channel_affine_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr, B, C, S, dx, acc,
                                        dw, db);
     });

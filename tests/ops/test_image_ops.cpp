@@ -20,11 +20,6 @@ using namespace cornerstone::testing;
 
 namespace {
 
-Tensor rand(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Rng rng(seed);
-  return Tensor::uniform(s, rng, lo, hi);
-}
-
 // Distinct values 0.05 apart in random order, centred on 0 and never 0 itself: max pooling and relu
 // have no ties or kinks within the finite-difference step.
 Tensor distinct(const Shape& s, uint64_t seed) {
@@ -33,11 +28,6 @@ Tensor distinct(const Shape& s, uint64_t seed) {
   Rng rng(seed);
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
   return Tensor::from_data(s, v);
-}
-
-void check(OpCase c, bool fd = true) {
-  check_against_oracle(c);
-  if (fd) check_finite_differences(c);
 }
 
 }  // namespace
@@ -52,29 +42,29 @@ TEST(OpsConv, Conv2dStridesPaddingsAndPointwise) {
     OpCase c;
     c.oracle_op = "conv2d";
     c.attrs = {{"stride", s.stride}, {"padding", s.pad}};
-    c.inputs = {rand({s.B, s.C, s.H, s.W}, 1), rand({s.O, s.C, s.k, s.k}, 2, -0.5, 0.5), rand({s.O}, 3)};
+    c.inputs = {random_tensor({s.B, s.C, s.H, s.W}, 1), random_tensor({s.O, s.C, s.k, s.k}, 2, -0.5, 0.5), random_tensor({s.O}, 3)};
     c.grad = {true, true, true};
     c.run = [s](const std::vector<Tensor>& in) { return ops::conv2d(in[0], in[1], in[2], s.stride, s.pad); };
-    check(c);
+    check_op(c);
   }
   // Without a bias.
   OpCase c;
   c.oracle_op = "conv2d";
   c.attrs = {{"stride", 1}, {"padding", 0}};
-  c.inputs = {rand({2, 2, 5, 4}, 4), rand({3, 2, 2, 3}, 5)};
+  c.inputs = {random_tensor({2, 2, 5, 4}, 4), random_tensor({3, 2, 2, 3}, 5)};
   c.grad = {true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::conv2d(in[0], in[1], Tensor(), 1, 0); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsConv, Conv2dBadShapesNameTheProblem) {
-  EXPECT_THROW(ops::conv2d(rand({2, 3, 5}, 1), rand({4, 3, 3, 3}, 2), Tensor()), ShapeError);
-  EXPECT_THROW(ops::conv2d(rand({2, 3, 5, 5}, 1), rand({4, 2, 3, 3}, 2), Tensor()), ShapeError);
-  EXPECT_THROW(ops::conv2d(rand({2, 3, 2, 2}, 1), rand({4, 3, 3, 3}, 2), Tensor()), ShapeError);
-  EXPECT_THROW(ops::conv2d(rand({2, 3, 5, 5}, 1), rand({4, 3, 3, 3}, 2), rand({3}, 3)), ShapeError);
-  EXPECT_THROW(ops::conv2d(rand({2, 3, 5, 5}, 1), rand({4, 3, 3, 3}, 2), Tensor(), 0), ValueError);
+  EXPECT_THROW(ops::conv2d(random_tensor({2, 3, 5}, 1), random_tensor({4, 3, 3, 3}, 2), Tensor()), ShapeError);
+  EXPECT_THROW(ops::conv2d(random_tensor({2, 3, 5, 5}, 1), random_tensor({4, 2, 3, 3}, 2), Tensor()), ShapeError);
+  EXPECT_THROW(ops::conv2d(random_tensor({2, 3, 2, 2}, 1), random_tensor({4, 3, 3, 3}, 2), Tensor()), ShapeError);
+  EXPECT_THROW(ops::conv2d(random_tensor({2, 3, 5, 5}, 1), random_tensor({4, 3, 3, 3}, 2), random_tensor({3}, 3)), ShapeError);
+  EXPECT_THROW(ops::conv2d(random_tensor({2, 3, 5, 5}, 1), random_tensor({4, 3, 3, 3}, 2), Tensor(), 0), ValueError);
   try {
-    ops::conv2d(rand({2, 3, 5, 5}, 1), rand({4, 2, 3, 3}, 2), Tensor());
+    ops::conv2d(random_tensor({2, 3, 5, 5}, 1), random_tensor({4, 2, 3, 3}, 2), Tensor());
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("input channels"), std::string::npos) << e.what();
   }
@@ -84,10 +74,10 @@ TEST(OpsConv, Pad2d) {
   OpCase c;
   c.oracle_op = "pad2d";
   c.attrs = {{"pad", {1, 2, 0, 3}}};
-  c.inputs = {rand({2, 3, 4, 5}, 6)};
+  c.inputs = {random_tensor({2, 3, 4, 5}, 6)};
   c.grad = {true};
   c.run = [](const std::vector<Tensor>& in) { return ops::pad2d(in[0], 1, 2, 0, 3); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsConv, MaxAndAveragePooling) {
@@ -99,64 +89,64 @@ TEST(OpsConv, MaxAndAveragePooling) {
     m.inputs = {distinct({2, 3, 7, 6}, 7)};
     m.grad = {true};
     m.run = [k, stride, pad](const std::vector<Tensor>& in) { return ops::max_pool2d(in[0], k, stride, pad); };
-    check(m);
+    check_op(m);
     OpCase a = m;
     a.oracle_op = "avg_pool2d";
-    a.inputs = {rand({2, 3, 7, 6}, 8)};
+    a.inputs = {random_tensor({2, 3, 7, 6}, 8)};
     a.run = [k, stride, pad](const std::vector<Tensor>& in) { return ops::avg_pool2d(in[0], k, stride, pad); };
-    check(a);
+    check_op(a);
   }
   OpCase g;
   g.oracle_op = "global_avg_pool";
-  g.inputs = {rand({3, 4, 5, 3}, 9)};
+  g.inputs = {random_tensor({3, 4, 5, 3}, 9)};
   g.grad = {true};
   g.run = [](const std::vector<Tensor>& in) { return ops::global_avg_pool(in[0]); };
-  check(g);
-  EXPECT_THROW(ops::max_pool2d(rand({2, 3, 4, 4}, 1), 3, 1, 2), ValueError);
-  EXPECT_THROW(ops::max_pool2d(rand({2, 3, 2, 2}, 1), 3, 1, 0), ShapeError);
+  check_op(g);
+  EXPECT_THROW(ops::max_pool2d(random_tensor({2, 3, 4, 4}, 1), 3, 1, 2), ValueError);
+  EXPECT_THROW(ops::max_pool2d(random_tensor({2, 3, 2, 2}, 1), 3, 1, 0), ShapeError);
 }
 
 TEST(OpsConv, PatchEmbedding) {
   OpCase c;
   c.oracle_op = "patch_embedding";
   c.attrs = {{"patch", 4}};
-  c.inputs = {rand({2, 3, 8, 12}, 10), rand({5, 3, 4, 4}, 11, -0.3, 0.3), rand({5}, 12)};
+  c.inputs = {random_tensor({2, 3, 8, 12}, 10), random_tensor({5, 3, 4, 4}, 11, -0.3, 0.3), random_tensor({5}, 12)};
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::patch_embedding(in[0], in[1], in[2], 4); };
-  check(c);
-  EXPECT_THROW(ops::patch_embedding(rand({1, 3, 10, 8}, 1), rand({5, 3, 4, 4}, 2), Tensor(), 4), ShapeError);
+  check_op(c);
+  EXPECT_THROW(ops::patch_embedding(random_tensor({1, 3, 10, 8}, 1), random_tensor({5, 3, 4, 4}, 2), Tensor(), 4), ShapeError);
 }
 
 TEST(OpsConv, WeightStandardization) {
   OpCase c;
   c.oracle_op = "weight_standardize";
   c.attrs = {{"eps", 1e-6}};
-  c.inputs = {rand({6, 3, 3, 3}, 13)};
+  c.inputs = {random_tensor({6, 3, 3, 3}, 13)};
   c.grad = {true};
   c.run = [](const std::vector<Tensor>& in) { return ops::weight_standardize(in[0], 1e-6f); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsNorm, GroupNorm) {
   OpCase c;
   c.oracle_op = "group_norm";
   c.attrs = {{"groups", 3}, {"eps", 1e-5}};
-  c.inputs = {rand({2, 6, 4, 5}, 14, -2, 3), rand({6}, 15, 0.5, 1.5), rand({6}, 16)};
+  c.inputs = {random_tensor({2, 6, 4, 5}, 14, -2, 3), random_tensor({6}, 15, 0.5, 1.5), random_tensor({6}, 16)};
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::group_norm(in[0], 3, in[1], in[2], 1e-5f); };
-  check(c);
-  EXPECT_THROW(ops::group_norm(rand({2, 6, 4, 5}, 1), 4, Tensor(), Tensor()), ShapeError);
-  EXPECT_THROW(ops::group_norm(rand({2, 6, 4, 5}, 1), 3, rand({5}, 2), Tensor()), ShapeError);
+  check_op(c);
+  EXPECT_THROW(ops::group_norm(random_tensor({2, 6, 4, 5}, 1), 4, Tensor(), Tensor()), ShapeError);
+  EXPECT_THROW(ops::group_norm(random_tensor({2, 6, 4, 5}, 1), 3, random_tensor({5}, 2), Tensor()), ShapeError);
 }
 
 TEST(OpsNorm, BatchNormTrainingAndEvaluation) {
   OpCase c;
   c.oracle_op = "batch_norm_train";
   c.attrs = {{"momentum", 0.1}, {"eps", 1e-5}};
-  c.inputs = {rand({4, 3, 3, 2}, 17, -2, 3), rand({3}, 18, 0.5, 1.5), rand({3}, 19)};
+  c.inputs = {random_tensor({4, 3, 3, 2}, 17, -2, 3), random_tensor({3}, 18, 0.5, 1.5), random_tensor({3}, 19)};
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true, 0.1f, 1e-5f); };
-  check(c);
+  check_op(c);
   // The running statistics, updated from zeros and ones as PyTorch does.
   Tensor rm = Tensor::zeros({3}), rv = Tensor::full({3}, 1.0f);
   ops::batch_norm(c.inputs[0], c.inputs[1], c.inputs[2], rm, rv, true, 0.1f, 1e-5f);
@@ -167,19 +157,19 @@ TEST(OpsNorm, BatchNormTrainingAndEvaluation) {
   OpCase e;
   e.oracle_op = "batch_norm_eval";
   e.attrs = {{"eps", 1e-5}};
-  e.inputs = {rand({2, 3, 4}, 20), rand({3}, 21, 0.5, 1.5), rand({3}, 22), rand({3}, 23), rand({3}, 24, 0.5, 2)};
+  e.inputs = {random_tensor({2, 3, 4}, 20), random_tensor({3}, 21, 0.5, 1.5), random_tensor({3}, 22), random_tensor({3}, 23), random_tensor({3}, 24, 0.5, 2)};
   e.grad = {true, true, true, false, false};
   e.run = [](const std::vector<Tensor>& in) { return ops::batch_norm(in[0], in[1], in[2], in[3].clone(), in[4].clone(), false, 0.1f, 1e-5f); };
-  check(e);
+  check_op(e);
 }
 
 TEST(OpsNorm, ChannelAffine) {
   OpCase c;
   c.oracle_op = "channel_affine";
-  c.inputs = {rand({2, 4, 3, 3}, 25), rand({4}, 26), rand({4}, 27)};
+  c.inputs = {random_tensor({2, 4, 3, 3}, 25), random_tensor({4}, 26), random_tensor({4}, 27)};
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::channel_affine(in[0], in[1], in[2]); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsActivation, Relu) {
@@ -188,15 +178,15 @@ TEST(OpsActivation, Relu) {
   c.inputs = {distinct({3, 41}, 28)};
   c.grad = {true};
   c.run = [](const std::vector<Tensor>& in) { return ops::relu(in[0]); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsEmbedding, PrependToken) {
   OpCase c;
   c.oracle_op = "prepend_token";
-  c.inputs = {rand({3, 4, 5}, 29), rand({5}, 30)};
+  c.inputs = {random_tensor({3, 4, 5}, 29), random_tensor({5}, 30)};
   c.grad = {true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::prepend_token(in[0], in[1]); };
-  check(c);
-  EXPECT_THROW(ops::prepend_token(rand({3, 4, 5}, 1), rand({4}, 2)), ShapeError);
+  check_op(c);
+  EXPECT_THROW(ops::prepend_token(random_tensor({3, 4, 5}, 1), random_tensor({4}, 2)), ShapeError);
 }
