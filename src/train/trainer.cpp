@@ -62,7 +62,21 @@ TrainResult Trainer::run() {
     throw ValueError("--resume: run folder '" + opt_.run_dir + "' has no checkpoint to resume from");
   // Continued (e.g. domain-adaptive) pretraining: another run's weights, a fresh optimizer and
   // schedule. A resumed run takes its weights from its own checkpoint instead.
-  if (!opt_.init_from.empty() && !opt_.resume) models::load_weights_into(model, opt_.init_from);
+  if (!opt_.init_from.empty() && !opt_.resume)
+    if (const std::string note = models::load_weights_into(model, opt_.init_from); !note.empty() && !opt_.quiet)
+      std::fprintf(stderr, "%s\n", note.c_str());
+  // A linear probe: the head alone is trained; the backbone records no gradients.
+  std::vector<std::pair<std::string, Tensor>> trained = model.named_parameters();
+  if (opt_.freeze_backbone) {
+    const auto* images = model.as<models::ImageClassifier>();
+    if (!images) throw ValueError("--freeze-backbone trains an image classifier's head; a " + model.model_type() + " model has none");
+    const std::vector<std::string> head = images->head_parameters();
+    std::vector<std::pair<std::string, Tensor>> kept;
+    for (auto& [name, p] : trained)
+      if (std::find(head.begin(), head.end(), name) != head.end()) kept.emplace_back(name, p);
+      else p.requires_grad_(false);
+    trained = std::move(kept);
+  }
   fs::create_directories(run);
   const fs::path data_tok = fs::path(opt_.data_dir) / "tokenizer.json";
   // Atomically: a copy torn by a crash would be kept (and linked into every checkpoint) by the rerun.
@@ -70,6 +84,7 @@ TrainResult Trainer::run() {
     io::write_file_atomic((run / "tokenizer.json").string(), io::read_file(data_tok.string()));
   nlohmann::json training_json = cfg_.to_json();
   if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
+  if (opt_.freeze_backbone) training_json["freeze_backbone"] = true;
   io::write_file_atomic((run / "training.json").string(), training_json.dump(2) + "\n");
   model.set_checkpoint_activations(tc.checkpoint_activations);
 
@@ -113,7 +128,7 @@ TrainResult Trainer::run() {
   lc.config = cfg_.to_json();
   Rng dropout_rng(tc.seed ^ 0x5eedull);
   TrainingLoop loop(std::move(lc),
-                    LoopParts{*objective, model, model.named_parameters(), pretrained_model_writer(model, opt_.run_dir),
+                    LoopParts{*objective, model, trained, pretrained_model_writer(model, opt_.run_dir),
                               [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
                               [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); }});
   return loop.run();

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "cornerstone/models/load.h"
 #include "test_util.h"
 
+using namespace cornerstone;
 using namespace cornerstone::testing;
 namespace fs = std::filesystem;
 
@@ -115,6 +117,33 @@ TEST(ImagePretrain, TinyBitOnClassFoldersAndJsonl) {
   r = run_cli("evaluate --model " + dir + "/run --data " + dir + "/test.jsonl --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["examples"], 24);
+
+  // Transfer: the same images under other class names, a model with those labels started from the
+  // trained backbone, and only its new head trained (a linear probe).
+  fs::create_directories(fs::path(dir) / "renamed" / "train");
+  for (const auto& [from, to] : {std::pair{"top", "up"}, std::pair{"bottom", "down"}})
+    fs::copy(fs::path(dir) / "train" / from, fs::path(dir) / "renamed" / "train" / to, fs::copy_options::recursive);
+  std::ofstream(dir + "/probe.json") << R"({
+    "model": {"arch": "bit", "embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1], "num_groups": 4,
+              "image_size": 16, "labels": ["down", "up"]},
+    "training": {"batch_size": 8, "steps": 4, "lr": 3e-3, "warmup_steps": 1, "eval_every": 0}
+  })";
+  r = run_cli("pretrain --config " + dir + "/probe.json --data " + dir + "/renamed --out " + dir + "/probe --init " + dir +
+              "/run --freeze-backbone");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("with a new head for 2 labels"), std::string::npos) << r.output;
+  const auto base = models::load_model(dir + "/run"), probe = models::load_model(dir + "/probe");
+  for (const auto& [name, p] : base->named_parameters()) {
+    const bool same = probe->parameter(name).to_vector() == p.to_vector();
+    if (name.rfind("classifier.", 0) == 0) EXPECT_FALSE(same) << name << ": the head trains";
+    else EXPECT_TRUE(same) << name << ": the backbone stays frozen";
+  }
+  // Without labels in common there is no transfer between shapes: another width is refused.
+  std::ofstream(dir + "/wide.json") << R"({"model": {"arch": "bit", "embedding_size": 8, "hidden_sizes": [16, 64], "depths": [1, 1],
+    "num_groups": 4, "image_size": 16, "labels": ["down", "up"]}, "training": {"steps": 2}})";
+  r = run_cli("pretrain --config " + dir + "/wide.json --data " + dir + "/renamed --out " + dir + "/wide --init " + dir + "/run");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("hidden_sizes"), std::string::npos) << r.output;
   fs::remove_all(dir);
 }
 

@@ -141,6 +141,10 @@ class ImageClassifier {
   virtual Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const = 0;
   // The images the model was built for: channels, size, labels, normalisation.
   virtual const ImageSpec& image_spec() const = 0;
+  // The classification head: its parameters (Cornerstone names) and their Hugging Face names. Transfer
+  // to other labels replaces it (models/load.h); a linear probe trains only it.
+  virtual std::vector<std::string> head_parameters() const { return {"classifier.weight", "classifier.bias"}; }
+  virtual std::vector<std::string> head_hf_names() const = 0;
   // Mean cross-entropy of the batch's pixels against its labels (B) i32.
   Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };

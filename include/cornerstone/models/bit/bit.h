@@ -70,6 +70,7 @@ class Bit : public PretrainedModel, public ImageClassifier {
   Tensor features(const Tensor& pixels) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
   const ImageSpec& image_spec() const override { return cfg_.image; }
+  std::vector<std::string> head_hf_names() const override { return {"classifier.1.weight", "classifier.1.bias"}; }
 
   // PretrainedModel: the hidden states are the pooled features as one token, (B, 1, C).
   TextFraming text_framing() const override { return TextFraming::None; }

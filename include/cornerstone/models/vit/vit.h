@@ -73,6 +73,7 @@ class ViT : public PretrainedModel, public ImageClassifier {
   Tensor hidden(const Tensor& pixels, Rng* dropout_rng = nullptr) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
   const ImageSpec& image_spec() const override { return cfg_.image; }
+  std::vector<std::string> head_hf_names() const override { return {"classifier.weight", "classifier.bias"}; }
 
   // PretrainedModel
   TextFraming text_framing() const override { return TextFraming::None; }
