@@ -67,6 +67,11 @@ TEST(ImagePretrain, TinyViTOnFashionMnistLearnsEvaluatesAndResumesExactly) {
   EXPECT_EQ(e["examples"], 10000);
   EXPECT_GT(e["accuracy"].get<double>(), 0.0);
   EXPECT_EQ(e["labels"][0], "T-shirt/top");
+  // Text fine-tuning refuses an image classifier, pointing at the image path.
+  std::ofstream(dir + "/text.jsonl") << "{\"text\": \"a shirt\", \"label\": \"top\"}\n";
+  r = run_cli("finetune --model " + dir + "/run --task classify --train " + dir + "/text.jsonl --out " + dir + "/ft");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("is an image classifier (vit)"), std::string::npos) << r.output;
 
   // The same run interrupted by a real SIGINT after a few steps, then resumed: the remaining steps
   // draw the same batches and augmentations, and every loss is bit-identical.
