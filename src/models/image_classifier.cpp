@@ -1,5 +1,7 @@
 #include "cornerstone/models/image_classifier.h"
 
+#include <set>
+
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/checked.h"
 
@@ -16,6 +18,13 @@ void ImageSpec::validate() const {
       throw ValueError("model config: image_mean and image_std need 1 or " + std::to_string(channels) + " values");
   for (float s : std)
     if (!(s > 0)) throw ValueError("model config: image_std must be positive");
+}
+
+void ImageSpec::set_label_names(const std::vector<std::string>& names) {
+  if (static_cast<int64_t>(names.size()) != num_labels)
+    throw ValueError(std::to_string(names.size()) + " label names for a model with num_labels " + std::to_string(num_labels));
+  if (std::set<std::string>(names.begin(), names.end()).size() != names.size()) throw ValueError("label names must be distinct");
+  labels = names;
 }
 
 void ImageSpec::add_to(nlohmann::json& j) const {

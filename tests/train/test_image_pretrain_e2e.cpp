@@ -190,3 +190,29 @@ TEST(ImagePretrain, BadImageDataIsNamed) {
   EXPECT_NE(r.output.find("fashion-mnist"), std::string::npos) << r.output;
   fs::remove_all(dir);
 }
+
+TEST(ImagePretrain, AModelWithoutLabelNamesTakesTheTrainingClasses) {
+  // The test split lacks class "b": its ids must still be the training split's (a=0, b=1, c=2).
+  const std::string dir = fresh_temp_dir("image_pretrain_names");
+  for (const char* split : {"train", "test"})
+    for (const char* cls : {"a", "b", "c"}) {
+      if (std::string(split) == "test" && std::string(cls) == "b") continue;
+      fs::create_directories(fs::path(dir) / split / cls);
+      for (int i = 0; i < 3; ++i) {
+        const std::vector<uint8_t> px(8 * 8, static_cast<uint8_t>(40 * (cls[0] - 'a') + 10 * i));
+        ASSERT_TRUE(stbi_write_png((fs::path(dir) / split / cls / (std::to_string(i) + ".png")).c_str(), 8, 8, 1, px.data(), 8));
+      }
+    }
+  std::ofstream(dir + "/vit.json") << R"({"model": {"arch": "vit", "n_layers": 1, "d_model": 16, "n_heads": 2, "d_ff": 32,
+    "patch_size": 4, "image_size": 8, "num_labels": 3}, "training": {"batch_size": 4, "steps": 3, "warmup_steps": 1, "eval_every": 0}})";
+  auto r = run_cli("pretrain --config " + dir + "/vit.json --data " + dir + " --out " + dir + "/run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto config = nlohmann::json::parse(std::ifstream(dir + "/run/config.json"));
+  EXPECT_EQ(config["id2label"], (nlohmann::json{{"0", "a"}, {"1", "b"}, {"2", "c"}}));
+  r = run_cli("evaluate --model " + dir + "/run --data " + dir + " --split test --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto e = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(e["examples"], 6);
+  EXPECT_EQ(e["labels"], (nlohmann::json{"a", "b", "c"}));
+  fs::remove_all(dir);
+}

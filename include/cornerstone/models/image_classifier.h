@@ -28,6 +28,8 @@ struct ImageSpec {
   std::string label(int64_t i) const { return labels.empty() ? "LABEL_" + std::to_string(i) : labels[static_cast<size_t>(i)]; }
   // Throws ValueError naming the key.
   void validate() const;
+  // Sets `labels` (ValueError unless there are num_labels distinct names).
+  void set_label_names(const std::vector<std::string>& names);
   // Adds / reads the keys above in a Cornerstone config ("labels" sets num_labels too).
   void add_to(nlohmann::json& j) const;
   void read_from(JsonFields& f);

@@ -145,6 +145,10 @@ class ImageClassifier {
   // to other labels replaces it (models/load.h); a linear probe trains only it.
   virtual std::vector<std::string> head_parameters() const { return {"classifier.weight", "classifier.bias"}; }
   virtual std::vector<std::string> head_hf_names() const = 0;
+  // Names the labels of a model built without names (from the classes of its training data, so that
+  // every split and every later evaluation map names to the same ids). Throws ValueError unless
+  // there are num_labels of them.
+  virtual void set_label_names(const std::vector<std::string>& names) = 0;
   // Mean cross-entropy of the batch's pixels against its labels (B) i32.
   Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };

@@ -40,7 +40,7 @@ struct AugmentConfig {
 
 class ImageClassificationObjective : public Objective {
  public:
-  ImageClassificationObjective(const ObjectiveInputs& in, const models::ImageClassifier& classifier, const AugmentConfig& augment)
+  ImageClassificationObjective(const ObjectiveInputs& in, models::ImageClassifier& classifier, const AugmentConfig& augment)
       : classifier_(classifier),
         spec_(classifier.image_spec()),
         B_(in.config.training.batch_size),
@@ -49,6 +49,9 @@ class ImageClassificationObjective : public Objective {
         flops_(in.model.config().train_flops_per_token(0, 1.0)) {
     train_ = data::open_image_split(in.data_dir, "train", spec_.shape(), spec_.labels);
     check_classes(train_);
+    // A model without label names takes the training data's classes: the val split (which may
+    // lack a rare class) and later evaluations then map names to the same ids.
+    if (spec_.labels.empty()) classifier.set_label_names(train_.classes);
     if (data::is_image_source(in.data_dir, "val")) {
       val_ = data::open_image_split(in.data_dir, "val", spec_.shape(), spec_.labels);
       check_classes(*val_);
@@ -144,7 +147,7 @@ ObjectiveType image_classification() {
   t.token_data = false;
   t.options = [](const nlohmann::json& section, const std::string& where) { return AugmentConfig::from_json(section, where).to_json(); };
   t.make = [](const ObjectiveInputs& in) -> std::unique_ptr<Objective> {
-    const auto* classifier = in.model.as<models::ImageClassifier>();
+    auto* classifier = dynamic_cast<models::ImageClassifier*>(&in.model);
     if (!classifier)
       throw ValueError("image_classification needs an image classifier; a " + in.model.model_type() + " model is not one (its family pretrains by " +
                        in.model.family().pretraining_objective() + ")");

@@ -70,6 +70,7 @@ class Bit : public PretrainedModel, public ImageClassifier {
   Tensor features(const Tensor& pixels) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
   const ImageSpec& image_spec() const override { return cfg_.image; }
+  void set_label_names(const std::vector<std::string>& names) override { cfg_.image.set_label_names(names); }
   std::vector<std::string> head_hf_names() const override { return {"classifier.1.weight", "classifier.1.bias"}; }
 
   // PretrainedModel: the hidden states are the pooled features as one token, (B, 1, C).

@@ -73,6 +73,7 @@ class ViT : public PretrainedModel, public ImageClassifier {
   Tensor hidden(const Tensor& pixels, Rng* dropout_rng = nullptr) const;
   Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const override;
   const ImageSpec& image_spec() const override { return cfg_.image; }
+  void set_label_names(const std::vector<std::string>& names) override { cfg_.image.set_label_names(names); }
   std::vector<std::string> head_hf_names() const override { return {"classifier.weight", "classifier.bias"}; }
 
   // PretrainedModel
