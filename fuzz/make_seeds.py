@@ -184,3 +184,11 @@ def npy(rows, cols):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + struct.pack("<%df" % (rows * cols), *range(rows * cols))
 put("npy", "2x3", npy(2, 3))
 put("npy", "0x4", npy(0, 4))
+
+
+def idx(n, h, w):
+    images = b"\0\0\x08\x03" + struct.pack(">III", n, h, w) + bytes((i * 7) % 256 for i in range(n * h * w))
+    labels = b"\0\0\x08\x01" + struct.pack(">I", n) + bytes(i % 10 for i in range(n))
+    return images + labels
+put("idx", "3x4x5", idx(3, 4, 5))
+put("idx", "empty", idx(0, 28, 28))

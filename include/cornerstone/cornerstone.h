@@ -48,7 +48,7 @@ enum class Capability {
   Classifier,  // a label per text (finetune --task classify)
   Tagger,      // a label per word (finetune --task tag)
   Seq2Seq,     // text to text with an encoder and a decoder (no family yet)
-  Image,       // images in (no family yet)
+  Image,       // a label per image (vit, bit: image classifiers)
 };
 std::string capability_name(Capability c);  // "causal-lm", "masked-lm", "embeddings", "classifier", ...
 

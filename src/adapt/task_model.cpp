@@ -130,6 +130,9 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
   m.base_ = spec.from_scratch ? std::shared_ptr<models::PretrainedModel>(
                                     models::create_model(opened.model->hf_config(), seed ^ 0x5c2a7c4ull, spec.base))
                               : opened.model;
+  if (opened.model->as<models::ImageClassifier>())
+    throw UnsupportedError("'" + spec.base + "' is an image classifier (" + opened.model->model_type() + "); fine-tune it on images with " +
+                           "`cornerstone pretrain --config NEW.json --init " + spec.base + " --data IMAGES [--freeze-backbone]` (other labels get a new head)");
   if (!opened.tokenizer) throw IOError("base model '" + spec.base + "' has no tokenizer (tokenizer.json, or one in the GGUF file)");
   const tokenize::Tokenizer& tok = *opened.tokenizer;
   if (m.spec_.max_length <= 0) m.spec_.max_length = std::min<int64_t>(256, m.base_->max_positions());

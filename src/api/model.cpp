@@ -9,6 +9,8 @@
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/data/images.h"
+#include "cornerstone/eval/images.h"
 #include "cornerstone/eval/perplexity.h"
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
@@ -42,7 +44,7 @@ std::string capability_name(Capability c) {
     case Capability::Classifier: return "classifier";
     case Capability::Tagger: return "tagger";
     case Capability::Seq2Seq: return "seq2seq";
-    default: return "image";
+    default: return "image-classifier";
   }
 }
 
@@ -157,6 +159,7 @@ std::vector<Capability> Model::capabilities() const {
     out.push_back(Capability::Embeddings);
     return out;
   }
+  if (s_->model->as<models::ImageClassifier>()) return {Capability::Image};
   if (s_->model->as<models::CausalLM>()) out.push_back(Capability::CausalLM);
   if (s_->model->as<models::MaskedLM>()) out.push_back(Capability::MaskedLM);
   out.push_back(Capability::Embeddings);
@@ -297,6 +300,13 @@ Evaluation report(const adapt::TaskReport& r) { return {r.metric, r.json, r.tabl
 
 Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) const {
   std::error_code ec;
+  if (const auto* images = s_->model ? s_->model->as<models::ImageClassifier>() : nullptr) {  // labelled images: accuracy
+    const models::ImageSpec& spec = images->image_spec();
+    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_jsonl(data, spec.shape(), spec.labels)
+                                                             : data::open_image_split(data, o.split, spec.shape(), spec.labels);
+    const eval::TaskMetrics m = eval::evaluate_images(*images, set, std::max<int64_t>(o.batch, 64));
+    return {"image-classification", m.to_json(), m.table()};
+  }
   if (fs::is_directory(data, ec)) {  // token shards: perplexity
     if (!can(Capability::CausalLM)) cannot(*this, "be scored on token shards (perplexity needs a model that predicts the next token)");
     const auto shards = data::TokenDataset::open(data, o.split);

@@ -46,6 +46,21 @@ GradSink::Buffer GradSink::buffer(size_t i) {
   return {dst, true};
 }
 
+float* GradSink::overwrite_or_add(size_t i, bool& accumulate) {
+  accumulate = false;
+  if (!needs(i)) return nullptr;
+  const Buffer b = buffer(i);
+  accumulate = !b.fresh;
+  return b.data();
+}
+
+float* GradSink::summed_into(size_t i) {
+  if (!needs(i)) return nullptr;
+  Buffer b = buffer(i);
+  if (b.fresh) b.tensor.zero();
+  return b.data();
+}
+
 void GradSink::accumulate(size_t i, const Tensor& g) {
   if (!needs(i)) return;
   if (g.shape() != node_.input_shapes_[i])

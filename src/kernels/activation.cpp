@@ -51,4 +51,18 @@ void swiglu_backward(const float* gate_up, const float* dy, int64_t N, int64_t F
   CS_DISPATCH(swiglu_backward, gate_up, dy, N, F, dgate_up, accumulate);
 }
 
+// Plain loops: the compiler vectorises them at every ISA level.
+void relu_forward(const float* x, int64_t n, float* y) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = y[i] > 0.0f ? dy[i] : 0.0f;
+    dx[i] = accumulate ? dx[i] + d : d;
+  }
+}
+
 }  // namespace cornerstone::kernels

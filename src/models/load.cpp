@@ -1,6 +1,9 @@
 #include "cornerstone/models/load.h"
 
 #include <algorithm>
+#include <map>
+
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -104,21 +107,24 @@ std::unique_ptr<PretrainedModel> load_model(const std::string& path, const std::
   return model;
 }
 
-void load_weights_into(PretrainedModel& model, const std::string& path) {
+std::string load_weights_into(PretrainedModel& model, const std::string& path) {
   const nlohmann::json j = read_model_config(path);
   reject_quantized(j, path);
   const std::string source = (fs::path(path) / "config.json").string();
   // Both configs as the model family writes them (defaults filled in), compared key by key; what
-  // only training reads (dropout, the initialisation scale, the stored dtype) may differ.
+  // only training reads (dropout, the initialisation scale, the stored dtype) may differ, and an
+  // image classifier's labels (transfer: a new head).
   const nlohmann::json theirs = model_config_from_hf(j, source)->hf_config(), ours = model.hf_config();
+  const auto* images = model.as<ImageClassifier>();
   auto training_only = [](const std::string& k) {
     return k.find("dropout") != std::string::npos || k.find("pdrop") != std::string::npos || k == "initializer_range" ||
            k == "torch_dtype" || k == "architectures";
   };
+  auto labels = [&](const std::string& k) { return images && (k == "id2label" || k == "label2id"); };
   for (const nlohmann::json* side : {&ours, &theirs})
     for (const auto& item : side->items()) {
       const std::string& key = item.key();
-      if (training_only(key)) continue;
+      if (training_only(key) || labels(key)) continue;
       const auto a = theirs.find(key), b = ours.find(key);
       if (a != theirs.end() && b != ours.end() && *a == *b) continue;
       throw ValueError("'" + path + "' is not the model the config describes: " + key + " is " +
@@ -126,7 +132,22 @@ void load_weights_into(PretrainedModel& model, const std::string& path) {
                        (b == ours.end() ? std::string("absent") : b->dump()) +
                        " in the config (continued pretraining keeps the architecture: give the config the model's shape)");
     }
-  load_weights(model, path, {});
+  if (!images || theirs["id2label"] == ours["id2label"]) {
+    load_weights(model, path, {});
+    return "";
+  }
+  // Transfer: the backbone from the checkpoint, the head as it is (fresh for the new labels).
+  const auto weights = io::SafeTensorsCheckpoint::open(path);
+  const std::string file = weights.sharded() ? (fs::path(path) / io::kSafeTensorsIndex).string() : weights.files().front();
+  check_tensors(model, weights.names(), {}, file);
+  const std::vector<std::string> head = images->head_hf_names();
+  std::map<std::string, Tensor> own;
+  for (auto& [name, t] : model.hf_state_dict())
+    if (std::find(head.begin(), head.end(), name) != head.end()) own[name] = t;
+  model.load_hf_state_dict([&](const std::string& n) { return own.count(n) ? own[n] : weights.contains(n) ? weights.get(n) : Tensor(); },
+                           file);
+  return "transfer: the backbone of '" + path + "' (" + std::to_string(theirs["id2label"].size()) + " labels) with a new head for " +
+         std::to_string(ours["id2label"].size()) + " labels";
 }
 
 std::unique_ptr<GPT> load_gpt(const std::string& path, const std::vector<std::string>& also_present) {

@@ -1,6 +1,7 @@
 #include "cornerstone/models/pretrained.h"
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/ops/loss.h"
 
 namespace cornerstone::models {
 
@@ -8,8 +9,25 @@ std::vector<std::string> PretrainedModel::capabilities() const {
   std::vector<std::string> out;
   if (as<CausalLM>()) out.push_back("causal-lm");
   if (as<MaskedLM>()) out.push_back("masked-lm");
-  out.push_back("embeddings");  // every model's hidden states pool into sentence embeddings
+  if (as<ImageClassifier>()) {
+    out.push_back("image-classifier");
+    return out;
+  }
+  out.push_back("embeddings");  // every text model's hidden states pool into sentence embeddings
   return out;
+}
+
+Tensor ImageClassifier::image_loss(const data::Batch& batch, Rng* dropout_rng) const {
+  const Tensor& labels = batch.get(data::batch_keys::labels, "image classifier");
+  check_dtype(labels, DType::I32, "image classifier", "labels");
+  const Tensor logits = image_logits(batch.get(data::batch_keys::pixels, "image classifier"), dropout_rng);
+  if (labels.ndim() != 1 || labels.size(0) != logits.size(0))
+    throw ShapeError("image classifier: labels " + labels.shape().str() + " must be (" + std::to_string(logits.size(0)) + ")");
+  const int64_t K = logits.size(1);
+  for (int32_t l : labels.to_int_vector())
+    if (l < 0 || l >= K)
+      throw ValueError("image classifier: label " + std::to_string(l) + " is outside the model's " + std::to_string(K) + " classes");
+  return ops::cross_entropy(logits, labels);
 }
 
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op) {

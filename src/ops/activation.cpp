@@ -37,6 +37,22 @@ Tensor silu(const Tensor& x) {
   return out;
 }
 
+Tensor relu(const Tensor& x) {
+  profiler::Scope profile("relu");
+  check_dtype(x, DType::F32, "relu", "x");
+  const Tensor xc = x.contiguous();
+  Tensor out = Tensor::empty(x.shape());
+  kernels::relu_forward(xc.data<float>(), xc.numel(), out.data<float>());
+  if (autograd::needs_grad({x})) {
+    const Tensor y = out.detach();
+    autograd::record("relu", {x}, out, [y](const Tensor& g, autograd::GradSink& sink) {
+      auto dx = sink.buffer(0);
+      kernels::relu_backward(y.data<float>(), g.data<float>(), y.numel(), dx.data(), !dx.fresh);
+    });
+  }
+  return out;
+}
+
 Tensor tanh(const Tensor& x) {
   profiler::Scope profile("tanh");
   check_dtype(x, DType::F32, "tanh", "x");

@@ -1,5 +1,7 @@
 #include "cornerstone/ops/embedding.h"
 
+#include <cstring>
+
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
@@ -60,6 +62,42 @@ Tensor add_positions(const Tensor& x, const Tensor& positions, int64_t start_pos
       }
     });
   }
+  return out;
+}
+
+Tensor prepend_token(const Tensor& x, const Tensor& token) {
+  check_dtype(x, DType::F32, "prepend_token", "x");
+  check_dtype(token, DType::F32, "prepend_token", "token");
+  check_ndim(x, 3, "prepend_token", "x");
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
+  if (token.numel() != C)
+    throw ShapeError("prepend_token: token " + token.shape().str() + " must hold " + std::to_string(C) + " values (the width of x " +
+                     x.shape().str() + ")");
+  const Tensor xc = x.contiguous(), tc = token.contiguous();
+  Tensor out = Tensor::empty({B, N + 1, C});
+  const size_t row = sizeof(float) * static_cast<size_t>(C);
+  for (int64_t b = 0; b < B; ++b) {
+    std::memcpy(out.data<float>() + b * (N + 1) * C, tc.data<float>(), row);
+    std::memcpy(out.data<float>() + (b * (N + 1) + 1) * C, xc.data<float>() + b * N * C, row * static_cast<size_t>(N));
+  }
+  if (autograd::needs_grad({x, token}))
+    autograd::record("prepend_token", {x, token}, out, [B, N, C](const Tensor& g, autograd::GradSink& sink) {
+      const float* d = g.data<float>();
+      if (sink.needs(0)) {
+        auto dx = sink.buffer(0);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t i = 0; i < N * C; ++i) {
+            const float v = d[(b * (N + 1) + 1) * C + i];
+            dx.data()[b * N * C + i] = dx.fresh ? v : dx.data()[b * N * C + i] + v;
+          }
+      }
+      if (sink.needs(1)) {
+        auto dt = sink.buffer(1);
+        if (dt.fresh) dt.tensor.zero();
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t c = 0; c < C; ++c) dt.data()[c] += d[b * (N + 1) * C + c];
+      }
+    });
   return out;
 }
 

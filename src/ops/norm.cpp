@@ -1,9 +1,16 @@
 #include "cornerstone/ops/norm.h"
 
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
+#include "cornerstone/kernels/conv.h"
 #include "cornerstone/kernels/norm.h"
+#include "cornerstone/ops/elementwise.h"
 
 namespace cornerstone::ops {
 
@@ -32,24 +39,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
                              rstd.data<float>());
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record("layer_norm", {x, weight, bias}, out, [xc, wc, mean, rstd, N, C](const Tensor& g, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      float* db = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
-      if (sink.needs(2)) {
-        auto b = sink.buffer(2);
-        if (b.fresh) b.tensor.zero();
-        db = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
+      float* db = sink.summed_into(2);
       kernels::layernorm_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr,
                                   mean.data<float>(), rstd.data<float>(), N, C, dx, acc, dw, db);
     });
@@ -70,23 +63,102 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
                            rstd.data<float>());
   if (autograd::needs_grad({x, weight})) {
     autograd::record("rms_norm", {x, weight}, out, [xc, wc, rstd, N, C](const Tensor& g, autograd::GradSink& sink) {
-      float* dx = nullptr;
       bool acc = false;
-      if (sink.needs(0)) {
-        auto b = sink.buffer(0);
-        dx = b.data(), acc = !b.fresh;
-      }
-      float* dw = nullptr;
-      if (sink.needs(1)) {
-        auto b = sink.buffer(1);
-        if (b.fresh) b.tensor.zero();
-        dw = b.data();
-      }
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
       kernels::rmsnorm_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr,
                                 rstd.data<float>(), N, C, dx, acc, dw);
     });
   }
   return out;
+}
+
+namespace {
+int64_t channel_check(const Tensor& x, const Tensor& weight, const Tensor& bias, const char* op) {
+  check_dtype(x, DType::F32, op, "x");
+  if (x.ndim() < 2) throw ShapeError(std::string(op) + ": x must be (B, C, ...), got " + x.shape().str());
+  const int64_t C = x.size(1);
+  for (const auto& [p, name] : {std::pair{weight, "weight"}, std::pair{bias, "bias"}}) {
+    if (!p.defined()) continue;
+    check_dtype(p, DType::F32, op, name);
+    if (p.ndim() != 1 || p.size(0) != C)
+      throw ShapeError(std::string(op) + ": " + name + " " + p.shape().str() + " does not match the " + std::to_string(C) +
+                       " channels of x " + x.shape().str());
+  }
+  return C;
+}
+}  // namespace
+
+Tensor channel_affine(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t C = channel_check(x, weight, bias, "channel_affine");
+  const int64_t B = x.size(0), S = x.numel() / (B * C);
+  const Tensor xc = x.contiguous();
+  const Tensor wc = weight.defined() ? weight.contiguous() : Tensor(), bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor out = Tensor::empty(x.shape());
+  kernels::channel_affine_forward(xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr, bc.defined() ? bc.data<float>() : nullptr,
+                                  B, C, S, out.data<float>());
+  if (autograd::needs_grad({x, weight, bias})) {
+    autograd::record("channel_affine", {x, weight, bias}, out, [xc, wc, B, C, S](const Tensor& g, autograd::GradSink& sink) {
+      bool acc = false;
+      float* dx = sink.overwrite_or_add(0, acc);
+      float* dw = sink.summed_into(1);
+      float* db = sink.summed_into(2);
+      kernels::channel_affine_backward(g.data<float>(), xc.data<float>(), wc.defined() ? wc.data<float>() : nullptr, B, C, S, dx, acc,
+                                       dw, db);
+    });
+  }
+  return out;
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
+  profiler::Scope profile("group_norm");
+  const int64_t C = channel_check(x, weight, bias, "group_norm");
+  if (groups < 1 || C % groups != 0)
+    throw ShapeError("group_norm: " + std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups");
+  const int64_t B = x.size(0);
+  // Each (image, group) is a row of (C / groups) x positions values: a layer norm without affine.
+  const Tensor normed = layer_norm(x.contiguous().view({B * groups, x.numel() / (B * groups)}), Tensor(), Tensor(), eps).view(x.shape());
+  return weight.defined() || bias.defined() ? channel_affine(normed, weight, bias) : normed;
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var, bool training,
+                  float momentum, float eps) {
+  profiler::Scope profile("batch_norm");
+  const int64_t C = channel_check(x, weight, bias, "batch_norm");
+  for (const auto& [p, name] : {std::pair{running_mean, "running_mean"}, std::pair{running_var, "running_var"}})
+    if (p.defined() && (p.dtype() != DType::F32 || p.ndim() != 1 || p.size(0) != C || !p.is_contiguous()))
+      throw ShapeError(std::string("batch_norm: ") + name + " must be a contiguous f32 (" + std::to_string(C) + "), got " + p.shape().str());
+  const int64_t B = x.size(0), S = x.numel() / (B * C);
+  if (!training) {
+    if (!running_mean.defined() || !running_var.defined())
+      throw ValueError("batch_norm: evaluation needs running_mean and running_var");
+    // y = x * (w rstd) + (b - mean w rstd): a per-channel affine with the statistics as constants.
+    std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+    const float* m = running_mean.data<float>();
+    const float* v = running_var.data<float>();
+    for (int64_t c = 0; c < C; ++c) scale[c] = 1.0f / std::sqrt(v[c] + eps), shift[c] = -m[c] * scale[c];
+    Tensor w = Tensor::from_data({C}, scale), b = Tensor::from_data({C}, shift);
+    if (weight.defined()) w = mul(weight, w), b = mul(weight, b);
+    if (bias.defined()) b = add(b, bias);
+    return channel_affine(x, w, b);
+  }
+  if (B * S < 2) throw ValueError("batch_norm: training needs more than one value per channel, got x " + x.shape().str());
+  // Per channel over (B, positions): bring the channels first, a layer norm without affine, back.
+  const Tensor xt = x.contiguous().view({B, C, S}).transpose(0, 1).contiguous().view({C, B * S});  // (C, B S)
+  if (running_mean.defined() || running_var.defined()) {
+    const float* p = xt.data<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      double sum = 0, sq = 0;
+      for (int64_t i = 0; i < B * S; ++i) sum += p[c * B * S + i];
+      const double mean = sum / static_cast<double>(B * S);
+      for (int64_t i = 0; i < B * S; ++i) sq += (p[c * B * S + i] - mean) * (p[c * B * S + i] - mean);
+      const double unbiased = sq / static_cast<double>(B * S - 1);
+      if (running_mean.defined()) running_mean.data<float>()[c] = static_cast<float>((1 - momentum) * running_mean.data<float>()[c] + momentum * mean);
+      if (running_var.defined()) running_var.data<float>()[c] = static_cast<float>((1 - momentum) * running_var.data<float>()[c] + momentum * unbiased);
+    }
+  }
+  const Tensor normed = layer_norm(xt, Tensor(), Tensor(), eps).view({C, B, S}).transpose(0, 1).contiguous().view(x.shape());
+  return weight.defined() || bias.defined() ? channel_affine(normed, weight, bias) : normed;
 }
 
 }  // namespace cornerstone::ops

@@ -44,9 +44,9 @@ const ObjectiveType& objective_type(const std::string& name, const std::string& 
 
 std::unique_ptr<Objective> make_objective(const ObjectiveInputs& in) {
   const int64_t model_vocab = in.model.config().vocabulary_size();
-  if (in.train.vocab_size() > static_cast<uint64_t>(model_vocab))
+  if (in.train && in.train->vocab_size() > static_cast<uint64_t>(model_vocab))
     throw ValueError("tokenizer/model vocabulary mismatch: the data in '" + in.data_dir + "' was tokenized with " +
-                     std::to_string(in.train.vocab_size()) + " tokens but the model has vocab_size " + std::to_string(model_vocab) +
+                     std::to_string(in.train->vocab_size()) + " tokens but the model has vocab_size " + std::to_string(model_vocab) +
                      " (set model.vocab_size in the config)");
   return objective_type(in.config.objective, "objective").make(in);
 }

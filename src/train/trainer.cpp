@@ -40,28 +40,35 @@ TrainResult Trainer::run() {
   if (tc.precision == "bf16" && !cpu::features().avx512_bf16)
     throw UnsupportedError("--precision bf16 needs a CPU with AVX512-BF16 (this one has none); use f32");
   if (opt_.steps > 0) tc.steps = opt_.steps;
-  const int64_t T = cfg_.sequence_length();
+  // An image objective's "token" is an image (the loop's throughput and MFU are then per image).
+  const ObjectiveType& type = objective_type(cfg_.objective, "objective");
+  const int64_t T = type.token_data ? cfg_.sequence_length() : 1;
   const int64_t B = tc.batch_size;
   const int64_t micro_tokens = B * T;
   const int64_t accum = tc.tokens_per_step > 0 ? std::max<int64_t>(1, tc.tokens_per_step / micro_tokens) : 1;
 
   // ---- data ----
-  const data::TokenDataset train = data::TokenDataset::open(opt_.data_dir, "train");
-  std::optional<data::TokenDataset> val;
-  try {
-    val = data::TokenDataset::open(opt_.data_dir, "val");
-  } catch (const ValueError&) {
-    // no validation split: validation losses are skipped
+  // Token shards for the objectives that read them; an image objective opens its own data.
+  std::optional<data::TokenDataset> train, val;
+  if (type.token_data) {
+    train = data::TokenDataset::open(opt_.data_dir, "train");
+    try {
+      val = data::TokenDataset::open(opt_.data_dir, "val");
+    } catch (const ValueError&) {
+      // no validation split: validation losses are skipped
+    }
   }
   // The model fresh from the seed, and the objective its family pretrains by (or the config's):
-  // causal LM for decoders, masked LM for encoders.
+  // causal LM for decoders, masked LM for encoders, image classification for image models.
   const std::unique_ptr<models::PretrainedModel> model_ptr = cfg_.model->create(tc.seed);
   models::PretrainedModel& model = *model_ptr;
   // Under mpirun: this process's share of every batch, and the gradient all-reduce.
   const std::unique_ptr<GradientSync> sync = make_gradient_sync();
   const Shard shard = sync ? sync->shard() : Shard{};
   const bool writer = shard.rank == 0;
-  const std::unique_ptr<Objective> objective = make_objective({model, cfg_, train, val ? &*val : nullptr, opt_.data_dir, shard});
+  ObjectiveInputs inputs{model, cfg_, train ? &*train : nullptr, val ? &*val : nullptr, opt_.data_dir, shard};
+  inputs.accumulation = accum;
+  const std::unique_ptr<Objective> objective = make_objective(inputs);
 
   // ---- run folder ----
   const fs::path run(opt_.run_dir);
@@ -72,18 +79,32 @@ TrainResult Trainer::run() {
     throw ValueError("--resume: run folder '" + opt_.run_dir + "' has no checkpoint to resume from");
   // Continued (e.g. domain-adaptive) pretraining: another run's weights, a fresh optimizer and
   // schedule. A resumed run takes its weights from its own checkpoint instead.
-  if (!opt_.init_from.empty() && !opt_.resume) models::load_weights_into(model, opt_.init_from);
+  const bool quiet = opt_.quiet || !writer;
+  if (!opt_.init_from.empty() && !opt_.resume)
+    if (const std::string note = models::load_weights_into(model, opt_.init_from); !note.empty() && !quiet)
+      std::fprintf(stderr, "%s\n", note.c_str());
+  // A linear probe: the head alone is trained; the backbone records no gradients.
+  std::vector<std::pair<std::string, Tensor>> trained = model.named_parameters();
+  if (opt_.freeze_backbone) {
+    const auto* images = model.as<models::ImageClassifier>();
+    if (!images) throw ValueError("--freeze-backbone trains an image classifier's head; a " + model.model_type() + " model has none");
+    const std::vector<std::string> head = images->head_parameters();
+    std::vector<std::pair<std::string, Tensor>> kept;
+    for (auto& [name, p] : trained)
+      if (std::find(head.begin(), head.end(), name) != head.end()) kept.emplace_back(name, p);
+      else p.requires_grad_(false);
+    trained = std::move(kept);
+  }
   nlohmann::json training_json = cfg_.to_json();
   if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
+  if (opt_.freeze_backbone) training_json["freeze_backbone"] = true;
   if (writer) {
     fs::create_directories(run);
     write_run_files(run, opt_.data_dir, training_json);
   }
   model.set_checkpoint_activations(tc.checkpoint_activations);
 
-  const bool quiet = opt_.quiet || !writer;
-  if (!quiet && shard.world > 1)
-  {
+  if (!quiet && shard.world > 1) {
     // What each process holds besides the AdamW moments (the loop prints those): parameters and
     // gradients, whole on every process.
     const double mb = static_cast<double>(model.num_parameters()) * 4.0 / 1048576.0;
@@ -93,7 +114,11 @@ TrainResult Trainer::run() {
                  static_cast<long long>(shard.world), static_cast<long long>(B), static_cast<long long>(shard.world * B),
                  opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb);
   }
-  if (!quiet)
+  if (!quiet && !type.token_data)
+    std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld images x %lld accumulation | %d threads\n", model.model_type().c_str(),
+                 human_count(static_cast<double>(model.num_parameters())).c_str(), objective->describe().c_str(), static_cast<long long>(B),
+                 static_cast<long long>(accum), num_threads());
+  else if (!quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
                  model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),
                  objective->describe().c_str(),
@@ -130,7 +155,7 @@ TrainResult Trainer::run() {
   lc.config = cfg_.to_json();
   Rng dropout_rng(tc.seed ^ 0x5eedull);
   TrainingLoop loop(std::move(lc),
-                    LoopParts{*objective, model, model.named_parameters(), pretrained_model_writer(model, opt_.run_dir),
+                    LoopParts{*objective, model, trained, pretrained_model_writer(model, opt_.run_dir),
                               [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
                               [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); }, sync.get()});
   return loop.run();

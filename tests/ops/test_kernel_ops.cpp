@@ -23,11 +23,6 @@ using namespace cornerstone::testing;
 
 namespace {
 
-Tensor rand(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Rng rng(seed);
-  return Tensor::uniform(s, rng, lo, hi);
-}
-
 Tensor ids(const Shape& s, int32_t vocab, uint64_t seed, bool with_ignored = false) {
   Rng rng(seed);
   std::vector<int32_t> v(static_cast<size_t>(s.numel()));
@@ -36,36 +31,31 @@ Tensor ids(const Shape& s, int32_t vocab, uint64_t seed, bool with_ignored = fal
   return Tensor::from_data(s, v);
 }
 
-void check(OpCase c, bool fd = true) {
-  check_against_oracle(c);
-  if (fd) check_finite_differences(c);
-}
-
 }  // namespace
 
 TEST(OpsNorm, LayerNorm) {
   OpCase c;
   c.oracle_op = "layer_norm";
   c.attrs = {{"eps", 1e-5}};
-  c.inputs = {rand({3, 5, 37}, 1, -2, 3), rand({37}, 2, 0.5, 1.5), rand({37}, 3)};
+  c.inputs = {random_tensor({3, 5, 37}, 1, -2, 3), random_tensor({37}, 2, 0.5, 1.5), random_tensor({37}, 3)};
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::layer_norm(in[0], in[1], in[2], 1e-5f); };
-  check(c);
-  EXPECT_THROW(ops::layer_norm(rand({3, 4}, 1), rand({5}, 2), Tensor()), ShapeError);
+  check_op(c);
+  EXPECT_THROW(ops::layer_norm(random_tensor({3, 4}, 1), random_tensor({5}, 2), Tensor()), ShapeError);
 }
 
 TEST(OpsNorm, RmsNorm) {
   OpCase c;
   c.oracle_op = "rms_norm";
   c.attrs = {{"eps", 1e-6}};
-  c.inputs = {rand({4, 2, 48}, 4), rand({48}, 5, 0.5, 1.5)};
+  c.inputs = {random_tensor({4, 2, 48}, 4), random_tensor({48}, 5, 0.5, 1.5)};
   c.grad = {true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::rms_norm(in[0], in[1], 1e-6f); };
-  check(c);
+  check_op(c);
 }
 
 TEST(OpsActivation, GeluTanhErfSiluTanhSwigluSoftmax) {
-  const Tensor x = rand({5, 67}, 6, -4, 4);
+  const Tensor x = random_tensor({5, 67}, 6, -4, 4);
   struct K {
     const char* op;
     std::function<Tensor(const std::vector<Tensor>&)> run;
@@ -83,25 +73,25 @@ TEST(OpsActivation, GeluTanhErfSiluTanhSwigluSoftmax) {
     c.inputs = {x};
     c.grad = {true};
     c.run = k.run;
-    check(c);
+    check_op(c);
   }
   OpCase c;
   c.oracle_op = "swiglu";
-  c.inputs = {rand({3, 4, 2 * 40}, 7, -3, 3)};
+  c.inputs = {random_tensor({3, 4, 2 * 40}, 7, -3, 3)};
   c.grad = {true};
   c.run = [](const std::vector<Tensor>& in) { return ops::swiglu(in[0]); };
-  check(c);
-  EXPECT_THROW(ops::swiglu(rand({3, 5}, 1)), ShapeError);
+  check_op(c);
+  EXPECT_THROW(ops::swiglu(random_tensor({3, 5}, 1)), ShapeError);
 }
 
 TEST(OpsLoss, CrossEntropyWithIgnoredRows) {
   OpCase c;
   c.oracle_op = "cross_entropy";
-  c.inputs = {rand({9, 53}, 8, -3, 3), ids({9}, 53, 9, true)};
+  c.inputs = {random_tensor({9, 53}, 8, -3, 3), ids({9}, 53, 9, true)};
   c.grad = {true, false};
   c.run = [](const std::vector<Tensor>& in) { return ops::cross_entropy(in[0], in[1]); };
-  check(c);
-  EXPECT_THROW(ops::cross_entropy(rand({2, 5}, 1), Tensor::from_data({2}, std::vector<int32_t>{1, 5})), ValueError);
+  check_op(c);
+  EXPECT_THROW(ops::cross_entropy(random_tensor({2, 5}, 1), Tensor::from_data({2}, std::vector<int32_t>{1, 5})), ValueError);
 }
 
 TEST(OpsLoss, FusedLmHeadMatchesLinearPlusCrossEntropy) {
@@ -110,7 +100,7 @@ TEST(OpsLoss, FusedLmHeadMatchesLinearPlusCrossEntropy) {
     c.oracle_op = "lm_head_cross_entropy";
     c.attrs = {{"bias", bias}};
     // More rows than one chunk and a vocabulary that is not a multiple of 16.
-    c.inputs = {rand({2, 300, 24}, 10), rand({1003, 24}, 11, -0.5, 0.5), bias ? rand({1003}, 12) : Tensor(),
+    c.inputs = {random_tensor({2, 300, 24}, 10), random_tensor({1003, 24}, 11, -0.5, 0.5), bias ? random_tensor({1003}, 12) : Tensor(),
                 ids({2, 300}, 1003, 13, true)};
     c.grad = {true, true, bias, false};
     c.run = [](const std::vector<Tensor>& in) { return ops::lm_head_cross_entropy(in[0], in[1], in[2], in[3]); };
@@ -119,21 +109,21 @@ TEST(OpsLoss, FusedLmHeadMatchesLinearPlusCrossEntropy) {
   OpCase small;
   small.oracle_op = "lm_head_cross_entropy";
   small.attrs = {{"bias", true}};
-  small.inputs = {rand({6, 8}, 14), rand({11, 8}, 15), rand({11}, 16), ids({6}, 11, 17)};
+  small.inputs = {random_tensor({6, 8}, 14), random_tensor({11, 8}, 15), random_tensor({11}, 16), ids({6}, 11, 17)};
   small.grad = {true, true, true, false};
   small.run = [](const std::vector<Tensor>& in) { return ops::lm_head_cross_entropy(in[0], in[1], in[2], in[3]); };
-  check(small);
+  check_op(small);
 }
 
 TEST(OpsEmbedding, GatherAndScatterAdd) {
   OpCase c;
   c.oracle_op = "embedding";
-  c.inputs = {rand({17, 12}, 18), ids({3, 9}, 17, 19)};
+  c.inputs = {random_tensor({17, 12}, 18), ids({3, 9}, 17, 19)};
   c.grad = {true, false};
   c.run = [](const std::vector<Tensor>& in) { return ops::embedding(in[0], in[1]); };
-  check(c);
+  check_op(c);
   try {
-    ops::embedding(rand({4, 2}, 1), Tensor::from_data({2}, std::vector<int32_t>{0, 4}));
+    ops::embedding(random_tensor({4, 2}, 1), Tensor::from_data({2}, std::vector<int32_t>{0, 4}));
     FAIL();
   } catch (const ValueError& e) {
     EXPECT_STREQ(e.what(), "embedding: id 4 at position 1 is outside the table of 4 rows");
@@ -158,17 +148,17 @@ TEST(OpsAttention, MhaGqaRopeCausalAndNot) {
     OpCase c;
     c.oracle_op = "attention";
     c.attrs = {{"n_heads", k.hq}, {"n_kv_heads", k.hkv}, {"head_dim", k.d}, {"causal", k.causal}, {"rope_theta", k.theta}};
-    c.inputs = {rand({2, k.t, (k.hq + 2 * k.hkv) * k.d}, 20)};
+    c.inputs = {random_tensor({2, k.t, (k.hq + 2 * k.hkv) * k.d}, 20)};
     c.grad = {true};
     c.run = [ac, rope](const std::vector<Tensor>& in) { return ops::attention(in[0], ac); };
     c.grad_rtol = 2e-4;
-    check(c, k.t < 64);
+    check_op(c, k.t < 64);
   }
   ops::AttentionConfig bad;
   bad.n_heads = 3, bad.n_kv_heads = 2, bad.head_dim = 4;
-  EXPECT_THROW(ops::attention(rand({1, 2, 28}, 1), bad), ValueError);
+  EXPECT_THROW(ops::attention(random_tensor({1, 2, 28}, 1), bad), ValueError);
   bad.n_heads = 2, bad.n_kv_heads = 1;
-  EXPECT_THROW(ops::attention(rand({1, 2, 17}, 1), bad), ShapeError);
+  EXPECT_THROW(ops::attention(random_tensor({1, 2, 17}, 1), bad), ShapeError);
 }
 
 TEST(OpsAttention, KeyLengthsMaskRightPaddingOfBidirectionalAttention) {
@@ -179,14 +169,14 @@ TEST(OpsAttention, KeyLengthsMaskRightPaddingOfBidirectionalAttention) {
   OpCase c;
   c.oracle_op = "attention";
   c.attrs = {{"n_heads", 4}, {"n_kv_heads", 2}, {"head_dim", 16}, {"causal", false}, {"key_lengths", lengths}};
-  c.inputs = {rand({3, 70, 8 * 16}, 22)};
+  c.inputs = {random_tensor({3, 70, 8 * 16}, 22)};
   c.grad = {true};
   c.run = [ac](const std::vector<Tensor>& in) { return ops::attention(in[0], ac); };
   c.grad_rtol = 2e-4;
   check_against_oracle(c);
 
   // The real positions of a padded sequence are those of the unpadded sequence alone, whatever the padding holds.
-  const Tensor qkv = rand({3, 70, 128}, 23);
+  const Tensor qkv = random_tensor({3, 70, 128}, 23);
   const Tensor padded = ops::attention(qkv, ac);
   ops::AttentionConfig plain = ac;
   plain.key_lengths = Tensor();
@@ -211,7 +201,7 @@ TEST(OpsDropout, KeepsExpectationAndBackpropagatesThroughTheMask) {
   EXPECT_NEAR(static_cast<double>(zeros) / 100000, 0.25, 0.01);
   // Same generator state -> same mask: finite differences see the mask the gradient used.
   OpCase c;
-  c.inputs = {rand({7, 9}, 21)};
+  c.inputs = {random_tensor({7, 9}, 21)};
   c.grad = {true};
   c.run = [](const std::vector<Tensor>& in) {
     Rng r(99);
@@ -223,7 +213,7 @@ TEST(OpsDropout, KeepsExpectationAndBackpropagatesThroughTheMask) {
 
 TEST(OpsLoss, FusedLmHeadInBf16IsCloseToFp32) {
   // bf16 operands, fp32 everything else: the loss moves by ~1e-3 relative, the gradients by ~1e-2.
-  const Tensor h = rand({2, 150, 32}, 40), w = rand({517, 32}, 41, -0.5, 0.5), t = ids({2, 150}, 517, 42, true);
+  const Tensor h = random_tensor({2, 150, 32}, 40), w = random_tensor({517, 32}, 41, -0.5, 0.5), t = ids({2, 150}, 517, 42, true);
   Tensor hf = h.clone().requires_grad_(), wf = w.clone().requires_grad_();
   Tensor lf = ops::lm_head_cross_entropy(hf, wf, Tensor(), t);
   lf.backward();
@@ -242,22 +232,22 @@ TEST(OpsLoss, FusedLmHeadInBf16IsCloseToFp32) {
 
 TEST(OpsMisc, AddPositionsAndAddColumnsAgainstFiniteDifferences) {
   OpCase pos;
-  pos.inputs = {rand({2, 5, 6}, 50), rand({9, 6}, 51)};
+  pos.inputs = {random_tensor({2, 5, 6}, 50), random_tensor({9, 6}, 51)};
   pos.grad = {true, true};
   pos.run = [](const std::vector<Tensor>& in) { return ops::add_positions(in[0], in[1], 3); };
   check_finite_differences(pos);
   OpCase cols;
-  cols.inputs = {rand({3, 4, 10}, 52), rand({3, 4, 3}, 53)};
+  cols.inputs = {random_tensor({3, 4, 10}, 52), random_tensor({3, 4, 3}, 53)};
   cols.grad = {true, true};
   cols.run = [](const std::vector<Tensor>& in) { return ops::add_columns(in[0], in[1], 5); };
   check_finite_differences(cols);
 }
 
 TEST(OpsMisc, FrozenBf16LinearPassesGradientsToTheInputOnly) {
-  const Tensor w = rand({12, 16}, 54), b = rand({12}, 55);
+  const Tensor w = random_tensor({12, 16}, 54), b = random_tensor({12}, 55);
   OpCase c;
   c.oracle_op = "linear_bf16";
-  c.inputs = {rand({5, 16}, 56), w, b};
+  c.inputs = {random_tensor({5, 16}, 56), w, b};
   c.grad = {true, false, false};
   const Tensor wb = w.to(DType::BF16);
   c.run = [wb](const std::vector<Tensor>& in) { return ops::linear_frozen(in[0], wb, in[2]); };

@@ -307,6 +307,126 @@ def load_encoder(folder):
     return load_weights(Bert(config), folder)
 
 
+# ---- vision: ViTForImageClassification and BitForImageClassification (transformers' module trees) ---
+
+def _ns(**children):
+    m = nn.Module()
+    for k, v in children.items():
+        setattr(m, k, v)
+    return m
+
+
+class ViTLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        D, F, eps = c["hidden_size"], c["intermediate_size"], c.get("layer_norm_eps", 1e-12)
+        self.heads = c["num_attention_heads"]
+        self.layernorm_before = nn.LayerNorm(D, eps=eps)
+        self.attention = _ns(attention=_ns(query=nn.Linear(D, D), key=nn.Linear(D, D), value=nn.Linear(D, D)),
+                             output=_ns(dense=nn.Linear(D, D)))
+        self.layernorm_after = nn.LayerNorm(D, eps=eps)
+        self.intermediate = _ns(dense=nn.Linear(D, F))
+        self.output = _ns(dense=nn.Linear(F, D))
+
+    def forward(self, x):
+        B, T, D = x.shape
+        H = self.heads
+        h = self.layernorm_before(x)
+        a = self.attention.attention
+        q, k, v = (m(h).view(B, T, H, D // H).transpose(1, 2) for m in (a.query, a.key, a.value))
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(D // H)).softmax(-1)
+        x = x + self.attention.output.dense((att @ v).transpose(1, 2).reshape(B, T, D))
+        return x + self.output.dense(F.gelu(self.intermediate.dense(self.layernorm_after(x))))
+
+
+class ViTForImageClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        D, p = c["hidden_size"], c["patch_size"]
+        N = (c["image_size"] // p) ** 2
+        emb = _ns(patch_embeddings=_ns(projection=nn.Conv2d(c.get("num_channels", 3), D, p, stride=p)))
+        emb.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        emb.position_embeddings = nn.Parameter(torch.zeros(1, N + 1, D))
+        self.vit = _ns(embeddings=emb, encoder=_ns(layer=nn.ModuleList([ViTLayer(c) for _ in range(c["num_hidden_layers"])])),
+                       layernorm=nn.LayerNorm(D, eps=c.get("layer_norm_eps", 1e-12)))
+        self.classifier = nn.Linear(D, len(c["id2label"]))
+
+    def forward(self, pixels):
+        e = self.vit.embeddings
+        x = e.patch_embeddings.projection(pixels).flatten(2).transpose(1, 2)
+        x = torch.cat([e.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + e.position_embeddings
+        for layer in self.vit.encoder.layer:
+            x = layer(x)
+        return self.classifier(self.vit.layernorm(x)[:, 0])
+
+
+class WSConv(nn.Module):
+    """transformers' WeightStandardizedConv2d with global_padding None (symmetric padding)."""
+    def __init__(self, cin, cout, k, stride=1, eps=1e-8):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(cout, cin, k, k))
+        self.stride, self.pad, self.eps = stride, ((stride - 1) + (k - 1)) // 2, eps
+
+    def forward(self, x):
+        w = F.batch_norm(self.weight.reshape(1, self.weight.shape[0], -1), None, None, training=True, momentum=0.0,
+                         eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, w, None, self.stride, self.pad)
+
+
+def make_div(v, divisor=8):
+    n = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return n + divisor if n < 0.9 * v else n
+
+
+class BitLayer(nn.Module):
+    def __init__(self, c, cin, cout, stride, first):
+        super().__init__()
+        mid, G = make_div(cout * 0.25), c.get("num_groups", 32)
+        self.downsample = _ns(conv=WSConv(cin, cout, 1, stride)) if first else None
+        self.norm1, self.conv1 = nn.GroupNorm(G, cin), WSConv(cin, mid, 1)
+        self.norm2, self.conv2 = nn.GroupNorm(G, mid), WSConv(mid, mid, 3, stride)
+        self.norm3, self.conv3 = nn.GroupNorm(G, mid), WSConv(mid, cout, 1)
+
+    def forward(self, x):
+        pre = F.relu(self.norm1(x))
+        shortcut = self.downsample.conv(pre) if self.downsample is not None else x
+        h = self.conv1(pre)
+        h = self.conv2(F.relu(self.norm2(h)))
+        h = self.conv3(F.relu(self.norm3(h)))
+        return h + shortcut
+
+
+class BitForImageClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        E, G = c["embedding_size"], c.get("num_groups", 32)
+        stages, cin = nn.ModuleList(), E
+        for s, (depth, out) in enumerate(zip(c["depths"], c["hidden_sizes"])):
+            stages.append(_ns(layers=nn.Sequential(*[BitLayer(c, cin if j == 0 else out, out, (2 if s > 0 else 1) if j == 0 else 1, j == 0)
+                                                     for j in range(depth)])))
+            cin = out
+        self.bit = _ns(embedder=_ns(convolution=WSConv(c.get("num_channels", 3), E, 7, 2)), encoder=_ns(stages=stages),
+                       norm=nn.GroupNorm(G, cin))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(cin, len(c["id2label"])))
+
+    def forward(self, pixels):
+        x = self.bit.embedder.convolution(pixels)
+        x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, 2)
+        for stage in self.bit.encoder.stages:
+            x = stage.layers(x)
+        x = F.adaptive_avg_pool2d(F.relu(self.bit.norm(x)), 1)
+        return self.classifier(x)
+
+
+def load_image_classifier(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    models = {"vit": ViTForImageClassification, "bit": BitForImageClassification}
+    if config["model_type"] not in models:
+        raise ValueError(f"{folder}: model_type {config['model_type']} is not an image classifier in the reference")
+    return load_weights(models[config["model_type"]](config), folder, strict=True)
+
+
 # ---- loading ---------------------------------------------------------------------------------------
 
 def build_decoder(config):

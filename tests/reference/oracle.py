@@ -199,6 +199,21 @@ def encoder_model(x, a):
     return (loss.detach().reshape(1), logits.detach(), h.detach(), pooled.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def image_classifier(x, a):
+    """An image classifier folder a["dir"] (ViT or BiT) in the reference: pixels x[0], labels x[1].
+    Returns (cross-entropy loss, logits, d loss / d param in a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_image_classifier
+    model = load_image_classifier(a["dir"])
+    if a.get("float64"):
+        model = model.double()
+    logits = model(x[0])
+    loss = F.cross_entropy(logits, x[1].long())
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
+
+
 def info_nce(x, a):
     """Sentence-embedding pooling + InfoNCE with in-batch negatives: x[0], x[1] are the hidden states
     (B, T, C) of queries and positives with real lengths a["lengths_q"], a["lengths_p"]; mean pooling
@@ -260,7 +275,34 @@ def dpo_loss(x, a):
     return losses.mean().reshape(1)
 
 
+def batch_norm_train(x, a):
+    """Training-mode batch norm: (output, running_mean, running_var) after one update from zeros / ones."""
+    C = x[0].shape[1]
+    rm, rv = torch.zeros(C, dtype=x[0].dtype), torch.ones(C, dtype=x[0].dtype)
+    y = F.batch_norm(x[0], rm, rv, x[1], x[2], training=True, momentum=a["momentum"], eps=a["eps"])
+    return y, rm, rv
+
+
+def weight_standardize(w, eps):
+    """BiT's WeightStandardizedConv2d weight (transformers' modeling_bit)."""
+    return F.batch_norm(w.reshape(1, w.shape[0], -1), None, None, training=True, momentum=0.0, eps=eps).reshape_as(w)
+
+
 OPS = {
+    # images (NCHW)
+    "conv2d": lambda x, a: F.conv2d(x[0], x[1], x[2] if len(x) > 2 else None, stride=a["stride"], padding=a["padding"]),
+    "pad2d": lambda x, a: F.pad(x[0], a["pad"]),
+    "max_pool2d": lambda x, a: F.max_pool2d(x[0], a["kernel"], a["stride"], a["padding"]),
+    "avg_pool2d": lambda x, a: F.avg_pool2d(x[0], a["kernel"], a["stride"], a["padding"]),
+    "global_avg_pool": lambda x, a: F.adaptive_avg_pool2d(x[0], 1).flatten(1),
+    "patch_embedding": lambda x, a: F.conv2d(x[0], x[1], x[2], stride=a["patch"]).flatten(2).transpose(1, 2),
+    "weight_standardize": lambda x, a: weight_standardize(x[0], a["eps"]),
+    "group_norm": lambda x, a: F.group_norm(x[0], a["groups"], x[1], x[2], a["eps"]),
+    "batch_norm_train": batch_norm_train,
+    "batch_norm_eval": lambda x, a: F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=False, eps=a["eps"]),
+    "channel_affine": lambda x, a: x[0] * x[1].reshape(1, -1, *([1] * (x[0].dim() - 2))) + x[2].reshape(1, -1, *([1] * (x[0].dim() - 2))),
+    "relu": lambda x, a: F.relu(x[0]),
+    "prepend_token": lambda x, a: torch.cat([x[1].reshape(1, 1, -1).expand(x[0].shape[0], 1, -1), x[0]], dim=1),
     "log_sigmoid": lambda x, a: F.logsigmoid(x[0]),
     "reward_loss": reward_loss,
     "dpo_loss": dpo_loss,
@@ -269,6 +311,7 @@ OPS = {
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),
     "decoder_model": decoder_model,
     "encoder_model": encoder_model,
+    "image_classifier": image_classifier,
     "info_nce": info_nce,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],

@@ -119,4 +119,14 @@ void check_finite_differences(const OpCase& c, int samples, float eps, double to
   }
 }
 
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
+  Rng rng(seed);
+  return Tensor::uniform(shape, rng, lo, hi);
+}
+
+void check_op(const OpCase& c, bool finite_differences) {
+  check_against_oracle(c);
+  if (finite_differences) check_finite_differences(c);
+}
+
 }  // namespace cornerstone::testing

@@ -37,6 +37,12 @@ struct OpCase {
 ::testing::AssertionResult as_accurate_as_torch(const Tensor& ours, const Tensor& torch_f32, const Tensor& exact,
                                                 double factor = 4.0, double floor = 1e-6);
 
+// Uniform values in [lo, hi) drawn from `seed`: an op's test input.
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// check_against_oracle(c), then check_finite_differences(c) unless `finite_differences` is false.
+void check_op(const OpCase& c, bool finite_differences = true);
+
 // Forward output and input gradients (for a random upstream gradient) match PyTorch.
 void check_against_oracle(const OpCase& c);
 

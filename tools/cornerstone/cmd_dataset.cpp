@@ -3,6 +3,7 @@
 
 #include "command.h"
 #include "cornerstone/core/error.h"
+#include "emoji_set.h"
 #include "labelled_sets.h"
 #include "retrieval_set.h"
 
@@ -20,10 +21,11 @@ void add_dataset(CLI::App& app) {
   static cornerstone::data::SplitOptions o;
   cmd->add_option("kind", kind, "spam | brown-pos | brown-genre | sotu-qa (instruction pairs) | brown-text (untagged, one .txt per "
                   "document, for pretraining) | linux-doc (a retrieval benchmark: corpus, title queries, triples) | arithmetic "
-                  "(synthetic problems: instruction pairs, verifiable answers and preference pairs; no --source)")
-      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text", "linux-doc", "arithmetic"}));
+                  "(synthetic problems: instruction pairs, verifiable answers and preference pairs; no --source) | emoji (colour "
+                  "emoji images with their names and groups: image classification and captions)")
+      ->required()->check(CLI::IsMember({"spam", "brown-pos", "brown-genre", "sotu-qa", "brown-text", "linux-doc", "arithmetic", "emoji"}));
   cmd->add_option("--source", source, "The package folder printed by `scripts/fetch spam` (or brown, sotu); linux-doc: "
-                  "/usr/share/doc/linux-doc-6.1/Documentation (every kind but arithmetic)");
+                  "/usr/share/doc/linux-doc-6.1/Documentation; emoji: the font (default: Debian's NotoColorEmoji.ttf); arithmetic: none");
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
   cmd->add_option("--val-fraction", o.val_fraction)->capture_default_str();
@@ -40,6 +42,9 @@ void add_dataset(CLI::App& app) {
   cmd->add_option("--count", arithmetic.problems.count, "arithmetic: distinct problems over all splits")->capture_default_str();
   cmd->add_option("--style", arithmetic.style, "arithmetic: responses as direct answers (\"Answer: 132\") or worked steps "
                   "(chain of thought ending in the same marker)")->check(CLI::IsMember({"direct", "steps"}))->capture_default_str();
+  static int64_t image_size = 32, limit = 0;
+  cmd->add_option("--size", image_size, "emoji: image width and height in pixels")->capture_default_str();
+  cmd->add_option("--limit", limit, "emoji: at most this many emoji (default: all)");
   cmd->callback([] {
     using namespace cornerstone::data;
     if (kind == "arithmetic") {
@@ -54,6 +59,16 @@ void add_dataset(CLI::App& app) {
       std::printf("arithmetic (%s): %lld train, %lld val, %lld test problems in %s ({split}.jsonl, {split}.answers.jsonl, "
                   "{split}.pairs.jsonl)\n", arithmetic.style.c_str(), static_cast<long long>(s.train), static_cast<long long>(s.val),
                   static_cast<long long>(s.test), out.c_str());
+      return;
+    }
+    if (kind == "emoji") {
+      EmojiSetOptions e;
+      if (!source.empty()) e.font = source;
+      e.size = image_size, e.limit = limit, e.seed = o.seed, e.val_fraction = o.val_fraction, e.test_fraction = o.test_fraction;
+      const auto s = make_emoji_set(out, e);
+      std::printf("emoji: %lld train, %lld val, %lld test images in %s (%lld groups; %lld listed emoji the font does not draw)\n",
+                  static_cast<long long>(s.train), static_cast<long long>(s.val), static_cast<long long>(s.test), out.c_str(),
+                  static_cast<long long>(s.groups), static_cast<long long>(s.skipped));
       return;
     }
     if (source.empty()) throw cornerstone::ValueError("dataset " + kind + " needs --source (the package folder `scripts/fetch` prints)");

@@ -23,7 +23,7 @@ void add_evaluate(CLI::App& app) {
   static bool json = false;
   cmd->add_option("--model", model, "Any model: a run or Hugging Face folder, a quantized or fine-tuned folder, a GGUF file "
                                     "(retrieval: the query embedder, default the index's)");
-  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity) or a JSONL file (task metrics)");
+  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity), a JSONL file (task metrics), or labelled images for an image classifier: an IDX folder (Fashion-MNIST), a folder of <split>/<class>/ folders, or an image JSONL");
   static std::vector<std::string> tasks;
   static eval::HarnessOptions h;
   cmd->add_option("--tasks", tasks, "Few-shot benchmarks instead of --data: task files (JSONL, docs/alignment.md) or built-in "
@@ -39,7 +39,7 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
   cmd->add_option("--rerank", rerank, "Retrieval: also score each mode with this cross-encoder reranking its candidates");
   cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
-  cmd->add_option("--split", o.split, "Token shards: which split")->check(CLI::IsMember({"val", "train"}))->capture_default_str();
+  cmd->add_option("--split", o.split, "Token shards or images: which split (images: val falls back to test)")->check(CLI::IsMember({"val", "train", "test"}))->capture_default_str();
   cmd->add_option("--context", o.context, "Token shards: tokens per window (default: the model's context)");
   cmd->add_option("--batch", o.batch, "Windows or examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens", o.max_tokens, "Token shards: evaluate at most this many tokens (0: all)");

@@ -13,21 +13,25 @@
 namespace {
 
 void add_pretrain(CLI::App& app) {
-  auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM)");
+  auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM) or labelled images (vit, bit: classification)");
   static std::string config, data, out, time_limit, precision, init;
   static int64_t steps = 0, batch = 0, context = 0, zero = 0;
-  static bool resume = false, checkpoint_activations = false;
-  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, ...) or a JSON file")->required();
-  cmd->add_option("--data", data, "Folder written by `cornerstone prepare`")->required();
+  static bool resume = false, checkpoint_activations = false, freeze_backbone = false;
+  cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, vit-tiny, resnetv2-18, ...) or a JSON file")->required();
+  cmd->add_option("--data", data, "Folder written by `cornerstone prepare`, or labelled images for vit / bit: an IDX folder "
+                  "(/usr/share/datasets/fashion-mnist), <split>/<class>/ folders, or <split>.jsonl files")->required();
   cmd->add_option("--out", out, "Run folder: checkpoints, metrics.jsonl, the model")->required();
   auto* s = cmd->add_option("--steps", steps, "Optimizer steps (default: the config's)")->check(CLI::PositiveNumber);
   cmd->add_option("--time", time_limit, "Train for this long instead (e.g. 5m); the schedule is sized to fit")->excludes(s);
   cmd->add_flag("--resume", resume, "Continue the run in --out from its latest checkpoint");
   cmd->add_option("--init", init, "Start from this model's weights (a run folder) instead of fresh ones: continued or "
-                  "domain-adaptive pretraining on new data, with a new optimizer and schedule; the config must describe the same architecture");
+                  "domain-adaptive pretraining on new data, with a new optimizer and schedule; the config must describe the same architecture "
+                  "(an image classifier may have other labels: transfer with a new head)");
   cmd->add_option("--batch", batch, "Sequences per micro-batch (overrides the config)")->check(CLI::PositiveNumber);
   cmd->add_option("--context", context, "Tokens per sequence (overrides the config)")->check(CLI::PositiveNumber);
   cmd->add_option("--precision", precision, "f32 or bf16 (overrides the config)")->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_flag("--freeze-backbone", freeze_backbone, "Image classifiers: train only the classification head (a linear probe; "
+                "with --init, on the backbone of a model trained on other labels)");
   cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
   cmd->add_option("--zero", zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
       ->check(CLI::IsMember({0, 1}));
@@ -45,6 +49,7 @@ void add_pretrain(CLI::App& app) {
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
     o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init, o.zero = zero;
+    o.freeze_backbone = freeze_backbone;
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();

@@ -51,6 +51,12 @@ class GradSink {
   bool needs(size_t i) const;
   // Input i's gradient buffer (allocated on first use; the caller must then overwrite it fully).
   Buffer buffer(size_t i);
+  // The two ways backward kernels write a gradient, as raw pointers (null when input i needs none):
+  //   overwrite_or_add: an activation gradient the kernel overwrites, or adds into when
+  //                     `accumulate` is set on return (kernels/norm.h's dx convention)
+  //   summed_into:      a parameter gradient the kernel always adds into (zeroed first when fresh)
+  float* overwrite_or_add(size_t i, bool& accumulate);
+  float* summed_into(size_t i);
   // Adds g (shaped like input i) into input i's gradient; adopts g itself when it is the first
   // contribution and g is not aliased elsewhere (no copy).
   void accumulate(size_t i, const Tensor& g);

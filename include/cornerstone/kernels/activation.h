@@ -35,6 +35,9 @@ void silu_backward(const float* x, const float* dy, int64_t n, float* dx, bool a
 // code (no ISA variants): preference losses apply it to a few values per batch, not on a hot path.
 void log_sigmoid_forward(const float* x, int64_t n, float* y);
 void log_sigmoid_backward(const float* x, const float* dy, int64_t n, float* dx, bool accumulate);
+// relu(x) = max(x, 0); the backward takes the forward's output: dx = dy where y > 0 (ResNets).
+void relu_forward(const float* x, int64_t n, float* y);
+void relu_backward(const float* y, const float* dy, int64_t n, float* dx, bool accumulate);
 
 // tanh(x); the backward takes the forward's output: dx = dy (1 - y^2). (BERT's pooler.)
 void tanh_forward(const float* x, int64_t n, float* y);

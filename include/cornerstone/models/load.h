@@ -22,7 +22,10 @@ std::unique_ptr<PretrainedModel> create_model(const nlohmann::json& hf_config, u
 // run's weights). PATH's config.json must describe the same architecture as `model`: a difference
 // is a ValueError naming the first config key that differs; a missing tensor or a shape mismatch
 // is a FormatError naming the tensor.
-void load_weights_into(PretrainedModel& model, const std::string& path);
+// An image classifier may take the backbone of a model trained on other labels (transfer): when only
+// the labels differ, every weight but the classification head is copied and the head keeps its
+// fresh values; the returned note says so (empty otherwise).
+std::string load_weights_into(PretrainedModel& model, const std::string& path);
 // Writes config.json and model.safetensors into an existing folder (each file atomically).
 void save_model(const PretrainedModel& model, const std::string& dir);
 // PATH/config.json, parsed; throws IOError / FormatError naming the file.

@@ -24,6 +24,7 @@
 #include "cornerstone/core/rng.h"
 #include "cornerstone/data/batch.h"
 #include "cornerstone/models/family.h"
+#include "cornerstone/models/image_classifier.h"
 #include "cornerstone/nn/layers.h"
 #include "cornerstone/nn/module.h"
 
@@ -54,6 +55,7 @@ enum class TextFraming {
               // has seen the whole text
   ClsSep,     // [CLS] text [SEP], pairs [CLS] a [SEP] b [SEP] with segment ids: a bidirectional
               // encoder, whose [CLS] state has seen every token
+  None,       // not a text model: its input is images (models/image_classifier.h)
 };
 
 class PretrainedModel : public nn::Module {
@@ -128,6 +130,27 @@ class MaskedLM {
   virtual Tensor mlm_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
   // The MLM head on hidden states (..., C) -> logits (..., V).
   virtual Tensor mlm_logits(const Tensor& hidden) const = 0;
+};
+
+// A model that classifies images: supervised image pretraining, accuracy (models/image_classifier.h
+// has the image geometry and labels it was built for).
+class ImageClassifier {
+ public:
+  virtual ~ImageClassifier() = default;
+  // pixels (B, C, H, W) f32, normalised as the model's ImageSpec says -> logits (B, num_labels).
+  virtual Tensor image_logits(const Tensor& pixels, Rng* dropout_rng = nullptr) const = 0;
+  // The images the model was built for: channels, size, labels, normalisation.
+  virtual const ImageSpec& image_spec() const = 0;
+  // The classification head: its parameters (Cornerstone names) and their Hugging Face names. Transfer
+  // to other labels replaces it (models/load.h); a linear probe trains only it.
+  virtual std::vector<std::string> head_parameters() const { return {"classifier.weight", "classifier.bias"}; }
+  virtual std::vector<std::string> head_hf_names() const = 0;
+  // Names the labels of a model built without names (from the classes of its training data, so that
+  // every split and every later evaluation map names to the same ids). Throws ValueError unless
+  // there are num_labels of them.
+  virtual void set_label_names(const std::vector<std::string>& names) = 0;
+  // Mean cross-entropy of the batch's pixels against its labels (B) i32.
+  Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };
 
 // The real lengths of a batch of B sequences padded to T: `lengths` (B) i32 checked to lie in

@@ -13,6 +13,8 @@ Tensor silu(const Tensor& x);
 Tensor tanh(const Tensor& x);
 // log sigmoid(x), elementwise and stable (preference losses: -log sigmoid(margin)).
 Tensor log_sigmoid(const Tensor& x);
+// max(x, 0)
+Tensor relu(const Tensor& x);
 // gate_up (..., 2F) whose last dimension is [gate | up] -> (..., F) = silu(gate) * up.
 Tensor swiglu(const Tensor& gate_up);
 // Softmax over the last dimension.

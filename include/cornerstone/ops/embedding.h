@@ -12,4 +12,8 @@ Tensor embedding(const Tensor& table, const Tensor& ids);
 // learned position embeddings. Differentiable in both.
 Tensor add_positions(const Tensor& x, const Tensor& positions, int64_t start_pos = 0);
 
+// A learned token in front of every sequence: x (B, N, C), token (C) -> (B, N + 1, C) with row 0 the
+// token (ViT's [CLS]). Differentiable in both.
+Tensor prepend_token(const Tensor& x, const Tensor& token);
+
 }  // namespace cornerstone::ops

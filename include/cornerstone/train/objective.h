@@ -6,6 +6,8 @@
 //   causal_lm   windows of T + 1 tokens, next-token cross-entropy        (needs models::CausalLM)
 //   masked_lm   [CLS] A [SEP] B [SEP] rows, 15% masked, cross-entropy on  (needs models::MaskedLM)
 //               the masked positions only (train/masked_lm.h); config section "masking"
+//   image_classification   labelled images (data/images.h: IDX, class   (needs models::ImageClassifier)
+//               folders, JSONL), epochs of shuffled batches, cross-entropy; config section "augment"
 //
 // Objectives register themselves from their own file (src/train/objectives/), by name; a model
 // family names the one it pretrains by (models::Family::pretraining_objective), and a config may
@@ -78,19 +80,22 @@ class Objective {
 };
 
 // What an objective is built from: the model it trains (fresh from the seed, or loaded), the
-// config, the token splits (val may be null) and the data folder (its tokenizer.json).
+// config, the token splits (null for an objective that reads other data; val may be null) and the
+// data folder (its tokenizer.json, or the images an image objective opens itself).
 struct ObjectiveInputs {
   models::PretrainedModel& model;
   const PretrainConfig& config;
-  const data::TokenDataset& train;
+  const data::TokenDataset* train;
   const data::TokenDataset* val;
   std::string data_dir;
-  Shard shard = {};  // this process's share of each batch
+  Shard shard = {};          // this process's share of each batch
+  int64_t accumulation = 1;  // micro-batches per optimizer step (an epoch-based sampler numbers batches by it)
 };
 
 struct ObjectiveType {
   std::string name;     // "causal_lm"
   std::string section;  // the config section it reads ("masking"), empty when none
+  bool token_data = true;  // reads token shards (the trainer opens them); false: opens its own data
   // The section checked, with defaults filled in (what the run's training.json records). `where`
   // names it in errors ("config.json.masking").
   std::function<nlohmann::json(const nlohmann::json& section, const std::string& where)> options;

@@ -28,7 +28,9 @@ struct RunOptions {
   int64_t steps = 0;           // overrides training.steps when > 0
   double time_limit_s = 0;     // stop after this long (the schedule is sized to fit) when > 0
   bool resume = false;
-  std::string init_from;       // start from this model folder's weights (continued pretraining), not from the seed
+  std::string init_from;       // start from this model folder's weights (continued pretraining, or transfer of an
+                               // image classifier's backbone to other labels), not from the seed
+  bool freeze_backbone = false;  // image classifiers: train the classification head only (a linear probe)
   bool quiet = false;          // no progress line (tests)
   int64_t zero = 0;            // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1)
 };

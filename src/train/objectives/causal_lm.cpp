@@ -16,7 +16,7 @@ class CausalLMObjective : public Objective {
       : T_(in.config.sequence_length()),
         lm_(lm),
         flops_(in.model.config().train_flops_per_token(T_, 1.0)),
-        sampler_(in.train, in.config.training.batch_size, T_, in.config.training.seed, in.shard) {
+        sampler_(*in.train, in.config.training.batch_size, T_, in.config.training.seed, in.shard) {
     if (in.val && in.val->size() > static_cast<uint64_t>(T_)) val_.emplace(*in.val, in.config.training.batch_size, T_, in.config.training.seed, in.shard);
   }
   data::Batch sample(int64_t step, int64_t micro) const override { return sampler_.sample(step, micro); }

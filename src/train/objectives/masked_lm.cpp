@@ -18,7 +18,7 @@ class MaskedLMObjective : public Objective {
         masking_(masking),
         mlm_(mlm),
         flops_(in.model.config().train_flops_per_token(T_, masking.probability)),
-        sampler_(in.train, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab, in.shard) {
+        sampler_(*in.train, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab, in.shard) {
     if (in.val && in.val->size() > static_cast<uint64_t>(T_))
       val_.emplace(*in.val, in.config.training.batch_size, T_, in.config.training.seed, masking, vocab, in.shard);
   }

@@ -1,0 +1,306 @@
+#include "cornerstone/data/images.h"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "cornerstone/core/checked.h"
+#include "cornerstone/core/error.h"
+#include "cornerstone/data/jsonl.h"
+#include "cornerstone/data/prepare.h"
+
+namespace cornerstone::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint32_t big_endian_u32(const std::string& b, size_t at) {
+  return (uint32_t{static_cast<uint8_t>(b[at])} << 24) | (uint32_t{static_cast<uint8_t>(b[at + 1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(b[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(b[at + 3])};
+}
+
+// An IDX file of unsigned bytes with `ndims` dimensions: its dimensions and its payload's offset.
+std::vector<uint64_t> idx_header(const std::string& bytes, int ndims, const std::string& path) {
+  const std::string what = ndims == 3 ? "an IDX image file (magic 0x00000803)" : "an IDX label file (magic 0x00000801)";
+  if (bytes.size() < 4 || bytes[0] != 0 || bytes[1] != 0 || static_cast<uint8_t>(bytes[2]) != 0x08 || bytes[3] != ndims)
+    throw FormatError(path + ": not " + what);
+  const size_t header = 4 + 4 * static_cast<size_t>(ndims);
+  if (bytes.size() < header) throw FormatError(path + ": truncated IDX header");
+  std::vector<uint64_t> dims;
+  for (int d = 0; d < ndims; ++d) dims.push_back(big_endian_u32(bytes, 4 + 4 * static_cast<size_t>(d)));
+  const uint64_t payload = checked_product(std::span<const uint64_t>(dims), path + ": IDX dimensions");
+  if (bytes.size() - header < payload)
+    throw FormatError(path + ": truncated: the header promises " + std::to_string(payload) + " bytes of data, the file holds " +
+                      std::to_string(bytes.size() - header));
+  return dims;
+}
+
+// One image (c, h, w) u8 brought to (C, H, W): channels converted (gray replicated, RGB to gray by
+// luminance, alpha dropped) and resampled bilinearly.
+std::vector<uint8_t> conform(const uint8_t* in, int64_t c, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W,
+                             const std::string& where) {
+  std::vector<uint8_t> hwc(static_cast<size_t>(h * w * C));
+  for (int64_t p = 0; p < h * w; ++p)
+    for (int64_t k = 0; k < C; ++k) {
+      uint8_t v;
+      if (C == c) v = in[k * h * w + p];
+      else if (c == 1) v = in[p];
+      else if (C == 1) v = static_cast<uint8_t>((299 * in[p] + 587 * in[h * w + p] + 114 * in[2 * h * w + p] + 500) / 1000);
+      else v = in[std::min(k, c - 1) * h * w + p];
+      hwc[static_cast<size_t>(p * C + k)] = v;
+    }
+  std::vector<uint8_t> resized;
+  if (h != H || w != W) {
+    resized.resize(static_cast<size_t>(H * W * C));
+    if (!stbir_resize_uint8(hwc.data(), static_cast<int>(w), static_cast<int>(h), 0, resized.data(), static_cast<int>(W),
+                            static_cast<int>(H), 0, static_cast<int>(C)))
+      throw ValueError(where + ": cannot resize " + std::to_string(w) + "x" + std::to_string(h) + " to " + std::to_string(W) + "x" +
+                       std::to_string(H));
+  } else {
+    resized = std::move(hwc);
+  }
+  std::vector<uint8_t> chw(resized.size());
+  for (int64_t p = 0; p < H * W; ++p)
+    for (int64_t k = 0; k < C; ++k) chw[static_cast<size_t>(k * H * W + p)] = resized[static_cast<size_t>(p * C + k)];
+  return chw;
+}
+
+void check_shape(const ImageShape& s, const std::string& where) {
+  if (s.channels != 0 && s.channels != 1 && s.channels != 3)
+    throw ValueError(where + ": images have 1 (gray) or 3 (RGB) channels, not " + std::to_string(s.channels));
+  check_limit(s.height, 0, 4096, where + ": image height");
+  check_limit(s.width, 0, 4096, where + ": image width");
+}
+
+// Fills a set from (file, label name) pairs: the first image fixes the shape left open.
+ImageSet from_files(const std::vector<std::pair<std::string, std::string>>& items, const ImageShape& want,
+                    const std::vector<std::string>& classes, const std::string& source) {
+  ImageSet set;
+  set.source = source;
+  set.classes = classes;
+  if (set.classes.empty()) {
+    std::set<std::string> names;
+    for (const auto& [file, label] : items) names.insert(label);
+    set.classes.assign(names.begin(), names.end());
+  }
+  std::map<std::string, int32_t> index;
+  for (size_t i = 0; i < set.classes.size(); ++i) index[set.classes[i]] = static_cast<int32_t>(i);
+  ImageShape shape = want;
+  for (const auto& [file, label] : items) {
+    const auto it = index.find(label);
+    if (it == index.end())
+      throw ValueError(file + ": label '" + label + "' is not one of the " + std::to_string(set.classes.size()) + " classes of " + source);
+    std::vector<uint8_t> img = load_image(file, shape);
+    if (set.channels == 0) set.channels = shape.channels, set.height = shape.height, set.width = shape.width;
+    set.pixels.insert(set.pixels.end(), img.begin(), img.end());
+    set.labels.push_back(it->second);
+  }
+  if (set.labels.empty()) throw ValueError(source + ": no images");
+  return set;
+}
+
+bool has_image_extension(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".gif" || e == ".tga" || e == ".pnm" || e == ".ppm" ||
+         e == ".pgm";
+}
+
+// The IDX pair of a split in `dir` (raw or gzipped), or empty strings.
+std::pair<std::string, std::string> idx_files(const std::string& dir, const std::string& split) {
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  for (const char* ext : {"", ".gz"}) {
+    const fs::path images = fs::path(dir) / (prefix + "-images-idx3-ubyte" + ext), labels = fs::path(dir) / (prefix + "-labels-idx1-ubyte" + ext);
+    if (fs::exists(images) && fs::exists(labels)) return {images.string(), labels.string()};
+  }
+  return {};
+}
+
+}  // namespace
+
+ImageSet read_idx(const std::string& images_path, const std::string& labels_path, const ImageShape& want,
+                  const std::vector<std::string>& classes) {
+  check_shape(want, images_path);
+  const std::string ib = read_text(images_path), lb = read_text(labels_path);
+  const std::vector<uint64_t> id = idx_header(ib, 3, images_path), ld = idx_header(lb, 1, labels_path);
+  if (id[0] != ld[0])
+    throw FormatError(images_path + " holds " + std::to_string(id[0]) + " images but " + labels_path + " " + std::to_string(ld[0]) +
+                      " labels");
+  check_count(id[1], 4096, images_path + ": image height");
+  check_count(id[2], 4096, images_path + ": image width");
+  const int64_t N = static_cast<int64_t>(id[0]), h = static_cast<int64_t>(id[1]), w = static_cast<int64_t>(id[2]);
+  ImageSet set;
+  set.source = images_path;
+  set.channels = want.channels ? want.channels : 1;
+  set.height = want.height ? want.height : h;
+  set.width = want.width ? want.width : w;
+  if (classes.empty())
+    for (int c = 0; c < 10; ++c) set.classes.push_back(std::to_string(c));
+  else
+    set.classes = classes;
+  const uint8_t* px = reinterpret_cast<const uint8_t*>(ib.data()) + 16;
+  const uint8_t* lab = reinterpret_cast<const uint8_t*>(lb.data()) + 8;
+  set.labels.resize(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) {
+    if (lab[i] >= set.classes.size())
+      throw FormatError(labels_path + ": label " + std::to_string(lab[i]) + " of image " + std::to_string(i) + " is outside the " +
+                        std::to_string(set.classes.size()) + " classes");
+    set.labels[static_cast<size_t>(i)] = lab[i];
+  }
+  if (set.channels == 1 && set.height == h && set.width == w) {
+    set.pixels.assign(px, px + N * h * w);
+  } else {
+    set.pixels.resize(static_cast<size_t>(checked_product({static_cast<uint64_t>(N), static_cast<uint64_t>(set.image_bytes())},
+                                                          images_path + ": images")));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; ++i) {
+      const std::vector<uint8_t> img = conform(px + i * h * w, 1, h, w, set.channels, set.height, set.width, images_path);
+      std::memcpy(set.pixels.data() + i * set.image_bytes(), img.data(), img.size());
+    }
+  }
+  return set;
+}
+
+std::vector<uint8_t> load_image(const std::string& path, ImageShape& shape) {
+  check_shape(shape, path);
+  int w = 0, h = 0, n = 0;
+  stbi_uc* data = stbi_load(path.c_str(), &w, &h, &n, 0);
+  if (!data) {
+    const std::string why = stbi_failure_reason() ? stbi_failure_reason() : "unknown reason";
+    throw IOError(path + ": cannot read the image (" + (fs::exists(path) ? why : std::string("no such file")) + ")");
+  }
+  std::unique_ptr<stbi_uc, void (*)(void*)> keep(data, stbi_image_free);
+  // stb gives (h, w, n) interleaved; n: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+  const int64_t c = n >= 3 ? 3 : 1;
+  std::vector<uint8_t> planes(static_cast<size_t>(c * h * w));
+  for (int64_t p = 0; p < int64_t{h} * w; ++p)
+    for (int64_t k = 0; k < c; ++k) planes[static_cast<size_t>(k * h * w + p)] = data[p * n + k];
+  if (shape.channels == 0) shape.channels = c;
+  if (shape.height == 0) shape.height = h;
+  if (shape.width == 0) shape.width = w;
+  return conform(planes.data(), c, h, w, shape.channels, shape.height, shape.width, path);
+}
+
+ImageSet read_image_folder(const std::string& dir, const ImageShape& shape, const std::vector<std::string>& classes) {
+  check_shape(shape, dir);
+  if (!fs::is_directory(dir)) throw IOError("'" + dir + "' is not a folder of class folders");
+  std::vector<std::pair<std::string, std::string>> items;
+  std::vector<fs::path> folders;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) folders.push_back(e.path());
+  std::sort(folders.begin(), folders.end());
+  for (const fs::path& folder : folders) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(folder))
+      if (e.is_regular_file() && has_image_extension(e.path())) files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    for (const std::string& f : files) items.emplace_back(f, folder.filename().string());
+  }
+  if (items.empty()) throw ValueError("'" + dir + "' has no images in class subfolders (" + dir + "/<class>/<image>.png)");
+  return from_files(items, shape, classes, dir);
+}
+
+ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape, const std::vector<std::string>& classes) {
+  check_shape(shape, path);
+  std::vector<std::pair<std::string, std::string>> items;
+  const fs::path base = fs::path(path).parent_path();
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t) {
+    if (!j.contains("image") || !j["image"].is_string()) throw FormatError(where + ": missing \"image\" (a path)");
+    if (!j.contains("label")) throw FormatError(where + ": missing \"label\"");
+    const nlohmann::json& l = j["label"];
+    std::string label;
+    if (l.is_string()) label = l.get<std::string>();
+    else if (l.is_number_integer()) label = std::to_string(l.get<int64_t>());
+    else throw FormatError(where + ": \"label\" must be a string or an integer");
+    fs::path file = j["image"].get<std::string>();
+    if (file.is_relative()) file = base / file;
+    items.emplace_back(file.string(), label);
+  });
+  if (items.empty()) throw ValueError("'" + path + "' has no images");
+  return from_files(items, shape, classes, path);
+}
+
+namespace {
+std::string split_dir(const std::string& source, const std::string& split, const char* suffix) {
+  for (const std::string& s : {split, split == "val" ? std::string("test") : split}) {
+    const fs::path p = fs::path(source) / (s + suffix);
+    if (suffix[0] ? fs::is_regular_file(p) : fs::is_directory(p)) return p.string();
+  }
+  return "";
+}
+}  // namespace
+
+bool is_image_source(const std::string& source, const std::string& split) {
+  return !idx_files(source, split).first.empty() || !split_dir(source, split, "").empty() || !split_dir(source, split, ".jsonl").empty();
+}
+
+ImageSet open_image_split(const std::string& source, const std::string& split, const ImageShape& shape,
+                          const std::vector<std::string>& classes) {
+  if (const auto [images, labels] = idx_files(source, split); !images.empty()) return read_idx(images, labels, shape, classes);
+  if (const std::string d = split_dir(source, split, ""); !d.empty()) return read_image_folder(d, shape, classes);
+  if (const std::string f = split_dir(source, split, ".jsonl"); !f.empty()) return read_image_jsonl(f, shape, classes);
+  throw ValueError("'" + source + "' has no " + split + " images: expected IDX files (" + (split == "train" ? "train" : "t10k") +
+                   "-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz]), a folder " + split + "/<class>/, or " + split + ".jsonl");
+}
+
+Batch image_batch(const ImageSet& set, std::span<const int64_t> rows, const ImageTransform& t, Rng* rng) {
+  const int64_t B = static_cast<int64_t>(rows.size()), C = set.channels, H = set.height, W = set.width;
+  auto per_channel = [&](const std::vector<float>& v, const char* name) {
+    if (v.size() != 1 && static_cast<int64_t>(v.size()) != C)
+      throw ValueError(std::string("image normalisation: ") + name + " has " + std::to_string(v.size()) + " values for " +
+                       std::to_string(C) + " channels");
+    std::vector<float> out(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) out[static_cast<size_t>(c)] = v.size() == 1 ? v[0] : v[static_cast<size_t>(c)];
+    return out;
+  };
+  const std::vector<float> mean = per_channel(t.mean, "mean"), stdev = per_channel(t.std, "std");
+  for (float s : stdev)
+    if (!(s > 0)) throw ValueError("image normalisation: std must be positive");
+  // Augmentation draws first, in row order, so the batch does not depend on the thread count.
+  std::vector<int64_t> dy(static_cast<size_t>(B), 0), dx(static_cast<size_t>(B), 0);
+  std::vector<uint8_t> flip(static_cast<size_t>(B), 0);
+  if (rng) {
+    const int64_t P = t.crop_padding;
+    for (int64_t i = 0; i < B; ++i) {
+      if (P > 0) {
+        dy[static_cast<size_t>(i)] = static_cast<int64_t>(rng->below(static_cast<uint64_t>(2 * P + 1))) - P;
+        dx[static_cast<size_t>(i)] = static_cast<int64_t>(rng->below(static_cast<uint64_t>(2 * P + 1))) - P;
+      }
+      if (t.flip) flip[static_cast<size_t>(i)] = rng->below(2) == 1;
+    }
+  }
+  Tensor pixels = Tensor::empty({B, C, H, W});
+  std::vector<int32_t> labels(static_cast<size_t>(B));
+  float* out = pixels.data<float>();
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t r = rows[static_cast<size_t>(i)];
+    if (r < 0 || r >= set.size()) throw ValueError("image batch: row " + std::to_string(r) + " outside the set of " + std::to_string(set.size()));
+    labels[static_cast<size_t>(i)] = set.labels[static_cast<size_t>(r)];
+  }
+#pragma omp parallel for schedule(static) collapse(2)
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t s = static_cast<size_t>(i);
+      const uint8_t* src = set.image(rows[s]) + c * H * W;
+      float* dst = out + (i * C + c) * H * W;
+      const float scale = 1.0f / (255.0f * stdev[static_cast<size_t>(c)]), shift = -mean[static_cast<size_t>(c)] / stdev[static_cast<size_t>(c)];
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x) {
+          // The output pixel (y, x) of a crop shifted by (dy, dx), flipped before the shift.
+          const int64_t sy = y + dy[s], sx0 = flip[s] ? W - 1 - x : x, sx = sx0 + dx[s];
+          const float v = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? static_cast<float>(src[sy * W + sx]) : 0.0f;
+          dst[y * W + x] = v * scale + shift;
+        }
+    }
+  Batch b;
+  b.set(batch_keys::pixels, pixels).set(batch_keys::labels, Tensor::from_data({B}, labels));
+  return b;
+}
+
+}  // namespace cornerstone::data
