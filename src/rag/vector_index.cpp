@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kHnswM = 32;
 constexpr int kHnswEfConstruction = 80;
-constexpr int kHnswEfSearch = 128;
+constexpr int kHnswEfSearch = 256;
 
 faiss::IndexIDMap2* id_map(faiss::Index* index) { return dynamic_cast<faiss::IndexIDMap2*>(index); }
 
