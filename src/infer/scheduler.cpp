@@ -33,6 +33,8 @@ struct Scheduler::Request {
   int64_t generated = 0;
   std::optional<JsonPrefix> json;                // json_object: the output so far, as a JSON prefix
   std::shared_ptr<const JsonConstraint> json_pieces;
+  std::vector<int32_t> json_ends;                // the tokens that end it (allowed once the object is closed)
+  std::vector<float> masked;                     // this step's logits with the mask (reused)
 };
 
 namespace {
@@ -105,7 +107,12 @@ std::optional<uint64_t> Scheduler::submit(std::vector<int32_t> prompt, const Req
   if (stopping_ || static_cast<int64_t>(queue_.size()) >= options_.max_queue + free_slots) return std::nullopt;
   const uint64_t id = next_id_++;
   auto request = std::make_shared<Request>(id, std::move(prompt), o, std::move(on_event), tokenizer_, max_len_);
-  if (pieces) request->json.emplace(), request->json_pieces = std::move(pieces);
+  if (pieces) {
+    request->json.emplace(), request->json_pieces = std::move(pieces);
+    request->json_ends = o.stop_tokens;
+    if (o.stop_at_eos)
+      if (const auto eos = tokenizer_.eos_id()) request->json_ends.push_back(*eos);
+  }
   queue_.push_back(std::move(request));
   stats_.queued = static_cast<int64_t>(queue_.size());
   wake_.notify_all();
@@ -206,10 +213,8 @@ void Scheduler::loop() {
           const auto& st = r.options.stop_tokens;
           int32_t tok = -1;
           if (r.json) {  // only tokens that keep the output one JSON object; the end only once it is closed
-            std::vector<float> masked(row.begin(), row.end());
-            std::vector<int32_t> ends = st;
-            if (r.options.stop_at_eos && eos) ends.push_back(*eos);
-            if (r.json_pieces->mask(masked, *r.json, ends) > 0) tok = sample_token(masked, r.options.sampling, r.history, r.rng);
+            r.masked.assign(row.begin(), row.end());
+            if (r.json_pieces->mask(r.masked, *r.json, r.json_ends) > 0) tok = sample_token(r.masked, r.options.sampling, r.history, r.rng);
           } else {
             tok = sample_token(row, r.options.sampling, r.history, r.rng);
           }

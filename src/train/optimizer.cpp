@@ -64,11 +64,11 @@ std::vector<int64_t> range_counts(int64_t total, int64_t world) {
 
 void AdamW::gather_parameters() {
   if (!partitioned()) return;
-  std::vector<float> flat(static_cast<size_t>(total_));
+  flat_.resize(static_cast<size_t>(total_));  // allocated by the first step only
   for (const Slot& s : slots_)
-    if (s.hi > s.lo) std::copy(s.param.data<float>() + s.lo, s.param.data<float>() + s.hi, flat.data() + s.offset + s.lo);
-  dist::ProcessGroup::world().all_gather(flat.data(), range_counts(total_, world_));
-  for (Slot& s : slots_) std::copy(flat.data() + s.offset, flat.data() + s.offset + s.param.numel(), s.param.data<float>());
+    if (s.hi > s.lo) std::copy(s.param.data<float>() + s.lo, s.param.data<float>() + s.hi, flat_.data() + s.offset + s.lo);
+  dist::ProcessGroup::world().all_gather(flat_.data(), range_counts(total_, world_));
+  for (Slot& s : slots_) std::copy(flat_.data() + s.offset, flat_.data() + s.offset + s.param.numel(), s.param.data<float>());
 }
 
 void AdamW::zero_grad() {

@@ -60,6 +60,7 @@ class AdamW {
   std::vector<Slot> slots_;
   int64_t total_ = 0;
   int64_t world_ = 1, begin_ = 0, end_ = 0;  // this process's range of the flat elements
+  std::vector<float> flat_;                    // gather_parameters' buffer, kept between steps
   AdamWConfig config_;
   int64_t step_ = 0;
 };
