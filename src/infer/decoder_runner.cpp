@@ -29,19 +29,6 @@ float* ensure(Tensor& t, int64_t n) {
 
 const float* ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
-// The threads of the OpenMP region that runs a whole forward pass. Each op splits its work between
-// them (rows, elements, attention heads or panels) and they meet at a barrier before the next op
-// reads its result: one region per pass instead of one per op (a decode step has ~60 ops).
-// Kernels called on a share run on the calling thread (nested regions are inactive).
-struct Team {
-  int id = 0, size = 1;
-  Range share(int64_t n) const { return split_range(n, size, id); }
-  void sync() const {
-    if (size > 1) {
-#pragma omp barrier
-    }
-  }
-};
 
 // Rows [r.begin, r.end) of the (rows, C) x normalised into the same rows of y, by the blocks' norm kind.
 void norm_rows(const nn::BlockConfig& c, const float* x, const Tensor& w, const Tensor& b, Range r, float* y) {
@@ -116,12 +103,17 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
   dims.batch = 1, dims.n_heads = G, dims.n_kv_heads = 1, dims.head_dim = D, dims.causal = true;
   dims.scale = 1.0f / std::sqrt(static_cast<float>(D));
 
+  // One OpenMP region runs the whole pass. Each op splits its work between the team's threads
+  // (rows, elements, attention heads or panels) and they meet at a barrier before the next op
+  // reads its result: one region per pass instead of one per op (a decode step has ~60 ops).
+  // Kernels called on a share run on the calling thread (nested regions are inactive).
+  SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    const Team team{omp_get_thread_num(), omp_get_num_threads()};
+    const Team team = Team::of_region(barrier);
     auto linear = [&](const QuantLinear& l, const float* in, int64_t rows, float* out) {
       profiler::Scope prof(team.id == 0 ? "linear (packed)" : nullptr);
-      kernels::packed_matmul_team(l.view(), in, rows, l.in_features(), ptr(l.bias()), out, l.out_features(), scratch);
+      kernels::packed_matmul_team(l.view(), in, rows, l.in_features(), ptr(l.bias()), out, l.out_features(), scratch, team);
     };
     // Token (+ position) embeddings, then the first norm, on this thread's rows.
     const Range rows = team.share(R);

@@ -16,7 +16,7 @@
 namespace cornerstone::kernels {
 
 CS_DECLARE_VARIANTS(void, packed_matmul_team,
-                    (const PackedView&, const float*, int64_t, int64_t, const float*, float*, int64_t, void*))
+                    (const PackedView&, const float*, int64_t, int64_t, const float*, float*, int64_t, void*, const Team&))
 
 namespace {
 
@@ -171,9 +171,9 @@ size_t packed_matmul_scratch(WeightFormat f, int64_t m, int64_t k) {
 }
 
 void packed_matmul_team(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y, int64_t ldy,
-                        void* scratch) {
+                        void* scratch, const Team& team) {
   if (m <= 0) return;
-  CS_DISPATCH(packed_matmul_team, w, x, m, ldx, bias, y, ldy, scratch);
+  CS_DISPATCH(packed_matmul_team, w, x, m, ldx, bias, y, ldy, scratch, team);
 }
 
 void packed_matmul(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y, int64_t ldy) {
@@ -182,8 +182,9 @@ void packed_matmul(const PackedView& w, const float* x, int64_t m, int64_t ldx, 
   // Threads: none for small products (waking the team costs more), never more than panels.
   const double macs = static_cast<double>(m) * static_cast<double>(w.n) * static_cast<double>(w.k);
   const int threads = macs < 65536.0 ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), packed::panels(w.n)));
+  SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
-  packed_matmul_team(w, x, m, ldx, bias, y, ldy, scratch.as<void>());
+  packed_matmul_team(w, x, m, ldx, bias, y, ldy, scratch.as<void>(), Team::of_region(barrier));
 }
 
 }  // namespace cornerstone::kernels

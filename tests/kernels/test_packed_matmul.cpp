@@ -212,9 +212,10 @@ TEST(PackedMatmul, TeamCallsInsideOneRegionGiveTheSameResult) {
         std::vector<char> scratch(kernels::packed_matmul_scratch(f, m, k));
         for (int threads : {1, 2, 3}) {
           got = x;
+          SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
           for (int step = 0; step < 3; ++step) {
-            kernels::packed_matmul_team(w.view(), got.data(), m, k, nullptr, tmp.data(), n, scratch.data());
+            kernels::packed_matmul_team(w.view(), got.data(), m, k, nullptr, tmp.data(), n, scratch.data(), Team::of_region(barrier));
 #pragma omp single
             got = tmp;  // (implicit barrier: everyone sees the new input)
           }

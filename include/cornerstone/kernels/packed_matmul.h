@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cornerstone/core/parallel.h"
 #include "cornerstone/kernels/quant.h"
 
 namespace cornerstone::kernels {
@@ -81,13 +82,13 @@ void packed_row(const PackedView& w, int64_t r, float* out);
 void packed_matmul(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y,
                    int64_t ldy);
 
-// The same product computed by the calling OpenMP team, for callers that run many products in one
-// parallel region (a decode step has ~60; opening a region for each costs more than a barrier).
-// Every thread of the team calls it with the same arguments and a shared `scratch` of
-// packed_matmul_scratch(format, m, k) bytes; it returns in every thread once y is complete. Called
-// outside a parallel region, it runs on the calling thread.
+// The same product computed by a team of threads (core/parallel.h), for callers that run many
+// products in one parallel region (a decode step has ~60; opening a region for each costs more
+// than a barrier). Every thread of the team calls it with the same arguments, its own place in the
+// team and a shared `scratch` of packed_matmul_scratch(format, m, k) bytes; it returns in every
+// thread once y is complete. A team of one runs it on the calling thread.
 size_t packed_matmul_scratch(WeightFormat f, int64_t m, int64_t k);
 void packed_matmul_team(const PackedView& w, const float* x, int64_t m, int64_t ldx, const float* bias, float* y,
-                        int64_t ldy, void* scratch);
+                        int64_t ldy, void* scratch, const Team& team);
 
 }  // namespace cornerstone::kernels
