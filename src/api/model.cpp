@@ -233,6 +233,7 @@ adapt::Pooling Model::default_pooling() const {
 Tensor Model::embed(const std::vector<std::string>& texts, std::optional<adapt::Pooling> pooling, bool normalize,
                     int64_t batch_size) const {
   if (!s_->model) cannot(*this, "embed text (a quantized folder holds inference weights only; embed the f32 model)");
+  if (!can(Capability::Embeddings)) cannot(*this, "embed text (an image model reads pixels, not text)");
   const int64_t limit = s_->model->max_positions();
   const int64_t max_length = s_->options.max_length;
   if (max_length > limit)

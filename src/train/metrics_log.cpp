@@ -43,21 +43,21 @@ void MetricsLog::write(const nlohmann::json& line) {
   out_.flush();
 }
 
-ProgressLine::ProgressLine(const std::string& label, int64_t total_steps, int64_t done, bool quiet)
-    : progress_(label, total_steps, "steps"), quiet_(quiet) {
+ProgressLine::ProgressLine(const std::string& label, int64_t total_steps, int64_t done, bool quiet, const std::string& unit)
+    : progress_(label, total_steps, "steps"), quiet_(quiet), rate_unit_(unit == "tokens" ? "tok" : unit == "images" ? "img" : unit) {
   progress_.resume_from(done);
 }
 
 void ProgressLine::set_total(int64_t total_steps) { progress_.set_total(total_steps); }
 
-void ProgressLine::update(int64_t step, const std::string& note, double loss, double val, double tokens_per_s, double mfu) {
+void ProgressLine::update(int64_t step, const std::string& note, double loss, double val, double inputs_per_s, double mfu) {
   if (quiet_) return;
   char status[200], val_part[32] = "";
   if (val > 0) std::snprintf(val_part, sizeof val_part, " val %.4f", val);
   char mfu_part[32] = "";
   if (!std::isnan(mfu)) std::snprintf(mfu_part, sizeof mfu_part, " | MFU %.0f%%", 100 * mfu);
-  std::snprintf(status, sizeof status, "%sloss %.4f%s | %s tok/s%s", note.c_str(), loss, val_part, human_count(tokens_per_s).c_str(),
-                mfu_part);
+  std::snprintf(status, sizeof status, "%sloss %.4f%s | %s %s/s%s", note.c_str(), loss, val_part, human_count(inputs_per_s).c_str(),
+                rate_unit_.c_str(), mfu_part);
   progress_.update(step, status);
 }
 

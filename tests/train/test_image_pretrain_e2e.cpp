@@ -56,6 +56,9 @@ TEST(ImagePretrain, TinyViTOnFashionMnistLearnsEvaluatesAndResumesExactly) {
   ASSERT_EQ(m.size(), 40u);
   EXPECT_LT(mean_loss(m, 30, 40), mean_loss(m, 0, 5) - 0.1) << "the training loss falls";
   EXPECT_TRUE(m.back().contains("val_accuracy"));
+  EXPECT_TRUE(m.back().contains("images_per_s")) << "an image run counts images, not tokens";
+  EXPECT_FALSE(m.back().contains("tokens_per_s"));
+  EXPECT_NE(r.output.find(" images/s | model in "), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir + "/run/model.safetensors"));
   const auto config = nlohmann::json::parse(std::ifstream(dir + "/run/config.json"));
   EXPECT_EQ(config["architectures"][0], "ViTForImageClassification");
@@ -72,6 +75,11 @@ TEST(ImagePretrain, TinyViTOnFashionMnistLearnsEvaluatesAndResumesExactly) {
   r = run_cli("finetune --model " + dir + "/run --task classify --train " + dir + "/text.jsonl --out " + dir + "/ft");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("is an image classifier (vit)"), std::string::npos) << r.output;
+  // So does `embed`, saying why (not that a tokenizer is missing).
+  std::ofstream(dir + "/lines.txt") << "a shirt\n";
+  r = run_cli("embed --model " + dir + "/run < " + dir + "/lines.txt");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("cannot embed text (an image model reads pixels"), std::string::npos) << r.output;
 
   // The same run interrupted by a real SIGINT after a few steps, then resumed: the remaining steps
   // draw the same batches and augmentations, and every loss is bit-identical.

@@ -62,8 +62,8 @@ void add_pretrain(CLI::App& app) {
                    static_cast<long long>(r.steps), r.checkpoint.c_str(), config.c_str(), data.c_str(), out.c_str());
       std::exit(130);
     }
-    std::printf("steps %lld | train loss %.4f | val loss %.4f | %.0f tokens/s | model in %s\n", static_cast<long long>(r.steps),
-                r.train_loss, r.val_loss, r.tokens_per_s, out.c_str());
+    std::printf("steps %lld | train loss %.4f | val loss %.4f | %.0f %s/s | model in %s\n", static_cast<long long>(r.steps),
+                r.train_loss, r.val_loss, r.inputs_per_s, r.input_unit.c_str(), out.c_str());
   });
 }
 

@@ -32,15 +32,17 @@ class MetricsLog {
 // The progress line of a run; quiet: draws nothing.
 class ProgressLine {
  public:
-  ProgressLine(const std::string& label, int64_t total_steps, int64_t done, bool quiet);
+  // unit: what the rate counts ("tokens" shows as "tok/s", "images" as "img/s")
+  ProgressLine(const std::string& label, int64_t total_steps, int64_t done, bool quiet, const std::string& unit = "tokens");
   void set_total(int64_t total_steps);
   // "<note>loss 3.4121 val 3.5012 | 41.0k tok/s | MFU 31%" (mfu NaN: no MFU part)
-  void update(int64_t step, const std::string& note, double loss, double val, double tokens_per_s, double mfu);
+  void update(int64_t step, const std::string& note, double loss, double val, double inputs_per_s, double mfu);
   void finish();
 
  private:
   Progress progress_;
   bool quiet_;
+  std::string rate_unit_;  // "tok", "img"
 };
 
 // 1234567 -> "1.2M", 950 -> "950".

@@ -75,6 +75,9 @@ class Objective {
   virtual Tensor loss(const data::Batch& batch, Rng* dropout_rng) = 0;
   // Matmul FLOPs per input token of a training step (the MFU numerator).
   virtual double flops_per_token() const = 0;
+  // What a step's inputs are counted in (data::Batch's token count): "tokens", or "images" for
+  // an image objective. Names the rate in metrics.jsonl ("tokens_per_s") and on the progress line.
+  virtual std::string input_unit() const { return "tokens"; }
   // "causal LM" / "masked LM (15% of tokens, whole words, sentence pairs)"
   virtual std::string describe() const = 0;
 };

@@ -74,7 +74,8 @@ struct TrainResult {
   double train_loss = 0;       // last step's
   double mean_train_loss = 0;  // mean over the steps since the validation point before the last (fine-tuning: the last epoch)
   double val_loss = 0;         // last validation's primary number (pretraining: the val loss)
-  double tokens_per_s = 0;     // this invocation's average
+  double inputs_per_s = 0;     // this invocation's average, in input_unit
+  std::string input_unit = "tokens";  // the objective's: "tokens" or "images"
   bool interrupted = false;    // stopped by Ctrl-C (a checkpoint was saved)
   std::string checkpoint;      // the last checkpoint written
   double seconds = 0;          // this invocation's training time

@@ -102,6 +102,7 @@ class ImageClassificationObjective : public Objective {
   }
   Tensor loss(const data::Batch& b, Rng* dropout_rng) override { return classifier_.image_loss(b, dropout_rng); }
   double flops_per_token() const override { return flops_; }
+  std::string input_unit() const override { return "images"; }
   std::string describe() const override {
     return "image classification (" + std::to_string(train_.size()) + " images, " + std::to_string(train_.classes.size()) + " classes)";
   }
