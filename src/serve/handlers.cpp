@@ -117,7 +117,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
 
   if (!r.stream) {
     std::vector<Completion> choices(n);
-    std::vector<TokenClock> clocks(n, TokenClock{arrived, arrived});
+    std::vector<TokenClock> clocks(n, TokenClock{model_id, arrived, arrived});
     for (size_t done = 0; done < n;)
       for (auto& [i, e, at] : channel->take(std::chrono::milliseconds(1000))) {
         Completion& c = choices[i];
@@ -143,13 +143,13 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   // Streaming: server-sent events, one chunk per piece of text of a choice; ": keep-alive"
   // comments while a long prompt is read; a client that goes away cancels its requests.
   struct StreamState {
-    StreamState(size_t n, Clock::time_point arrived) : clocks(n, TokenClock{arrived, arrived}) {}
+    StreamState(size_t n, const std::string& model, Clock::time_point arrived) : clocks(n, TokenClock{model, arrived, arrived}) {}
     bool started = false, done = false;
     size_t finished = 0;
     int64_t prompt_tokens = 0, completion_tokens = 0;
     std::vector<TokenClock> clocks;
   };
-  auto state = std::make_shared<StreamState>(n, arrived);
+  auto state = std::make_shared<StreamState>(n, model_id, arrived);
   const tokenize::Tokenizer* tokp = &tok;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -270,7 +270,7 @@ void Server::Impl::embeddings(const httplib::Request& req, httplib::Response& re
       e["embedding"] = std::vector<float>(row, row + C);
     data.push_back(std::move(e));
   }
-  metrics.embedded_tokens(tokens);
+  metrics.embedded_tokens(m.id, tokens);
   send_json(res, 200, {{"object", "list"}, {"data", data}, {"model", m.id}, {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 

@@ -84,6 +84,7 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
       so.slots = o.parallel, so.max_len = o.ctx_size, so.prefill_chunk = o.prefill_chunk, so.max_queue = o.max_queue;
       m->scheduler = std::make_unique<infer::Scheduler>(m->model.inference_weights(), m->model.tokenizer(), so);
     }
+    metrics.add_model(m->id);
     models.push_back(std::move(m));
   }
   routes();
@@ -203,25 +204,24 @@ void Server::Impl::routes() {
               send_json(res, 200, {{"content", m.model.tokenizer().decode(ids)}});
             }));
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    infer::SchedulerStats all;
+    // Per generating model (label model="id"), each metric's series together.
+    std::vector<std::pair<std::string, infer::SchedulerStats>> stats;
     for (const auto& m : models)
-      if (m->scheduler) {
-        const infer::SchedulerStats s = m->scheduler->stats();
-        all.queued += s.queued, all.busy_slots += s.busy_slots, all.slots += s.slots, all.steps += s.steps;
-        all.prompt_tokens += s.prompt_tokens, all.generated_tokens += s.generated_tokens;
-        all.finished += s.finished, all.cancelled += s.cancelled;
-      }
-    auto d = [](int64_t v) { return static_cast<double>(v); };
-    const std::vector<Metrics::Sample> samples = {
-        {"cornerstone_prompt_tokens_total", "Prompt tokens read by the decoder.", "counter", d(all.prompt_tokens)},
-        {"cornerstone_generated_tokens_total", "Tokens generated.", "counter", d(all.generated_tokens)},
-        {"cornerstone_decode_steps_total", "Batched decoder passes.", "counter", d(all.steps)},
-        {"cornerstone_finished_requests_total", "Completions that ran to their end (length, stop, eos).", "counter", d(all.finished)},
-        {"cornerstone_cancelled_requests_total", "Completions dropped because their client went away.", "counter", d(all.cancelled)},
-        {"cornerstone_queue_depth", "Requests waiting for a slot.", "gauge", d(all.queued)},
-        {"cornerstone_busy_slots", "KV-cache slots decoding a request.", "gauge", d(all.busy_slots)},
-        {"cornerstone_slots", "KV-cache slots in all.", "gauge", d(all.slots)},
+      if (m->scheduler) stats.emplace_back(m->id, m->scheduler->stats());
+    std::vector<Metrics::Sample> samples;
+    auto each = [&](const char* name, const char* help, const char* type, int64_t infer::SchedulerStats::*field) {
+      for (const auto& [id, s] : stats) samples.push_back({name, help, type, static_cast<double>(s.*field), id});
     };
+    each("cornerstone_prompt_tokens_total", "Prompt tokens read by the decoder.", "counter", &infer::SchedulerStats::prompt_tokens);
+    each("cornerstone_generated_tokens_total", "Tokens generated.", "counter", &infer::SchedulerStats::generated_tokens);
+    each("cornerstone_decode_steps_total", "Batched decoder passes.", "counter", &infer::SchedulerStats::steps);
+    each("cornerstone_finished_requests_total", "Completions that ran to their end (length, stop, eos).", "counter",
+         &infer::SchedulerStats::finished);
+    each("cornerstone_cancelled_requests_total", "Completions dropped because their client went away.", "counter",
+         &infer::SchedulerStats::cancelled);
+    each("cornerstone_queue_depth", "Requests waiting for a slot.", "gauge", &infer::SchedulerStats::queued);
+    each("cornerstone_busy_slots", "KV-cache slots decoding a request.", "gauge", &infer::SchedulerStats::busy_slots);
+    each("cornerstone_slots", "KV-cache slots in all.", "gauge", &infer::SchedulerStats::slots);
     res.set_content(metrics.render(samples), "text/plain; version=0.0.4");
   });
 }

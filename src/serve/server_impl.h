@@ -95,13 +95,14 @@ struct Channel {
 
 // Time to first token (from the request's arrival) and between tokens, for /metrics.
 struct TokenClock {
+  std::string model;  // the served model's id (the metrics' label)
   Clock::time_point start, last;
   bool first = true;
   void token(Metrics& m, Clock::time_point at) {
     if (first)
-      m.time_to_first_token(std::chrono::duration<double>(at - start).count());
+      m.time_to_first_token(model, std::chrono::duration<double>(at - start).count());
     else
-      m.time_per_output_token(std::chrono::duration<double>(at - last).count());
+      m.time_per_output_token(model, std::chrono::duration<double>(at - last).count());
     first = false, last = at;
   }
 };

@@ -278,6 +278,19 @@ TEST_F(Serve, EmbeddingsEqualEmbedCliInFloatAndBase64) {
   }
 }
 
+// The sum of a metric's series on a /metrics page (every model's), -1 when it has none.
+double metric(const std::string& page, const std::string& name) {
+  double sum = 0;
+  bool found = false;
+  for (size_t at = page.find("\n" + name); at != std::string::npos; at = page.find("\n" + name, at + 1)) {
+    const char next = page[at + 1 + name.size()];
+    if (next != ' ' && next != '{') continue;  // another metric whose name starts with this one
+    const size_t value = page.find(' ', page.find('}', at) < page.find('\n', at + 1) ? page.find('}', at) : at + 1);
+    sum += std::stod(page.substr(value + 1)), found = true;
+  }
+  return found ? sum : -1;
+}
+
 TEST_F(Serve, TokenizeDetokenizeAndMetrics) {
   const auto t = post("/tokenize", {{"content", "The state of the Union"}});
   ASSERT_EQ(t.status, 200) << t.text;
@@ -289,11 +302,19 @@ TEST_F(Serve, TokenizeDetokenizeAndMetrics) {
   ASSERT_EQ(post("/v1/completions", {{"prompt", "We"}, {"max_tokens", 3}}).status, 200);
   const auto m = request(server_->port(), "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
-  for (const char* s : {"cornerstone_requests_total{route=\"/v1/completions\",status=\"200\"}", "cornerstone_generated_tokens_total ",
-                        "cornerstone_prompt_tokens_total ", "cornerstone_embedded_tokens_total ", "cornerstone_cancelled_requests_total ",
-                        "cornerstone_queue_depth 0", "cornerstone_busy_slots ", "cornerstone_time_to_first_token_seconds_bucket{le=\"+Inf\"}",
-                        "cornerstone_time_per_output_token_seconds_count "})
+  // Per served model (every one has its series, from the start), labelled with the id clients send.
+  for (const char* s : {"cornerstone_requests_total{route=\"/v1/completions\",status=\"200\"}", "cornerstone_generated_tokens_total{model=\"sotu-gpt\"} ",
+                        "cornerstone_prompt_tokens_total{model=\"sotu-gpt-q8\"} ", "cornerstone_embedded_tokens_total{model=\"sotu-embed\"} ",
+                        "cornerstone_cancelled_requests_total{model=\"sotu-gguf\"} ", "cornerstone_queue_depth{model=\"sotu-gpt\"} ",
+                        "cornerstone_busy_slots{model=\"sotu-gpt\"} ", "cornerstone_time_to_first_token_seconds_bucket{model=\"sotu-gpt\",le=\"+Inf\"} ",
+                        "cornerstone_time_to_first_token_seconds_count{model=\"sotu-gpt-q8\"} ",
+                        "cornerstone_time_per_output_token_seconds_count{model=\"sotu-gpt\"} "})
     EXPECT_NE(m.text.find(s), std::string::npos) << s << "\n" << m.text;
+  EXPECT_GT(metric(m.text, "cornerstone_generated_tokens_total"), 0) << m.text;
+  // One HELP / TYPE header per metric, however many models.
+  size_t headers = 0;
+  for (size_t at = 0; (at = m.text.find("# TYPE cornerstone_generated_tokens_total ", at)) != std::string::npos; ++at) ++headers;
+  EXPECT_EQ(headers, 1u) << m.text;
 }
 
 TEST_F(Serve, ErrorsAreOpenAIErrorObjects) {
@@ -372,7 +393,7 @@ TEST_F(Serve, SigtermFinishesTheRequestsInFlight) {
   bool running = false;
   for (int i = 0; i < 2000 && !running; ++i) {
     const std::string page = request(s.port(), "GET", "/metrics").text;
-    running = page.find("cornerstone_busy_slots 1") != std::string::npos && page.find("cornerstone_queue_depth 2") != std::string::npos;
+    running = metric(page, "cornerstone_busy_slots") == 1 && metric(page, "cornerstone_queue_depth") == 2;
   }
   EXPECT_TRUE(running) << "the requests never ran";
   EXPECT_EQ(s.terminate(), 0) << s.output();
@@ -389,10 +410,6 @@ TEST_F(Serve, SigtermFinishesTheRequestsInFlight) {
 }
 
 // The value of a metric line "NAME VALUE" in a /metrics page (-1 when absent).
-double metric(const std::string& page, const std::string& name) {
-  const size_t at = page.find("\n" + name + " ");
-  return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
-}
 
 TEST_F(Serve, ClientsThatGoAwayMidStreamFreeTheirSlot) {
   ServeProcess s({"--model", slow_model(), "--parallel", "1", "--max-queue", "8"});
