@@ -1,8 +1,8 @@
 // kill -9 during every command that writes a result others read (issue 20, crash-safe writes):
 // prepare, pretrain (its checkpoints and the run's model), quantize, export (GGUF, Hugging Face
-// folder) and finetune. Each test times a clean run, then runs the real CLI again and again,
-// SIGKILLs it at seeded random moments of its write phase (kill_harness.h) and checks after
-// every kill that
+// folder), import, lora merge, dataset, index add and finetune. Each test times a clean run, then runs the
+// real CLI again and again, SIGKILLs it at seeded random moments of its write phase
+// (kill_harness.h) and checks after every kill that
 //   - the destination holds exactly the previous complete version or the new complete one (byte
 //     for byte against clean runs), or nothing where there was nothing; never a mix, never a torn
 //     file under a real name (temporaries under hidden / .tmp. names are allowed);
@@ -25,6 +25,7 @@
 #include "cornerstone/io/gguf.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/models/load.h"
+#include "cornerstone/rag/index.h"
 #include "kill_harness.h"
 
 using namespace cornerstone;
@@ -290,38 +291,63 @@ TEST_F(CrashSafety, ResumingAFinishedRunPointsItsModelAtTheLastCheckpoint) {
   EXPECT_EQ(temporaries(run), std::vector<std::string>{});
 }
 
-// ---- quantize -----------------------------------------------------------------------------------
+// ---- quantize, dataset: commands that rewrite a folder ------------------------------------------
 
-// The output folder goes from a q8_0 quantization to a q4_0 one; a q4_0 model.safetensors beside
-// the q8_0 config.json would be read with the wrong block format.
-TEST_F(CrashSafety, QuantizeKilledLeavesTheOldOrTheNewFolder) {
-  const std::string a = d("quant_ref/a"), b = d("quant_ref/b"), out = d("quant/out");
-  auto args = [&](const std::string& type, const std::string& o) {
-    return std::vector<std::string>{"--threads", "1", "quantize", "--model", d("big"), "--type", type, "--out", o};
-  };
-  ASSERT_EQ(spawn_cli(args("q8_0", a)).wait().exit_code, 0);
-  const WritePhase clean = time_write_phase(args("q4_0", b), d("quant_ref"), [&] { copy_folder(a, b); });
+// A command rewrites folder `out` from the version in `a` to a new one (`command(folder)` writes
+// it into `folder`). A clean run into `b` gives the new version's bytes; then the command runs on a
+// copy of `a` at `out` and is killed at seeded moments: after every kill `out` is the old version or
+// the new one byte for byte (and passes `open`), and the rerun gives the new one.
+void rewrite_killed(const std::string& what, const std::string& a, const std::string& b, const std::string& out,
+                    const std::function<std::vector<std::string>(const std::string&)>& command,
+                    const std::function<void(const std::string&)>& open, uint64_t seed) {
+  const std::string ref = fs::path(b).parent_path().string(), work = fs::path(out).parent_path().string();
+  fs::create_directories(work);
+  const WritePhase clean = time_write_phase(command(b), ref, [&] { copy_folder(a, b); });
   ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
   const Snapshot old_version = snapshot(a), new_version = snapshot(b);
   ASSERT_FALSE(old_version == new_version);
-  const uint64_t seed = kill_seed(22);
-  std::printf("[ crashsafe ] quantize: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+  std::printf("[ crashsafe ] %s: write phase %.0f-%.0f ms, seed %llu\n", what.c_str(), 1e3 * clean.begin, 1e3 * clean.end,
               static_cast<unsigned long long>(seed));
 
   KillSchedule schedule(kill_points(clean, kKills, seed), clean);
   while (const KillPoint* next = schedule.next()) {
     const KillPoint p = *next;  // a copy: record() may reschedule it
     copy_folder(a, out);
-    schedule.record(run_and_kill(args("q4_0", out), p, d("quant"), out));
+    schedule.record(run_and_kill(command(out), p, work, out));
     const Snapshot now = snapshot(out);
-    ASSERT_TRUE(now == old_version || now == new_version) << p.label << ": the folder is neither quantization: " << describe(now);
-    EXPECT_GT(infer::InferenceWeights::load(out).total_bytes(), 0u) << p.label;
+    ASSERT_TRUE(now == old_version || now == new_version) << what << ", " << p.label << ": the folder is neither version: " << describe(now);
+    open(out);
   }
-  schedule.expect_most_landed("quantize");
-  const SpawnResult again = spawn_cli(args("q4_0", out)).wait();
+  schedule.expect_most_landed(what);
+  const SpawnResult again = spawn_cli(command(out)).wait();
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(same(snapshot(out), new_version));
-  EXPECT_EQ(temporaries(d("quant")), std::vector<std::string>{});
+  EXPECT_EQ(temporaries(work), std::vector<std::string>{});
+}
+
+// The output folder goes from a q8_0 quantization to a q4_0 one; a q4_0 model.safetensors beside
+// the q8_0 config.json would be read with the wrong block format.
+TEST_F(CrashSafety, QuantizeKilledLeavesTheOldOrTheNewFolder) {
+  auto args = [&](const std::string& type, const std::string& o) {
+    return std::vector<std::string>{"--threads", "1", "quantize", "--model", d("big"), "--type", type, "--out", o};
+  };
+  ASSERT_EQ(spawn_cli(args("q8_0", d("quant_ref/a"))).wait().exit_code, 0);
+  rewrite_killed(
+      "quantize", d("quant_ref/a"), d("quant_ref/b"), d("quant/out"), [&](const std::string& o) { return args("q4_0", o); },
+      [](const std::string& f) { EXPECT_GT(infer::InferenceWeights::load(f).total_bytes(), 0u); }, kill_seed(22));
+}
+
+// `dataset arithmetic` rewrites a folder of splits (train / val / test, each in three forms) with
+// other problems. A new train split beside an old test split could hold test problems: after any
+// kill the folder is the old set or the new one, whole.
+TEST_F(CrashSafety, DatasetKilledLeavesTheOldOrTheNewSet) {
+  auto args = [](const std::string& seed, const std::string& o) {
+    return std::vector<std::string>{"dataset", "arithmetic", "--count", "40000", "--max-digits", "4", "--style", "steps", "--seed", seed, "--out", o};
+  };
+  ASSERT_EQ(spawn_cli(args("1", d("arith_ref/a"))).wait().exit_code, 0);
+  rewrite_killed(
+      "dataset", d("arith_ref/a"), d("arith_ref/b"), d("arith/out"), [&](const std::string& o) { return args("2", o); },
+      [](const std::string& f) { EXPECT_TRUE(fs::exists(fs::path(f) / "test.answers.jsonl")); }, kill_seed(28));
 }
 
 // ---- export -------------------------------------------------------------------------------------
@@ -391,6 +417,56 @@ TEST_F(CrashSafety, LoraMergeKilledLeavesNothingOrTheWholeFolder) {
   export_killed("lora merge", {"--threads", "1", "lora", "merge", "--model", d("base"), "--adapter", d("merge/lora"), "--out", d("merge/out")},
                 d("merge/out"), d("merge"), [](const std::string& f) { EXPECT_GT(adapt::TaskModel::load(f).module().num_parameters(), 0); },
                 kill_seed(26));
+}
+
+// ---- index add ----------------------------------------------------------------------------------
+
+// `index add` writes the next version of the index beside the current one and switches CURRENT to
+// it last. After any kill the index opens as the old version (two files) or the new one (three),
+// whole: its counts and its BM25 hits are those of that version's clean copy; the rerun then gives
+// the new version and leaves no unfinished version behind.
+TEST_F(CrashSafety, IndexAddKilledLeavesTheOldOrTheNewVersion) {
+  const std::string base = d("index_ref/base"), grown = d("index_ref/grown"), out = d("index/out");
+  fs::create_directories(d("index"));
+  const SpawnResult built = spawn_cli({"--threads", "1", "index", "build", "--embed-model", d("big"), "--input", (*files_)[0], "--input",
+                                       (*files_)[1], "--chunk-tokens", "48", "--overlap", "8", "--quiet", "--out", base})
+                                .wait();
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+  auto add = [&](const std::string& ix) {
+    return std::vector<std::string>{"--threads", "1", "index", "add", "--index", ix, "--input", (*files_)[2], "--quiet"};
+  };
+  const WritePhase clean = time_write_phase(add(grown), d("index_ref"), [&] { copy_folder(base, grown); });
+  ASSERT_EQ(clean.run.exit_code, 0) << clean.run.output;
+  // A version as a reader sees it: which one, its counts, and what a word query finds.
+  auto state = [](const std::string& dir) {
+    const rag::Index ix = rag::Index::open(dir);
+    const nlohmann::json info = ix.info();
+    rag::SearchOptions o;
+    o.mode = rag::SearchMode::BM25, o.k = 5;
+    std::string hits;
+    for (const auto& h : ix.search("the people of the United States", o)) hits += h.chunk.source + "#" + std::to_string(h.chunk.id) + " ";
+    return info["current"].get<std::string>() + " | " + info["sources"].dump() + " sources, " + info["chunks"].dump() + " chunks | " + hits;
+  };
+  const std::string old_version = state(base), new_version = state(grown);
+  ASSERT_NE(old_version, new_version);
+  const uint64_t seed = kill_seed(27);
+  std::printf("[ crashsafe ] index add: write phase %.0f-%.0f ms, seed %llu\n", 1e3 * clean.begin, 1e3 * clean.end,
+              static_cast<unsigned long long>(seed));
+
+  KillSchedule schedule(kill_points(clean, kKills, seed), clean);
+  while (const KillPoint* next = schedule.next()) {
+    const KillPoint p = *next;
+    copy_folder(base, out);
+    schedule.record(run_and_kill(add(out), p, d("index"), out));
+    std::string now;
+    ASSERT_NO_THROW(now = state(out)) << p.label << ": the index does not open";
+    ASSERT_TRUE(now == old_version || now == new_version) << p.label << ": the index is neither version: " << now;
+  }
+  schedule.expect_most_landed("index add");
+  const SpawnResult again = spawn_cli(add(out)).wait();
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(state(out), new_version);
+  EXPECT_EQ(temporaries(d("index")), std::vector<std::string>{});
 }
 
 // ---- finetune -----------------------------------------------------------------------------------

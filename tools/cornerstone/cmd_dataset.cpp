@@ -3,6 +3,7 @@
 
 #include "command.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/io/staged_folder.h"
 #include "emoji_set.h"
 #include "labelled_sets.h"
 #include "retrieval_set.h"
@@ -47,6 +48,25 @@ void add_dataset(CLI::App& app) {
   cmd->add_option("--limit", limit, "emoji: at most this many emoji (default: all)");
   cmd->callback([] {
     using namespace cornerstone::data;
+    if (kind == "linux-doc") {
+      if (source.empty()) throw cornerstone::ValueError("dataset linux-doc needs --source (the package folder `scripts/fetch` prints)");
+      RetrievalSetOptions r;
+      r.seed = o.seed;
+      r.queries = queries;
+      const auto s = make_linux_doc_set(source, out, r);  // a new folder, staged by the set itself
+      std::printf("linux-doc: %lld documents in %s/corpus, %lld queries, %lld train and %lld val triples\n", static_cast<long long>(s.documents),
+                  out.c_str(), static_cast<long long>(s.queries), static_cast<long long>(s.train), static_cast<long long>(s.val));
+      return;
+    }
+    // Every set is written into a staging folder that replaces OUT in one rename
+    // (io/staged_folder.h): a reader sees the old set or the new one, never a new train split
+    // beside an old test split (which could hold the new training problems). Files in OUT that no
+    // set writes are kept.
+    cornerstone::io::StagedFolder staged(out, cornerstone::io::StagedFolder::Existing::Replace, [](const std::string& n) {
+      auto ends = [&](const std::string& e) { return n.size() >= e.size() && n.compare(n.size() - e.size(), e.size(), e) == 0; };
+      return ends(".jsonl") || ends(".txt") || n == "images";
+    });
+    const std::string dir = staged.path();
     if (kind == "arithmetic") {
       if (!source.empty()) throw cornerstone::ValueError("dataset arithmetic makes its problems; it takes no --source");
       ArithmeticOptions p = arithmetic.problems;
@@ -55,7 +75,8 @@ void add_dataset(CLI::App& app) {
         for (const auto& name : arithmetic.ops) p.ops.push_back(arithmetic_op_from_name(name));
       }
       p.seed = o.seed;
-      const SplitSummary s = make_arithmetic_set(p, arithmetic.style == "steps", out, o);
+      const SplitSummary s = make_arithmetic_set(p, arithmetic.style == "steps", dir, o);
+      staged.commit();
       std::printf("arithmetic (%s): %lld train, %lld val, %lld test problems in %s ({split}.jsonl, {split}.answers.jsonl, "
                   "{split}.pairs.jsonl)\n", arithmetic.style.c_str(), static_cast<long long>(s.train), static_cast<long long>(s.val),
                   static_cast<long long>(s.test), out.c_str());
@@ -65,30 +86,25 @@ void add_dataset(CLI::App& app) {
       EmojiSetOptions e;
       if (!source.empty()) e.font = source;
       e.size = image_size, e.limit = limit, e.seed = o.seed, e.val_fraction = o.val_fraction, e.test_fraction = o.test_fraction;
-      const auto s = make_emoji_set(out, e);
+      const auto s = make_emoji_set(dir, e);
+      staged.commit();
       std::printf("emoji: %lld train, %lld val, %lld test images in %s (%lld groups; %lld listed emoji the font does not draw)\n",
                   static_cast<long long>(s.train), static_cast<long long>(s.val), static_cast<long long>(s.test), out.c_str(),
                   static_cast<long long>(s.groups), static_cast<long long>(s.skipped));
       return;
     }
     if (source.empty()) throw cornerstone::ValueError("dataset " + kind + " needs --source (the package folder `scripts/fetch` prints)");
-    if (kind == "linux-doc") {
-      RetrievalSetOptions r;
-      r.seed = o.seed;
-      r.queries = queries;
-      const auto s = make_linux_doc_set(source, out, r);
-      std::printf("linux-doc: %lld documents in %s/corpus, %lld queries, %lld train and %lld val triples\n", static_cast<long long>(s.documents),
-                  out.c_str(), static_cast<long long>(s.queries), static_cast<long long>(s.train), static_cast<long long>(s.val));
-      return;
-    }
     if (kind == "brown-text") {
-      std::printf("brown-text: %lld documents in %s\n", static_cast<long long>(write_brown_text(source, out)), out.c_str());
+      const int64_t n = write_brown_text(source, dir);
+      staged.commit();
+      std::printf("brown-text: %lld documents in %s\n", static_cast<long long>(n), out.c_str());
       return;
     }
-    const SplitSummary s = kind == "spam" ? make_spam_set(source, out, o)
-                           : kind == "brown-pos" ? make_brown_pos_set(source, out, o)
-                           : kind == "sotu-qa"   ? make_sotu_qa_set(source, out, o)
-                                                 : make_brown_genre_set(source, out, o);
+    const SplitSummary s = kind == "spam" ? make_spam_set(source, dir, o)
+                           : kind == "brown-pos" ? make_brown_pos_set(source, dir, o)
+                           : kind == "sotu-qa"   ? make_sotu_qa_set(source, dir, o)
+                                                 : make_brown_genre_set(source, dir, o);
+    staged.commit();
     std::printf("%s: %lld train, %lld val, %lld test examples in %s\n", kind.c_str(), static_cast<long long>(s.train),
                 static_cast<long long>(s.val), static_cast<long long>(s.test), out.c_str());
   });
