@@ -4,13 +4,17 @@
 // each output written once; write-allocate traffic not counted), over the best time of several runs.
 // A stream-like `add` is the yardstick for the machine's bandwidth. The fused LM head reports
 // GFLOP/s (6 N V C: logits, dh and dW GEMMs), f32 and bf16, beside the same three GEMMs run unfused
-// on the whole (N, V) logits.
+// on the whole (N, V) logits. The packed matmul of inference (kernels/packed_matmul.h) reports,
+// per weight format and rows M (1: one decoding sequence; 2-16: a server's batch), GB/s of weights
+// read and GMAC/s, and `vs_one_row`: how much longer M rows take than one (M means perfect reuse of
+// each weight byte: the compute-bound limit; 1, a free batch).
 //
 //   bench_kernels [--all-isas] [--filter SUBSTRING] [--reps N]
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -29,6 +33,8 @@
 #include "cornerstone/kernels/gemm.h"
 #include "cornerstone/kernels/norm.h"
 #include "cornerstone/kernels/optim.h"
+#include "cornerstone/kernels/packed_matmul.h"
+#include "cornerstone/kernels/quant.h"
 #include "cornerstone/kernels/softmax.h"
 
 namespace k = cornerstone::kernels;
@@ -251,6 +257,51 @@ void bench_lm_head(Bench& b) {
   }
 }
 
+// y (M, N) = x (M, K) W^T through packed weights, on gpt2-small's MLP shapes (its heaviest layers).
+void bench_packed(Bench& b) {
+  if (!b.selected("packed_matmul")) return;
+  for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{3072, 768}, {768, 3072}}) {
+    const auto w = filled(static_cast<size_t>(n * k), -0.05f, 0.05f);
+    for (const k::WeightFormat f : {k::WeightFormat::F32, k::WeightFormat::BF16, k::WeightFormat::Q8_0, k::WeightFormat::Q4_0}) {
+      std::vector<char> storage(k::packed_bytes(f, n, k) + 64);
+      void* packed = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+      if (f == k::WeightFormat::Q8_0 || f == k::WeightFormat::Q4_0) {
+        const bool q8 = f == k::WeightFormat::Q8_0;
+        std::vector<k::BlockQ8_0> b8(q8 ? static_cast<size_t>(n * k / 32) : 0);
+        std::vector<k::BlockQ4_0> b4(q8 ? 0 : static_cast<size_t>(n * k / 32));
+        for (int64_t r = 0; r < n; ++r) {
+          if (q8)
+            k::quantize_row_q8_0(w.data() + r * k, k, b8.data() + r * (k / 32));
+          else
+            k::quantize_row_q4_0(w.data() + r * k, k, b4.data() + r * (k / 32));
+        }
+        if (q8)
+          k::pack_weights_q8_0(b8.data(), n, k, packed);
+        else
+          k::pack_weights_q4_0(b4.data(), n, k, packed);
+      } else {
+        k::pack_weights(f, w.data(), n, k, k, 1, packed);
+      }
+      const k::PackedView view{f, n, k, packed};
+      const double bytes = static_cast<double>(k::weight_bytes(f, n, k));
+      double one_row_ms = 0;
+      for (const int64_t m : {1, 2, 4, 8, 16}) {
+        const auto x = filled(static_cast<size_t>(m * k), -1, 1);
+        std::vector<float> y(static_cast<size_t>(m * n));
+        const Timing t = time_ms([&] { k::packed_matmul(view, x.data(), m, k, nullptr, y.data(), n); }, b.reps());
+        if (m == 1) one_row_ms = t.best_ms;
+        b.emit({{"kernel", "packed_matmul"},
+                {"format", std::string(k::weight_format_name(f))},
+                {"shape", {{"M", m}, {"N", n}, {"K", k}}},
+                {"ms", t.best_ms},
+                {"median_ms", t.median_ms},
+                {"gbps", bytes / t.best_ms / 1e6},
+                {"gmacs", static_cast<double>(m * n * k) / t.best_ms / 1e6},
+                {"vs_one_row", t.best_ms / one_row_ms}});
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -283,5 +334,6 @@ int main(int argc, char** argv) {
   }
   cornerstone::cpu::set_isa(cornerstone::cpu::best_isa());
   bench_lm_head(b);  // GEMM-bound: oneDNN picks its own ISA
+  bench_packed(b);
   return 0;
 }
