@@ -254,6 +254,20 @@ std::vector<nlohmann::json> step_lines(const std::string& out) {
   return steps;
 }
 
+// Two runs' training steps: `steps` of them each, with losses within `loss_rel` and gradient
+// norms within `grad_rel` of each other, relatively (0: bit for bit).
+void expect_same_steps(const std::string& run_a, const std::string& run_b, size_t steps, double loss_rel, double grad_rel) {
+  const auto a = step_lines(run_a), b = step_lines(run_b);
+  ASSERT_EQ(a.size(), steps);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i]["loss"].get<double>(), y = b[i]["loss"].get<double>();
+    const double g = a[i]["grad_norm"].get<double>(), h = b[i]["grad_norm"].get<double>();
+    EXPECT_NEAR(x, y, loss_rel * std::max(1.0, std::abs(x))) << "step " << i + 1;  // a bound of 0 asks for equality
+    EXPECT_NEAR(g, h, grad_rel * g) << "step " << i + 1;
+  }
+}
+
 std::vector<nlohmann::json> validation_lines(const std::string& out) {
   std::vector<nlohmann::json> val;
   std::ifstream in(fs::path(out) / "metrics.jsonl");
@@ -327,14 +341,7 @@ TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_cli(common + " --batch 16 --accum 2 --out " + d("b16x2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto a = step_lines(d("b32")), b = step_lines(d("b16x2"));
-  ASSERT_EQ(a.size(), 10u);
-  ASSERT_EQ(b.size(), a.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double x = a[i]["loss"].get<double>(), y = b[i]["loss"].get<double>();
-    EXPECT_NEAR(x, y, 2e-5 * std::max(1.0, std::abs(x))) << "step " << i + 1;
-    EXPECT_NEAR(a[i]["grad_norm"].get<double>(), b[i]["grad_norm"].get<double>(), 1e-4 * a[i]["grad_norm"].get<double>()) << "step " << i + 1;
-  }
+  expect_same_steps(d("b32"), d("b16x2"), 10, 2e-5, 1e-4);
 }
 
 // --time ends a run whose epochs would take far longer, with its schedule (warm-up included) sized
@@ -378,13 +385,7 @@ TEST_F(Finetune, LoRADropoutUnderActivationCheckpointingTrainsTheSameNetwork) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_cli(common + " --checkpoint-activations --out " + d("lora-recomputed"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto p = step_lines(d("lora-plain")), c = step_lines(d("lora-recomputed"));
-  ASSERT_EQ(p.size(), 6u);
-  ASSERT_EQ(c.size(), p.size());
-  for (size_t i = 0; i < p.size(); ++i) {
-    EXPECT_EQ(p[i]["loss"].get<double>(), c[i]["loss"].get<double>()) << "step " << i + 1;
-    EXPECT_EQ(p[i]["grad_norm"].get<double>(), c[i]["grad_norm"].get<double>()) << "step " << i + 1;
-  }
+  expect_same_steps(d("lora-plain"), d("lora-recomputed"), 6, 0, 0);
   EXPECT_EQ(file_bytes(d("lora-plain/adapter_model.safetensors")), file_bytes(d("lora-recomputed/adapter_model.safetensors")));
 }
 
