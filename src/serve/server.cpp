@@ -62,10 +62,12 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
     // team then pays a wake-up per decode step (5-10% of a q8_0 gpt2-small step, measured side
     // by side with a build that loads on the main thread).
     std::exception_ptr failed;
+    const std::string& model_path = path;  // (clang cannot capture a structured binding under OpenMP)
+    const bool pack = !embeddings_only;
     std::thread([&] {
       try {
-        m->model = load(path);
-        if (!embeddings_only && m->model.can(Capability::CausalLM)) (void)m->model.inference_weights();  // packs the weights
+        m->model = load(model_path);
+        if (pack && m->model.can(Capability::CausalLM)) (void)m->model.inference_weights();  // packs the weights
       } catch (...) {
         failed = std::current_exception();
       }
