@@ -172,7 +172,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
             if (!write(first)) return false;
           }
         state->started = true;
-        auto events = channel->take(std::chrono::milliseconds(5000));
+        auto events = channel->take(std::chrono::milliseconds(static_cast<int64_t>(options.keep_alive_s * 1000)));
         if (events.empty()) {
           static const std::string keep_alive = ": keep-alive\n\n";
           return sink.write(keep_alive.data(), keep_alive.size());

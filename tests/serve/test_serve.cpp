@@ -377,6 +377,21 @@ TEST_F(Serve, FullQueueAnswers429WithRetryAfter) {
   EXPECT_EQ(request(s.port(), "GET", "/health").status, 200);
 }
 
+// A prompt that takes longer to read than --keep-alive gets ": keep-alive" comments before its
+// first token (proxies drop a silent connection); the stream then goes on as usual.
+TEST_F(Serve, LongPromptsGetKeepAliveComments) {
+  ServeProcess s({"--model", slow_model(), "--parallel", "1", "--prefill-chunk", "1", "--keep-alive", "0.01"});
+  std::string prompt;
+  for (int i = 0; i < 10; ++i) prompt += "The state of the Union is strong. ";  // ~160 of the 256 positions
+  const auto r = request(s.port(), "POST", "/v1/completions",
+                         json{{"prompt", prompt}, {"max_tokens", 2}, {"temperature", 0}, {"stream", true}}.dump(), "");
+  ASSERT_EQ(r.status, 200) << r.text;
+  const size_t comment = r.text.find(": keep-alive\n\n"), data = r.text.find("data: ");
+  ASSERT_NE(comment, std::string::npos) << "one token read per step, 10 ms allowed between events:\n" << r.text;
+  EXPECT_LT(comment, data) << r.text;
+  EXPECT_NE(r.text.find("data: [DONE]"), std::string::npos) << r.text;
+}
+
 TEST_F(Serve, SigtermFinishesTheRequestsInFlight) {
   ServeProcess s({"--model", slow_model(), "--parallel", "1", "--max-queue", "4"});
   s.pause();

@@ -39,6 +39,7 @@ struct ServerOptions {
   int64_t ctx_size = 0;             // positions per slot (0: the model's context)
   int64_t max_queue = 16;           // requests waiting for a slot before 429
   int64_t prefill_chunk = 256;      // prompt tokens read per decode step
+  double keep_alive_s = 5;          // a streamed response's ": keep-alive" comment after this long without tokens
   size_t max_body_bytes = 4 << 20;  // larger bodies get 413
 };
 
