@@ -175,7 +175,9 @@ TrainResult TrainingLoop::run() {
     report(validate(), line);
     write(line);
   }
-  ProgressLine progress(cfg_.label, state.total_steps, state.step, quiet, objective.input_unit());
+  const std::string unit = objective.input_unit();  // "tokens" / "images": the rate's key and label
+  const std::string rate_key = unit + "_per_s";
+  ProgressLine progress(cfg_.label, state.total_steps, state.step, quiet, unit);
   TimeBudget budget(cfg_.time_limit_s);
   TrainResult result;
   const double elapsed_before = state.elapsed_seconds;  // training time of earlier invocations
@@ -210,7 +212,7 @@ TrainResult TrainingLoop::run() {
     const double tps = static_cast<double>(s.tokens * world) / step_s;
     const double mfu = static_cast<double>(s.tokens) / step_s * flops_per_token / peak;  // this process's share of its cores' peak
     nlohmann::json line = {{"step", state.step}, {"loss", s.loss},       {"lr", lr},
-                           {"grad_norm", s.grad_norm}, {objective.input_unit() + "_per_s", tps}, {"mfu", mfu},
+                           {"grad_norm", s.grad_norm}, {rate_key, tps}, {"mfu", mfu},
                            {"elapsed_s", elapsed_before + (t_now - t_start)},
                            {"activation_mb", static_cast<double>(s.activation_bytes) / 1048576.0},
                            {"step_peak_mb", static_cast<double>(s.peak_bytes) / 1048576.0}};
@@ -255,7 +257,7 @@ TrainResult TrainingLoop::run() {
   result.val_loss = state.val_loss;
   result.seconds = now_s() - t_start;
   result.inputs_per_s = static_cast<double>(tokens_done) / std::max(1e-9, result.seconds);
-  result.input_unit = objective.input_unit();
+  result.input_unit = unit;
   return result;
 }
 
