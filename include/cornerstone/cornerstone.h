@@ -49,6 +49,7 @@ enum class Capability {
   Tagger,      // a label per word (finetune --task tag)
   Seq2Seq,     // text to text with an encoder and a decoder (no family yet)
   Image,       // a label per image (vit, bit: image classifiers)
+  ImageText,   // images and texts in one embedding space (clip): zero-shot labels, retrieval
 };
 std::string capability_name(Capability c);  // "causal-lm", "masked-lm", "embeddings", "classifier", ...
 
@@ -73,6 +74,7 @@ struct EvaluateOptions {
   int64_t context = 0;        // token shards: tokens per window (0: the model's context)
   int64_t batch = 8;
   int64_t max_tokens = 0;     // token shards: at most this many (0: all)
+  std::string prompt_template = "{}";  // image-text models: how a label becomes a caption (zero-shot)
 };
 
 class Model {
@@ -111,6 +113,16 @@ class Model {
   Tensor embed(const std::vector<std::string>& texts, std::optional<adapt::Pooling> pooling = std::nullopt, bool normalize = false,
                int64_t batch_size = 32) const;
   adapt::Pooling default_pooling() const;
+
+  // ---- images ----
+  // Unit-length embeddings (N, P) of image files in the space the texts share (image-text models).
+  Tensor embed_images(const std::vector<std::string>& paths, int64_t batch_size = 64) const;
+  // Probabilities (N, L) over labels per image file: an image classifier's own labels (`labels`
+  // must be empty; image_labels() names them), or for an image-text model zero-shot over
+  // `labels`, each made a caption by `prompt_template` ("a photo of {}").
+  Tensor classify_images(const std::vector<std::string>& paths, const std::vector<std::string>& labels = {},
+                         const std::string& prompt_template = "{}", int64_t batch_size = 64) const;
+  std::vector<std::string> image_labels() const;
 
   // ---- classifier ----
   // A classifier's label names, in the order of its outputs.

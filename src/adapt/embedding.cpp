@@ -30,11 +30,7 @@ Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling) {
   return ops::matmul(Tensor::from_data({B, B * T}, w), hidden.contiguous().view({B * T, C}));
 }
 
-Tensor l2_normalize(const Tensor& x) {
-  // rms_norm(x) = x / sqrt(mean(x^2)) = sqrt(C) x / ||x||.
-  const int64_t C = x.size(-1);
-  return ops::scale(ops::rms_norm(x, Tensor(), 1e-12f), 1.0f / std::sqrt(static_cast<float>(C)));
-}
+Tensor l2_normalize(const Tensor& x) { return ops::l2_normalize(x); }
 
 Tensor embed_batch(const models::PretrainedModel& model, const PaddedBatch& batch, Pooling pooling, Rng* dropout_rng) {
   return pool(model.hidden_states(batch.batch(), dropout_rng), batch.lengths, pooling);

@@ -10,6 +10,7 @@
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/data/images.h"
+#include "cornerstone/models/image_text.h"
 #include "cornerstone/eval/images.h"
 #include "cornerstone/eval/perplexity.h"
 #include "cornerstone/infer/quantized_folder.h"
@@ -44,6 +45,7 @@ std::string capability_name(Capability c) {
     case Capability::Classifier: return "classifier";
     case Capability::Tagger: return "tagger";
     case Capability::Seq2Seq: return "seq2seq";
+    case Capability::ImageText: return "image-text";
     default: return "image-classifier";
   }
 }
@@ -160,6 +162,7 @@ std::vector<Capability> Model::capabilities() const {
     return out;
   }
   if (s_->model->as<models::ImageClassifier>()) return {Capability::Image};
+  if (s_->model->as<models::ImageTextModel>()) return {Capability::ImageText, Capability::Embeddings};
   if (s_->model->as<models::CausalLM>()) out.push_back(Capability::CausalLM);
   if (s_->model->as<models::MaskedLM>()) out.push_back(Capability::MaskedLM);
   out.push_back(Capability::Embeddings);
@@ -238,8 +241,82 @@ Tensor Model::embed(const std::vector<std::string>& texts, std::optional<adapt::
   const int64_t max_length = s_->options.max_length;
   if (max_length > limit)
     throw ValueError("--max-length " + std::to_string(max_length) + " exceeds the model's " + std::to_string(limit) + " positions");
+  if (const auto* clip = s_->model->as<models::ImageTextModel>()) {  // the projected end-of-text state, unit length
+    s_->model->eval();
+    std::vector<std::vector<int32_t>> captions;
+    for (const std::string& t : texts) captions.push_back(models::caption_ids(tokenizer(), t, clip->eos_token_id(), max_length > 0 ? max_length : limit));
+    return models::embed_captions(*clip, captions, batch_size);
+  }
   const adapt::InputFormat format(tokenizer(), s_->model->text_framing(), max_length > 0 ? max_length : std::min<int64_t>(limit, 512));
   return adapt::embed_texts(*s_->model, format, texts, pooling.value_or(default_pooling()), normalize, batch_size);
+}
+
+namespace {
+// Image files as a set of the model's shape (unlabelled).
+data::ImageSet read_images(const std::vector<std::string>& paths, const models::ImageSpec& spec) {
+  if (paths.empty()) throw ValueError("no images given");
+  data::ImageSet set;
+  set.channels = spec.channels, set.height = set.width = spec.image_size;
+  set.source = "the given images";
+  for (const std::string& p : paths) {
+    data::ImageShape shape = spec.shape();
+    const std::vector<uint8_t> px = data::load_image(p, shape);
+    set.pixels.insert(set.pixels.end(), px.begin(), px.end());
+    set.labels.push_back(0);
+    set.files.push_back(p);
+  }
+  set.classes = {""};
+  return set;
+}
+}  // namespace
+
+Tensor Model::embed_images(const std::vector<std::string>& paths, int64_t batch_size) const {
+  const auto* clip = s_->model ? s_->model->as<models::ImageTextModel>() : nullptr;
+  if (!clip) cannot(*this, "embed images (only an image-text model such as clip puts images in an embedding space; an image classifier gives labels: `classify`)");
+  s_->model->eval();
+  return models::embed_image_set(*clip, read_images(paths, clip->image_input()), batch_size);
+}
+
+std::vector<std::string> Model::image_labels() const {
+  const auto* images = s_->model ? s_->model->as<models::ImageClassifier>() : nullptr;
+  if (!images) cannot(*this, "classify images by its own labels (it is not an image classifier)");
+  const models::ImageSpec& spec = images->image_spec();
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < spec.num_labels; ++i) out.push_back(spec.label(i));
+  return out;
+}
+
+Tensor Model::classify_images(const std::vector<std::string>& paths, const std::vector<std::string>& labels, const std::string& prompt_template,
+                              int64_t batch_size) const {
+  if (batch_size <= 0) throw ValueError("classify: the batch size must be positive");
+  if (const auto* clip = s_->model ? s_->model->as<models::ImageTextModel>() : nullptr) {
+    if (labels.size() < 2) throw ValueError("zero-shot classification with an image-text model needs --labels (at least 2, comma-separated)");
+    s_->model->eval();
+    const Tensor images = models::embed_image_set(*clip, read_images(paths, clip->image_input()), batch_size);
+    return eval::zero_shot_probabilities(*clip, tokenizer(), images, labels, prompt_template, s_->model->max_positions());
+  }
+  const auto* images = s_->model ? s_->model->as<models::ImageClassifier>() : nullptr;
+  if (!images) cannot(*this, "classify images (it reads text: `finetune --task classify` makes a text classifier)");
+  if (!labels.empty()) throw ValueError("--labels is for zero-shot classification by an image-text model; an image classifier has its own labels");
+  autograd::NoGradGuard no_grad;
+  s_->model->eval();
+  const data::ImageSet set = read_images(paths, images->image_spec());
+  const int64_t K = images->image_spec().num_labels, N = set.size();
+  std::vector<float> out;
+  for (int64_t s = 0; s < N; s += batch_size) {
+    std::vector<int64_t> rows;
+    for (int64_t r = s; r < std::min(N, s + batch_size); ++r) rows.push_back(r);
+    std::vector<float> l = images->image_logits(data::image_batch(set, rows, images->image_spec().transform())[data::batch_keys::pixels]).to_vector();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      float* row = l.data() + r * static_cast<size_t>(K);
+      const float m = *std::max_element(row, row + K);
+      double z = 0;
+      for (int64_t j = 0; j < K; ++j) z += row[j] = std::exp(row[j] - m);
+      for (int64_t j = 0; j < K; ++j) row[j] = static_cast<float>(row[j] / z);
+    }
+    out.insert(out.end(), l.begin(), l.end());
+  }
+  return Tensor::from_data({N, K}, out);
 }
 
 const std::vector<std::string>& Model::labels() const {
@@ -307,6 +384,14 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
                                                              : data::open_image_split(data, o.split, spec.shape(), spec.labels);
     const eval::TaskMetrics m = eval::evaluate_images(*images, set, std::max<int64_t>(o.batch, 64));
     return {"image-classification", m.to_json(), m.table()};
+  }
+  if (const auto* clip = s_->model ? s_->model->as<models::ImageTextModel>() : nullptr) {  // captioned images: retrieval, zero-shot
+    s_->model->eval();
+    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_jsonl(data, clip->image_input().shape())
+                                                             : data::open_image_split(data, o.split, clip->image_input().shape());
+    const eval::ImageTextEvaluation e =
+        eval::evaluate_image_text(*clip, tokenizer(), set, o.prompt_template, s_->model->max_positions(), std::max<int64_t>(o.batch, 64));
+    return {"image-text", e.to_json(), e.table()};
   }
   if (fs::is_directory(data, ec)) {  // token shards: perplexity
     if (!can(Capability::CausalLM)) cannot(*this, "be scored on token shards (perplexity needs a model that predicts the next token)");

@@ -100,6 +100,7 @@ ImageSet from_files(const std::vector<std::pair<std::string, std::string>>& item
     if (set.channels == 0) set.channels = shape.channels, set.height = shape.height, set.width = shape.width;
     set.pixels.insert(set.pixels.end(), img.begin(), img.end());
     set.labels.push_back(it->second);
+    set.files.push_back(file);
   }
   if (set.labels.empty()) throw ValueError(source + ": no images");
   return set;
@@ -209,11 +210,16 @@ ImageSet read_image_folder(const std::string& dir, const ImageShape& shape, cons
 ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape, const std::vector<std::string>& classes) {
   check_shape(shape, path);
   std::vector<std::pair<std::string, std::string>> items;
+  std::vector<std::string> texts;
   const fs::path base = fs::path(path).parent_path();
   for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains("image") || !j["image"].is_string()) throw FormatError(where + ": missing \"image\" (a path)");
-    if (!j.contains("label")) throw FormatError(where + ": missing \"label\"");
-    const nlohmann::json& l = j["label"];
+    if (j.contains("text")) {
+      if (!j["text"].is_string()) throw FormatError(where + ": \"text\" must be a string (the image's caption)");
+      texts.push_back(j["text"].get<std::string>());
+    }
+    if (!j.contains("label") && !j.contains("text")) throw FormatError(where + ": missing \"label\" (or a \"text\" caption)");
+    const nlohmann::json& l = j.contains("label") ? j["label"] : nlohmann::json("");
     std::string label;
     if (l.is_string()) label = l.get<std::string>();
     else if (l.is_number_integer()) label = std::to_string(l.get<int64_t>());
@@ -223,7 +229,9 @@ ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape, cons
     items.emplace_back(file.string(), label);
   });
   if (items.empty()) throw ValueError("'" + path + "' has no images");
-  return from_files(items, shape, classes, path);
+  ImageSet set = from_files(items, shape, classes, path);
+  if (texts.size() == items.size()) set.texts = std::move(texts);
+  return set;
 }
 
 namespace {

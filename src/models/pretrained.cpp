@@ -1,7 +1,12 @@
 #include "cornerstone/models/pretrained.h"
 
 #include "cornerstone/core/error.h"
+#include <numeric>
+
+#include "cornerstone/ops/elementwise.h"
+#include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
+#include "cornerstone/ops/norm.h"
 
 namespace cornerstone::models {
 
@@ -9,6 +14,7 @@ std::vector<std::string> PretrainedModel::capabilities() const {
   std::vector<std::string> out;
   if (as<CausalLM>()) out.push_back("causal-lm");
   if (as<MaskedLM>()) out.push_back("masked-lm");
+  if (as<ImageTextModel>()) out.push_back("image-text");
   if (as<ImageClassifier>()) {
     out.push_back("image-classifier");
     return out;
@@ -28,6 +34,25 @@ Tensor ImageClassifier::image_loss(const data::Batch& batch, Rng* dropout_rng) c
     if (l < 0 || l >= K)
       throw ValueError("image classifier: label " + std::to_string(l) + " is outside the model's " + std::to_string(K) + " classes");
   return ops::cross_entropy(logits, labels);
+}
+
+Tensor ImageTextModel::similarity_logits(const Tensor& image_embeds, const Tensor& text_embeds) const {
+  return ops::scale_by_exp(ops::linear(ops::l2_normalize(image_embeds), ops::l2_normalize(text_embeds)), logit_scale(), kMaxLogitScale);
+}
+
+Tensor ImageTextModel::contrastive_loss(const data::Batch& batch, Rng* dropout_rng) const {
+  const Tensor image = ops::l2_normalize(image_embeds(batch.get(data::batch_keys::pixels, "image-text model"), dropout_rng));
+  const Tensor text = ops::l2_normalize(text_embeds(batch, dropout_rng));
+  const int64_t B = image.size(0);
+  if (text.size(0) != B)
+    throw ShapeError("image-text model: " + std::to_string(B) + " images but " + std::to_string(text.size(0)) + " captions");
+  std::vector<int32_t> diagonal(static_cast<size_t>(B));
+  std::iota(diagonal.begin(), diagonal.end(), 0);
+  const Tensor targets = Tensor::from_data({B}, diagonal);
+  // Both directions from their own product (the transpose of a B x B matrix costs nothing to recompute).
+  const Tensor per_image = ops::scale_by_exp(ops::linear(image, text), logit_scale(), kMaxLogitScale);
+  const Tensor per_text = ops::scale_by_exp(ops::linear(text, image), logit_scale(), kMaxLogitScale);
+  return ops::scale(ops::add(ops::cross_entropy(per_image, targets), ops::cross_entropy(per_text, targets)), 0.5f);
 }
 
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op) {

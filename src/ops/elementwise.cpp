@@ -1,5 +1,7 @@
 #include "cornerstone/ops/elementwise.h"
 
+#include <cmath>
+
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
@@ -93,6 +95,36 @@ Tensor scale(const Tensor& x, float s) {
   kernels::scale(out.data<float>(), out.numel(), s);
   if (autograd::needs_grad({x})) {
     autograd::record("scale", {x}, out, [s](const Tensor& g, autograd::GradSink& sink) { accumulate_scaled(sink, 0, g, s); });
+  }
+  return out;
+}
+
+Tensor scale_by_exp(const Tensor& x, const Tensor& log_scale, float max_log) {
+  profiler::Scope profile("scale_by_exp");
+  check_dtype(x, DType::F32, "scale_by_exp", "x");
+  check_dtype(log_scale, DType::F32, "scale_by_exp", "log_scale");
+  if (log_scale.numel() != 1) throw ShapeError("scale_by_exp: log_scale must hold one value, got " + log_scale.shape().str());
+  const float t = log_scale.contiguous().data<float>()[0];
+  const bool clamped = t > max_log;
+  const float s = std::exp(clamped ? max_log : t);
+  const Tensor xc = x.contiguous();
+  Tensor out = xc.detach().clone();
+  kernels::scale(out.data<float>(), out.numel(), s);
+  if (autograd::needs_grad({x, log_scale})) {
+    autograd::record("scale_by_exp", {x, log_scale}, out, [saved = out.detach(), s, clamped](const Tensor& g, autograd::GradSink& sink) {
+      if (sink.needs(0)) accumulate_scaled(sink, 0, g, s);
+      if (sink.needs(1)) {
+        // d/dt (x e^t) = x e^t = out: the gradient is sum(g * out).
+        double acc = 0;
+        if (!clamped) {
+          const float *gp = g.data<float>(), *op = saved.data<float>();
+          for (int64_t i = 0; i < g.numel(); ++i) acc += static_cast<double>(gp[i]) * op[i];
+        }
+        auto buf = sink.buffer(1);
+        if (buf.fresh) buf.data()[0] = static_cast<float>(acc);
+        else buf.data()[0] += static_cast<float>(acc);
+      }
+    });
   }
   return out;
 }

@@ -161,4 +161,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   return weight.defined() || bias.defined() ? channel_affine(normed, weight, bias) : normed;
 }
 
+Tensor l2_normalize(const Tensor& x) {
+  // rms_norm(x) = x / sqrt(mean(x^2)) = sqrt(C) x / ||x||.
+  const int64_t C = x.size(-1);
+  return scale(rms_norm(x, Tensor(), 1e-12f), 1.0f / std::sqrt(static_cast<float>(C)));
+}
+
 }  // namespace cornerstone::ops

@@ -13,8 +13,10 @@ namespace cornerstone::train {
 
 namespace {
 
-// Real tokens of a batch: the sum of its lengths when padded, else every id.
+// Real tokens of a batch: the sum of its lengths when padded, else every id; for a batch of
+// images (with or without captions) the images, the unit image objectives count in.
 int64_t tokens_of(const data::Batch& b) {
+  if (b.has(data::batch_keys::pixels)) return b.rows();
   if (const Tensor& lengths = b[data::batch_keys::lengths]; lengths.defined()) {
     int64_t n = 0;
     const int32_t* l = lengths.data<int32_t>();

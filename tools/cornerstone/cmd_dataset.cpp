@@ -43,9 +43,11 @@ void add_dataset(CLI::App& app) {
   cmd->add_option("--count", arithmetic.problems.count, "arithmetic: distinct problems over all splits")->capture_default_str();
   cmd->add_option("--style", arithmetic.style, "arithmetic: responses as direct answers (\"Answer: 132\") or worked steps "
                   "(chain of thought ending in the same marker)")->check(CLI::IsMember({"direct", "steps"}))->capture_default_str();
-  static int64_t image_size = 32, limit = 0;
+  static int64_t image_size = 32, limit = 0, vocab_size = 1024;
   cmd->add_option("--size", image_size, "emoji: image width and height in pixels")->capture_default_str();
   cmd->add_option("--limit", limit, "emoji: at most this many emoji (default: all)");
+  cmd->add_option("--vocab-size", vocab_size, "emoji: tokens of the captions' BPE tokenizer (tokenizer.json), trained on the train split")
+      ->capture_default_str();
   cmd->callback([] {
     using namespace cornerstone::data;
     if (kind == "linux-doc") {
@@ -64,7 +66,7 @@ void add_dataset(CLI::App& app) {
     // set writes are kept.
     cornerstone::io::StagedFolder staged(out, cornerstone::io::StagedFolder::Existing::Replace, [](const std::string& n) {
       auto ends = [&](const std::string& e) { return n.size() >= e.size() && n.compare(n.size() - e.size(), e.size(), e) == 0; };
-      return ends(".jsonl") || ends(".txt") || n == "images";
+      return ends(".jsonl") || ends(".txt") || n == "images" || n == "tokenizer.json";
     });
     const std::string dir = staged.path();
     if (kind == "arithmetic") {
@@ -86,6 +88,7 @@ void add_dataset(CLI::App& app) {
       EmojiSetOptions e;
       if (!source.empty()) e.font = source;
       e.size = image_size, e.limit = limit, e.seed = o.seed, e.val_fraction = o.val_fraction, e.test_fraction = o.test_fraction;
+      e.vocab_size = vocab_size;
       const auto s = make_emoji_set(dir, e);
       staged.commit();
       std::printf("emoji: %lld train, %lld val, %lld test images in %s (%lld groups; %lld listed emoji the font does not draw)\n",

@@ -13,9 +13,10 @@ namespace {
 
 void add_embed(CLI::App& app) {
   using namespace cornerstone;
-  auto* cmd = app.add_subcommand("embed", "Sentence embeddings of stdin's lines: one vector per line (or a .npy matrix)");
+  auto* cmd = app.add_subcommand("embed", "Sentence embeddings of stdin's lines: one vector per line (or a .npy matrix); --image: "
+                                 "embeddings of the image files stdin names (an image-text model such as clip)");
   static std::string model, pooling, out;
-  static bool normalize = false;
+  static bool normalize = false, image = false;
   static int64_t batch = 32, max_length = 0;
   cmd->add_option("--model", model, "Any model load() opens: a pretraining run, a Hugging Face folder, a fine-tuned folder (contrastive: its pooling)")->required();
   cmd->add_option("--pooling", pooling, "mean of the tokens' states, or [CLS]'s (default: the fine-tune's, else mean)")
@@ -23,6 +24,7 @@ void add_embed(CLI::App& app) {
   cmd->add_flag("--normalize", normalize, "Scale every vector to unit L2 norm (dot product = cosine similarity)");
   cmd->add_option("--out", out, "Write a float32 (lines, dim) matrix in NumPy's .npy format instead of printing");
   cmd->add_option("--batch", batch, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--image", image, "Each line is an image file: its embedding in the space the model's texts share (clip; unit length)");
   cmd->add_option("--max-length", max_length, "Tokens per text, longer texts are cut (default: the model's, at most 512)");
   cmd->callback([] {
     LoadOptions lo;
@@ -33,12 +35,15 @@ void add_embed(CLI::App& app) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       lines.push_back(std::move(line));
     }
+    if (image && !pooling.empty()) throw ValueError("--pooling is for text; an image's embedding is the model's image tower's");
     const adapt::Pooling p = pooling.empty() ? e.default_pooling() : adapt::pooling_from_name(pooling);
-    const Tensor v = e.embed(lines, p, normalize, batch);
+    const bool unit = image || e.can(Capability::ImageText);  // CLIP's embeddings are unit vectors
+    const Tensor v = image ? e.embed_images(lines, batch) : e.embed(lines, p, normalize, batch);
     if (!out.empty()) {
       io::save_npy(out, v);
-      std::fprintf(stderr, "%lld x %lld embeddings (%s pooling%s) in %s\n", static_cast<long long>(v.size(0)),
-                   static_cast<long long>(v.size(1)), adapt::pooling_name(p).c_str(), normalize ? ", normalized" : "", out.c_str());
+      const std::string how = image ? std::string("image") : unit ? "caption" : adapt::pooling_name(p) + " pooling";
+      std::fprintf(stderr, "%lld x %lld embeddings (%s%s) in %s\n", static_cast<long long>(v.size(0)), static_cast<long long>(v.size(1)),
+                   how.c_str(), normalize || unit ? ", normalized" : "", out.c_str());
       return;
     }
     const int64_t C = v.size(1);

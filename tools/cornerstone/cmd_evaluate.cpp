@@ -23,7 +23,7 @@ void add_evaluate(CLI::App& app) {
   static bool json = false;
   cmd->add_option("--model", model, "Any model: a run or Hugging Face folder, a quantized or fine-tuned folder, a GGUF file "
                                     "(retrieval: the query embedder, default the index's)");
-  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity), a JSONL file (task metrics), or labelled images for an image classifier: an IDX folder (Fashion-MNIST), a folder of <split>/<class>/ folders, or an image JSONL");
+  cmd->add_option("--data", data, "A folder written by `cornerstone prepare` (perplexity), a JSONL file (task metrics), or labelled images for an image classifier: an IDX folder (Fashion-MNIST), a folder of <split>/<class>/ folders, or an image JSONL; for an image-text model (clip), captioned images ({split}.jsonl with \"text\"): retrieval recall and zero-shot accuracy");
   static std::vector<std::string> tasks;
   static eval::HarnessOptions h;
   cmd->add_option("--tasks", tasks, "Few-shot benchmarks instead of --data: task files (JSONL, docs/alignment.md) or built-in "
@@ -43,6 +43,8 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--context", o.context, "Token shards: tokens per window (default: the model's context)");
   cmd->add_option("--batch", o.batch, "Windows or examples per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens", o.max_tokens, "Token shards: evaluate at most this many tokens (0: all)");
+  cmd->add_option("--template", o.prompt_template, "Image-text models (clip): the caption each label becomes for zero-shot "
+                  "classification, {} standing for the label")->capture_default_str();
   cmd->add_flag("--json", json, "Print one JSON object");
   cmd->callback([] {
     if (!tasks.empty()) {

@@ -23,8 +23,8 @@ void print_report(const char* verb, const std::string& dir, const rag::IndexRepo
   std::printf("\n");
 }
 
-// The separator as typed in a shell ('\n\n', backslash and n) -> two newlines: \n, \t, \r and \\
-// are read; any other backslash stays as it is.
+// The separator as typed in a shell ('\n\n', backslash and n) -> two newlines: \n, \t, \r and a doubled
+// backslash are read; any other backslash stays as it is.
 std::string unescape(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {

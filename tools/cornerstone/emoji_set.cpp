@@ -1,5 +1,8 @@
 #include "emoji_set.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <ft2build.h>
 #include FT_FREETYPE_H
 #include <stb/stb_image_resize.h>
@@ -15,6 +18,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/tokenize/bpe_trainer.h"
 
 namespace cornerstone::data {
 
@@ -122,6 +126,7 @@ EmojiSetSummary make_emoji_set(const std::string& out, const EmojiSetOptions& o)
   fs::create_directories(fs::path(out) / "images");
   EmojiSetSummary s;
   std::string train, val, test;
+  std::vector<std::string> train_captions;
   std::set<std::string> groups;
   for (const Emoji& e : emoji) {
     if (o.limit > 0 && s.train + s.val + s.test >= o.limit) break;
@@ -136,17 +141,27 @@ EmojiSetSummary make_emoji_set(const std::string& out, const EmojiSetOptions& o)
     const int size = static_cast<int>(o.size);
     if (!stbi_write_png((fs::path(out) / rel).c_str(), size, size, 3, px.data(), size * 3))
       throw IOError("cannot write '" + (fs::path(out) / rel).string() + "'");
+    // The caption names the emoji and its group, as a web caption names a thing and its kind:
+    // the group's words are what zero-shot group classification looks for in unseen images.
+    const std::string caption = e.name + " (" + e.group + ")";
     const std::string line =
-        nlohmann::json{{"image", rel}, {"text", e.name}, {"label", e.group}, {"subgroup", e.subgroup}}.dump() + "\n";
+        nlohmann::json{{"image", rel}, {"text", caption}, {"name", e.name}, {"label", e.group}, {"subgroup", e.subgroup}}.dump() + "\n";
     const double u = unit(e.code, o.seed);
     if (u < o.test_fraction) test += line, ++s.test;
     else if (u < o.test_fraction + o.val_fraction) val += line, ++s.val;
-    else train += line, ++s.train;
+    else train += line, ++s.train, train_captions.push_back(caption);
     groups.insert(e.group);
   }
   io::write_file_atomic((fs::path(out) / "train.jsonl").string(), train);
   io::write_file_atomic((fs::path(out) / "val.jsonl").string(), val);
   io::write_file_atomic((fs::path(out) / "test.jsonl").string(), test);
+  // A byte-level BPE of the training captions only (held-out names stay unseen), ending every
+  // caption with <|endoftext|> (id 0) as CLIP's text tower expects.
+  if (train_captions.empty()) throw ValueError("emoji: no training images (raise --limit or lower --val-fraction / --test-fraction)");
+  tokenize::BpeTrainerOptions bpe;
+  bpe.vocab_size = o.vocab_size;
+  bpe.special_tokens = {"<|endoftext|>"};
+  tokenize::train_bpe_on_texts(train_captions, bpe).save((fs::path(out) / "tokenizer.json").string());
   s.groups = static_cast<int64_t>(groups.size());
   return s;
 }

@@ -3,8 +3,10 @@
 // emoji-test.txt (Debian unicode-data) that NotoColorEmoji.ttf (Debian fonts-noto-color-emoji)
 // draws is rendered by FreeType (its colour bitmap, composited on white, resized) to
 // OUT/images/<code point>.png; OUT/{train,val,test}.jsonl hold
-//   {"image": "images/1f600.png", "text": "grinning face", "label": "Smileys & Emotion", "subgroup": "face-smiling"}
-// with emoji assigned to the splits by a seeded hash (held-out emoji are unseen in training).
+//   {"image": "images/1f600.png", "text": "grinning face (Smileys & Emotion)", "name": "grinning face",
+//    "label": "Smileys & Emotion", "subgroup": "face-smiling"}
+// with emoji assigned to the splits by a seeded hash (held-out emoji are unseen in training), and
+// OUT/tokenizer.json, a byte-level BPE of the training captions with <|endoftext|> (id 0).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@ struct EmojiSetOptions {
   int64_t limit = 0;        // at most this many emoji (0: all), for quick tests
   uint64_t seed = 1234;
   double val_fraction = 0.1, test_fraction = 0.1;
+  int64_t vocab_size = 1024;  // of the captions' tokenizer (OUT/tokenizer.json)
 };
 
 struct EmojiSetSummary {

@@ -153,6 +153,31 @@ class ImageClassifier {
   Tensor image_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };
 
+// A model that embeds images and texts into one space (CLIP): image-text contrastive pretraining,
+// zero-shot classification, image <-> text retrieval.
+class ImageTextModel {
+ public:
+  virtual ~ImageTextModel() = default;
+  // pixels (B, C, H, W) normalised as image_input() says -> (B, P), not normalised.
+  virtual Tensor image_embeds(const Tensor& pixels, Rng* dropout_rng = nullptr) const = 0;
+  // A batch of captions (ids (B, T) right-padded, each ending with the end-of-text token at its
+  // length - 1; lengths (B)) -> (B, P), not normalised.
+  virtual Tensor text_embeds(const data::Batch& batch, Rng* dropout_rng = nullptr) const = 0;
+  // The learned log temperature, a (1,) parameter.
+  virtual Tensor logit_scale() const = 0;
+  // The images it was built for (channels, size, normalisation; its labels are unused).
+  virtual const ImageSpec& image_input() const = 0;
+  // The token every caption ends with (the one the text tower is pooled at).
+  virtual int64_t eos_token_id() const = 0;
+  // The largest logit_scale the forward pass uses (CLIP's clamp at log 100).
+  static constexpr float kMaxLogitScale = 4.605170186f;
+  // exp(logit_scale) x cosine similarities of every image with every text: (B_images, B_texts).
+  Tensor similarity_logits(const Tensor& image_embeds, const Tensor& text_embeds) const;
+  // CLIP's symmetric contrastive loss of a batch of pixels and their captions (ids, lengths):
+  // the i-th caption belongs to the i-th image.
+  Tensor contrastive_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
+};
+
 // The real lengths of a batch of B sequences padded to T: `lengths` (B) i32 checked to lie in
 // [1, T], or all T when undefined. Throws ShapeError / ValueError naming `op` and the sequence.
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op);

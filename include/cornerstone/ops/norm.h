@@ -10,7 +10,8 @@ namespace cornerstone::ops {
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
 // x (..., C); weight (C) or undefined.
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps = 1e-6f);
-
+// x (..., C) / ||x|| over the last dimension (unit vectors: cosine similarity by dot product).
+Tensor l2_normalize(const Tensor& x);
 
 // Images (B, C, ...): y = x * weight[c] + bias[c] per channel (weight, bias (C) or undefined).
 Tensor channel_affine(const Tensor& x, const Tensor& weight, const Tensor& bias);

@@ -8,7 +8,6 @@
 // "flip": true}) draws from its own counter-based stream per batch. Validation: loss and accuracy
 // on the first eval_batches x B images of the val split (the test split when there is no val).
 #include <algorithm>
-#include <mutex>
 #include <optional>
 
 #include "cornerstone/autograd/grad_mode.h"
@@ -17,26 +16,11 @@
 #include "cornerstone/data/images.h"
 #include "cornerstone/train/objective.h"
 #include "cornerstone/train/pretrain_config.h"
+#include "image_epochs.h"
 
 namespace cornerstone::train {
 
 namespace {
-
-struct AugmentConfig {
-  int64_t crop_padding = 0;
-  bool flip = false;
-
-  static AugmentConfig from_json(const nlohmann::json& j, const std::string& where) {
-    AugmentConfig c;
-    const nlohmann::json section = j.is_null() ? nlohmann::json::object() : j;  // JsonFields keeps a reference
-    JsonFields f(section, where);
-    f.integer("crop_padding", c.crop_padding).boolean("flip", c.flip);
-    f.read();
-    if (c.crop_padding < 0 || c.crop_padding > 64) throw ValueError(where + ".crop_padding: must be in [0, 64], got " + std::to_string(c.crop_padding));
-    return c;
-  }
-  nlohmann::json to_json() const { return {{"crop_padding", crop_padding}, {"flip", flip}}; }
-};
 
 class ImageClassificationObjective : public Objective {
  public:
@@ -46,8 +30,9 @@ class ImageClassificationObjective : public Objective {
         B_(in.config.training.batch_size),
         accumulation_(in.accumulation),
         seed_(in.config.training.seed),
-        flops_(in.model.config().train_flops_per_token(0, 1.0)) {
-    train_ = data::open_image_split(in.data_dir, "train", spec_.shape(), spec_.labels);
+        flops_(in.model.config().train_flops_per_token(0, 1.0)),
+        train_(data::open_image_split(in.data_dir, "train", spec_.shape(), spec_.labels)),
+        order_(train_.size(), seed_) {
     check_classes(train_);
     // A model without label names takes the training data's classes: the val split (which may
     // lack a rare class) and later evaluations then map names to the same ids.
@@ -59,16 +44,12 @@ class ImageClassificationObjective : public Objective {
     transform_ = spec_.transform();
     transform_.crop_padding = augment.crop_padding;
     transform_.flip = augment.flip;
-    augment_ = augment.crop_padding > 0 || augment.flip;
+    augment_ = augment.any();
   }
 
   data::Batch sample(int64_t step, int64_t micro) const override {
-    const int64_t k = step * accumulation_ + micro, N = train_.size();
-    std::vector<int64_t> rows(static_cast<size_t>(B_));
-    for (int64_t i = 0; i < B_; ++i) {
-      const int64_t p = k * B_ + i;
-      rows[static_cast<size_t>(i)] = permutation(p / N)[static_cast<size_t>(p % N)];
-    }
+    const int64_t k = step * accumulation_ + micro;
+    const std::vector<int64_t> rows = order_.rows(k, B_);
     Rng rng(seed_ ^ 0xa96e7a7e5eedull, static_cast<uint64_t>(k) * static_cast<uint64_t>(3 * B_));
     return data::image_batch(train_, rows, transform_, augment_ ? &rng : nullptr);
   }
@@ -113,32 +94,16 @@ class ImageClassificationObjective : public Objective {
       throw ValueError(set.source + ": " + std::to_string(set.classes.size()) + " classes, but the model has num_labels " +
                        std::to_string(spec_.num_labels) + " (set \"num_labels\" or \"labels\" in the model config)");
   }
-  // The shuffled order of epoch e (Fisher-Yates from the seed), cached for the current epoch.
-  const std::vector<int64_t>& permutation(int64_t epoch) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (epoch != cached_epoch_) {
-      const int64_t N = train_.size();
-      order_.resize(static_cast<size_t>(N));
-      for (int64_t i = 0; i < N; ++i) order_[static_cast<size_t>(i)] = i;
-      Rng rng(seed_ ^ 0x5eed0f0e9c4ull, static_cast<uint64_t>(epoch) * static_cast<uint64_t>(N));
-      for (int64_t i = N - 1; i > 0; --i) std::swap(order_[static_cast<size_t>(i)], order_[rng.below(static_cast<uint64_t>(i + 1))]);
-      cached_epoch_ = epoch;
-    }
-    return order_;
-  }
-
   const models::ImageClassifier& classifier_;
   const models::ImageSpec& spec_;
   int64_t B_, accumulation_;
   uint64_t seed_;
   double flops_;
   data::ImageSet train_;
+  EpochOrder order_;
   std::optional<data::ImageSet> val_;
   data::ImageTransform transform_;
   bool augment_ = false;
-  mutable std::mutex mutex_;
-  mutable int64_t cached_epoch_ = -1;
-  mutable std::vector<int64_t> order_;
 };
 
 ObjectiveType image_classification() {

@@ -1,0 +1,153 @@
+// image_text_contrastive: CLIP pretraining on image-caption pairs (JSONL lines {"image", "text"},
+// data/images.h; `cornerstone dataset emoji` writes such a folder). Each batch holds B pairs; every
+// other caption of the batch is an image's negative and every other image a caption's
+// (models::ImageTextModel::contrastive_loss). Captions are tokenized once with the data folder's
+// tokenizer.json (copied into the run, so the model folder carries it) and end with its
+// end-of-text token. Batches walk shuffled epochs of the train split (image_epochs.h), optionally
+// augmented by the config's "augment" section. Validation: the loss on batches of the val split
+// and retrieval recall@1/5/10 in both directions among all its pairs.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+
+#include "cornerstone/core/error.h"
+#include "cornerstone/data/images.h"
+#include "cornerstone/models/image_text.h"
+#include "cornerstone/tokenize/tokenizer.h"
+#include "cornerstone/train/objective.h"
+#include "cornerstone/train/pretrain_config.h"
+#include "image_epochs.h"
+
+namespace cornerstone::train {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Pairs {
+  data::ImageSet images;
+  std::vector<std::vector<int32_t>> captions;
+};
+
+class ImageTextObjective : public Objective {
+ public:
+  ImageTextObjective(const ObjectiveInputs& in, models::ImageTextModel& model, const AugmentConfig& augment)
+      : model_(model),
+        B_(in.config.training.batch_size),
+        accumulation_(in.accumulation),
+        seed_(in.config.training.seed) {
+    const fs::path tok_path = fs::path(in.data_dir) / "tokenizer.json";
+    if (!fs::exists(tok_path))
+      throw ValueError("'" + in.data_dir + "' has no tokenizer.json for the captions (`cornerstone dataset emoji` writes one; or train one with " +
+                       "`cornerstone tokenizer train` on the captions)");
+    const tokenize::Tokenizer tok = tokenize::Tokenizer::load(tok_path.string());
+    models::check_caption_tokenizer(model, in.model, tok, tok_path.string());
+    train_ = read_pairs(in.data_dir, "train", tok, in.model.config().max_positions());
+    if (train_.images.size() < 2) throw ValueError(train_.images.source + ": contrastive training needs at least 2 pairs");
+    order_.emplace(train_.images.size(), seed_);
+    // FLOPs per pair at the training captions' mean length.
+    double tokens = 0;
+    for (const auto& c : train_.captions) tokens += static_cast<double>(c.size());
+    flops_ = in.model.config().train_flops_per_token(std::max<int64_t>(1, std::llround(tokens / static_cast<double>(train_.captions.size()))), 1.0);
+    if (data::is_image_source(in.data_dir, "val")) val_ = read_pairs(in.data_dir, "val", tok, in.model.config().max_positions());
+    transform_ = model.image_input().transform();
+    transform_.crop_padding = augment.crop_padding;
+    transform_.flip = augment.flip;
+    augment_ = augment.any();
+  }
+
+  data::Batch sample(int64_t step, int64_t micro) const override {
+    const int64_t k = step * accumulation_ + micro;
+    // A batch of B distinct pairs (a pair twice would be its own negative): the order's rows,
+    // with repeats across an epoch boundary dropped.
+    std::vector<int64_t> rows = order_->rows(k, B_);
+    std::vector<int64_t> unique;
+    for (int64_t r : rows)
+      if (std::find(unique.begin(), unique.end(), r) == unique.end()) unique.push_back(r);
+    Rng rng(seed_ ^ 0xc11b7e5eedull, static_cast<uint64_t>(k) * static_cast<uint64_t>(3 * B_));
+    return pair_batch(train_, unique, transform_, augment_ ? &rng : nullptr);
+  }
+  bool has_validation() const override { return val_.has_value(); }
+  data::Batch eval_batch(int64_t i, int64_t) const override {
+    const int64_t N = val_->images.size(), begin = (i * B_) % N, n = std::min(B_, N - begin);
+    std::vector<int64_t> rows(static_cast<size_t>(n));
+    for (int64_t r = 0; r < n; ++r) rows[static_cast<size_t>(r)] = begin + r;
+    return pair_batch(*val_, rows, model_.image_input().transform(), nullptr);
+  }
+  Validation validate(const ValidationRequest& request) override {
+    double loss = 0;
+    int64_t batches = 0;
+    for (int64_t i = 0; i < request.batches && i * B_ < val_->images.size(); ++i) {
+      const data::Batch b = eval_batch(i, request.batches);
+      if (b[data::batch_keys::lengths].numel() < 2) break;  // one pair has no negative
+      loss += model_.contrastive_loss(b).item(), ++batches;
+    }
+    const models::ImageTextRecall r =
+        models::image_text_recall(models::embed_image_set(model_, val_->images, B_), models::embed_captions(model_, val_->captions, B_));
+    Validation v;
+    v.primary = batches ? loss / static_cast<double>(batches) : std::nan("");
+    v.metrics = {{"val_loss", v.primary}, {"val_i2t_recall@5", r.image_to_text[1]}, {"val_t2i_recall@5", r.text_to_image[1]}};
+    char s[160];
+    std::snprintf(s, sizeof s, "val %.4f | recall@5 i->t %.3f t->i %.3f (%lld pairs)", v.primary, r.image_to_text[1], r.text_to_image[1],
+                  static_cast<long long>(r.pairs));
+    v.summary = s;
+    return v;
+  }
+  Tensor loss(const data::Batch& b, Rng* dropout_rng) override { return model_.contrastive_loss(b, dropout_rng); }
+  double flops_per_token() const override { return flops_; }
+  std::string input_unit() const override { return "pairs"; }
+  std::string describe() const override {
+    return "image-text contrastive (" + std::to_string(train_.images.size()) + " image-caption pairs" +
+           (val_ ? ", " + std::to_string(val_->images.size()) + " to validate" : std::string()) + ")";
+  }
+
+ private:
+  Pairs read_pairs(const std::string& dir, const std::string& split, const tokenize::Tokenizer& tok, int64_t context) const {
+    Pairs p;
+    p.images = data::open_image_split(dir, split, model_.image_input().shape());
+    if (p.images.texts.empty())
+      throw ValueError(p.images.source + ": image-text training needs a \"text\" caption on every line ({\"image\": ..., \"text\": ...})");
+    for (const std::string& t : p.images.texts) p.captions.push_back(models::caption_ids(tok, t, model_.eos_token_id(), context));
+    return p;
+  }
+  data::Batch pair_batch(const Pairs& p, const std::vector<int64_t>& rows, const data::ImageTransform& t, Rng* rng) const {
+    std::vector<std::vector<int32_t>> captions;
+    for (int64_t r : rows) captions.push_back(p.captions[static_cast<size_t>(r)]);
+    data::Batch b = models::caption_batch(captions, model_.eos_token_id());
+    b.set(data::batch_keys::pixels, data::image_batch(p.images, rows, t, rng)[data::batch_keys::pixels]);
+    return b;
+  }
+
+  models::ImageTextModel& model_;
+  int64_t B_, accumulation_;
+  uint64_t seed_;
+  double flops_ = 0;
+  Pairs train_;
+  std::optional<EpochOrder> order_;
+  std::optional<Pairs> val_;
+  data::ImageTransform transform_;
+  bool augment_ = false;
+};
+
+ObjectiveType image_text_contrastive() {
+  ObjectiveType t;
+  t.name = "image_text_contrastive";
+  t.section = "augment";
+  t.token_data = false;
+  t.options = [](const nlohmann::json& section, const std::string& where) { return AugmentConfig::from_json(section, where).to_json(); };
+  t.make = [](const ObjectiveInputs& in) -> std::unique_ptr<Objective> {
+    auto* model = dynamic_cast<models::ImageTextModel*>(&in.model);
+    if (!model)
+      throw ValueError("image_text_contrastive needs an image-text model (clip); a " + in.model.model_type() + " model is not one (its family pretrains by " +
+                       in.model.family().pretraining_objective() + ")");
+    return std::make_unique<ImageTextObjective>(in, *model, AugmentConfig::from_json(in.config.objective_options, "augment"));
+  };
+  return t;
+}
+
+}  // namespace
+
+CORNERSTONE_OBJECTIVE(image_text_contrastive())
+
+}  // namespace cornerstone::train
