@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cornerstone/data/images.h"
+#include "cornerstone/tokenize/tokenizer.h"
 
 using namespace cornerstone;
 using namespace cornerstone::testing;
@@ -39,7 +40,13 @@ TEST(EmojiSet, RendersNamedEmojiIntoSplitsTheImageReadersTake) {
   std::getline(first, line);
   const auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["label"], "Smileys & Emotion");
-  EXPECT_FALSE(j["text"].get<std::string>().empty());
+  // The caption is the name with the group (what zero-shot group classification looks for).
+  EXPECT_EQ(j["text"], j["name"].get<std::string>() + " (Smileys & Emotion)");
+  // The captions' tokenizer: trained on the train split, <|endoftext|> first.
+  const auto tok = tokenize::Tokenizer::load(dir + "/a/tokenizer.json");
+  EXPECT_EQ(tok.eos_id(), 0);
+  EXPECT_GT(tok.vocab_size(), 257);  // merges learnt beyond the bytes (at most --vocab-size)
+  EXPECT_LE(tok.vocab_size(), 1024);
   // The images decode at the size asked for, in colour, and not blank.
   data::ImageShape shape;
   const auto px = data::load_image(dir + "/a/" + j["image"].get<std::string>(), shape);
@@ -51,6 +58,7 @@ TEST(EmojiSet, RendersNamedEmojiIntoSplitsTheImageReadersTake) {
   // Every split reads as a labelled image set.
   const auto train = data::open_image_split(dir + "/a", "train");
   EXPECT_GT(train.size(), 10);
+  ASSERT_EQ(train.texts.size(), static_cast<size_t>(train.size())) << "every image has its caption";
   // The split is a function of the emoji, not of how many were made.
   r = run_cli("dataset emoji --out " + dir + "/b --size 16 --limit 20 --val-fraction 0.2 --test-fraction 0.2");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -90,6 +90,22 @@ TEST(OpsElementwise, AddSubMulScaleSumMean) {
   EXPECT_THROW(ops::add(a, rand({4, 32}, 1)), ShapeError);
 }
 
+TEST(OpsElementwise, ScaleByExpIsClipsTemperatureWithItsClamp) {
+  // Below the clamp both inputs get gradients; above it the scale is exp(max_log) and the log scale
+  // gets none (PyTorch's clamp gives the same).
+  for (const float t : {0.7f, 1.3f}) {
+    OpCase c;
+    c.oracle_op = "scale_by_exp";
+    c.attrs = {{"max_log", 1.0}};
+    c.inputs = {rand({4, 33}, 12), Tensor::full({1}, t)};
+    c.grad = {true, true};
+    c.run = [](const std::vector<Tensor>& in) { return ops::scale_by_exp(in[0], in[1], 1.0f); };
+    check_against_oracle(c);
+    check_finite_differences(c);
+  }
+  EXPECT_THROW(ops::scale_by_exp(rand({2, 2}, 1), Tensor::zeros({2}), 1.0f), ShapeError);
+}
+
 TEST(OpsLinear, Bf16MixedPrecisionRoundsOperandsAndAccumulatesInFp32) {
   // Forward: exactly F.linear on bf16-rounded x and W in fp32. The backward rounds the incoming
   // gradient too, so compare it with a looser tolerance (PyTorch keeps the gradient fp32 there).

@@ -427,6 +427,88 @@ def load_image_classifier(folder):
     return load_weights(models[config["model_type"]](config), folder, strict=True)
 
 
+# ---- CLIPModel (transformers' module tree, hidden_act "gelu") ---------------------------------------
+
+class CLIPEncoderLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        D, F_, eps = c["hidden_size"], c["intermediate_size"], c.get("layer_norm_eps", 1e-5)
+        self.heads = c["num_attention_heads"]
+        self.layer_norm1 = nn.LayerNorm(D, eps=eps)
+        self.self_attn = _ns(q_proj=nn.Linear(D, D), k_proj=nn.Linear(D, D), v_proj=nn.Linear(D, D), out_proj=nn.Linear(D, D))
+        self.layer_norm2 = nn.LayerNorm(D, eps=eps)
+        self.mlp = _ns(fc1=nn.Linear(D, F_), fc2=nn.Linear(F_, D))
+
+    def forward(self, x, causal):
+        B, T, D = x.shape
+        H = self.heads
+        h = self.layer_norm1(x)
+        a = self.self_attn
+        q, k, v = (m(h).view(B, T, H, D // H).transpose(1, 2) for m in (a.q_proj, a.k_proj, a.v_proj))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(D // H)
+        if causal:
+            scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        x = x + a.out_proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, D))
+        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.layer_norm2(x))))
+
+
+class CLIPModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        t, v, P = c["text_config"], c["vision_config"], c["projection_dim"]
+        Dt, Dv, p = t["hidden_size"], v["hidden_size"], v["patch_size"]
+        N = (v["image_size"] // p) ** 2
+        self.eos = t["eos_token_id"]
+        temb = _ns(token_embedding=nn.Embedding(t["vocab_size"], Dt), position_embedding=nn.Embedding(t["max_position_embeddings"], Dt))
+        self.text_model = _ns(embeddings=temb, encoder=_ns(layers=nn.ModuleList([CLIPEncoderLayer(t) for _ in range(t["num_hidden_layers"])])),
+                              final_layer_norm=nn.LayerNorm(Dt, eps=t.get("layer_norm_eps", 1e-5)))
+        vemb = _ns(patch_embedding=nn.Conv2d(v.get("num_channels", 3), Dv, p, stride=p, bias=False),
+                   position_embedding=nn.Embedding(N + 1, Dv))
+        vemb.class_embedding = nn.Parameter(torch.zeros(Dv))
+        eps = v.get("layer_norm_eps", 1e-5)
+        self.vision_model = _ns(embeddings=vemb, pre_layrnorm=nn.LayerNorm(Dv, eps=eps),
+                                encoder=_ns(layers=nn.ModuleList([CLIPEncoderLayer(v) for _ in range(v["num_hidden_layers"])])),
+                                post_layernorm=nn.LayerNorm(Dv, eps=eps))
+        self.visual_projection = nn.Linear(Dv, P, bias=False)
+        self.text_projection = nn.Linear(Dt, P, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(c.get("logit_scale_init_value", 2.6592)))
+
+    def image_embeds(self, pixels):
+        e = self.vision_model.embeddings
+        x = e.patch_embedding(pixels).flatten(2).transpose(1, 2)
+        x = torch.cat([e.class_embedding.expand(x.shape[0], 1, -1), x], dim=1) + e.position_embedding.weight
+        x = self.vision_model.pre_layrnorm(x)
+        for layer in self.vision_model.encoder.layers:
+            x = layer(x, causal=False)
+        return self.visual_projection(self.vision_model.post_layernorm(x[:, 0]))
+
+    def text_embeds(self, ids):
+        e = self.text_model.embeddings
+        x = e.token_embedding(ids) + e.position_embedding.weight[: ids.shape[1]]
+        for layer in self.text_model.encoder.layers:
+            x = layer(x, causal=True)
+        x = self.text_model.final_layer_norm(x)
+        # transformers' pooling: the first end-of-text token of each row.
+        eos = (ids == self.eos).int().argmax(-1)
+        return self.text_projection(x[torch.arange(ids.shape[0]), eos])
+
+    def forward(self, pixels, ids):
+        """(loss, logits_per_image) as CLIPModel(return_loss=True) computes them."""
+        img = F.normalize(self.image_embeds(pixels), dim=-1)
+        txt = F.normalize(self.text_embeds(ids), dim=-1)
+        logits = self.logit_scale.exp() * img @ txt.t()
+        target = torch.arange(logits.shape[0])
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2, logits
+
+
+def load_clip(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    if config["model_type"] != "clip":
+        raise ValueError(f"{folder}: model_type {config['model_type']} is not clip")
+    return load_weights(CLIPModel(config), folder, strict=True)
+
+
 # ---- loading ---------------------------------------------------------------------------------------
 
 def build_decoder(config):

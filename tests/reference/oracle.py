@@ -214,6 +214,20 @@ def image_classifier(x, a):
     return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
 
 
+def clip(x, a):
+    """A CLIP folder a["dir"] in the reference: pixels x[0], caption ids x[1] (each row ending in the
+    end-of-text token, padded with it). Returns (loss, logits_per_image, d loss / d param in a["names"] order)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models import load_clip
+    model = load_clip(a["dir"])
+    if a.get("float64"):
+        model = model.double()
+    loss, logits = model(x[0], x[1].long())
+    loss.backward()
+    params = dict(model.named_parameters())
+    return (loss.detach().reshape(1), logits.detach()) + tuple(params[n].grad for n in a["names"])
+
+
 def info_nce(x, a):
     """Sentence-embedding pooling + InfoNCE with in-batch negatives: x[0], x[1] are the hidden states
     (B, T, C) of queries and positives with real lengths a["lengths_q"], a["lengths_p"]; mean pooling
@@ -312,6 +326,7 @@ OPS = {
     "decoder_model": decoder_model,
     "encoder_model": encoder_model,
     "image_classifier": image_classifier,
+    "clip": clip,
     "info_nce": info_nce,
     "transformer_block": transformer_block,
     "matmul": lambda x, a: x[0] @ x[1],
@@ -320,6 +335,7 @@ OPS = {
     "sub": lambda x, a: x[0] - x[1],
     "mul": lambda x, a: x[0] * x[1],
     "scale": lambda x, a: x[0] * a["s"],
+    "scale_by_exp": lambda x, a: x[0] * torch.clamp(x[1], max=a["max_log"]).exp(),
     "sum": lambda x, a: x[0].sum().reshape(1),
     "mean": lambda x, a: x[0].mean().reshape(1),
     "layer_norm": lambda x, a: F.layer_norm(x[0], (x[0].shape[-1],), x[1] if len(x) > 1 else None,
