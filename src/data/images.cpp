@@ -210,13 +210,22 @@ ImageSet read_image_folder(const std::string& dir, const ImageShape& shape, cons
 ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape, const std::vector<std::string>& classes) {
   check_shape(shape, path);
   std::vector<std::pair<std::string, std::string>> items;
-  std::vector<std::string> texts;
+  std::vector<std::vector<std::string>> texts;
   const fs::path base = fs::path(path).parent_path();
   for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains("image") || !j["image"].is_string()) throw FormatError(where + ": missing \"image\" (a path)");
     if (j.contains("text")) {
-      if (!j["text"].is_string()) throw FormatError(where + ": \"text\" must be a string (the image's caption)");
-      texts.push_back(j["text"].get<std::string>());
+      const nlohmann::json& t = j["text"];
+      std::vector<std::string> captions;
+      if (t.is_string()) captions.push_back(t.get<std::string>());
+      else if (t.is_array())
+        for (const auto& c : t) {
+          if (!c.is_string()) throw FormatError(where + ": \"text\" must be a string or a list of strings (the image's captions)");
+          captions.push_back(c.get<std::string>());
+        }
+      if (captions.empty())
+        throw FormatError(where + ": \"text\" must be a string or a list of strings (the image's captions)");
+      texts.push_back(std::move(captions));
     }
     if (!j.contains("label") && !j.contains("text")) throw FormatError(where + ": missing \"label\" (or a \"text\" caption)");
     const nlohmann::json& l = j.contains("label") ? j["label"] : nlohmann::json("");
@@ -230,7 +239,10 @@ ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape, cons
   });
   if (items.empty()) throw ValueError("'" + path + "' has no images");
   ImageSet set = from_files(items, shape, classes, path);
-  if (texts.size() == items.size()) set.texts = std::move(texts);
+  if (texts.size() == items.size()) {
+    for (const auto& c : texts) set.texts.push_back(c.front());
+    set.captions = std::move(texts);
+  }
   return set;
 }
 

@@ -115,9 +115,9 @@ TrainResult Trainer::run() {
                  opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb);
   }
   if (!quiet && !type.token_data)
-    std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld images x %lld accumulation | %d threads\n", model.model_type().c_str(),
+    std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld %s x %lld accumulation | %d threads\n", model.model_type().c_str(),
                  human_count(static_cast<double>(model.num_parameters())).c_str(), objective->describe().c_str(), static_cast<long long>(B),
-                 static_cast<long long>(accum), num_threads());
+                 objective->input_unit().c_str(), static_cast<long long>(accum), num_threads());
   else if (!quiet)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld x %lld tokens x %lld accumulation = %s tokens/step | %d threads\n",
                  model.model_type().c_str(), human_count(static_cast<double>(model.num_parameters())).c_str(),

@@ -41,7 +41,10 @@ TEST(EmojiSet, RendersNamedEmojiIntoSplitsTheImageReadersTake) {
   const auto j = nlohmann::json::parse(line);
   EXPECT_EQ(j["label"], "Smileys & Emotion");
   // The caption is the name with the group (what zero-shot group classification looks for).
-  EXPECT_EQ(j["text"], j["name"].get<std::string>() + " (Smileys & Emotion)");
+  ASSERT_EQ(j["text"].size(), 4u);
+  EXPECT_EQ(j["text"][0], j["name"].get<std::string>() + " (Smileys & Emotion)");
+  EXPECT_EQ(j["text"][2], "Smileys & Emotion");
+  EXPECT_EQ(j["text"][3], "face smiling");
   // The captions' tokenizer: trained on the train split, <|endoftext|> first.
   const auto tok = tokenize::Tokenizer::load(dir + "/a/tokenizer.json");
   EXPECT_EQ(tok.eos_id(), 0);
@@ -59,6 +62,9 @@ TEST(EmojiSet, RendersNamedEmojiIntoSplitsTheImageReadersTake) {
   const auto train = data::open_image_split(dir + "/a", "train");
   EXPECT_GT(train.size(), 10);
   ASSERT_EQ(train.texts.size(), static_cast<size_t>(train.size())) << "every image has its caption";
+  ASSERT_EQ(train.captions.size(), static_cast<size_t>(train.size()));
+  EXPECT_EQ(train.captions[0].size(), 4u);
+  EXPECT_EQ(train.texts[0], train.captions[0][0]);
   // The split is a function of the emoji, not of how many were made.
   r = run_cli("dataset emoji --out " + dir + "/b --size 16 --limit 20 --val-fraction 0.2 --test-fraction 0.2");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -105,6 +105,11 @@ TEST(ClipPretrain, TinyClipOnEmojiLearnsEvaluatesClassifiesEmbedsAndResumesExact
     ++n;
   }
   EXPECT_EQ(n, 2);
+  // Labels from a file, one per line (commas allowed).
+  std::ofstream(dir + "/labels.txt") << "a face, smiling\nSmileys & Emotion\n";
+  r = run_cli("classify --model " + dir + "/run --labels-file " + dir + "/labels.txt --json " + image);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"label\":\"a face, smiling\""), std::string::npos) << r.output;
   r = run_cli("classify --model " + dir + "/run " + image);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("needs --labels"), std::string::npos) << r.output;

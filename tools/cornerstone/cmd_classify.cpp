@@ -2,6 +2,7 @@
 // by an image-text model (CLIP) over labels given on the command line.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -16,12 +17,14 @@ void add_classify(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("classify", "Label image files: by an image classifier (vit, bit), or zero-shot by an image-text model "
                                  "(clip) choosing among --labels");
-  static std::string model, prompt = "{}", label_list;
+  static std::string model, prompt = "{}", label_list, label_file;
   static std::vector<std::string> images;
   static int64_t top = 3, batch = 64;
   static bool json = false;
   cmd->add_option("--model", model, "An image classifier or an image-text model folder")->required();
   cmd->add_option("--labels", label_list, "Image-text models: the candidate labels, comma-separated (\"a shirt,a shoe,a bag\")");
+  cmd->add_option("--labels-file", label_file, "Image-text models: the candidate labels, one per line (labels with commas; many labels)")
+      ->excludes("--labels");
   cmd->add_option("--template", prompt, "Image-text models: the caption each label becomes, {} standing for the label")->capture_default_str();
   cmd->add_option("--top", top, "Labels printed per image, most probable first")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batch", batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
@@ -38,6 +41,15 @@ void add_classify(CLI::App& app) {
       labels.push_back(l);
       if (end == std::string::npos) break;
       begin = end + 1;
+    }
+    if (!label_file.empty()) {
+      std::ifstream in(label_file);
+      if (!in) throw IOError("--labels-file: cannot read '" + label_file + "'");
+      for (std::string l; std::getline(in, l);) {
+        if (!l.empty() && l.back() == '\r') l.pop_back();
+        if (!l.empty()) labels.push_back(l);
+      }
+      if (labels.empty()) throw ValueError("--labels-file: '" + label_file + "' has no labels");
     }
     const Model m = load(model);
     const Tensor p = m.classify_images(images, labels, prompt, batch);

@@ -141,15 +141,19 @@ EmojiSetSummary make_emoji_set(const std::string& out, const EmojiSetOptions& o)
     const int size = static_cast<int>(o.size);
     if (!stbi_write_png((fs::path(out) / rel).c_str(), size, size, 3, px.data(), size * 3))
       throw IOError("cannot write '" + (fs::path(out) / rel).string() + "'");
-    // The caption names the emoji and its group, as a web caption names a thing and its kind:
-    // the group's words are what zero-shot group classification looks for in unseen images.
-    const std::string caption = e.name + " (" + e.group + ")";
+    // Captions from unicode-data's annotations: the name with its group (the first, which
+    // evaluation reads), the name, the group, the subgroup in words. Training draws one per image
+    // per batch, as CLIP trains on COCO's five captions per image; the group's words are what
+    // zero-shot group classification then looks for in unseen images.
+    std::string subgroup = e.subgroup;
+    std::replace(subgroup.begin(), subgroup.end(), '-', ' ');
+    const std::vector<std::string> captions = {e.name + " (" + e.group + ")", e.name, e.group, subgroup};
     const std::string line =
-        nlohmann::json{{"image", rel}, {"text", caption}, {"name", e.name}, {"label", e.group}, {"subgroup", e.subgroup}}.dump() + "\n";
+        nlohmann::json{{"image", rel}, {"text", captions}, {"name", e.name}, {"label", e.group}, {"subgroup", e.subgroup}}.dump() + "\n";
     const double u = unit(e.code, o.seed);
     if (u < o.test_fraction) test += line, ++s.test;
     else if (u < o.test_fraction + o.val_fraction) val += line, ++s.val;
-    else train += line, ++s.train, train_captions.push_back(caption);
+    else train += line, ++s.train, train_captions.insert(train_captions.end(), captions.begin(), captions.end());
     groups.insert(e.group);
   }
   io::write_file_atomic((fs::path(out) / "train.jsonl").string(), train);

@@ -3,8 +3,8 @@
 // emoji-test.txt (Debian unicode-data) that NotoColorEmoji.ttf (Debian fonts-noto-color-emoji)
 // draws is rendered by FreeType (its colour bitmap, composited on white, resized) to
 // OUT/images/<code point>.png; OUT/{train,val,test}.jsonl hold
-//   {"image": "images/1f600.png", "text": "grinning face (Smileys & Emotion)", "name": "grinning face",
-//    "label": "Smileys & Emotion", "subgroup": "face-smiling"}
+//   {"image": "images/1f600.png", "name": "grinning face", "label": "Smileys & Emotion", "subgroup": "face-smiling",
+//    "text": ["grinning face (Smileys & Emotion)", "grinning face", "Smileys & Emotion", "face smiling"]}
 // with emoji assigned to the splits by a seeded hash (held-out emoji are unseen in training), and
 // OUT/tokenizer.json, a byte-level BPE of the training captions with <|endoftext|> (id 0).
 #pragma once

@@ -32,7 +32,8 @@ struct ImageSet {
   std::vector<uint8_t> pixels;       // (N, C, H, W)
   std::vector<int32_t> labels;       // (N), in [0, classes.size())
   std::vector<std::string> classes;  // class names by label
-  std::vector<std::string> texts;    // a caption per image (JSONL "text"), or none
+  std::vector<std::string> texts;    // a caption per image (JSONL "text", its first when a list), or none
+  std::vector<std::vector<std::string>> captions;  // every caption of each image (with texts: at least its first)
   std::vector<std::string> files;    // the file of each image (folders, JSONL), or none (IDX)
   std::string source;                // where it was read from (messages)
 
@@ -61,9 +62,10 @@ std::vector<uint8_t> load_image(const std::string& path, ImageShape& shape);
 // with an image extension that does not decode is an error naming it.
 ImageSet read_image_folder(const std::string& dir, const ImageShape& shape = {}, const std::vector<std::string>& classes = {});
 
-// {"image": path, "label": name or integer, "text": caption} per line; classes are the sorted
-// label names (or `classes`). A line may lack "label" when it has a "text" (image-caption pairs);
-// `texts` is filled when every line has one. Throws FormatError naming the line of a bad record.
+// {"image": path, "label": name or integer, "text": caption or [captions]} per line; classes are
+// the sorted label names (or `classes`). A line may lack "label" when it has a "text" (image-caption
+// pairs); `texts` and `captions` are filled when every line has one (several captions of one image,
+// as COCO has: training draws one at a time, evaluation reads the first). Throws FormatError naming the line of a bad record.
 ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape = {}, const std::vector<std::string>& classes = {});
 
 // A split ("train", "val" or "test") of an image data source:

@@ -1,5 +1,6 @@
 // image_text_contrastive: CLIP pretraining on image-caption pairs (JSONL lines {"image", "text"},
-// data/images.h; `cornerstone dataset emoji` writes such a folder). Each batch holds B pairs; every
+// data/images.h; `cornerstone dataset emoji` writes such a folder; "text" may list several captions
+// of the image, of which each batch draws one per image). Each batch holds B pairs; every
 // other caption of the batch is an image's negative and every other image a caption's
 // (models::ImageTextModel::contrastive_loss). Captions are tokenized once with the data folder's
 // tokenizer.json (copied into the run, so the model folder carries it) and end with its
@@ -27,7 +28,8 @@ namespace fs = std::filesystem;
 
 struct Pairs {
   data::ImageSet images;
-  std::vector<std::vector<int32_t>> captions;
+  std::vector<std::vector<int32_t>> captions;                // the first caption of each image
+  std::vector<std::vector<std::vector<int32_t>>> variants;  // every caption of each image
 };
 
 class ImageTextObjective : public Objective {
@@ -66,7 +68,7 @@ class ImageTextObjective : public Objective {
     for (int64_t r : rows)
       if (std::find(unique.begin(), unique.end(), r) == unique.end()) unique.push_back(r);
     Rng rng(seed_ ^ 0xc11b7e5eedull, static_cast<uint64_t>(k) * static_cast<uint64_t>(3 * B_));
-    return pair_batch(train_, unique, transform_, augment_ ? &rng : nullptr);
+    return pair_batch(train_, unique, transform_, &rng);
   }
   bool has_validation() const override { return val_.has_value(); }
   data::Batch eval_batch(int64_t i, int64_t) const override {
@@ -108,14 +110,23 @@ class ImageTextObjective : public Objective {
     p.images = data::open_image_split(dir, split, model_.image_input().shape());
     if (p.images.texts.empty())
       throw ValueError(p.images.source + ": image-text training needs a \"text\" caption on every line ({\"image\": ..., \"text\": ...})");
-    for (const std::string& t : p.images.texts) p.captions.push_back(models::caption_ids(tok, t, model_.eos_token_id(), context));
+    for (const auto& all : p.images.captions) {
+      std::vector<std::vector<int32_t>> ids;
+      for (const std::string& t : all) ids.push_back(models::caption_ids(tok, t, model_.eos_token_id(), context));
+      p.captions.push_back(ids.front());
+      p.variants.push_back(std::move(ids));
+    }
     return p;
   }
+  // With a generator (training): each image's caption drawn from its captions, then augmentation.
   data::Batch pair_batch(const Pairs& p, const std::vector<int64_t>& rows, const data::ImageTransform& t, Rng* rng) const {
     std::vector<std::vector<int32_t>> captions;
-    for (int64_t r : rows) captions.push_back(p.captions[static_cast<size_t>(r)]);
+    for (int64_t r : rows) {
+      const auto& all = p.variants[static_cast<size_t>(r)];
+      captions.push_back(rng && all.size() > 1 ? all[rng->below(all.size())] : all.front());
+    }
     data::Batch b = models::caption_batch(captions, model_.eos_token_id());
-    b.set(data::batch_keys::pixels, data::image_batch(p.images, rows, t, rng)[data::batch_keys::pixels]);
+    b.set(data::batch_keys::pixels, data::image_batch(p.images, rows, t, rng && augment_ ? rng : nullptr)[data::batch_keys::pixels]);
     return b;
   }
 
