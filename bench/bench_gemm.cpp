@@ -38,6 +38,9 @@ const GemmShape kShapes[] = {
     {"small.proj.dx", 'N', 'N', 4096, 3072, 768},  {"small.fc.dw", 'T', 'N', 3072, 768, 4096},
     {"char.proj.fwd", 'N', 'T', 4096, 384, 384},   {"char.fc2.fwd", 'N', 'T', 4096, 384, 1536},
     {"char.qkv.dx", 'N', 'N', 4096, 384, 1152},    {"char.fc.dx", 'N', 'N', 4096, 384, 1536},
+    // The MLP's second layer of bert-mini (d 256) and of a d 512 model: tall, narrow, long K
+    // (kernels::sgemm's banded path).
+    {"bert-mini.fc2.fwd", 'N', 'T', 4096, 256, 1024}, {"d512.fc2.fwd", 'N', 'T', 4096, 512, 2048},
 };
 
 double seconds_per_call(const std::function<void()>& f, double flops) {

@@ -107,7 +107,7 @@ namespace {
 struct Layout {
   std::string hf, ours;
   int64_t row_begin = -1, row_end = -1;
-  Shape hf_shape = {};  // when it differs from ours
+  bool scalar = false;  // a 0-dimensional tensor in transformers' layout (logit_scale), (1) here
 };
 
 void add_layers(std::vector<Layout>& out, const std::string& hf_prefix, const std::string& prefix, int64_t layers, int64_t D) {
@@ -146,12 +146,9 @@ std::vector<Layout> layouts(const ClipConfig& c) {
   add_layers(out, "text_model.encoder.layers.", "text.blocks.", c.text_layers, c.text_d_model);
   norm("text_model.final_layer_norm", "text.final_norm");
   out.push_back({"text_projection.weight", "text_projection.weight"});
-  out.push_back({"logit_scale", "logit_scale", -1, -1, Shape()});
+  out.push_back({"logit_scale", "logit_scale", -1, -1, true});
   return out;
 }
-
-// A 0-dimensional shape is stored as "scalar" by the layout; the rest keep their rank.
-bool differs(const Layout& l) { return l.ours == "logit_scale"; }
 
 }  // namespace
 
@@ -161,7 +158,7 @@ std::vector<std::pair<std::string, Tensor>> Clip::hf_state_dict() const {
     Tensor p = parameter(l.ours).detach();
     if (l.row_begin >= 0) p = p.slice(0, l.row_begin, l.row_end);
     p = p.contiguous().clone();
-    out.emplace_back(l.hf, differs(l) ? p.view(l.hf_shape) : p);
+    out.emplace_back(l.hf, l.scalar ? p.view(Shape()) : p);
   }
   return out;
 }
@@ -172,10 +169,12 @@ void Clip::load_hf_state_dict(const TensorSource& get, const std::string& source
     if (!src.defined()) throw FormatError(source + ": missing tensor '" + l.hf + "'");
     Tensor dst = parameter(l.ours).detach();
     if (l.row_begin >= 0) dst = dst.slice(0, l.row_begin, l.row_end);
-    const Shape want = differs(l) ? l.hf_shape : dst.shape();
-    if (src.shape() != want && !(differs(l) && src.numel() == 1))
-      throw FormatError(source + ": tensor '" + l.hf + "' has shape " + src.shape().str() + ", the config implies " + want.str());
-    dst.copy_from(differs(l) ? src.contiguous().view(dst.shape()) : src);
+    // A scalar may also come as (1) (some exporters keep a dimension).
+    const bool fits = l.scalar ? src.numel() == 1 && src.ndim() <= 1 : src.shape() == dst.shape();
+    if (!fits)
+      throw FormatError(source + ": tensor '" + l.hf + "' has shape " + src.shape().str() + ", the config implies " +
+                        (l.scalar ? std::string("a scalar") : dst.shape().str()));
+    dst.copy_from(l.scalar ? src.contiguous().view(dst.shape()) : src);
   }
 }
 
