@@ -80,23 +80,35 @@ void add_tokenizer(CLI::App& app) {
   // encode
   auto* enc = cmd->add_subcommand("encode", "Print the token ids of a text (from --text or stdin)");
   static std::string enc_path, enc_text;
-  static bool enc_json = false, enc_special = false;
+  static bool enc_json = false, enc_special = false, enc_lines = false;
   enc->add_option("--tokenizer", enc_path, "tokenizer.json, a folder, GPT-2 encoder.json+vocab.bpe, or vocab.txt")
       ->required();
   auto* text_opt = enc->add_option("--text", enc_text, "Text to encode (default: read stdin)");
   enc->add_flag("--json", enc_json, "Print a JSON array");
   enc->add_flag("--add-special", enc_special, "Apply the post-processor (BOS / CLS ... SEP)");
+  enc->add_flag("--lines", enc_lines, "Encode each line of the input on its own: one line of ids per line of text");
   enc->callback([text_opt] {
     const Tokenizer tok = Tokenizer::load(enc_path);
     const std::string text = text_opt->count() ? enc_text : read_stdin();
-    const std::vector<int32_t> ids = tok.encode(text, enc_special);
-    std::string out = enc_json ? "[" : "";
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (i) out += enc_json ? ", " : " ";
-      out += std::to_string(ids[i]);
+    auto print = [&](std::string_view t) {
+      const std::vector<int32_t> ids = tok.encode(t, enc_special);
+      std::string out = enc_json ? "[" : "";
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += enc_json ? ", " : " ";
+        out += std::to_string(ids[i]);
+      }
+      if (enc_json) out += "]";
+      std::printf("%s\n", out.c_str());
+    };
+    if (!enc_lines) return print(text);
+    for (size_t begin = 0; begin < text.size();) {
+      size_t end = text.find('\n', begin);
+      if (end == std::string::npos) end = text.size();
+      std::string_view line(text.data() + begin, end - begin);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      print(line);
+      begin = end + 1;
     }
-    if (enc_json) out += "]";
-    std::printf("%s\n", out.c_str());
   });
 
   // decode
