@@ -10,13 +10,14 @@
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/data/images.h"
-#include "cornerstone/models/image_text.h"
 #include "cornerstone/eval/images.h"
 #include "cornerstone/eval/perplexity.h"
 #include "cornerstone/infer/quantized_folder.h"
 #include "cornerstone/io/atomic_file.h"
+#include "cornerstone/kernels/softmax.h"
 #include "cornerstone/interop/open_model.h"
 #include "cornerstone/models/gpt/gpt.h"
+#include "cornerstone/models/image_text.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/eval/loss.h"
 
@@ -306,15 +307,9 @@ Tensor Model::classify_images(const std::vector<std::string>& paths, const std::
   for (int64_t s = 0; s < N; s += batch_size) {
     std::vector<int64_t> rows;
     for (int64_t r = s; r < std::min(N, s + batch_size); ++r) rows.push_back(r);
-    std::vector<float> l = images->image_logits(data::image_batch(set, rows, images->image_spec().transform())[data::batch_keys::pixels]).to_vector();
-    for (size_t r = 0; r < rows.size(); ++r) {
-      float* row = l.data() + r * static_cast<size_t>(K);
-      const float m = *std::max_element(row, row + K);
-      double z = 0;
-      for (int64_t j = 0; j < K; ++j) z += row[j] = std::exp(row[j] - m);
-      for (int64_t j = 0; j < K; ++j) row[j] = static_cast<float>(row[j] / z);
-    }
-    out.insert(out.end(), l.begin(), l.end());
+    const std::vector<float> l = images->image_logits(data::image_batch(set, rows, images->image_spec().transform())[data::batch_keys::pixels]).to_vector();
+    out.resize(out.size() + l.size());
+    kernels::softmax_forward(l.data(), static_cast<int64_t>(rows.size()), K, out.data() + out.size() - l.size());
   }
   return Tensor::from_data({N, K}, out);
 }

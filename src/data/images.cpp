@@ -286,13 +286,17 @@ Batch image_batch(const ImageSet& set, std::span<const int64_t> rows, const Imag
   std::vector<int64_t> dy(static_cast<size_t>(B), 0), dx(static_cast<size_t>(B), 0);
   std::vector<uint8_t> flip(static_cast<size_t>(B), 0);
   if (rng) {
+    // Row i draws from its own three counters (base + 3 i): a batch cut into shares draws what the
+    // whole batch would when each share's generator starts at its first row.
     const int64_t P = t.crop_padding;
+    const uint64_t base = rng->reserve(static_cast<uint64_t>(3 * B));
     for (int64_t i = 0; i < B; ++i) {
+      Rng row(rng->seed(), base + 3 * static_cast<uint64_t>(i));
       if (P > 0) {
-        dy[static_cast<size_t>(i)] = static_cast<int64_t>(rng->below(static_cast<uint64_t>(2 * P + 1))) - P;
-        dx[static_cast<size_t>(i)] = static_cast<int64_t>(rng->below(static_cast<uint64_t>(2 * P + 1))) - P;
+        dy[static_cast<size_t>(i)] = static_cast<int64_t>(row.below(static_cast<uint64_t>(2 * P + 1))) - P;
+        dx[static_cast<size_t>(i)] = static_cast<int64_t>(row.below(static_cast<uint64_t>(2 * P + 1))) - P;
       }
-      if (t.flip) flip[static_cast<size_t>(i)] = rng->below(2) == 1;
+      if (t.flip) flip[static_cast<size_t>(i)] = row.below(2) == 1;
     }
   }
   Tensor pixels = Tensor::empty({B, C, H, W});

@@ -1,13 +1,12 @@
 #include "cornerstone/eval/images.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/ops/linear.h"
-
-#include <cmath>
-#include <cstdio>
+#include "cornerstone/kernels/softmax.h"
 
 namespace cornerstone::eval {
 
@@ -54,15 +53,10 @@ Tensor zero_shot_probabilities(const models::ImageTextModel& model, const tokeni
   for (const std::string& l : labels) prompts.push_back(models::caption_ids(tok, fill_prompt(prompt_template, l), model.eos_token_id(), context));
   const Tensor text = models::embed_captions(model, prompts);
   const int64_t N = image_embeds.size(0), L = static_cast<int64_t>(labels.size());
-  std::vector<float> p = model.similarity_logits(image_embeds, text).to_vector();  // unit inputs stay unit
-  for (int64_t i = 0; i < N; ++i) {
-    float* row = p.data() + i * L;
-    const float m = *std::max_element(row, row + L);
-    double z = 0;
-    for (int64_t j = 0; j < L; ++j) z += row[j] = std::exp(row[j] - m);
-    for (int64_t j = 0; j < L; ++j) row[j] = static_cast<float>(row[j] / z);
-  }
-  return Tensor::from_data({N, L}, p);
+  const Tensor logits = model.similarity_logits(image_embeds, text).contiguous();
+  Tensor p = Tensor::empty({N, L});
+  kernels::softmax_forward(logits.data<float>(), N, L, p.data<float>());
+  return p;
 }
 
 ImageTextEvaluation evaluate_image_text(const models::ImageTextModel& model, const tokenize::Tokenizer& tok, const data::ImageSet& set,

@@ -1,8 +1,8 @@
 #include "cornerstone/models/pretrained.h"
 
-#include "cornerstone/core/error.h"
 #include <numeric>
 
+#include "cornerstone/core/error.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"

@@ -1,6 +1,7 @@
 #include "cornerstone/train/time_budget.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "cornerstone/core/error.h"
@@ -10,14 +11,28 @@ namespace cornerstone::train {
 TimeBudget::TimeBudget(double seconds) : seconds_(seconds) {}
 
 std::optional<int64_t> TimeBudget::observe(int64_t step, int64_t done, double elapsed, double eval_seconds, int64_t eval_every) {
-  if (seconds_ <= 0 || sized_) return std::nullopt;
-  if (done == 3) mark_ = elapsed;
-  if (done < 3 || !(done == 10 || elapsed > 0.1 * seconds_)) return std::nullopt;
-  const double per_step = done > 3 ? (elapsed - mark_) / static_cast<double>(done - 3) : elapsed / 3.0;
-  const double eval_share = eval_every > 0 ? eval_seconds / static_cast<double>(eval_every) : 0.0;
+  if (seconds_ <= 0) return std::nullopt;
   const double left = seconds_ - elapsed;
-  sized_ = true;
-  return step + std::max<int64_t>(1, static_cast<int64_t>(left / (per_step + eval_share)));
+  if (!sized_) {
+    if (done == 3) mark_ = elapsed;
+    if (done < 3 || !(done == 10 || elapsed > 0.1 * seconds_)) return std::nullopt;
+    const double per_step = done > 3 ? (elapsed - mark_) / static_cast<double>(done - 3) : elapsed / 3.0;
+    const double eval_share = eval_every > 0 ? eval_seconds / static_cast<double>(eval_every) : 0.0;
+    sized_ = true;
+    planned_ = step + std::max<int64_t>(1, static_cast<int64_t>(left / (per_step + eval_share)));
+    next_check_ = 0.25;
+    check_elapsed_ = elapsed, check_done_ = done;
+    return planned_;
+  }
+  if (next_check_ > 0.75 || elapsed < next_check_ * seconds_ || done <= check_done_) return std::nullopt;
+  while (next_check_ <= 0.75 && elapsed >= next_check_ * seconds_) next_check_ += 0.25;
+  // The steps since the last sizing, with whatever validations and checkpoints fell among them.
+  const double per_step = (elapsed - check_elapsed_) / static_cast<double>(done - check_done_);
+  check_elapsed_ = elapsed, check_done_ = done;
+  const int64_t total = step + std::max<int64_t>(1, static_cast<int64_t>(left / per_step));
+  if (std::abs(static_cast<double>(total - planned_)) <= 0.03 * static_cast<double>(planned_)) return std::nullopt;
+  planned_ = total;
+  return planned_;
 }
 
 double parse_duration(const std::string& s) {

@@ -236,7 +236,8 @@ TrainResult TrainingLoop::run() {
     if (const int64_t total = sync.from_first(observed ? *observed : -1); total >= 0) {
       state.total_steps = total;
       schedule.total = total;
-      schedule.warmup = warmup(total);
+      // A warm-up already done stays done when a later check re-sizes the schedule.
+      if (state.step < schedule.warmup) schedule.warmup = warmup(total);
       progress.set_total(total);
     }
     progress.update(state.step, objective.progress_note(state.step), s.loss, state.val_loss, tps,

@@ -236,4 +236,35 @@ TEST_F(DataParallel, FinetuningTwoRanksMatchesOneProcessWithTheirWholeBatch) {
   EXPECT_TRUE(fs::exists(d("ft-two/finetune.json")));
 }
 
+TEST_F(DataParallel, ImageClassifierTwoRanksMatchOneProcessAugmentationsIncluded) {
+  // Each process takes its share of the global batch, and each image draws its crop and flip from
+  // counters of its own: 2 x 4 augmented images per step are 1 x 8's.
+  const std::string vit = R"({
+    "model": {"arch": "vit", "n_layers": 2, "d_model": 32, "n_heads": 2, "d_ff": 64, "patch_size": 7},
+    "training": {"batch_size": BATCH, "steps": 12, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "eval_every": 6,
+                 "eval_batches": 2, "checkpoint_every": 12, "seed": 5},
+    "augment": {"crop_padding": 2, "flip": true}})";
+  for (const char* b : {"8", "4"}) {
+    std::string c = vit;
+    c.replace(c.find("BATCH"), 5, b);
+    std::ofstream(d(std::string("vit") + b + ".json")) << c;
+  }
+  const std::string fashion = "/usr/share/datasets/fashion-mnist";
+  auto r = run_cli("--threads 1 pretrain --config " + d("vit8.json") + " --data " + fashion + " --out " + d("vit-one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("vit4.json") + " --data " + fashion + " --out " + d("vit-two"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_curve(metrics(d("vit-one")), metrics(d("vit-two")));
+
+  // CLIP's loss would contrast each process's share alone: refused, saying so.
+  r = run_cli("dataset emoji --out " + d("emoji") + " --size 16 --limit 40 --val-fraction 0.2 --test-fraction 0.2 --vocab-size 300");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ofstream(d("clip.json")) << R"({"model": {"arch": "clip", "image_size": 16, "vision_layers": 1, "vision_d_model": 16,
+    "vision_heads": 2, "vision_d_ff": 32, "vocab_size": 300, "context": 24, "text_layers": 1, "text_d_model": 16, "text_heads": 2,
+    "text_d_ff": 32, "projection_dim": 8}, "training": {"batch_size": 4, "steps": 2}})";
+  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("clip.json") + " --data " + d("emoji") + " --out " + d("clip-two"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("image_text_contrastive does not run data parallel yet"), std::string::npos) << r.output;
+}
+
 }  // namespace

@@ -128,7 +128,7 @@ TEST(Registry, FindsFamiliesByArchModelTypeGgufAndPreset) {
   EXPECT_EQ(models::family_of_preset("nope"), nullptr);
 
   const std::string arch = error_of([] { models::family_of_arch("t5", "cfg.model.arch"); });
-  EXPECT_NE(arch.find("cfg.model.arch: unknown arch 't5' (known: bert, bit, gpt2, llama, toy, vit)"), std::string::npos) << arch;
+  EXPECT_NE(arch.find("cfg.model.arch: unknown arch 't5' (known: bert, bit, clip, gpt2, llama, toy, vit)"), std::string::npos) << arch;
   const std::string type = error_of([] { models::family_of_hf_config({{"model_type", "t5"}}, "x/config.json"); });
   EXPECT_NE(type.find("x/config.json: model_type 't5' is not supported"), std::string::npos) << type;
   const std::string preset = error_of([] { models::model_config_from_json("gpt3", "cfg.model"); });

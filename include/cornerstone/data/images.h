@@ -87,7 +87,8 @@ struct ImageTransform {
 };
 
 // Rows `rows` of `set` as {pixels (B, C, H, W) f32, labels (B) i32}; `rng` non-null: augmented
-// by `transform`'s crop and flip, drawn from it in row order. Images are filled in parallel.
+// by `transform`'s crop and flip, row i drawing from the generator's next counters 3 i .. 3 i + 2
+// (3 B counters are consumed). Images are filled in parallel.
 Batch image_batch(const ImageSet& set, std::span<const int64_t> rows, const ImageTransform& transform, Rng* rng = nullptr);
 
 }  // namespace cornerstone::data

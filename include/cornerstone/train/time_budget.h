@@ -5,7 +5,11 @@
 //
 //   total = step + max(1, time left / (step time + validation time per step))
 //
-// once (a schedule that kept changing would not decay smoothly). The run also ends at the first
+// At 25%, 50% and 75% of the budget it is checked again against the time the steps since the last
+// check took (validations and checkpoints included), and re-sized when the plan is off by more than
+// 3%: a machine that slows down or speeds up (another job starting or ending) would otherwise stop
+// the run at its deadline before the learning rate has decayed, or finish it early. Three
+// corrections at most, each a small step in the cosine's progress. The run also ends at the first
 // step boundary past the budget, whatever the schedule says.
 #pragma once
 
@@ -28,7 +32,11 @@ class TimeBudget {
  private:
   double seconds_;
   bool sized_ = false;
-  double mark_ = 0;  // elapsed seconds after the third step
+  double mark_ = 0;          // elapsed seconds after the third step
+  int64_t planned_ = 0;      // the schedule's length as last sized
+  double next_check_ = 0;    // the next re-check, as a share of the budget (past 0.75: none)
+  double check_elapsed_ = 0; // elapsed seconds and steps done at the last sizing
+  int64_t check_done_ = 0;
 };
 
 // A --time value: "90", "90s", "5m", "1.5h" -> seconds. Throws ValueError with examples.

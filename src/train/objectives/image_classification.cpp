@@ -31,6 +31,7 @@ class ImageClassificationObjective : public Objective {
         accumulation_(in.accumulation),
         seed_(in.config.training.seed),
         flops_(in.model.config().train_flops_per_token(0, 1.0)),
+        shard_(in.shard),
         train_(data::open_image_split(in.data_dir, "train", spec_.shape(), spec_.labels)),
         order_(train_.size(), seed_) {
     check_classes(train_);
@@ -49,13 +50,17 @@ class ImageClassificationObjective : public Objective {
 
   data::Batch sample(int64_t step, int64_t micro) const override {
     const int64_t k = step * accumulation_ + micro;
-    const std::vector<int64_t> rows = order_.rows(k, B_);
-    Rng rng(seed_ ^ 0xa96e7a7e5eedull, static_cast<uint64_t>(k) * static_cast<uint64_t>(3 * B_));
+    const std::vector<int64_t> rows = order_.rows(k, B_, shard_);
+    // Up to 3 draws per row (crop offsets, flip), from this process's first row of the global batch.
+    Rng rng(seed_ ^ 0xa96e7a7e5eedull, 3 * EpochOrder::first_row(k, B_, shard_));
     return data::image_batch(train_, rows, transform_, augment_ ? &rng : nullptr);
   }
   bool has_validation() const override { return val_.has_value(); }
+  // Evaluation batch i of all processes holds world x B consecutive val images; this process takes
+  // its B of them (the loop averages the processes' validations).
   data::Batch eval_batch(int64_t i, int64_t) const override {
-    const int64_t begin = (i * B_) % val_->size(), n = std::min(B_, val_->size() - begin);
+    const int64_t begin = static_cast<int64_t>(EpochOrder::first_row(i, B_, shard_)) % val_->size();
+    const int64_t n = std::min(B_, val_->size() - begin);
     std::vector<int64_t> rows(static_cast<size_t>(n));
     for (int64_t r = 0; r < n; ++r) rows[static_cast<size_t>(r)] = begin + r;
     return data::image_batch(*val_, rows, spec_.transform());
@@ -63,7 +68,7 @@ class ImageClassificationObjective : public Objective {
   Validation validate(const ValidationRequest& request) override {
     double loss = 0;
     int64_t correct = 0, seen = 0;
-    for (int64_t i = 0; i < request.batches && i * B_ < val_->size(); ++i) {
+    for (int64_t i = 0; i < request.batches && i * B_ * shard_.world < val_->size(); ++i) {
       const data::Batch b = eval_batch(i, request.batches);
       const Tensor logits = classifier_.image_logits(b[data::batch_keys::pixels]);
       const int64_t n = logits.size(0), K = logits.size(1);
@@ -99,6 +104,7 @@ class ImageClassificationObjective : public Objective {
   int64_t B_, accumulation_;
   uint64_t seed_;
   double flops_;
+  Shard shard_;
   data::ImageSet train_;
   EpochOrder order_;
   std::optional<data::ImageSet> val_;

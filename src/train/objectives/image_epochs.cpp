@@ -15,10 +15,11 @@ AugmentConfig AugmentConfig::from_json(const nlohmann::json& j, const std::strin
   return c;
 }
 
-std::vector<int64_t> EpochOrder::rows(int64_t k, int64_t B) const {
+std::vector<int64_t> EpochOrder::rows(int64_t k, int64_t B, const Shard& shard) const {
   std::vector<int64_t> out(static_cast<size_t>(B));
+  const int64_t first = static_cast<int64_t>(first_row(k, B, shard));
   for (int64_t i = 0; i < B; ++i) {
-    const int64_t p = k * B + i;
+    const int64_t p = first + i;
     out[static_cast<size_t>(i)] = permutation(p / size_)[static_cast<size_t>(p % size_)];
   }
   return out;

@@ -3,7 +3,8 @@
 //
 // Batch k (= step x accumulation + micro) holds positions [k B, (k + 1) B) of the endless sequence
 // of epoch permutations, so every batch is a pure function of (seed, step, micro) and a resumed
-// run draws what a straight run would.
+// run draws what a straight run would. Under data parallelism (train/data_parallel.h) the batch of
+// all processes is that of one process with world x B rows, of which each takes its B.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/train/data_parallel.h"
 
 namespace cornerstone::train {
 
@@ -28,8 +30,13 @@ struct AugmentConfig {
 class EpochOrder {
  public:
   EpochOrder(int64_t size, uint64_t seed) : size_(size), seed_(seed) {}
-  // The set's rows of batch k of B rows.
-  std::vector<int64_t> rows(int64_t k, int64_t B) const;
+  // The set's rows of batch k of B rows per process: `shard`'s share of the global batch.
+  std::vector<int64_t> rows(int64_t k, int64_t B, const Shard& shard = {}) const;
+  // Where this process's rows of batch k start among all rows drawn so far (a random stream that
+  // draws per row, offset by it, draws what one process with the whole batch would).
+  static uint64_t first_row(int64_t k, int64_t B, const Shard& shard) {
+    return static_cast<uint64_t>(k * shard.world * B + shard.first_row(B));
+  }
   int64_t size() const { return size_; }
 
  private:

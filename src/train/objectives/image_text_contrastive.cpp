@@ -39,6 +39,12 @@ class ImageTextObjective : public Objective {
         B_(in.config.training.batch_size),
         accumulation_(in.accumulation),
         seed_(in.config.training.seed) {
+    // The loss contrasts each image with the other captions of the batch; across processes that
+    // needs the embeddings of every process (an all-gather), which is not built: each process
+    // would see only its own negatives, a different objective from one process's.
+    if (in.shard.world > 1)
+      throw ValueError("image_text_contrastive does not run data parallel yet (each process would contrast only its own share of "
+                       "the batch); run it in one process");
     const fs::path tok_path = fs::path(in.data_dir) / "tokenizer.json";
     if (!fs::exists(tok_path))
       throw ValueError("'" + in.data_dir + "' has no tokenizer.json for the captions (`cornerstone dataset emoji` writes one; or train one with " +
