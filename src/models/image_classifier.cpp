@@ -92,7 +92,12 @@ ImageSpec ImageSpec::from_hf(const nlohmann::json& j, const std::string& source)
   } else if (j.contains("num_labels")) {
     s.num_labels = required_integer(j, "num_labels", source);
   }
-  for (auto [key, dst] : {std::pair{"image_mean", &s.mean}, std::pair{"image_std", &s.std}}) {
+  s.read_hf_normalisation(j, source);
+  return s;
+}
+
+void ImageSpec::read_hf_normalisation(const nlohmann::json& j, const std::string& source) {
+  for (auto [key, dst] : {std::pair{"image_mean", &mean}, std::pair{"image_std", &std}}) {
     if (!j.contains(key)) continue;
     if (!j[key].is_array()) throw FormatError(source + ": " + key + " must be a list of numbers");
     dst->clear();
@@ -101,7 +106,6 @@ ImageSpec ImageSpec::from_hf(const nlohmann::json& j, const std::string& source)
       dst->push_back(x.get<float>());
     }
   }
-  return s;
 }
 
 data::ImageTransform ImageSpec::transform() const {

@@ -4,6 +4,7 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/elementwise.h"
+#include "cornerstone/ops/embedding.h"
 #include "cornerstone/ops/linear.h"
 #include "cornerstone/ops/loss.h"
 #include "cornerstone/ops/norm.h"
@@ -53,6 +54,16 @@ Tensor ImageTextModel::contrastive_loss(const data::Batch& batch, Rng* dropout_r
   const Tensor per_image = ops::scale_by_exp(ops::linear(image, text), logit_scale(), kMaxLogitScale);
   const Tensor per_text = ops::scale_by_exp(ops::linear(text, image), logit_scale(), kMaxLogitScale);
   return ops::scale(ops::add(ops::cross_entropy(per_image, targets), ops::cross_entropy(per_text, targets)), 0.5f);
+}
+
+Tensor last_token_states(const Tensor& hidden, const Tensor& lengths, const char* op) {
+  check_ndim(hidden, 3, op, "hidden");
+  const int64_t B = hidden.size(0), T = hidden.size(1), C = hidden.size(2);
+  const std::vector<int32_t> len = checked_lengths(B, T, lengths, op);
+  // Row of each sequence's last real token in the flattened (B T, C) states.
+  std::vector<int32_t> last(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) last[static_cast<size_t>(b)] = static_cast<int32_t>(b * T + len[static_cast<size_t>(b)] - 1);
+  return ops::embedding(hidden.contiguous().view({B * T, C}), Tensor::from_data({B}, last));
 }
 
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op) {

@@ -36,6 +36,8 @@ struct ImageSpec {
   // config.json keys, and reading them back (FormatError naming `source` and the key).
   void add_to_hf(nlohmann::json& j) const;
   static ImageSpec from_hf(const nlohmann::json& j, const std::string& source);
+  // image_mean / image_std of a config.json object, when present (FormatError naming the key).
+  void read_hf_normalisation(const nlohmann::json& j, const std::string& source);
 
   data::ImageShape shape() const { return {channels, image_size, image_size}; }
   // How evaluation pixels are made (no augmentation).

@@ -178,6 +178,10 @@ class ImageTextModel {
   Tensor contrastive_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
 };
 
+// hidden (B, T, C) -> (B, C): each sequence's state at its last real token (lengths (B), or all T),
+// gathered differentiably. Throws like checked_lengths, naming `op`.
+Tensor last_token_states(const Tensor& hidden, const Tensor& lengths, const char* op);
+
 // The real lengths of a batch of B sequences padded to T: `lengths` (B) i32 checked to lie in
 // [1, T], or all T when undefined. Throws ShapeError / ValueError naming `op` and the sequence.
 std::vector<int32_t> checked_lengths(int64_t B, int64_t T, const Tensor& lengths, const char* op);

@@ -58,14 +58,7 @@ Tensor Clip::hidden_states(const data::Batch& batch, Rng* dropout_rng) const {
   return final_norm_->forward(x);
 }
 
-Tensor Clip::sequence_features(const Tensor& h, const Tensor& lengths) const {
-  check_ndim(h, 3, "clip", "hidden");
-  const int64_t B = h.size(0), T = h.size(1), C = h.size(2);
-  const std::vector<int32_t> len = checked_lengths(B, T, lengths, "clip");
-  std::vector<int32_t> last(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) last[static_cast<size_t>(b)] = static_cast<int32_t>(b * T + len[static_cast<size_t>(b)] - 1);
-  return ops::embedding(h.contiguous().view({B * T, C}), Tensor::from_data({B}, last));
-}
+Tensor Clip::sequence_features(const Tensor& h, const Tensor& lengths) const { return last_token_states(h, lengths, "clip"); }
 
 Tensor Clip::text_embeds(const data::Batch& batch, Rng* dropout_rng) const {
   // Pooled at each caption's last token, which must be the end-of-text token (transformers pools

@@ -188,15 +188,7 @@ ClipConfig ClipConfig::from_hf(const nlohmann::json& j, const std::string& sourc
   c.image.image_size = required_integer(v, "image_size", vs);
   if (optional_number(v, "layer_norm_eps", 1e-5, vs) != c.norm_eps)
     throw UnsupportedError(source + ": the towers' layer_norm_eps differ (one value for both is supported)");
-  for (auto [key, dst] : {std::pair{"image_mean", &c.image.mean}, std::pair{"image_std", &c.image.std}}) {
-    if (!j.contains(key)) continue;
-    if (!j[key].is_array()) throw FormatError(source + ": " + key + " must be a list of numbers");
-    dst->clear();
-    for (const auto& x : j[key]) {
-      if (!x.is_number()) throw FormatError(source + ": " + key + " must be a list of numbers");
-      dst->push_back(x.get<float>());
-    }
-  }
+  c.image.read_hf_normalisation(j, source);
   c.validate_from(source);
   return c;
 }

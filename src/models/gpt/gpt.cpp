@@ -61,14 +61,6 @@ Tensor GPT::lm_loss(const data::Batch& batch, Rng* dropout_rng) const {
   return loss(batch.get(data::batch_keys::ids, "gpt"), batch.get(data::batch_keys::targets, "gpt"), dropout_rng);
 }
 
-Tensor GPT::sequence_features(const Tensor& h, const Tensor& lengths) const {
-  check_ndim(h, 3, "gpt", "hidden");
-  const int64_t B = h.size(0), T = h.size(1), C = h.size(2);
-  const std::vector<int32_t> len = checked_lengths(B, T, lengths, "gpt");
-  // Row of each sequence's last real token in the flattened (B T, C) states, gathered differentiably.
-  std::vector<int32_t> last(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) last[static_cast<size_t>(b)] = static_cast<int32_t>(b * T + len[static_cast<size_t>(b)] - 1);
-  return ops::embedding(h.view({B * T, C}), Tensor::from_data({B}, last));
-}
+Tensor GPT::sequence_features(const Tensor& h, const Tensor& lengths) const { return last_token_states(h, lengths, "gpt"); }
 
 }  // namespace cornerstone::models
