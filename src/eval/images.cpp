@@ -68,8 +68,7 @@ ImageTextEvaluation evaluate_image_text(const models::ImageTextModel& model, con
   std::vector<std::vector<int32_t>> captions;
   for (const std::string& t : set.texts) captions.push_back(models::caption_ids(tok, t, model.eos_token_id(), context));
   e.recall = models::image_text_recall(images, models::embed_captions(model, captions, batch));
-  const bool labelled = set.classes.size() >= 2 || (set.classes.size() == 1 && !set.classes[0].empty());
-  if (labelled && set.classes.size() >= 2) {
+  if (set.classes.size() >= 2) {  // labelled lines of two or more classes
     e.zero_shot = true;
     const Tensor probs = zero_shot_probabilities(model, tok, images, set.classes, prompt_template, context);
     const std::vector<float> p = probs.to_vector();

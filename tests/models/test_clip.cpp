@@ -14,6 +14,7 @@
 #include "cornerstone/models/load.h"
 #include "cornerstone/ops/norm.h"
 #include "op_check.h"
+#include "hf_gradients.h"
 #include "oracle.h"
 #include "test_util.h"
 
@@ -72,19 +73,7 @@ TEST(Clip, LossLogitsAndEveryGradientMatchThePyTorchReference) {
   EXPECT_TRUE(all_close(logits.detach(), ref.outputs[1], 1e-4, 1e-5)) << "logits";
   EXPECT_TRUE(as_accurate_as_torch(logits.detach(), ref.outputs[1], exact.outputs[1])) << "logits";
 
-  const auto grads = cfg.create(0, /*random_init=*/false);
-  for (const auto& [n, p] : model->named_parameters()) {
-    ASSERT_TRUE(p.grad().defined()) << n << " has no gradient";
-    grads->parameter(n).detach().copy_from(p.grad());
-  }
-  const auto hf_grads = grads->hf_state_dict();
-  ASSERT_EQ(hf_grads.size() + 2, ref.outputs.size());
-  for (size_t i = 0; i < hf_grads.size(); ++i) {
-    const Tensor want = ref.outputs[2 + i].contiguous().view(hf_grads[i].second.shape());
-    const Tensor exact_g = exact.outputs[2 + i].contiguous().view(hf_grads[i].second.shape());
-    EXPECT_TRUE(all_close(hf_grads[i].second, want, 1e-3, 1e-5)) << hf_grads[i].first;
-    EXPECT_TRUE(as_accurate_as_torch(hf_grads[i].second, want, exact_g)) << hf_grads[i].first;
-  }
+  expect_hf_gradients_match(cfg, *model, ref, exact, 2);
 
   // The folder reloads (logit_scale as a 0-dimensional tensor, as transformers stores it) to the same logits.
   const auto loaded = models::load_model(dir.string());
@@ -128,6 +117,14 @@ TEST(Clip, ConfigRoundTripsAndCountsItsParameters) {
   j = tiny_clip().to_json();
   j["eos_token_id"] = 23;
   EXPECT_THROW(models::ClipConfig::from_json(j, {}, "model"), ValueError);
+  j = tiny_clip().to_json();
+  j["labels"] = {"cat", "dog"};  // zero-shot labels belong to classify / evaluate, not the model
+  try {
+    models::ClipConfig::from_json(j, {}, "model");
+    FAIL();
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("a CLIP model has no labels of its own"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Clip, RefusesCaptionsWithoutTheEndOfTextTokenAndWrongImages) {

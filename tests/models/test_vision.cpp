@@ -13,6 +13,7 @@
 #include "cornerstone/models/load.h"
 #include "cornerstone/models/vit/vit.h"
 #include "op_check.h"
+#include "hf_gradients.h"
 #include "oracle.h"
 #include "test_util.h"
 
@@ -73,18 +74,7 @@ void check_against_reference(const models::ModelConfig& cfg, const std::string& 
   EXPECT_TRUE(all_close(logits.detach(), ref.outputs[1], 1e-4, 1e-5)) << "logits";
   EXPECT_TRUE(as_accurate_as_torch(logits.detach(), ref.outputs[1], exact.outputs[1])) << "logits";
 
-  // Gradients in HF layout: a twin whose parameters are our gradients, exported.
-  const auto grads = cfg.create(0, /*random_init=*/false);
-  for (const auto& [n, p] : model->named_parameters()) {
-    ASSERT_TRUE(p.grad().defined()) << n << " has no gradient";
-    grads->parameter(n).detach().copy_from(p.grad());
-  }
-  const auto hf_grads = grads->hf_state_dict();
-  ASSERT_EQ(hf_grads.size() + 2, ref.outputs.size());
-  for (size_t i = 0; i < hf_grads.size(); ++i) {
-    EXPECT_TRUE(all_close(hf_grads[i].second, ref.outputs[2 + i], 1e-3, 1e-5)) << hf_grads[i].first;
-    EXPECT_TRUE(as_accurate_as_torch(hf_grads[i].second, ref.outputs[2 + i], exact.outputs[2 + i])) << hf_grads[i].first;
-  }
+  expect_hf_gradients_match(cfg, *model, ref, exact, 2);
 
   // The folder reloads to the same logits.
   const auto loaded = models::load_model(dir);

@@ -113,38 +113,48 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& j, const ClipConfig& base
   f.number("logit_scale_init", c.logit_scale_init).number("norm_eps", c.norm_eps).number("init_std", c.init_std);
   c.image.read_from(f);
   f.read();
-  c.image.num_labels = 1, c.image.labels.clear();  // a CLIP model has no classes of its own
+  // A CLIP model has no classes of its own: zero-shot labels are given to classify / evaluate.
+  if (c.image.num_labels != base.image.num_labels || !c.image.labels.empty())
+    throw ValueError(where + ": a CLIP model has no labels of its own (\"labels\" / \"num_labels\"); give zero-shot labels to "
+                     "`classify --labels` or put them in the evaluation data");
   c.validate();
   return c;
 }
 
+namespace {
+// The keys both towers' config.json objects share (transformers' CLIPTextConfig / CLIPVisionConfig).
+struct Tower {  // where tower_from_hf writes
+  int64_t *d_model, *d_ff, *layers, *heads;
+};
+nlohmann::json tower_to_hf(int64_t d_model, int64_t d_ff, int64_t layers, int64_t heads, const ClipConfig& c) {
+  return {{"hidden_size", d_model},     {"intermediate_size", d_ff}, {"num_hidden_layers", layers},
+          {"num_attention_heads", heads}, {"hidden_act", "gelu"},      {"layer_norm_eps", c.norm_eps},
+          {"projection_dim", c.projection_dim}, {"initializer_range", c.init_std}};
+}
+void tower_from_hf(const nlohmann::json& j, const std::string& where, const Tower& t) {
+  const std::string act = j.value("hidden_act", "quick_gelu");
+  if (act != "gelu")
+    throw UnsupportedError(where + ": hidden_act '" + act + "' is not supported (\"gelu\", the erf form, is; OpenAI's checkpoints use quick_gelu)");
+  *t.d_model = required_integer(j, "hidden_size", where);
+  *t.d_ff = required_integer(j, "intermediate_size", where);
+  *t.layers = required_integer(j, "num_hidden_layers", where);
+  *t.heads = required_integer(j, "num_attention_heads", where);
+}
+}  // namespace
+
 nlohmann::json ClipConfig::hf_config() const {
-  nlohmann::json text = {{"model_type", "clip_text_model"},
-                         {"vocab_size", vocab_size},
-                         {"hidden_size", text_d_model},
-                         {"intermediate_size", text_d_ff},
-                         {"num_hidden_layers", text_layers},
-                         {"num_attention_heads", text_heads},
-                         {"max_position_embeddings", context},
-                         {"hidden_act", "gelu"},
-                         {"layer_norm_eps", norm_eps},
-                         {"projection_dim", projection_dim},
-                         {"initializer_range", init_std},
-                         {"bos_token_id", eos_token_id},
-                         {"eos_token_id", eos_token_id},
-                         {"pad_token_id", eos_token_id}};
-  nlohmann::json vision = {{"model_type", "clip_vision_model"},
-                           {"hidden_size", vision_d_model},
-                           {"intermediate_size", vision_d_ff},
-                           {"num_hidden_layers", vision_layers},
-                           {"num_attention_heads", vision_heads},
-                           {"num_channels", image.channels},
-                           {"image_size", image.image_size},
-                           {"patch_size", patch_size},
-                           {"hidden_act", "gelu"},
-                           {"layer_norm_eps", norm_eps},
-                           {"projection_dim", projection_dim},
-                           {"initializer_range", init_std}};
+  nlohmann::json text = tower_to_hf(text_d_model, text_d_ff, text_layers, text_heads, *this);
+  text.update({{"model_type", "clip_text_model"},
+               {"vocab_size", vocab_size},
+               {"max_position_embeddings", context},
+               {"bos_token_id", eos_token_id},
+               {"eos_token_id", eos_token_id},
+               {"pad_token_id", eos_token_id}});
+  nlohmann::json vision = tower_to_hf(vision_d_model, vision_d_ff, vision_layers, vision_heads, *this);
+  vision.update({{"model_type", "clip_vision_model"},
+                 {"num_channels", image.channels},
+                 {"image_size", image.image_size},
+                 {"patch_size", patch_size}});
   return {{"architectures", {"CLIPModel"}},
           {"model_type", "clip"},
           {"projection_dim", projection_dim},
@@ -162,27 +172,16 @@ ClipConfig ClipConfig::from_hf(const nlohmann::json& j, const std::string& sourc
     if (!j.contains(key) || !j[key].is_object()) throw FormatError(source + ": missing \"" + key + "\" (an object)");
   const nlohmann::json &t = j["text_config"], &v = j["vision_config"];
   const std::string ts = source + ".text_config", vs = source + ".vision_config";
-  for (const auto& [sub, where] : {std::pair{&t, &ts}, std::pair{&v, &vs}}) {
-    const std::string act = sub->value("hidden_act", "quick_gelu");
-    if (act != "gelu")
-      throw UnsupportedError(*where + ": hidden_act '" + act + "' is not supported (\"gelu\", the erf form, is; OpenAI's checkpoints use quick_gelu)");
-  }
   ClipConfig c;
+  tower_from_hf(t, ts, {&c.text_d_model, &c.text_d_ff, &c.text_layers, &c.text_heads});
+  tower_from_hf(v, vs, {&c.vision_d_model, &c.vision_d_ff, &c.vision_layers, &c.vision_heads});
   c.projection_dim = required_integer(j, "projection_dim", source);
   c.logit_scale_init = optional_number(j, "logit_scale_init_value", 2.6592, source);
   c.vocab_size = required_integer(t, "vocab_size", ts);
-  c.text_d_model = required_integer(t, "hidden_size", ts);
-  c.text_d_ff = required_integer(t, "intermediate_size", ts);
-  c.text_layers = required_integer(t, "num_hidden_layers", ts);
-  c.text_heads = required_integer(t, "num_attention_heads", ts);
   c.context = required_integer(t, "max_position_embeddings", ts);
   c.eos_token_id = required_integer(t, "eos_token_id", ts);
   c.norm_eps = optional_number(t, "layer_norm_eps", 1e-5, ts);
   c.init_std = optional_number(t, "initializer_range", 0.02, ts);
-  c.vision_d_model = required_integer(v, "hidden_size", vs);
-  c.vision_d_ff = required_integer(v, "intermediate_size", vs);
-  c.vision_layers = required_integer(v, "num_hidden_layers", vs);
-  c.vision_heads = required_integer(v, "num_attention_heads", vs);
   c.patch_size = required_integer(v, "patch_size", vs);
   c.image.channels = v.contains("num_channels") ? required_integer(v, "num_channels", vs) : 3;
   c.image.image_size = required_integer(v, "image_size", vs);
