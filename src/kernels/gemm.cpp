@@ -15,19 +15,13 @@
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
+#include "onednn.h"
 
 namespace cornerstone::kernels {
 
 namespace {
 
-void check_status(dnnl_status_t st, const char* what) {
-  if (st != dnnl_success) throw Error(std::string("gemm: oneDNN ") + what + " failed with status " + std::to_string(st));
-}
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
+void check_status(dnnl_status_t st, const char* what) { check_onednn(st, (std::string("gemm: ") + what).c_str()); }
 
 struct Bf16Key {
   char ta, tb;
@@ -66,7 +60,7 @@ const Bf16Gemm& bf16_primitive(const Bf16Key& key) {
     po.append_sum(1.0f);
     attr.set_post_ops(po);
   }
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, onednn_engine());
   return cache.emplace(key, Bf16Gemm{dnnl::matmul(pd), a, b, c}).first->second;
 }
 
@@ -123,10 +117,10 @@ void gemm_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
   const Bf16Key key{static_cast<char>(ta), static_cast<char>(tb), M, N, K, lda, ldb, ldc, alpha, beta == 1.0f};
   const Bf16Gemm& g = bf16_primitive(key);
-  dnnl::memory am(g.a, cpu_engine(), const_cast<bf16*>(A));
-  dnnl::memory bm(g.b, cpu_engine(), const_cast<bf16*>(B));
-  dnnl::memory cm(g.c, cpu_engine(), C);
-  dnnl::stream st(cpu_engine());
+  dnnl::memory am(g.a, onednn_engine(), const_cast<bf16*>(A));
+  dnnl::memory bm(g.b, onednn_engine(), const_cast<bf16*>(B));
+  dnnl::memory cm(g.c, onednn_engine(), C);
+  dnnl::stream& st = onednn_stream();
   g.prim.execute(st, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   st.wait();
 }

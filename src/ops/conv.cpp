@@ -1,12 +1,13 @@
 #include "cornerstone/ops/conv.h"
 
+#include <algorithm>
 #include <string>
 
 #include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
 #include "cornerstone/kernels/conv.h"
-#include "cornerstone/ops/norm.h"
+#include "cornerstone/kernels/norm.h"
 
 namespace cornerstone::ops {
 
@@ -134,11 +135,23 @@ Tensor patch_embedding(const Tensor& x, const Tensor& weight, const Tensor& bias
 }
 
 Tensor weight_standardize(const Tensor& weight, float eps) {
+  profiler::Scope profile("weight_standardize");
   check_dtype(weight, DType::F32, "weight_standardize", "weight");
   if (weight.ndim() < 2) throw ShapeError("weight_standardize: weight must be (O, ...), got " + weight.shape().str());
-  const int64_t O = weight.size(0), K = weight.numel() / O;
-  // Per-filter standardisation is a layer norm over the flattened fan-in without an affine part.
-  return layer_norm(weight.contiguous().view({O, K}), Tensor(), Tensor(), eps).view(weight.shape());
+  const int64_t O = weight.size(0), K = weight.numel() / std::max<int64_t>(O, 1);
+  // Per filter, a layer norm over the flattened fan-in without an affine part; one op (not a view,
+  // a layer norm and a view back), so the backward writes into the weight's gradient directly.
+  const Tensor wc = weight.contiguous();
+  Tensor out = Tensor::empty(weight.shape()), mean = Tensor::empty({O}), rstd = Tensor::empty({O});
+  kernels::layernorm_forward(wc.data<float>(), nullptr, nullptr, O, K, eps, out.data<float>(), mean.data<float>(), rstd.data<float>());
+  if (autograd::needs_grad({weight}))
+    autograd::record("weight_standardize", {weight}, out, [wc, mean, rstd, O, K](const Tensor& g, autograd::GradSink& sink) {
+      bool acc = false;
+      float* dw = sink.overwrite_or_add(0, acc);
+      kernels::layernorm_backward(g.data<float>(), wc.data<float>(), nullptr, mean.data<float>(), rstd.data<float>(), O, K, dw, acc,
+                                  nullptr, nullptr);
+    });
+  return out;
 }
 
 }  // namespace cornerstone::ops

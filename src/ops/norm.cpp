@@ -1,5 +1,6 @@
 #include "cornerstone/ops/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -110,15 +111,43 @@ Tensor channel_affine(const Tensor& x, const Tensor& weight, const Tensor& bias)
   return out;
 }
 
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
-  profiler::Scope profile("group_norm");
-  const int64_t C = channel_check(x, weight, bias, "group_norm");
+namespace {
+Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps, bool relu) {
+  const char* op = relu ? "group_norm_relu" : "group_norm";
+  profiler::Scope profile(op);
+  const int64_t C = channel_check(x, weight, bias, op);
   if (groups < 1 || C % groups != 0)
-    throw ShapeError("group_norm: " + std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups");
-  const int64_t B = x.size(0);
-  // Each (image, group) is a row of (C / groups) x positions values: a layer norm without affine.
-  const Tensor normed = layer_norm(x.contiguous().view({B * groups, x.numel() / (B * groups)}), Tensor(), Tensor(), eps).view(x.shape());
-  return weight.defined() || bias.defined() ? channel_affine(normed, weight, bias) : normed;
+    throw ShapeError(std::string(op) + ": " + std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups");
+  const int64_t B = x.size(0), S = x.numel() / std::max<int64_t>(B * C, 1);
+  const Tensor xc = x.contiguous();
+  const Tensor wc = weight.defined() ? weight.contiguous() : Tensor(), bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor out = Tensor::empty(x.shape()), mean = Tensor::empty({B * groups}), rstd = Tensor::empty({B * groups});
+  const float* w = wc.defined() ? wc.data<float>() : nullptr;
+  kernels::groupnorm_forward(xc.data<float>(), w, bc.defined() ? bc.data<float>() : nullptr, B, C, S, groups, eps, relu,
+                             out.data<float>(), mean.data<float>(), rstd.data<float>());
+  if (autograd::needs_grad({x, weight, bias})) {
+    const Tensor y = relu ? out.detach() : Tensor();  // the relu mask
+    autograd::record(op, {x, weight, bias}, out,
+                     [xc, wc, y, mean, rstd, B, C, S, groups](const Tensor& g, autograd::GradSink& sink) {
+                       bool acc = false;
+                       float* dx = sink.overwrite_or_add(0, acc);
+                       float* dw = sink.summed_into(1);
+                       float* db = sink.summed_into(2);
+                       kernels::groupnorm_backward(g.data<float>(), xc.data<float>(), y.defined() ? y.data<float>() : nullptr,
+                                                   wc.defined() ? wc.data<float>() : nullptr, mean.data<float>(),
+                                                   rstd.data<float>(), B, C, S, groups, dx, acc, dw, db);
+                     });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
+  return group_norm_impl(x, groups, weight, bias, eps, false);
+}
+
+Tensor group_norm_relu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
+  return group_norm_impl(x, groups, weight, bias, eps, true);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var, bool training,

@@ -37,7 +37,9 @@ TEST(OpsConv, Conv2dStridesPaddingsAndPointwise) {
     int64_t B, C, H, W, O, k, stride, pad;
   };
   for (const Shape4& s : {Shape4{2, 3, 7, 6, 4, 3, 1, 1}, Shape4{2, 2, 9, 9, 3, 3, 2, 1}, Shape4{1, 3, 8, 8, 5, 7, 2, 3},
-                          Shape4{3, 4, 5, 5, 6, 1, 1, 0}, Shape4{2, 4, 6, 6, 3, 1, 2, 0}}) {
+                          Shape4{3, 4, 5, 5, 6, 1, 1, 0}, Shape4{2, 4, 6, 6, 3, 1, 2, 0},
+                          // >= 16 input channels: oneDNN's direct convolution (kernels/conv_direct.cpp)
+                          Shape4{2, 16, 5, 5, 4, 3, 1, 1}, Shape4{1, 18, 6, 6, 3, 3, 2, 1}}) {
     SCOPED_TRACE(::testing::Message() << "k " << s.k << " stride " << s.stride << " pad " << s.pad);
     OpCase c;
     c.oracle_op = "conv2d";
@@ -135,8 +137,33 @@ TEST(OpsNorm, GroupNorm) {
   c.grad = {true, true, true};
   c.run = [](const std::vector<Tensor>& in) { return ops::group_norm(in[0], 3, in[1], in[2], 1e-5f); };
   check_op(c);
+  // One position per channel (a ResNet's last stage), positions spanning a vector and a tail, no affine.
+  for (const auto& [shape, groups] : {std::pair{Shape{3, 8, 1, 1}, 4}, std::pair{Shape{2, 4, 5, 4}, 2}}) {
+    OpCase d;
+    d.oracle_op = "group_norm";
+    d.attrs = {{"groups", groups}, {"eps", 1e-5}};
+    d.inputs = {random_tensor(shape, 17, -2, 3)};
+    d.grad = {true};
+    d.run = [groups = groups](const std::vector<Tensor>& in) { return ops::group_norm(in[0], groups, Tensor(), Tensor(), 1e-5f); };
+    check_op(d);
+  }
   EXPECT_THROW(ops::group_norm(random_tensor({2, 6, 4, 5}, 1), 4, Tensor(), Tensor()), ShapeError);
   EXPECT_THROW(ops::group_norm(random_tensor({2, 6, 4, 5}, 1), 3, random_tensor({5}, 2), Tensor()), ShapeError);
+}
+
+TEST(OpsNorm, GroupNormReluIsOnePassOfBoth) {
+  // Against PyTorch's relu(group_norm(...)) forward and backward (no finite differences: relu has a
+  // kink wherever a value lands near 0).
+  OpCase c;
+  c.oracle_op = "group_norm_relu";
+  c.attrs = {{"groups", 2}, {"eps", 1e-5}};
+  c.inputs = {random_tensor({3, 8, 5, 5}, 21, -2, 3), random_tensor({8}, 22, 0.5, 1.5), random_tensor({8}, 23)};
+  c.grad = {true, true, true};
+  c.run = [](const std::vector<Tensor>& in) { return ops::group_norm_relu(in[0], 2, in[1], in[2], 1e-5f); };
+  check_op(c, false);
+  // The same values as the two ops one after the other.
+  const Tensor x = random_tensor({2, 6, 3, 3}, 24), w = random_tensor({6}, 25), b = random_tensor({6}, 26);
+  EXPECT_TRUE(all_close(ops::group_norm_relu(x, 3, w, b), ops::relu(ops::group_norm(x, 3, w, b))));
 }
 
 TEST(OpsNorm, BatchNormTrainingAndEvaluation) {

@@ -1,5 +1,9 @@
-// 2-D convolution as im2col + GEMM, and the image-plane kernels around it (pooling, per-channel
-// affine), on NCHW float32 tensors.
+// 2-D convolution, and the image-plane kernels around it (pooling, per-channel affine), on NCHW
+// float32 tensors.
+//
+// Spatial convolutions over >= 16 input channels (a ResNet's 3x3s) run oneDNN's direct convolution
+// primitives (kernels/conv_direct.cpp: channel-blocked JIT kernels, reordered in and out). The rest
+// (1- and 3-channel stems, ViT patch embeddings, 1x1 convolutions) are im2col + GEMM, faster there:
 //
 // A convolution of x (B, C, H, W) with w (O, C, kh, kw), stride s and zero padding p gives
 // y (B, O, Ho, Wo), Ho = (H + 2p - kh) / s + 1. im2col lays each image's receptive fields out as

@@ -25,4 +25,15 @@ void rmsnorm_forward(const float* x, const float* w, int64_t N, int64_t C, float
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
                       float* dx, bool accumulate, float* dw);
 
+// Group norm over x (B, C, S) (S positions per channel) with G groups dividing C: the C / G
+// channels x S positions of each (image, group) are normalised by their own mean and rstd (saved,
+// B G each, unless null), then y = xhat * w[c] + b[c] per channel (w, b null: 1, 0), then, with
+// `relu`, max(y, 0): the norm + activation of a pre-activation ResNet in one pass. The backward
+// takes the forward's output y under relu (its mask; null otherwise); dw / db are summed per image
+// and added over images in order (the same bits for any thread count).
+void groupnorm_forward(const float* x, const float* w, const float* b, int64_t B, int64_t C, int64_t S, int64_t G, float eps,
+                       bool relu, float* y, float* mean, float* rstd);
+void groupnorm_backward(const float* dy, const float* x, const float* y, const float* w, const float* mean, const float* rstd,
+                        int64_t B, int64_t C, int64_t S, int64_t G, float* dx, bool accumulate, float* dw, float* db);
+
 }  // namespace cornerstone::kernels

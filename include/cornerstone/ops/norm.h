@@ -19,6 +19,8 @@ Tensor channel_affine(const Tensor& x, const Tensor& weight, const Tensor& bias)
 // Group norm (Wu & He 2018): x (B, C, ...) normalised over each of `groups` groups of C / groups
 // channels (and all positions), then the per-channel affine weight, bias (C) (PyTorch's F.group_norm).
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+// relu(group_norm(...)) in one pass forward and backward (a pre-activation ResNet's norm + activation).
+Tensor group_norm_relu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
 
 // Batch norm: x (B, C, ...) normalised per channel. training: by the batch's mean and biased
 // variance, and running_mean / running_var (C) (undefined: not tracked) are updated in place as

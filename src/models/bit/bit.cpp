@@ -61,7 +61,7 @@ Tensor Bit::conv(const Tensor& x, const std::string& weight, int64_t stride) con
 }
 
 Tensor Bit::norm_relu(const Tensor& x, const std::string& norm) const {
-  return ops::relu(ops::group_norm(x, cfg_.num_groups, parameter(norm + ".weight"), parameter(norm + ".bias"), kGroupNormEps));
+  return ops::group_norm_relu(x, cfg_.num_groups, parameter(norm + ".weight"), parameter(norm + ".bias"), kGroupNormEps);
 }
 
 Tensor Bit::features(const Tensor& pixels) const {
