@@ -13,9 +13,8 @@ namespace cornerstone::kernels {
 namespace {
 
 // Images per GEMM: as many as keep the column matrix under ~16 MB (at least one).
-int64_t images_per_chunk(const Conv2dGeometry& g, int64_t B) {
-  const int64_t per_image = g.K() * g.Ho() * g.Wo();
-  return std::clamp<int64_t>((int64_t{4} << 20) / std::max<int64_t>(per_image, 1), 1, B);
+int64_t images_per_chunk(int64_t rows, int64_t S, int64_t B) {
+  return std::clamp<int64_t>((int64_t{4} << 20) / std::max<int64_t>(rows * S, 1), 1, B);
 }
 
 // A 1x1 convolution multiplies each image in place, one GEMM per image, when its map is large
@@ -24,51 +23,83 @@ int64_t images_per_chunk(const Conv2dGeometry& g, int64_t B) {
 // per-image GEMMs of width 4 ran at a tenth of the rate (bench/conv.py).
 bool per_image_gemm(const Conv2dGeometry& g) { return g.pointwise() && g.Ho() * g.Wo() >= 64; }
 
-}  // namespace
+// The kernel taps (ki kw + kj) that read a pixel of the image for at least one output. The others
+// read only padding: a 3x3 kernel over a 1x1 map has one live tap, its centre. Dead taps are left
+// out of the column matrix and its GEMMs, and their weight gradient is 0.
+std::vector<int64_t> live_taps(const Conv2dGeometry& g) {
+  auto live = [&](int64_t k, int64_t outputs, int64_t size) {
+    for (int64_t i = 0; i < outputs; ++i)
+      if (const int64_t p = i * g.stride - g.pad + k; p >= 0 && p < size) return true;
+    return false;
+  };
+  std::vector<int64_t> taps;
+  for (int64_t ki = 0; ki < g.kh; ++ki)
+    for (int64_t kj = 0; kj < g.kw; ++kj)
+      if (live(ki, g.Ho(), g.H) && live(kj, g.Wo(), g.W)) taps.push_back(ki * g.kw + kj);
+  return taps;
+}
 
-void im2col(const float* x, const Conv2dGeometry& g, float* col, int64_t ld, int64_t col0) {
-  const int64_t Ho = g.Ho(), Wo = g.Wo();
+// The columns of images [n0, n0 + n) side by side in col (C L, ld), ld >= n Ho Wo: row c L + t
+// holds, for every output pixel, what tap taps[t] of channel c reads (0 in the padding).
+void columns(const float* x, int64_t n0, int64_t n, const Conv2dGeometry& g, const std::vector<int64_t>& taps, float* col, int64_t ld) {
+  const int64_t Ho = g.Ho(), Wo = g.Wo(), L = static_cast<int64_t>(taps.size());
+#pragma omp parallel for schedule(static) collapse(3)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t t = 0; t < L; ++t) {
+        const int64_t ki = taps[static_cast<size_t>(t)] / g.kw, kj = taps[static_cast<size_t>(t)] % g.kw;
+        float* out = col + (c * L + t) * ld + i * Ho * Wo;
+        const float* plane = x + ((n0 + i) * g.C + c) * g.H * g.W;
+        for (int64_t r = 0; r < Ho; ++r) {
+          const int64_t y = r * g.stride - g.pad + ki;
+          float* row = out + r * Wo;
+          if (y < 0 || y >= g.H) {
+            std::memset(row, 0, sizeof(float) * static_cast<size_t>(Wo));
+            continue;
+          }
+          for (int64_t j = 0; j < Wo; ++j) {
+            const int64_t xx = j * g.stride - g.pad + kj;
+            row[j] = (xx >= 0 && xx < g.W) ? plane[y * g.W + xx] : 0.0f;
+          }
+        }
+      }
+}
+
+// The transpose of columns(): adds col's rows back into dx's pixels for images [n0, n0 + n).
+void add_columns_back(const float* col, int64_t n0, int64_t n, const Conv2dGeometry& g, const std::vector<int64_t>& taps, int64_t ld,
+                      float* dx) {
+  const int64_t Ho = g.Ho(), Wo = g.Wo(), L = static_cast<int64_t>(taps.size());
+  // One thread per (image, channel) plane: the taps of a channel write overlapping pixels.
 #pragma omp parallel for schedule(static) collapse(2)
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t k = 0; k < g.kh * g.kw; ++k) {
-      const int64_t ki = k / g.kw, kj = k % g.kw;
-      float* out = col + (c * g.kh * g.kw + k) * ld + col0;
-      const float* plane = x + c * g.H * g.W;
-      for (int64_t i = 0; i < Ho; ++i) {
-        const int64_t y = i * g.stride - g.pad + ki;
-        float* row = out + i * Wo;
-        if (y < 0 || y >= g.H) {
-          std::memset(row, 0, sizeof(float) * static_cast<size_t>(Wo));
-          continue;
-        }
-        for (int64_t j = 0; j < Wo; ++j) {
-          const int64_t xx = j * g.stride - g.pad + kj;
-          row[j] = (xx >= 0 && xx < g.W) ? plane[y * g.W + xx] : 0.0f;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < g.C; ++c) {
+      float* plane = dx + ((n0 + i) * g.C + c) * g.H * g.W;
+      for (int64_t t = 0; t < L; ++t) {
+        const int64_t ki = taps[static_cast<size_t>(t)] / g.kw, kj = taps[static_cast<size_t>(t)] % g.kw;
+        const float* in = col + (c * L + t) * ld + i * Ho * Wo;
+        for (int64_t r = 0; r < Ho; ++r) {
+          const int64_t y = r * g.stride - g.pad + ki;
+          if (y < 0 || y >= g.H) continue;
+          for (int64_t j = 0; j < Wo; ++j) {
+            const int64_t xx = j * g.stride - g.pad + kj;
+            if (xx >= 0 && xx < g.W) plane[y * g.W + xx] += in[r * Wo + j];
+          }
         }
       }
     }
 }
 
-void col2im_add(const float* col, const Conv2dGeometry& g, int64_t ld, int64_t col0, float* dx) {
-  const int64_t Ho = g.Ho(), Wo = g.Wo();
-  // One thread per channel: the kernel offsets of a channel write overlapping pixels.
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < g.C; ++c) {
-    float* plane = dx + c * g.H * g.W;
-    for (int64_t k = 0; k < g.kh * g.kw; ++k) {
-      const int64_t ki = k / g.kw, kj = k % g.kw;
-      const float* in = col + (c * g.kh * g.kw + k) * ld + col0;
-      for (int64_t i = 0; i < Ho; ++i) {
-        const int64_t y = i * g.stride - g.pad + ki;
-        if (y < 0 || y >= g.H) continue;
-        for (int64_t j = 0; j < Wo; ++j) {
-          const int64_t xx = j * g.stride - g.pad + kj;
-          if (xx >= 0 && xx < g.W) plane[y * g.W + xx] += in[i * Wo + j];
-        }
-      }
-    }
-  }
+// The weights of the live taps, (O, C L), when some taps are dead (else w itself, (O, C kh kw)).
+std::vector<float> live_weights(const float* w, int64_t O, const Conv2dGeometry& g, const std::vector<int64_t>& taps) {
+  const int64_t L = static_cast<int64_t>(taps.size()), kk = g.kh * g.kw;
+  std::vector<float> out(static_cast<size_t>(O * g.C * L));
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t t = 0; t < L; ++t) out[static_cast<size_t>((o * g.C + c) * L + t)] = w[(o * g.C + c) * kk + taps[static_cast<size_t>(t)]];
+  return out;
 }
+
+}  // namespace
 
 void conv2d_forward(const float* x, const float* w, const float* b, int64_t B, int64_t O, const Conv2dGeometry& g, float* y) {
   if (conv2d_direct_applies(g)) return conv2d_direct_forward(x, w, b, B, O, g, y);
@@ -77,12 +108,15 @@ void conv2d_forward(const float* x, const float* w, const float* b, int64_t B, i
     // y_b (O, S) = w (O, C) @ x_b (C, S): no columns to build.
     for (int64_t n = 0; n < B; ++n) sgemm(Trans::N, Trans::N, O, S, K, 1.0f, w, K, x + n * in_plane, S, 0.0f, y + n * O * S, S);
   } else {
-    const int64_t chunk = images_per_chunk(g, B);
-    std::vector<float> col(static_cast<size_t>(K * chunk * S)), out(static_cast<size_t>(O * chunk * S));
+    const std::vector<int64_t> taps = live_taps(g);
+    const int64_t Kl = g.C * static_cast<int64_t>(taps.size()), chunk = images_per_chunk(Kl, S, B);
+    const std::vector<float> wl = Kl < K ? live_weights(w, O, g, taps) : std::vector<float>();
+    const float* wk = Kl < K ? wl.data() : w;
+    std::vector<float> col(static_cast<size_t>(Kl * chunk * S)), out(static_cast<size_t>(O * chunk * S));
     for (int64_t n0 = 0; n0 < B; n0 += chunk) {
       const int64_t n = std::min(chunk, B - n0), ld = n * S;
-      for (int64_t i = 0; i < n; ++i) im2col(x + (n0 + i) * in_plane, g, col.data(), ld, i * S);
-      sgemm(Trans::N, Trans::N, O, ld, K, 1.0f, w, K, col.data(), ld, 0.0f, out.data(), ld);
+      columns(x, n0, n, g, taps, col.data(), ld);
+      sgemm(Trans::N, Trans::N, O, ld, Kl, 1.0f, wk, Kl, col.data(), ld, 0.0f, out.data(), ld);
       // out (O, n S) -> y (n, O, S)
 #pragma omp parallel for schedule(static) collapse(2)
       for (int64_t i = 0; i < n; ++i)
@@ -121,8 +155,14 @@ void conv2d_backward(const float* dy, const float* x, const float* w, int64_t B,
     }
     return;
   }
-  const int64_t chunk = images_per_chunk(g, B);
-  std::vector<float> col(static_cast<size_t>(K * chunk * S)), dyc(static_cast<size_t>(O * chunk * S));
+  const std::vector<int64_t> taps = live_taps(g);
+  const int64_t L = static_cast<int64_t>(taps.size()), Kl = g.C * L, chunk = images_per_chunk(Kl, S, B);
+  const bool reduced = Kl < K;
+  const std::vector<float> wl = reduced && dx ? live_weights(w, O, g, taps) : std::vector<float>();
+  // With dead taps the live taps' weight gradient (O, C L) is summed here, then added into dw.
+  std::vector<float> dwl(reduced && dw ? static_cast<size_t>(O * Kl) : 0, 0.0f);
+  float* dwk = reduced ? dwl.data() : dw;
+  std::vector<float> col(static_cast<size_t>(Kl * chunk * S)), dyc(static_cast<size_t>(O * chunk * S));
   if (dx && !accumulate) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(B * in_plane));
   for (int64_t n0 = 0; n0 < B; n0 += chunk) {
     const int64_t n = std::min(chunk, B - n0), ld = n * S;
@@ -132,14 +172,19 @@ void conv2d_backward(const float* dy, const float* x, const float* w, int64_t B,
       for (int64_t o = 0; o < O; ++o)
         std::memcpy(dyc.data() + o * ld + i * S, dy + ((n0 + i) * O + o) * S, sizeof(float) * static_cast<size_t>(S));
     if (dw) {
-      for (int64_t i = 0; i < n; ++i) im2col(x + (n0 + i) * in_plane, g, col.data(), ld, i * S);
-      sgemm(Trans::N, Trans::T, O, K, ld, 1.0f, dyc.data(), ld, col.data(), ld, 1.0f, dw, K);
+      columns(x, n0, n, g, taps, col.data(), ld);
+      sgemm(Trans::N, Trans::T, O, Kl, ld, 1.0f, dyc.data(), ld, col.data(), ld, 1.0f, dwk, Kl);
     }
     if (dx) {
-      sgemm(Trans::T, Trans::N, K, ld, O, 1.0f, w, K, dyc.data(), ld, 0.0f, col.data(), ld);
-      for (int64_t i = 0; i < n; ++i) col2im_add(col.data(), g, ld, i * S, dx + (n0 + i) * in_plane);
+      sgemm(Trans::T, Trans::N, Kl, ld, O, 1.0f, reduced ? wl.data() : w, Kl, dyc.data(), ld, 0.0f, col.data(), ld);
+      add_columns_back(col.data(), n0, n, g, taps, ld, dx);
     }
   }
+  if (reduced && dw)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t t = 0; t < L; ++t)
+          dw[(o * g.C + c) * g.kh * g.kw + taps[static_cast<size_t>(t)]] += dwl[static_cast<size_t>((o * g.C + c) * L + t)];
 }
 
 // ---- pooling ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // conv2d_forward / conv2d_backward against a double-precision loop over the definition, on both
-// paths (im2col + GEMM for few input channels and 1x1 kernels, oneDNN's direct convolution for
-// spatial kernels over >= 16 channels), with the gradient conventions of kernels/conv.h: dx written
-// or accumulated, dw and db added into, null gradients skipped. Results repeat bit for bit.
+// paths (im2col + GEMM for few input channels, 1x1 kernels and tiny output maps, where taps that
+// read only padding are left out; oneDNN's direct convolution for spatial kernels over >= 16
+// channels), with the gradient conventions of kernels/conv.h: dx written or accumulated, dw and db
+// added into, null gradients skipped. Results repeat bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -118,10 +119,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dKernel,
                                            Case{2, 8, 5, 5, 6, 1, 1, 0},     // 1x1: a plain GEMM
                                            Case{2, 16, 6, 6, 8, 3, 1, 1},    // direct
                                            Case{3, 20, 7, 7, 16, 3, 2, 1},   // direct, channels not a multiple of 16, stride 2
-                                           Case{2, 32, 9, 9, 24, 7, 2, 3}),  // direct, a wide kernel
+                                           Case{2, 32, 9, 9, 24, 7, 2, 3},   // direct, a wide kernel
+                                           Case{3, 8, 1, 1, 6, 3, 1, 1},     // im2col, a 1x1 map: only the centre tap is live
+                                           Case{2, 32, 1, 1, 16, 3, 1, 1},   // many channels, a 1x1 output: im2col, centre tap
+                                           Case{2, 24, 2, 2, 8, 3, 2, 1}),   // a 2x2 map, stride 2: 4 live taps of 9
                          [](const auto& info) {
                            const Case& c = info.param;
-                           return "C" + std::to_string(c.C) + "_k" + std::to_string(c.k) + "_s" + std::to_string(c.stride);
+                           return "C" + std::to_string(c.C) + "_H" + std::to_string(c.H) + "_k" + std::to_string(c.k) + "_s" +
+                                  std::to_string(c.stride);
                          });
 
 }  // namespace

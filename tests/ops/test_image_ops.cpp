@@ -39,7 +39,9 @@ TEST(OpsConv, Conv2dStridesPaddingsAndPointwise) {
   for (const Shape4& s : {Shape4{2, 3, 7, 6, 4, 3, 1, 1}, Shape4{2, 2, 9, 9, 3, 3, 2, 1}, Shape4{1, 3, 8, 8, 5, 7, 2, 3},
                           Shape4{3, 4, 5, 5, 6, 1, 1, 0}, Shape4{2, 4, 6, 6, 3, 1, 2, 0},
                           // >= 16 input channels: oneDNN's direct convolution (kernels/conv_direct.cpp)
-                          Shape4{2, 16, 5, 5, 4, 3, 1, 1}, Shape4{1, 18, 6, 6, 3, 3, 2, 1}}) {
+                          Shape4{2, 16, 5, 5, 4, 3, 1, 1}, Shape4{1, 18, 6, 6, 3, 3, 2, 1},
+                          // 1x1 and 2x2 maps: kernel taps that read only padding are skipped
+                          Shape4{2, 16, 1, 1, 4, 3, 1, 1}, Shape4{2, 4, 2, 2, 3, 3, 2, 1}}) {
     SCOPED_TRACE(::testing::Message() << "k " << s.k << " stride " << s.stride << " pad " << s.pad);
     OpCase c;
     c.oracle_op = "conv2d";

@@ -16,7 +16,10 @@
 //
 // Worked example: x (1, 1, 4, 4), w (1, 1, 3, 3), s = 1, p = 1: K = 9, Ho = Wo = 4, col (9, 16);
 // column 0 (output pixel (0, 0)) holds x[-1..1, -1..1] with zeros where the window leaves the image.
-// A 1x1 convolution with stride 1 and no padding skips im2col (col is the image itself).
+// Kernel taps that read only padding for every output (all but the centre of a 3x3 kernel over a
+// 1x1 map) are left out of col, the GEMMs and the weight gradient (which gets 0 there).
+// A 1x1 convolution with stride 1 and no padding on a map of >= 64 pixels skips im2col (col is the
+// image itself, one GEMM per image).
 // Gradient conventions follow kernels/norm.h: dx is overwritten or accumulated, dw / db added into.
 #pragma once
 
@@ -33,11 +36,6 @@ struct Conv2dGeometry {
   int64_t K() const { return C * kh * kw; }
   bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
-
-// x (C, H, W) of one image -> col (K, ld) starting at column `col0` (ld: the row stride of col).
-void im2col(const float* x, const Conv2dGeometry& g, float* col, int64_t ld, int64_t col0);
-// Adds col (K, ld) columns [col0, col0 + Ho Wo) back into dx (C, H, W) (the transpose of im2col).
-void col2im_add(const float* col, const Conv2dGeometry& g, int64_t ld, int64_t col0, float* dx);
 
 // x (B, C, H, W), w (O, C, kh, kw), b (O) or null -> y (B, O, Ho, Wo).
 void conv2d_forward(const float* x, const float* w, const float* b, int64_t B, int64_t O, const Conv2dGeometry& g, float* y);
