@@ -192,3 +192,15 @@ def idx(n, h, w):
     return images + labels
 put("idx", "3x4x5", idx(3, 4, 5))
 put("idx", "empty", idx(0, 28, 28))
+
+
+def image_shard(n, c, h, w, captions=False):
+    header = {"channels": c, "classes": ["a", "b", "c"], "count": n, "height": h, "source": "seed", "width": w}
+    if captions:
+        header["captions"] = [["an image", "image %d" % i] for i in range(n)]
+        header["files"] = ["%d.png" % i for i in range(n)]
+    hj = json.dumps(header, separators=(",", ":")).encode()
+    pixels = bytes((i * 13) % 256 for i in range(n * c * h * w))
+    return b"CSIMAGE1" + struct.pack("<Q", len(hj)) + hj + pixels + struct.pack("<%di" % n, *[i % 3 for i in range(n)])
+put("image_shard", "2x1x3x4", image_shard(2, 1, 3, 4))
+put("image_shard", "3x3x2x2-captions", image_shard(3, 3, 2, 2, captions=True))

@@ -375,14 +375,14 @@ Evaluation Model::evaluate(const std::string& data, const EvaluateOptions& o) co
   std::error_code ec;
   if (const auto* images = s_->model ? s_->model->as<models::ImageClassifier>() : nullptr) {  // labelled images: accuracy
     const models::ImageSpec& spec = images->image_spec();
-    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_jsonl(data, spec.shape(), spec.labels)
+    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_file(data, spec.shape(), spec.labels)
                                                              : data::open_image_split(data, o.split, spec.shape(), spec.labels);
     const eval::TaskMetrics m = eval::evaluate_images(*images, set, std::max<int64_t>(o.batch, 64));
     return {"image-classification", m.to_json(), m.table()};
   }
   if (const auto* clip = s_->model ? s_->model->as<models::ImageTextModel>() : nullptr) {  // captioned images: retrieval, zero-shot
     s_->model->eval();
-    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_jsonl(data, clip->image_input().shape())
+    const data::ImageSet set = fs::is_regular_file(data, ec) ? data::read_image_file(data, clip->image_input().shape())
                                                              : data::open_image_split(data, o.split, clip->image_input().shape());
     const eval::ImageTextEvaluation e =
         eval::evaluate_image_text(*clip, tokenizer(), set, o.prompt_template, s_->model->max_positions(), std::max<int64_t>(o.batch, 64));

@@ -4,6 +4,7 @@
 #include <stb_image_resize.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -11,8 +12,11 @@
 
 #include "cornerstone/core/checked.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/core/json_fields.h"
 #include "cornerstone/data/jsonl.h"
 #include "cornerstone/data/prepare.h"
+#include "cornerstone/io/atomic_file.h"
+#include "cornerstone/io/mapped_file.h"
 
 namespace cornerstone::data {
 
@@ -257,7 +261,8 @@ std::string split_dir(const std::string& source, const std::string& split, const
 }  // namespace
 
 bool is_image_source(const std::string& source, const std::string& split) {
-  return !idx_files(source, split).first.empty() || !split_dir(source, split, "").empty() || !split_dir(source, split, ".jsonl").empty();
+  return !idx_files(source, split).first.empty() || !split_dir(source, split, "").empty() || !split_dir(source, split, ".jsonl").empty() ||
+         !split_dir(source, split, ".images").empty();
 }
 
 ImageSet open_image_split(const std::string& source, const std::string& split, const ImageShape& shape,
@@ -265,8 +270,126 @@ ImageSet open_image_split(const std::string& source, const std::string& split, c
   if (const auto [images, labels] = idx_files(source, split); !images.empty()) return read_idx(images, labels, shape, classes);
   if (const std::string d = split_dir(source, split, ""); !d.empty()) return read_image_folder(d, shape, classes);
   if (const std::string f = split_dir(source, split, ".jsonl"); !f.empty()) return read_image_jsonl(f, shape, classes);
+  if (const std::string f = split_dir(source, split, ".images"); !f.empty()) return read_image_shard(f, shape, classes);
   throw ValueError("'" + source + "' has no " + split + " images: expected IDX files (" + (split == "train" ? "train" : "t10k") +
-                   "-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz]), a folder " + split + "/<class>/, or " + split + ".jsonl");
+                   "-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz]), a folder " + split + "/<class>/, " + split + ".jsonl, or " +
+                   split + ".images (`cornerstone prepare --images`)");
+}
+
+ImageSet read_image_file(const std::string& path, const ImageShape& shape, const std::vector<std::string>& classes) {
+  return fs::path(path).extension() == ".images" ? read_image_shard(path, shape, classes) : read_image_jsonl(path, shape, classes);
+}
+
+// ---- image shards ----------------------------------------------------------------------------------
+
+namespace {
+constexpr char kShardMagic[8] = {'C', 'S', 'I', 'M', 'A', 'G', 'E', '1'};
+static_assert(std::endian::native == std::endian::little, "image shards store little-endian integers");
+}  // namespace
+
+void write_image_shard(const ImageSet& set, const std::string& path) {
+  if (set.size() == 0) throw ValueError(path + ": no images to write");
+  nlohmann::json header = {{"count", set.size()},     {"channels", set.channels}, {"height", set.height},
+                           {"width", set.width},      {"classes", set.classes},   {"source", set.source}};
+  if (!set.captions.empty()) header["captions"] = set.captions;
+  if (!set.files.empty()) header["files"] = set.files;
+  const std::string h = header.dump();
+  const uint64_t length = h.size();
+  io::AtomicFile f(path);
+  f.write(kShardMagic, sizeof kShardMagic);
+  f.write(&length, sizeof length);
+  f.write(h);
+  f.write(set.pixels.data(), set.pixels.size());
+  f.write(set.labels.data(), set.labels.size() * sizeof(int32_t));
+  f.commit();
+}
+
+ImageSet read_image_shard(const std::string& path, const ImageShape& want, const std::vector<std::string>& classes) {
+  const io::MappedFile m = io::map_file(path, "image shard");
+  if (m.size < 16 || std::memcmp(m.data, kShardMagic, sizeof kShardMagic) != 0)
+    throw FormatError(path + ": not an image shard (it does not start with CSIMAGE1; `cornerstone prepare --images` writes them)");
+  uint64_t length = 0;
+  std::memcpy(&length, m.data + 8, sizeof length);
+  check_range(16, length, m.size, path + ": header");
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(m.data + 16, m.data + 16 + length);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path + ": the header is not valid JSON (" + e.what() + ")");
+  }
+  json::as_object(h, path);
+  ImageSet set;
+  set.source = path;
+  const int64_t N = json::as_int(json::field(h, "count", path), path + ": count");
+  set.channels = json::as_int(json::field(h, "channels", path), path + ": channels");
+  set.height = json::as_int(json::field(h, "height", path), path + ": height");
+  set.width = json::as_int(json::field(h, "width", path), path + ": width");
+  check_limit(N, 1, int64_t{1} << 31, path + ": count");
+  if (set.channels != 1 && set.channels != 3) throw FormatError(path + ": channels must be 1 or 3, not " + std::to_string(set.channels));
+  check_limit(set.height, 1, 4096, path + ": height");
+  check_limit(set.width, 1, 4096, path + ": width");
+  for (const auto& c : json::as_array(json::field(h, "classes", path), path + ": classes")) set.classes.push_back(json::as_string(c, path + ": classes"));
+  if (set.classes.empty()) throw FormatError(path + ": no classes");
+  const uint64_t n = static_cast<uint64_t>(N);
+  const uint64_t pixel_bytes = checked_product({n, static_cast<uint64_t>(set.image_bytes())}, path + ": pixels");
+  const uint64_t label_bytes = checked_mul(n, sizeof(int32_t), path + ": labels");
+  const uint64_t pixels_at = 16 + length, labels_at = checked_add(pixels_at, pixel_bytes, path + ": pixels");
+  check_range(pixels_at, pixel_bytes, m.size, path + ": pixels");
+  check_range(labels_at, label_bytes, m.size, path + ": labels");
+  if (labels_at + label_bytes != m.size)
+    throw FormatError(path + ": " + std::to_string(m.size - labels_at - label_bytes) + " bytes after the labels (a corrupt or foreign file)");
+  const auto* px = reinterpret_cast<const uint8_t*>(m.data + pixels_at);
+  set.labels.resize(n);
+  std::memcpy(set.labels.data(), m.data + labels_at, label_bytes);
+  for (int64_t i = 0; i < N; ++i)
+    if (set.labels[static_cast<size_t>(i)] < 0 || set.labels[static_cast<size_t>(i)] >= static_cast<int32_t>(set.classes.size()))
+      throw FormatError(path + ": label " + std::to_string(set.labels[static_cast<size_t>(i)]) + " of image " + std::to_string(i) +
+                        " is outside its " + std::to_string(set.classes.size()) + " classes");
+  if (const nlohmann::json* caps = json::optional_field(h, "captions", path)) {
+    const auto& all = json::as_array(*caps, path + ": captions");
+    if (all.size() != n) throw FormatError(path + ": " + std::to_string(all.size()) + " caption lists for " + std::to_string(N) + " images");
+    for (size_t i = 0; i < all.size(); ++i) {
+      std::vector<std::string> mine;
+      for (const auto& c : json::as_array(all[i], json::index_path(path + ": captions", i))) mine.push_back(json::as_string(c, path + ": captions"));
+      if (mine.empty()) throw FormatError(json::index_path(path + ": captions", i) + ": an image without a caption");
+      set.texts.push_back(mine.front());
+      set.captions.push_back(std::move(mine));
+    }
+  }
+  if (const nlohmann::json* files = json::optional_field(h, "files", path)) {
+    const auto& all = json::as_array(*files, path + ": files");
+    if (all.size() != n) throw FormatError(path + ": " + std::to_string(all.size()) + " file names for " + std::to_string(N) + " images");
+    for (const auto& f : all) set.files.push_back(json::as_string(f, path + ": files"));
+  }
+  // Labels by name into the caller's classes (another split's, or a model's).
+  if (!classes.empty() && classes != set.classes) {
+    std::map<std::string, int32_t> index;
+    for (size_t i = 0; i < classes.size(); ++i) index[classes[i]] = static_cast<int32_t>(i);
+    for (int32_t& l : set.labels) {
+      const std::string& name = set.classes[static_cast<size_t>(l)];
+      const auto it = index.find(name);
+      if (it == index.end()) throw ValueError(path + ": label '" + name + "' is not one of the " + std::to_string(classes.size()) + " classes expected");
+      l = it->second;
+    }
+    set.classes = classes;
+  }
+  // Pixels, brought to the requested shape when it differs (as the IDX reader does).
+  check_shape(want, path);
+  const int64_t C = want.channels ? want.channels : set.channels, H = want.height ? want.height : set.height,
+                W = want.width ? want.width : set.width;
+  if (C == set.channels && H == set.height && W == set.width) {
+    set.pixels.assign(px, px + pixel_bytes);
+  } else {
+    const int64_t c0 = set.channels, h0 = set.height, w0 = set.width;
+    set.channels = C, set.height = H, set.width = W;
+    set.pixels.resize(static_cast<size_t>(checked_product({n, static_cast<uint64_t>(set.image_bytes())}, path + ": images")));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; ++i) {
+      const std::vector<uint8_t> img = conform(px + i * c0 * h0 * w0, c0, h0, w0, C, H, W, path);
+      std::memcpy(set.pixels.data() + i * set.image_bytes(), img.data(), img.size());
+    }
+  }
+  return set;
 }
 
 Batch image_batch(const ImageSet& set, std::span<const int64_t> rows, const ImageTransform& t, Rng* rng) {

@@ -5,6 +5,7 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -189,4 +190,80 @@ TEST(Images, BatchesNormaliseAndAugmentDeterministically) {
   EXPECT_TRUE(changed);
   t.mean = {0.1f, 0.2f};
   EXPECT_THROW(data::image_batch(set, rows, t), ValueError);
+}
+
+TEST(ImageShards, RoundTripThroughPrepareAndEveryReaderPath) {
+  const fs::path dir = cornerstone::testing::fresh_temp_dir("image_shards");
+  fs::create_directories(dir / "src");
+  write_idx(dir / "src", "train", 7, 4, 5);
+  write_idx(dir / "src", "t10k", 3, 4, 5);
+  const auto r = cornerstone::testing::run_cli("prepare --images " + (dir / "src").string() + " --out " + (dir / "shards").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "shards" / "train.images"));
+  EXPECT_TRUE(fs::exists(dir / "shards" / "test.images"));
+  EXPECT_FALSE(fs::exists(dir / "shards" / "val.images"));  // IDX has no val of its own: it reads test's
+  for (const char* split : {"train", "val", "test"}) {
+    SCOPED_TRACE(split);
+    const auto a = data::open_image_split((dir / "src").string(), split), b = data::open_image_split((dir / "shards").string(), split);
+    EXPECT_EQ(b.pixels, a.pixels);
+    EXPECT_EQ(b.labels, a.labels);
+    EXPECT_EQ(b.classes, a.classes);
+    EXPECT_EQ(b.height, 4);
+    EXPECT_EQ(b.width, 5);
+  }
+  EXPECT_TRUE(data::is_image_source((dir / "shards").string()));
+  // Resized on reading when asked for another shape, as from the source; labels by name into other classes.
+  const auto a = data::open_image_split((dir / "src").string(), "train", {3, 8, 8});
+  const auto b = data::open_image_split((dir / "shards").string(), "train", {3, 8, 8});
+  EXPECT_EQ(b.pixels, a.pixels);
+  const auto renamed = data::open_image_split((dir / "shards").string(), "train", {}, {"2", "1", "0"});
+  EXPECT_EQ(renamed.labels[0], 2);  // image 0 is class "0"
+
+  // Captions and file names survive the trip.
+  data::ImageSet captioned = data::read_image_shard((dir / "shards" / "train.images").string());
+  captioned.captions.assign(static_cast<size_t>(captioned.size()), {"a cat", "a small cat"});
+  captioned.files.assign(static_cast<size_t>(captioned.size()), "x.png");
+  data::write_image_shard(captioned, (dir / "captioned.images").string());
+  const auto back = data::read_image_shard((dir / "captioned.images").string());
+  ASSERT_EQ(back.captions.size(), 7u);
+  EXPECT_EQ(back.captions[3], (std::vector<std::string>{"a cat", "a small cat"}));
+  EXPECT_EQ(back.texts[3], "a cat");
+  EXPECT_EQ(back.files[6], "x.png");
+}
+
+TEST(ImageShards, CorruptFilesAreRefusedNamingTheField) {
+  const fs::path dir = cornerstone::testing::fresh_temp_dir("image_shards_bad");
+  write_idx(dir, "train", 5, 3, 3);
+  const std::string good_path = (dir / "good.images").string();
+  data::write_image_shard(data::open_image_split(dir.string(), "train"), good_path);
+  std::ifstream in(good_path, std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint64_t length = 0;
+  std::memcpy(&length, good.data() + 8, 8);
+  const std::string header = good.substr(16, length), body = good.substr(16 + length);
+  auto with_header = [&](const std::string& h, const std::string& rest) {
+    const uint64_t n = h.size();
+    return std::string("CSIMAGE1") + std::string(reinterpret_cast<const char*>(&n), 8) + h + rest;
+  };
+  auto refusal = [&](const std::string& bytes) {
+    write(dir / "bad.images", bytes);
+    return error_of([&] { data::read_image_shard((dir / "bad.images").string()); });
+  };
+  EXPECT_NE(refusal("not a shard at all").find("not an image shard"), std::string::npos);
+  EXPECT_NE(refusal(good.substr(0, good.size() - 3)).find("labels"), std::string::npos);           // truncated
+  EXPECT_NE(refusal(good + "xx").find("bytes after the labels"), std::string::npos);               // trailing junk
+  EXPECT_NE(refusal(good.substr(0, 8) + std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + header).find("header"), std::string::npos);
+  EXPECT_NE(refusal(with_header("{\"count\": 5", body)).find("not valid JSON"), std::string::npos);
+  // Sizes that wrap around 64 bits or exceed the file are caught before anything is read.
+  std::string huge = header;
+  huge.replace(huge.find("\"count\":5"), 9, "\"count\":2147483647");
+  EXPECT_NE(refusal(with_header(huge, body)).find("pixels"), std::string::npos);
+  std::string bad_label = body;
+  bad_label[bad_label.size() - 4] = 9;  // image 4's label -> 9, with 10 classes "0".."9": in range
+  EXPECT_EQ(refusal(with_header(header, bad_label)), "(no error)");
+  bad_label[bad_label.size() - 4] = 10;
+  EXPECT_NE(refusal(with_header(header, bad_label)).find("label 10 of image 4"), std::string::npos);
+  std::string no_channels = header;
+  no_channels.replace(no_channels.find("\"channels\":1"), 12, "\"channels\":2");
+  EXPECT_NE(refusal(with_header(no_channels, body)).find("channels must be 1 or 3"), std::string::npos);
 }

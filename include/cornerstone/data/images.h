@@ -73,9 +73,27 @@ ImageSet read_image_jsonl(const std::string& path, const ImageShape& shape = {},
 //                             "train", t10k-* for "val" and "test" (the MNIST names)
 //   a folder of class folders <source>/<split>/<class>/* ("val" falls back to "test")
 //   a folder of JSONL files   <source>/<split>.jsonl ("val" falls back to "test")
+//   a folder of image shards  <source>/<split>.images (below; "val" falls back to "test")
 // Throws ValueError naming the source and what was looked for when the split is absent.
 ImageSet open_image_split(const std::string& source, const std::string& split, const ImageShape& shape = {},
                           const std::vector<std::string>& classes = {});
+// Image shards: a split of any source above, decoded, converted and resized once, in one file
+// that reads back without decoding (`cornerstone prepare --images SRC --out DIR` writes
+// DIR/<split>.images; open_image_split reads them like the other kinds). The file:
+//   8 bytes        "CSIMAGE1"
+//   8 bytes        header length L (u64, little-endian)
+//   L bytes        header JSON: {"count": N, "channels": C, "height": H, "width": W, "classes": [...],
+//                  "source": "...", "captions": [[...] per image] (optional), "files": [...] (optional)}
+//   N C H W bytes  pixels (u8, image after image, each (C, H, W))
+//   4 N bytes      labels (i32, little-endian), each < the number of classes
+// Written atomically (a killed writer leaves the previous file). The reader checks every size
+// against the file (FormatError naming the field) and brings the pixels to `shape` if it differs.
+void write_image_shard(const ImageSet& set, const std::string& path);
+ImageSet read_image_shard(const std::string& path, const ImageShape& shape = {}, const std::vector<std::string>& classes = {});
+
+// One file of images: an image shard (.images) or an image JSONL list.
+ImageSet read_image_file(const std::string& path, const ImageShape& shape = {}, const std::vector<std::string>& classes = {});
+
 // Whether `source` holds an image split of any of the kinds above (a token-shard folder does not).
 bool is_image_source(const std::string& source, const std::string& split = "train");
 
