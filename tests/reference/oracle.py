@@ -289,6 +289,24 @@ def dpo_loss(x, a):
     return losses.mean().reshape(1)
 
 
+def ppo_policy_loss(x, a):
+    """TRL PPOTrainer.loss, policy term: log-probabilities x[0], old log-probabilities x[1], advantages x[2]."""
+    logp, old, adv = x
+    ratio = torch.exp(logp - old)
+    pg_losses = -adv * ratio
+    pg_losses2 = -adv * torch.clamp(ratio, 1.0 - a["clip"], 1.0 + a["clip"])
+    return torch.max(pg_losses, pg_losses2).mean().reshape(1)
+
+
+def ppo_value_loss(x, a):
+    """TRL PPOTrainer.loss, value term: predicted values x[0], the rollout's values x[1], returns x[2]."""
+    vpreds, values, returns = x
+    vpredclipped = torch.max(torch.min(vpreds, values + a["clip"]), values - a["clip"])  # TRL's clip_by_value
+    vf_losses1 = (vpreds - returns) ** 2
+    vf_losses2 = (vpredclipped - returns) ** 2
+    return (0.5 * torch.max(vf_losses1, vf_losses2).mean()).reshape(1)
+
+
 def batch_norm_train(x, a):
     """Training-mode batch norm: (output, running_mean, running_var) after one update from zeros / ones."""
     C = x[0].shape[1]
@@ -321,6 +339,8 @@ OPS = {
     "log_sigmoid": lambda x, a: F.logsigmoid(x[0]),
     "reward_loss": reward_loss,
     "dpo_loss": dpo_loss,
+    "ppo_policy_loss": ppo_policy_loss,
+    "ppo_value_loss": ppo_value_loss,
     "decoder_model_lora": decoder_model_lora,
     # GEMMs on bf16-rounded operands with float32 accumulation: what Cornerstone's bf16 mode computes.
     "linear_bf16": lambda x, a: F.linear(bf16(x[0]), bf16(x[1]), x[2] if len(x) > 2 else None),

@@ -1,0 +1,44 @@
+// PPO's pieces for language models (Schulman et al. 2017; Ziegler et al. 2019; as TRL's
+// PPOTrainer computes them), for a completion of T tokens sampled from the policy:
+//
+//   token rewards  r_t = -kl (log pi(y_t) - log pi_ref(y_t)), plus the completion's score at its
+//                  last token (a reward model's, or a verifiable reward)
+//   GAE            delta_t = r_t + gamma V_{t+1} - V_t  (V_T = 0: the completion ends)
+//                  A_t = delta_t + gamma lambda A_{t+1},  returns R_t = A_t + V_t
+//                  advantages are then whitened over the batch's tokens (mean 0, unit variance)
+//   policy loss    ratio_t = exp(log pi(y_t) - log pi_old(y_t))
+//                  mean_t max(-A_t ratio_t, -A_t clip(ratio_t, 1 - eps, 1 + eps))
+//   value loss     V'_t = V_old,t + clip(V_t - V_old,t, -eps_v, eps_v)
+//                  0.5 mean_t max((V_t - R_t)^2, (V'_t - R_t)^2)
+//   loss           policy loss + vf_coef x value loss
+//
+// `finetune --task ppo` is not built yet: these are its loss and advantage estimation, tested
+// against PyTorch (tests/adapt/test_ppo.cpp).
+#pragma once
+
+#include <vector>
+
+#include "cornerstone/core/tensor.h"
+
+namespace cornerstone::adapt {
+
+// r_t per completion token: the KL penalty at every token, `score` added at the last.
+std::vector<float> ppo_token_rewards(const std::vector<float>& logp, const std::vector<float>& ref_logp, float score, float kl);
+
+struct Advantages {
+  std::vector<float> advantages, returns;  // per token
+};
+// Generalised advantage estimation over one completion's tokens (above; before whitening).
+Advantages generalized_advantages(const std::vector<float>& rewards, const std::vector<float>& values, float gamma, float lambda);
+
+// (x - mean) / sqrt(var + 1e-8), the variance unbiased (TRL's masked_whiten over all tokens).
+std::vector<float> whiten(const std::vector<float>& x);
+
+// The clipped policy loss of N tokens: logp (N) with gradients, old_logp and advantages (N)
+// constants -> (1,).
+Tensor ppo_policy_loss(const Tensor& logp, const Tensor& old_logp, const Tensor& advantages, float clip);
+// The clipped value loss of N tokens: values (N) with gradients, old_values and returns (N)
+// constants -> (1,).
+Tensor ppo_value_loss(const Tensor& values, const Tensor& old_values, const Tensor& returns, float clip_value);
+
+}  // namespace cornerstone::adapt
