@@ -101,8 +101,8 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     if (sft_stats.skipped) std::fprintf(stderr, "; %lld skipped (prompt fills --max-length)", static_cast<long long>(sft_stats.skipped));
     std::fprintf(stderr, "\n");
   }
-  // What the task computes once from the model as it starts (dpo: the reference log-probabilities;
-  // under LoRA the base, its new adapters still zero). A checkpoint is no longer that model.
+  // What the task computes once before training (dpo: the reference log-probabilities, from the
+  // base, not from a resumed run's checkpoint). A task that cannot restart it says so.
   if (o.resume && !type.resumable())
     throw ValueError("--resume: a " + task_name(task) + " run cannot be resumed yet (it computes its reference from the starting "
                      "model, which the checkpoint no longer is); start it again");
@@ -136,6 +136,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   lc.time_limit_s = o.time_limit_s;
   lc.resume = o.resume;
   lc.quiet = o.quiet;
+  lc.zero = o.zero;
   lc.config = o.to_json();
 
   m.base().set_checkpoint_activations(o.checkpoint_activations);

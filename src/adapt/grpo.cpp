@@ -1,6 +1,11 @@
 #include "cornerstone/adapt/grpo.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <cmath>
+#include <filesystem>
+#include <memory>
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/eval/harness.h"
@@ -8,7 +13,8 @@
 namespace cornerstone::adapt {
 
 nlohmann::json GrpoOptions::to_json() const {
-  return {{"group", group}, {"kl", kl}, {"max_new_tokens", max_new_tokens}, {"temperature", temperature}, {"reward", reward}, {"marker", marker}};
+  return {{"group", group},   {"kl", kl},         {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
+          {"reward", reward}, {"marker", marker}, {"reward_model", reward_model}};
 }
 
 GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& where) {
@@ -20,6 +26,7 @@ GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& w
     o.temperature = j.at("temperature").get<float>();
     o.reward = j.at("reward").get<std::string>();
     o.marker = j.at("marker").get<std::string>();
+    o.reward_model = j.value("reward_model", std::string());  // absent in runs from before reward models
     o.validate();
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
@@ -35,6 +42,8 @@ void GrpoOptions::validate() const {
   if (max_new_tokens < 1) throw ValueError("--max-new-tokens must be positive");
   if (!(temperature > 0)) throw ValueError("--temperature must be positive (grpo samples)");
   verifiable_reward(reward, "", "", marker);  // a known name
+  if (!reward_model.empty() && !std::filesystem::exists(std::filesystem::path(reward_model) / "task.json"))
+    throw ValueError("--reward-model '" + reward_model + "' is not a finished `finetune --task reward` folder (it has no task.json)");
 }
 
 std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t group) {
@@ -53,11 +62,41 @@ std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t g
   return out;
 }
 
-std::vector<std::string> verifiable_reward_names() { return {"exact-match"}; }
+namespace {
+
+// `pattern` compiled to match a whole subject (anchored at both ends), UTF-8 with Unicode
+// properties; ValueError naming `where`, the offset and PCRE2's message when it does not compile.
+std::shared_ptr<pcre2_code> full_match_pattern(const std::string& pattern, const std::string& where) {
+  int code = 0;
+  PCRE2_SIZE at = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                 PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_MATCH_INVALID_UTF, &code, &at, nullptr);
+  if (!re) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(code, message, sizeof message);
+    throw ValueError(where + ": the answer pattern '" + pattern + "' does not compile at offset " + std::to_string(at) + ": " +
+                     reinterpret_cast<const char*>(message));
+  }
+  return std::shared_ptr<pcre2_code>(re, pcre2_code_free);
+}
+
+bool full_match(const pcre2_code* re, const std::string& text) {
+  std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(pcre2_match_data_create_from_pattern(re, nullptr), pcre2_match_data_free);
+  return pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md.get(), nullptr) >= 0;
+}
+
+}  // namespace
+
+std::vector<std::string> verifiable_reward_names() { return {"exact-match", "regex"}; }
 
 float verifiable_reward(const std::string& name, const std::string& completion, const std::string& answer, const std::string& marker) {
   if (name == "exact-match") return eval::extract_answer(completion, marker) == answer ? 1.0f : 0.0f;
-  throw ValueError("unknown reward '" + name + "' (expected exact-match)");
+  if (name == "regex") return full_match(full_match_pattern(answer, "--reward regex").get(), eval::extract_answer(completion, marker)) ? 1.0f : 0.0f;
+  throw ValueError("unknown reward '" + name + "' (expected exact-match or regex)");
+}
+
+void check_reward_answer(const std::string& name, const std::string& answer, const std::string& where) {
+  if (name == "regex") full_match_pattern(answer, where);
 }
 
 }  // namespace cornerstone::adapt

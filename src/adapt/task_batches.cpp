@@ -5,10 +5,12 @@
 #include <numeric>
 
 #include "cornerstone/adapt/embedding.h"
+#include "cornerstone/adapt/lora.h"
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_type.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/interop/open_model.h"
 #include "cornerstone/tokenize/chat_template.h"
 #include "cornerstone/models/gpt/gpt.h"
 #include "cornerstone/ops/linear.h"
@@ -99,11 +101,35 @@ std::vector<Tensor> sequence_logprobs(const models::GPT& gpt, const Tensor& ids,
 void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size) {
   autograd::NoGradGuard no_grad;
   m.module().eval();
+  // The starting model, whatever m's weights are now (a resumed run's are a checkpoint's): under
+  // LoRA the base with its adapters switched off, else the base opened afresh.
+  const bool lora = m.spec().mode == AdaptMode::LoRA;
+  std::shared_ptr<models::PretrainedModel> fresh;
+  if (!lora) {
+    fresh = interop::open_pretrained(m.spec().base).model;
+    fresh->eval();
+  }
+  const models::GPT* ref = lora ? &decoder(m) : dynamic_cast<const models::GPT*>(fresh.get());
+  if (!ref) throw UnsupportedError("dpo needs a decoder base model");
+  struct AdaptersOff {
+    const TaskModel& m;
+    bool on;
+    AdaptersOff(const TaskModel& model, bool lora) : m(model), on(lora) {
+      if (on) set_lora_active(m.base(), false);
+    }
+    ~AdaptersOff() {
+      if (on) set_lora_active(m.base(), true);
+    }
+  } off(m, lora);
   std::vector<size_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
   for (size_t s = 0; s < data.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(data.size(), s + static_cast<size_t>(batch_size));
-    const auto [c, r] = pair_logprobs(m, make_batch(data, order, s, e, Task::DPO, m.spec().max_length), nullptr);
+    const BatchTensors b = make_batch(data, order, s, e, Task::DPO, m.spec().max_length);
+    const Tensor& ci = b.input.ids;
+    const Tensor& ri = b.positive.ids;
+    const std::vector<Tensor> c = sequence_logprobs(*ref, ci, b.targets.view({ci.size(0), ci.size(1)}), nullptr);
+    const std::vector<Tensor> r = sequence_logprobs(*ref, ri, b.positive_targets.view({ri.size(0), ri.size(1)}), nullptr);
     for (size_t i = s; i < e; ++i) data[i].ref_chosen = c[i - s].item(), data[i].ref_rejected = r[i - s].item();
   }
 }

@@ -1,7 +1,8 @@
 // GRPO: group-normalised advantages and the exact-match reward against direct computations, and
 // `finetune --task grpo` through the CLI on a tiny model (full and LoRA): every step logs its
 // rewards, KL and the split of its time into sampling and training, validation scores greedy
-// answers, the result generates, and bad input is refused with the file, line and field.
+// answers, the result generates, and bad input is refused with the file, line and field. The
+// regex reward and rewards from a reward-model folder.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,12 +38,27 @@ TEST(Grpo, ExactMatchRewardReadsTheAnswerAfterTheMarker) {
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " 4 + 5 = 9, write 9.\nAnswer: 59", "59", "Answer:"), 1.0f);
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " Answer: 58", "59", "Answer:"), 0.0f);
   EXPECT_EQ(adapt::verifiable_reward("exact-match", "", "59", "Answer:"), 0.0f);
-  EXPECT_THROW(adapt::verifiable_reward("regex", "", "", "Answer:"), ValueError);
+  EXPECT_THROW(adapt::verifiable_reward("close-enough", "", "", "Answer:"), ValueError);
   adapt::GrpoOptions o;
   o.group = 1;
   EXPECT_THROW(o.validate(), ValueError);
 }
 
+TEST(Grpo, RegexRewardMatchesTheWholeAnswer) {
+  const std::string p = "42(\\.0+)?";
+  EXPECT_EQ(adapt::verifiable_reward("regex", "6 x 7 = 42\nAnswer: 42", p, "Answer:"), 1.0f);
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: 42.00", p, "Answer:"), 1.0f);
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: 421", p, "Answer:"), 0.0f) << "a prefix is not a match";
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: x42", p, "Answer:"), 0.0f) << "nor a suffix";
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: été", "\\p{L}+", "Answer:"), 1.0f) << "UTF-8 with Unicode properties";
+  try {
+    adapt::check_reward_answer("regex", "4(2", "data.jsonl:3");
+    ADD_FAILURE() << "a pattern that does not compile is refused";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("data.jsonl:3: the answer pattern '4(2' does not compile"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(adapt::check_reward_answer("exact-match", "4(2", "data.jsonl:3"));
+}
 
 TEST(Grpo, FineTunesThroughTheCliLoggingSamplingAndTrainingTime) {
   const std::string dir = fresh_temp_dir("grpo_cli");
@@ -83,5 +99,40 @@ TEST(Grpo, FineTunesThroughTheCliLoggingSamplingAndTrainingTime) {
   EXPECT_NE(bad.output.find("bad.jsonl:2: missing \"answer\""), std::string::npos) << bad.output;
   EXPECT_NE(run_cli("finetune --model " + dir + "/base --task grpo --group 1" + data + " --out " + dir + "/y").exit_code, 0);
   EXPECT_NE(run_cli("finetune --help").output.find("--group"), std::string::npos);
+  // A regex answer that does not compile is refused when the data is read, naming the line.
+  io::write_file_atomic(dir + "/bad-regex.jsonl", "{\"prompt\": \"What is 1 + 1?\", \"answer\": \"2|(\"}\n");
+  const auto re = run_cli("--threads 1 finetune --model " + dir + "/base --task grpo --reward regex --train " + dir + "/bad-regex.jsonl --out " +
+                          dir + "/z");
+  EXPECT_NE(re.exit_code, 0);
+  EXPECT_NE(re.output.find("bad-regex.jsonl:1: the answer pattern"), std::string::npos) << re.output;
+
+  // Rewards from a reward model: a `finetune --task reward` folder scores each (prompt, completion).
+  std::string pairs;
+  for (int i = 0; i < 16; ++i)
+    pairs += nlohmann::json{{"prompt", "What is " + std::to_string(i) + " + 1?"}, {"chosen", "Answer: " + std::to_string(i + 1)},
+                            {"rejected", "Answer: carry"}}.dump() + "\n";
+  io::write_file_atomic(dir + "/pairs.jsonl", pairs);
+  ASSERT_EQ(run_cli("--threads 1 finetune --model " + dir + "/base --task reward --train " + dir + "/pairs.jsonl --epochs 2 --batch 8 --out " +
+                    dir + "/rm").exit_code, 0);
+  const auto rm = run_cli("--threads 1 finetune --model " + dir + "/base --task grpo --group 4 --max-new-tokens 6 --epochs 1 --batch 8" + data +
+                          " --reward-model " + dir + "/rm --out " + dir + "/grpo-rm");
+  ASSERT_EQ(rm.exit_code, 0) << rm.output;
+  int64_t fractional = 0, steps = 0;
+  for (const auto& l : read_jsonl(dir + "/grpo-rm/metrics.jsonl")) {
+    if (!l.contains("grpo/reward")) continue;
+    ++steps;
+    const double r = l["grpo/reward"].get<double>();
+    fractional += r != std::round(r);  // scores, not 0 / 1 matches
+  }
+  EXPECT_EQ(steps, 4);
+  EXPECT_GT(fractional, 0);
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(dir + "/grpo-rm/task.json"))["grpo"]["reward_model"], dir + "/rm");
+  // A folder of another task, or none, is refused naming it.
+  auto wrong = run_cli("--threads 1 finetune --model " + dir + "/base --task grpo" + data + " --reward-model " + dir + "/grpo --out " + dir + "/w1");
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.output.find("is a grpo model, not a reward model"), std::string::npos) << wrong.output;
+  wrong = run_cli("--threads 1 finetune --model " + dir + "/base --task grpo" + data + " --reward-model " + dir + "/nothing --out " + dir + "/w2");
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.output.find("is not a finished `finetune --task reward` folder"), std::string::npos) << wrong.output;
   fs::remove_all(dir);
 }

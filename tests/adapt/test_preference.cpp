@@ -1,7 +1,8 @@
 // Preference learning: log_sigmoid, the Bradley-Terry reward loss and the DPO losses (sigmoid,
 // IPO) against PyTorch reference code (TRL's formulas) and finite differences; preference files
 // checked line by line; `finetune --task reward` and `--task dpo` through the CLI on a tiny model:
-// the loss falls, the logs carry the pairs' metrics, the folders evaluate and reload.
+// the loss falls, the logs carry the pairs' metrics, the folders evaluate and reload; dpo and grpo
+// runs interrupted by SIGINT resume to the losses of straight runs.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -158,5 +159,39 @@ TEST(Preference, RewardAndDpoFineTuneThroughTheCli) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("train.jsonl:1: missing \"chosen\""), std::string::npos) << bad.output;
   EXPECT_NE(run_cli("finetune --help").output.find("--beta"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// An interrupted dpo run (full fine-tuning: its reference must come from the base, not from the
+// checkpoint's weights) and grpo run (sampling seeds from the checkpointed generator) resume to
+// exactly the losses of straight runs.
+TEST(Preference, InterruptedDpoAndGrpoResumeExactly) {
+  const std::string dir = fresh_temp_dir("pref_resume");
+  const std::string base = tiny_setup(dir);
+  const std::string dpo = "--threads 1 finetune --model " + base + " --task dpo --beta 0.5 --epochs 2 --batch 8 --lr 3e-3 --train " + dir +
+                          "/data/train.pairs.jsonl --out ";
+  const std::string grpo = "--threads 1 finetune --model " + base + " --task grpo --group 4 --max-new-tokens 6 --epochs 1 --batch 8 --train " +
+                           dir + "/data/train.answers.jsonl --out ";
+  for (const auto& [name, common] : {std::pair{std::string("dpo"), dpo}, std::pair{std::string("grpo"), grpo}}) {
+    SCOPED_TRACE(name);
+    const std::string straight = dir + "/" + name + "-straight", resumed = dir + "/" + name + "-resumed";
+    auto r = run_cli(common + straight);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto stopped = run_cli_interrupting(common + resumed, [&] { return count_lines(resumed + "/metrics.jsonl") >= 3; });
+    ASSERT_TRUE(stopped.signalled) << stopped.output;
+    ASSERT_GT(stopped.stopped_at, 0) << stopped.output;
+    r = run_cli(common + resumed + " --resume");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto losses = [](const std::string& out) {
+      std::vector<double> v;
+      for (const auto& l : read_jsonl(out + "/metrics.jsonl"))
+        if (l.contains("lr")) v.push_back(l["loss"].get<double>());  // the training steps' lines
+      return v;
+    };
+    const auto a = losses(straight), b = losses(resumed);
+    ASSERT_GE(a.size(), 9u);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+  }
   fs::remove_all(dir);
 }

@@ -55,8 +55,14 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--kl", grpo.kl, "grpo: KL penalty to the reference (the starting model)")->capture_default_str();
   cmd->add_option("--max-new-tokens", grpo.max_new_tokens, "grpo: tokens per sampled completion")->capture_default_str();
   cmd->add_option("--sample-temperature", grpo.temperature, "grpo: sampling temperature of the completions")->capture_default_str();
-  cmd->add_option("--reward", grpo.reward, "grpo: the verifiable reward")->check(CLI::IsMember(adapt::verifiable_reward_names()))
+  cmd->add_option("--reward", grpo.reward,
+                  "grpo: the verifiable reward: exact-match (the answer after --marker equals \"answer\") or regex (it matches "
+                  "\"answer\" read as a PCRE2 pattern, in full)")
+      ->check(CLI::IsMember(adapt::verifiable_reward_names()))
       ->capture_default_str();
+  cmd->add_option("--reward-model", grpo.reward_model,
+                  "grpo: a `finetune --task reward` folder whose score of (prompt, completion) is the training reward instead of "
+                  "--reward (validation still scores the answers with --reward)");
   cmd->add_option("--marker", grpo.marker, "grpo: the answer follows this marker's last occurrence")->capture_default_str();
   static float beta = 0.1f;
   static std::string dpo_loss = "sigmoid";
@@ -95,6 +101,8 @@ void add_finetune(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{65535}))->capture_default_str();
   cmd->add_option("--time", time_limit, "Train for this long (e.g. 10m) instead of all --epochs; the schedule is sized to fit");
   cmd->add_flag("--checkpoint-activations", o.checkpoint_activations, "Recompute the base's block activations in the backward pass (less memory)");
+  cmd->add_option("--zero", o.zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
+      ->capture_default_str();
   cmd->add_flag("--resume", resume, "Continue the interrupted run in --out from its latest checkpoint (same options)");
   cmd->callback([] {
     namespace fs = std::filesystem;

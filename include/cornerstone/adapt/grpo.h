@@ -5,7 +5,10 @@
 //   sample      G completions from the current policy, all B x G in one batched generation
 //               through the KV-cache runner (infer/generator.h), at `temperature`
 //   reward      r = 1 when the completion's answer (after the last marker) equals "answer", else 0
-//               (--reward exact-match)
+//               (--reward exact-match); or matches "answer" read as a regular expression, in full
+//               (--reward regex: PCRE2, UTF-8, e.g. "42(\\.0+)?" takes 42 and 42.00); or the score
+//               of a reward model (--reward-model DIR: a `finetune --task reward` folder, reading
+//               the prompt as written and the completion, as it was trained)
 //   KL penalty  r' = r - kl * (log pi(completion) - log pi_ref(completion)), the sequence
 //               log-probabilities of the policy and of the reference (the starting model; under
 //               LoRA the base with its adapters switched off): the KL to the reference as a
@@ -31,6 +34,7 @@ struct GrpoOptions {
   float temperature = 1.0f;       // sampling temperature (> 0)
   std::string reward = "exact-match";
   std::string marker = "Answer:"; // the answer follows its last occurrence
+  std::string reward_model;       // a reward-model folder whose score is the reward (replaces `reward`)
 
   nlohmann::json to_json() const;
   static GrpoOptions from_json(const nlohmann::json& j, const std::string& where);
@@ -40,8 +44,12 @@ struct GrpoOptions {
 // Rewards of B groups of `group` consecutive completions -> their advantages (above).
 std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t group);
 
-// The built-in verifiable rewards, by name ("exact-match"); ValueError listing them for another.
+// The built-in verifiable rewards, by name ("exact-match", "regex"); ValueError listing them for
+// another, and for a regex answer that does not compile (naming it and the error).
 float verifiable_reward(const std::string& name, const std::string& completion, const std::string& answer, const std::string& marker);
 std::vector<std::string> verifiable_reward_names();
+// Throws ValueError naming `where` when `answer` is not a valid answer for reward `name` (a regex
+// that does not compile), so that bad data fails when it is read, not mid-run.
+void check_reward_answer(const std::string& name, const std::string& answer, const std::string& where);
 
 }  // namespace cornerstone::adapt

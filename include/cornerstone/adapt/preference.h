@@ -21,8 +21,8 @@
 //   accuracy = share with rewards/chosen > rewards/rejected, margin = mean(chosen - rejected)
 //
 // The reference's log-probabilities are computed once, before the first step, from the starting
-// model; with LoRA the starting model is the base with adapters that are still zero, so this is
-// the base with its adapters switched off, and no second copy of the model is kept.
+// model: the base opened afresh for the purpose (then released; a resumed run's own weights are a
+// checkpoint's), or with LoRA the base with its adapters switched off (no second copy).
 #pragma once
 
 #include <cstdint>

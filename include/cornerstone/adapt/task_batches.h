@@ -36,11 +36,12 @@ struct Encoded {
   int32_t label = -1;                  // classification
   // reward: input is prompt + chosen, positive prompt + rejected. dpo: the same rendered as sft
   // renders them, token_targets / positive_targets on the responses, and the reference model's
-  // log-probabilities of both responses (computed once, add_reference_logprobs).
+  // log-probabilities of both responses (computed once from the starting model, add_reference_logprobs).
   std::vector<int32_t> positive_targets;
   float ref_chosen = 0, ref_rejected = 0;
-  // grpo: the rendered prompt (input holds its ids) and the answer a completion must reach.
-  std::string prompt_text, answer;
+  // grpo: the rendered prompt (input holds its ids), the prompt as written (what a reward model
+  // reads) and the answer a completion must reach.
+  std::string prompt_text, prompt, answer;
 };
 
 // sft: rows of rendered conversations, packed when `pack`; `stats` (optional) receives the counts.
@@ -78,7 +79,8 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> pair_logprobs(const TaskMode
 // decoder: ids (B, T), targets (B, T) -> (B) tensors of shape (1,), differentiable.
 std::vector<Tensor> sequence_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets, Rng* rng);
 std::vector<Tensor> sequence_logprobs(const models::GPT& model, const Tensor& ids, const Tensor& targets, Rng* rng);
-// dpo: fills ref_chosen / ref_rejected with the model as it is now (before training: the reference).
+// dpo: fills ref_chosen / ref_rejected under the starting model, whatever m's weights are now (a
+// resumed run's): the base opened afresh, or under LoRA the base with its adapters switched off.
 void add_reference_logprobs(const TaskModel& m, std::vector<Encoded>& data, int64_t batch_size);
 // reward: r(chosen), r(rejected) per pair; dpo: the implicit rewards beta (log pi - log pi_ref).
 PreferenceMetrics evaluate_preferences(const TaskModel& m, const std::vector<Encoded>& data, int64_t batch_size);

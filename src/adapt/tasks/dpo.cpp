@@ -32,11 +32,11 @@ class DpoTask : public TaskType {
     return out;
   }
 
-  // The reference: the model as it starts (under LoRA the base, its new adapters still zero).
+  // The reference: the starting model (the base; under LoRA the base with its adapters off), also
+  // when a resumed run's weights are a checkpoint's.
   void prepare(const TaskModel& m, std::vector<Encoded>& examples, int64_t batch) const override {
     add_reference_logprobs(m, examples, batch);
   }
-  bool resumable() const override { return false; }
 
   Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const override {
     // One pair at a time through the loss (each log-probability is its own (1,) tensor), then the mean.

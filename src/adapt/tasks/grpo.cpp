@@ -6,7 +6,9 @@
 
 #include "cornerstone/adapt/grpo.h"
 #include "cornerstone/adapt/lora.h"
+#include "cornerstone/adapt/task_batches.h"
 #include "cornerstone/adapt/task_data.h"
+#include "cornerstone/adapt/task_model.h"
 #include "cornerstone/adapt/task_type.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
@@ -81,25 +83,35 @@ class GrpoTask : public TaskType {
       if (static_cast<int64_t>(x.input.ids.size()) >= m.spec().max_length)
         throw ValueError(path + ":" + std::to_string(e.line) + ": the prompt fills --max-length " + std::to_string(m.spec().max_length) +
                          " tokens: no room for a completion");
+      x.prompt = e.prompt;
       x.answer = e.answer.substr(e.answer.find_first_not_of(" \t"));
       x.answer = x.answer.substr(0, x.answer.find_last_not_of(" \t\r\n") + 1);
+      check_reward_answer(m.spec().grpo.reward, x.answer, path + ":" + std::to_string(e.line));
       out.push_back(std::move(x));
     }
     return out;
   }
 
-  // The reference for full fine-tuning: a frozen copy of the starting model (under LoRA the base
-  // itself, its adapters switched off while it scores).
+  // The reference for full fine-tuning: a frozen copy of the starting model, opened from the base
+  // (also when a resumed run's weights are a checkpoint's; under LoRA the base itself, its
+  // adapters switched off while it scores). Completions are sampled with seeds from the run's
+  // generator, which a checkpoint saves: a resumed run samples what a straight one would.
+  // A reward model, when one gives the rewards, is loaded once too.
   void prepare(const TaskModel& m, std::vector<Encoded>&, int64_t) const override {
-    if (m.spec().mode == AdaptMode::LoRA) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (references_.count(&m)) return;
+    if (const std::string& dir = m.spec().grpo.reward_model; !dir.empty() && !reward_models_.count(&m)) {
+      auto rm = std::make_shared<TaskModel>(TaskModel::load(dir));
+      if (rm->spec().task != Task::Reward)
+        throw ValueError("--reward-model '" + dir + "' is a " + task_name(rm->spec().task) + " model, not a reward model (`finetune --task reward`)");
+      rm->module().eval();
+      reward_models_[&m] = std::move(rm);
+    }
+    if (m.spec().mode == AdaptMode::LoRA || references_.count(&m)) return;
     auto ref = interop::open_pretrained(m.spec().base).model;
     ref->set_requires_grad(false);
     ref->eval();
     references_[&m] = std::move(ref);
   }
-  bool resumable() const override { return false; }
 
   Tensor loss(const TaskModel& m, const BatchTensors& b, Rng* rng, StepLog* log) const override {
     const GrpoOptions& o = m.spec().grpo;
@@ -124,9 +136,10 @@ class GrpoTask : public TaskType {
     std::vector<float> rewards(N);
     std::vector<std::vector<int32_t>> rows(N), targets(N);
     int64_t T = 1, completion_tokens = 0;
+    if (!o.reward_model.empty()) rewards = reward_model_scores(m, b, gens, G);
     for (size_t i = 0; i < N; ++i) {
       const Encoded& e = *b.examples[i / static_cast<size_t>(G)];
-      rewards[i] = verifiable_reward(o.reward, gens[i].text, e.answer, o.marker);
+      if (o.reward_model.empty()) rewards[i] = verifiable_reward(o.reward, gens[i].text, e.answer, o.marker);
       rows[i] = e.input.ids;
       std::vector<int32_t> completion = gens[i].tokens;
       if (const auto end = end_token(m, gens[i])) completion.push_back(*end);
@@ -213,6 +226,31 @@ class GrpoTask : public TaskType {
   }
 
  private:
+  // The reward model's scores of (prompt as written, completion), in batches, without gradients.
+  std::vector<float> reward_model_scores(const TaskModel& m, const BatchTensors& b, const std::vector<infer::Generation>& gens,
+                                         int64_t G) const {
+    std::shared_ptr<TaskModel> rm;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = reward_models_.find(&m);
+      if (it == reward_models_.end()) throw ValueError("grpo: the reward model is not loaded (TaskType::prepare was not called)");
+      rm = it->second;
+    }
+    autograd::NoGradGuard no_grad;
+    std::vector<ModelInput> inputs;
+    for (size_t i = 0; i < gens.size(); ++i) inputs.push_back(response_input(*rm, b.examples[i / static_cast<size_t>(G)]->prompt, gens[i].text));
+    std::vector<float> out;
+    constexpr size_t kBatch = 16;
+    for (size_t s = 0; s < inputs.size(); s += kBatch) {
+      std::vector<const ModelInput*> part;
+      for (size_t i = s; i < std::min(inputs.size(), s + kBatch); ++i) part.push_back(&inputs[i]);
+      const PaddedBatch pb = pad_batch(part, 1, rm->spec().max_length);
+      const Tensor scores = rm->classifier()->logits(pb.ids, pb.lengths, pb.segments, nullptr).view({static_cast<int64_t>(part.size())});
+      for (float x : scores.to_vector()) out.push_back(x);
+    }
+    return out;
+  }
+
   // Sequence log-probabilities of the rows' targets under the reference, without gradients.
   std::vector<double> reference_logprobs(const TaskModel& m, const Tensor& ids, const Tensor& targets) const {
     autograd::NoGradGuard no_grad;
@@ -234,6 +272,7 @@ class GrpoTask : public TaskType {
 
   mutable std::mutex mutex_;
   mutable std::map<const TaskModel*, std::shared_ptr<models::PretrainedModel>> references_;
+  mutable std::map<const TaskModel*, std::shared_ptr<TaskModel>> reward_models_;
 };
 
 }  // namespace
