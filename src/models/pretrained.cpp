@@ -44,16 +44,24 @@ Tensor ImageTextModel::similarity_logits(const Tensor& image_embeds, const Tenso
 Tensor ImageTextModel::contrastive_loss(const data::Batch& batch, Rng* dropout_rng) const {
   const Tensor image = ops::l2_normalize(image_embeds(batch.get(data::batch_keys::pixels, "image-text model"), dropout_rng));
   const Tensor text = ops::l2_normalize(text_embeds(batch, dropout_rng));
+  return contrastive_loss(image, text, 0, image.size(0));
+}
+
+Tensor ImageTextModel::contrastive_loss(const Tensor& image, const Tensor& text, int64_t first, int64_t n) const {
   const int64_t B = image.size(0);
   if (text.size(0) != B)
     throw ShapeError("image-text model: " + std::to_string(B) + " images but " + std::to_string(text.size(0)) + " captions");
-  std::vector<int32_t> diagonal(static_cast<size_t>(B));
-  std::iota(diagonal.begin(), diagonal.end(), 0);
-  const Tensor targets = Tensor::from_data({B}, diagonal);
+  if (first < 0 || n < 1 || first + n > B)
+    throw ShapeError("image-text model: rows [" + std::to_string(first) + ", " + std::to_string(first + n) + ") of a batch of " + std::to_string(B));
+  std::vector<int32_t> diagonal(static_cast<size_t>(n));
+  std::iota(diagonal.begin(), diagonal.end(), static_cast<int32_t>(first));
+  const Tensor targets = Tensor::from_data({n}, diagonal);
+  const Tensor image_rows = n == B ? image : image.slice(0, first, first + n), text_rows = n == B ? text : text.slice(0, first, first + n);
   // Both directions from their own product (the transpose of a B x B matrix costs nothing to recompute).
-  const Tensor per_image = ops::scale_by_exp(ops::linear(image, text), logit_scale(), kMaxLogitScale);
-  const Tensor per_text = ops::scale_by_exp(ops::linear(text, image), logit_scale(), kMaxLogitScale);
-  return ops::scale(ops::add(ops::cross_entropy(per_image, targets), ops::cross_entropy(per_text, targets)), 0.5f);
+  const Tensor per_image = ops::scale_by_exp(ops::linear(image_rows, text), logit_scale(), kMaxLogitScale);
+  const Tensor per_text = ops::scale_by_exp(ops::linear(text_rows, image), logit_scale(), kMaxLogitScale);
+  const Tensor loss = ops::scale(ops::add(ops::cross_entropy(per_image, targets), ops::cross_entropy(per_text, targets)), 0.5f);
+  return n == B ? loss : ops::scale(loss, static_cast<float>(n) / static_cast<float>(B));
 }
 
 Tensor last_token_states(const Tensor& hidden, const Tensor& lengths, const char* op) {

@@ -44,6 +44,10 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
   const size_t persistent = alloc.stats().bytes_in_use;
   alloc.reset_peak();
   const int64_t micro = objective_.micro_batches(step, accumulation_);
+  // The gradient sync averages over processes; an objective whose processes each compute a part of
+  // one loss needs the parts summed instead, hence the factor of the world size.
+  const double parts = objective_.loss_sums_over_processes() ? static_cast<double>(sync_.shard().world) : 1.0;
+  const float grad_scale = static_cast<float>(parts) / static_cast<float>(micro);
   double loss_sum = 0;
   for (int64_t m = 0; m < micro; ++m) {
     const data::Batch b = [&] {
@@ -54,9 +58,9 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
     Tensor loss = objective_.loss(b, dropout_rng);
     s.activation_bytes = std::max(s.activation_bytes, alloc.stats().bytes_in_use - std::min(persistent, alloc.stats().bytes_in_use));
     loss_sum += loss.item();
-    (micro > 1 ? ops::scale(loss, 1.0f / static_cast<float>(micro)) : loss).backward();
+    (grad_scale != 1.0f ? ops::scale(loss, grad_scale) : loss).backward();
   }
-  s.loss = sync_.mean(loss_sum / static_cast<double>(micro));
+  s.loss = sync_.mean(loss_sum / static_cast<double>(micro)) * parts;
   if (!std::isfinite(s.loss))
     throw Error("training diverged: loss is " + std::to_string(s.loss) + " at step " + std::to_string(step) +
                 " (lower the learning rate; the last checkpoint is intact)");

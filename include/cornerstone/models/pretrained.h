@@ -176,6 +176,11 @@ class ImageTextModel {
   // CLIP's symmetric contrastive loss of a batch of pixels and their captions (ids, lengths):
   // the i-th caption belongs to the i-th image.
   Tensor contrastive_loss(const data::Batch& batch, Rng* dropout_rng = nullptr) const;
+  // The same loss's share of rows [first, first + n) of a batch of N pairs, from unit-length
+  // embeddings (N, P) of the N images and their N captions: those images against all captions and
+  // those captions against all images, the cross-entropies summed over the n rows and divided by
+  // N, so that the shares of a data-parallel batch's processes add up to its loss (n = N: the loss).
+  Tensor contrastive_loss(const Tensor& image_units, const Tensor& text_units, int64_t first, int64_t n) const;
 };
 
 // hidden (B, T, C) -> (B, C): each sequence's state at its last real token (lengths (B), or all T),

@@ -73,6 +73,11 @@ class Objective {
   virtual std::string progress_note(int64_t step) const { return ""; }
   // Mean loss of a batch (a (1,) tensor to back-propagate).
   virtual Tensor loss(const data::Batch& batch, Rng* dropout_rng) = 0;
+  // Under data parallelism: false (the default) when loss() is the mean loss of this process's
+  // rows, and the step's loss and gradients are the processes' means; true when loss() is this
+  // process's part of one loss over the global batch (CLIP's, whose rows are contrasted with
+  // every process's: models::ImageTextModel::contrastive_loss), and they are the processes' sums.
+  virtual bool loss_sums_over_processes() const { return false; }
   // Matmul FLOPs per input token of a training step (the MFU numerator).
   virtual double flops_per_token() const = 0;
   // What a step's inputs are counted in (data::Batch's token count): "tokens", or "images" for

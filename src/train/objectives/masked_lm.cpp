@@ -1,8 +1,16 @@
 // masked_lm: BERT's masked language modelling (train/masked_lm.h), config section "masking".
+//
+// Data parallel: the processes' shares of a global batch mask different numbers of tokens, so each
+// process's loss is its masked tokens' summed cross-entropy over the global batch's masked-token
+// count (all-reduced), and the processes' losses and gradients are summed
+// (loss_sums_over_processes): the mean over every masked token of the global batch, exactly as one
+// process with the whole batch computes it. Validation likewise, one number on every process.
 #include <filesystem>
 #include <optional>
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/dist/process_group.h"
+#include "cornerstone/ops/elementwise.h"
 #include "cornerstone/train/masked_lm.h"
 #include "cornerstone/train/objective.h"
 #include "cornerstone/train/pretrain_config.h"
@@ -14,7 +22,8 @@ namespace {
 class MaskedLMObjective : public Objective {
  public:
   MaskedLMObjective(const ObjectiveInputs& in, const models::MaskedLM& mlm, const MaskingConfig& masking, const MaskVocabulary& vocab)
-      : T_(in.config.sequence_length()),
+      : world_(in.shard.world),
+        T_(in.config.sequence_length()),
         masking_(masking),
         mlm_(mlm),
         flops_(in.model.config().train_flops_per_token(T_, masking.probability)),
@@ -25,7 +34,25 @@ class MaskedLMObjective : public Objective {
   data::Batch sample(int64_t step, int64_t micro) const override { return sampler_.sample(step, micro); }
   bool has_validation() const override { return val_.has_value(); }
   data::Batch eval_batch(int64_t i, int64_t n) const override { return val_->eval_batch(i, n); }
-  Tensor loss(const data::Batch& b, Rng* dropout_rng) override { return mlm_.mlm_loss(b, dropout_rng); }
+  Tensor loss(const data::Batch& b, Rng* dropout_rng) override {
+    if (world_ == 1) return mlm_.mlm_loss(b, dropout_rng);
+    double counts[1] = {static_cast<double>(masked_tokens(b))};
+    const double local = counts[0];
+    dist::ProcessGroup::world().all_reduce_sum(counts, 1);
+    // (A share without masked tokens has a loss of 0 and adds nothing.)
+    return ops::scale(mlm_.mlm_loss(b, dropout_rng), counts[0] > 0 ? static_cast<float>(local / counts[0]) : 0.0f);
+  }
+  bool loss_sums_over_processes() const override { return world_ > 1; }
+  Validation validate(const ValidationRequest& request) override {
+    Validation v = Objective::validate(request);  // this process's shares of the batches' losses
+    if (world_ > 1) {
+      double total[1] = {v.primary};
+      dist::ProcessGroup::world().all_reduce_sum(total, 1);
+      v.primary = total[0];  // the same on every process (the loop's mean over them keeps it)
+      v.metrics = {{"val_loss", v.primary}};
+    }
+    return v;
+  }
   double flops_per_token() const override { return flops_; }
   std::string describe() const override {
     return "masked LM (" + std::to_string(static_cast<int>(masking_.probability * 100 + 0.5f)) + "% of tokens" +
@@ -33,6 +60,14 @@ class MaskedLMObjective : public Objective {
   }
 
  private:
+  static int64_t masked_tokens(const data::Batch& b) {
+    const Tensor& t = b.get(data::batch_keys::targets, "masked LM");
+    int64_t n = 0;
+    for (int32_t x : t.contiguous().to_int_vector()) n += x >= 0;
+    return n;
+  }
+
+  int64_t world_;
   int64_t T_;
   MaskingConfig masking_;
   const models::MaskedLM& mlm_;
