@@ -65,7 +65,7 @@ TrainResult Trainer::run() {
   // Under mpirun: this process's share of every batch, and the gradient all-reduce.
   const std::unique_ptr<GradientSync> sync = make_gradient_sync();
   const Shard shard = sync ? sync->shard() : Shard{};
-  const bool writer = shard.rank == 0;
+  const bool writer_process = shard.rank == 0;
   ObjectiveInputs inputs{model, cfg_, train ? &*train : nullptr, val ? &*val : nullptr, opt_.data_dir, shard};
   inputs.accumulation = accum;
   const std::unique_ptr<Objective> objective = make_objective(inputs);
@@ -79,7 +79,7 @@ TrainResult Trainer::run() {
     throw ValueError("--resume: run folder '" + opt_.run_dir + "' has no checkpoint to resume from");
   // Continued (e.g. domain-adaptive) pretraining: another run's weights, a fresh optimizer and
   // schedule. A resumed run takes its weights from its own checkpoint instead.
-  const bool quiet = opt_.quiet || !writer;
+  const bool quiet = opt_.quiet || !writer_process;
   if (!opt_.init_from.empty() && !opt_.resume)
     if (const std::string note = models::load_weights_into(model, opt_.init_from); !note.empty() && !quiet)
       std::fprintf(stderr, "%s\n", note.c_str());
@@ -95,10 +95,16 @@ TrainResult Trainer::run() {
       else p.requires_grad_(false);
     trained = std::move(kept);
   }
+  if (opt_.adaptation) {
+    if (opt_.freeze_backbone)
+      throw ValueError("--freeze-backbone and LoRA adapters do not combine (LoRA already freezes the backbone; the head trains with the adapters)");
+    trained = opt_.adaptation->attach(model, opt_.resume ? existing : std::nullopt);
+  }
   nlohmann::json training_json = cfg_.to_json();
   if (!opt_.init_from.empty()) training_json["init_from"] = opt_.init_from;
   if (opt_.freeze_backbone) training_json["freeze_backbone"] = true;
-  if (writer) {
+  if (opt_.adaptation) training_json["adaptation"] = opt_.adaptation->describe;
+  if (writer_process) {
     fs::create_directories(run);
     write_run_files(run, opt_.data_dir, training_json);
   }
@@ -154,11 +160,26 @@ TrainResult Trainer::run() {
   lc.zero = opt_.zero;
   lc.config = cfg_.to_json();
   Rng dropout_rng(tc.seed ^ 0x5eedull);
-  TrainingLoop loop(std::move(lc),
-                    LoopParts{*objective, model, trained, pretrained_model_writer(model, opt_.run_dir),
-                              [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
-                              [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); }, sync.get()});
-  return loop.run();
+  // An adapted model's checkpoints hold its own weights and the adaptation's tensors; the run folder
+  // gets the folded model once the run ends (until then it has none: no checkpoint is the model).
+  ModelWriter writer = pretrained_model_writer(model, opt_.run_dir);
+  std::function<void(const std::string&)> after_checkpoint = [&](const std::string& ckpt) { point_run_at(opt_.run_dir, ckpt); };
+  if (opt_.adaptation) {
+    writer = [writer, &model, save = opt_.adaptation->save](const std::string& dir) {
+      writer(dir);
+      save(model, dir);
+    };
+    after_checkpoint = {};
+  }
+  TrainingLoop loop(std::move(lc), LoopParts{*objective, model, trained, writer,
+                                             [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
+                                             after_checkpoint, sync.get()});
+  TrainResult result = loop.run();
+  if (opt_.adaptation && !result.interrupted) {
+    opt_.adaptation->finish(model);
+    if (writer_process) models::save_model(model, opt_.run_dir);
+  }
+  return result;
 }
 
 }  // namespace cornerstone::train

@@ -224,3 +224,54 @@ TEST(ImagePretrain, AModelWithoutLabelNamesTakesTheTrainingClasses) {
   EXPECT_EQ(e["labels"], (nlohmann::json{"a", "b", "c"}));
   fs::remove_all(dir);
 }
+
+// LoRA on a ViT backbone (pretrain --init --lora-rank): only the attention projections' adapters
+// and the head train; the finished run folder holds the folded model, which evaluates; an
+// interrupted run resumes from its checkpoint's adapters to the same losses and weights.
+TEST(ImagePretrain, LoraOnAViTBackboneTrainsAdaptersAndHeadFoldsAndResumesExactly) {
+  const std::string dir = fresh_temp_dir("image_pretrain_lora");
+  std::ofstream(dir + "/vit.json") << kViT;
+  auto r = run_cli("pretrain --config " + dir + "/vit.json --data " + kFashion + " --out " + dir + "/base --steps 12");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string lora = "pretrain --config " + dir + "/vit.json --data " + kFashion + " --init " + dir + "/base --lora-rank 4 --steps 16 --out ";
+  r = run_cli(lora + dir + "/lora");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto training = nlohmann::json::parse(std::ifstream(dir + "/lora/training.json"));
+  EXPECT_EQ(training["adaptation"]["lora"]["rank"], 4);
+  const auto base = models::load_model(dir + "/base"), tuned = models::load_model(dir + "/lora");
+  int64_t adapted = 0;
+  for (const auto& [name, p] : base->named_parameters()) {
+    const bool same = tuned->parameter(name).to_vector() == p.to_vector();
+    const bool trains = name.rfind("classifier.", 0) == 0 || (name.find(".attn.") != std::string::npos && name.ends_with(".weight"));
+    if (trains) EXPECT_FALSE(same) << name << ": adapted (attention weights, folded) or trained (the head)";
+    else EXPECT_TRUE(same) << name << ": frozen";
+    adapted += trains && name.find(".attn.") != std::string::npos;
+  }
+  EXPECT_EQ(adapted, 4) << "qkv and proj of 2 blocks (the default targets: attn)";
+  r = run_cli("evaluate --model " + dir + "/lora --data " + kFashion + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GT(nlohmann::json::parse(r.output.substr(r.output.find('{')))["accuracy"].get<double>(), 0.2);
+
+  const std::string half = dir + "/half";
+  const auto stopped = run_cli_interrupting(lora + half, [&] { return count_lines(half + "/metrics.jsonl") >= 6; });
+  ASSERT_TRUE(stopped.signalled) << stopped.output;
+  ASSERT_GT(stopped.stopped_at, 0) << stopped.output;
+  EXPECT_TRUE(fs::exists(half + "/checkpoints/" + checkpoint_name(stopped.stopped_at) + "/adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(half + "/model.safetensors")) << "an unfinished LoRA run has no folded model yet";
+  r = run_cli(lora + half + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto a = metrics(dir + "/lora"), b = metrics(half);
+  ASSERT_EQ(a.size(), 16u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["loss"], b[i]["loss"]) << "step " << i + 1;
+  const auto resumed = models::load_model(half);
+  for (const auto& [name, p] : tuned->named_parameters()) EXPECT_EQ(resumed->parameter(name).to_vector(), p.to_vector()) << name;
+
+  r = run_cli("pretrain --config " + dir + "/vit.json --data " + kFashion + " --lora-rank 4 --out " + dir + "/x1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("give it with --init"), std::string::npos) << r.output;
+  r = run_cli(lora + dir + "/x2 --freeze-backbone");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("do not combine"), std::string::npos) << r.output;
+  fs::remove_all(dir);
+}

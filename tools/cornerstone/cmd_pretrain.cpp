@@ -2,9 +2,12 @@
 // masked language modelling for an encoder (train/objective.h).
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "command.h"
+#include "cornerstone/adapt/lora.h"
 #include "cornerstone/dist/process_group.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/train/time_budget.h"
@@ -35,6 +38,14 @@ void add_pretrain(CLI::App& app) {
   cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
   cmd->add_option("--zero", zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
       ->check(CLI::IsMember({0, 1}));
+  static int64_t lora_rank = 0;
+  static float lora_alpha = 0;
+  static std::vector<std::string> lora_targets;
+  cmd->add_option("--lora-rank", lora_rank, "Image classifiers, with --init: train LoRA adapters of this rank on the backbone's linear "
+                  "layers, and the (new) head, instead of every weight; the finished run folder holds the folded model")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lora-alpha", lora_alpha, "LoRA scale numerator (default: 2 x rank)");
+  cmd->add_option("--lora-targets", lora_targets, "Modules to adapt: qkv, proj, fc, attn, mlp, all-linear (default: attn)");
   cmd->callback([] {
     using namespace cornerstone;
     train::PretrainConfig cfg = train::PretrainConfig::load(config);
@@ -50,6 +61,32 @@ void add_pretrain(CLI::App& app) {
     train::RunOptions o;
     o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init, o.zero = zero;
     o.freeze_backbone = freeze_backbone;
+    if (lora_rank > 0) {
+      if (init.empty() && !resume) throw ValueError("--lora-rank adapts a pretrained model: give it with --init");
+      adapt::LoRAConfig lc;
+      lc.rank = lora_rank;
+      lc.alpha = lora_alpha > 0 ? lora_alpha : 2.0f * static_cast<float>(lora_rank);
+      if (!lora_targets.empty()) lc.targets = lora_targets;
+      lc.validate();
+      const uint64_t seed = cfg.training.seed;
+      train::ModelAdaptation a;
+      a.attach = [lc, seed](models::PretrainedModel& m, const std::optional<std::string>& checkpoint) {
+        const auto* images = m.as<models::ImageClassifier>();
+        if (!images)
+          throw ValueError("pretrain --lora-rank adapts image classifiers; a " + m.model_type() +
+                           " model is fine-tuned with adapters by `finetune --lora-rank`");
+        if (checkpoint)
+          adapt::load_peft(m, *checkpoint);  // the adapters as the interrupted run left them
+        else
+          adapt::apply_lora(m, lc, seed ^ 0x10a4ull);
+        for (const std::string& name : images->head_parameters()) m.parameter(name).requires_grad_(true);  // the head trains too
+        return m.trainable_parameters();
+      };
+      a.save = [lc, base = init](const models::PretrainedModel& m, const std::string& dir) { adapt::save_peft(m, lc, dir, base, "IMAGE_CLASSIFICATION"); };
+      a.finish = [](models::PretrainedModel& m) { adapt::bake_lora(m); };
+      a.describe = {{"lora", {{"rank", lc.rank}, {"alpha", lc.alpha}, {"targets", lc.targets}}}};
+      o.adaptation = std::move(a);
+    }
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
     train::install_interrupt_handler();
     const train::TrainResult r = train::Trainer(cfg, o).run();

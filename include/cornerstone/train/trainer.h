@@ -15,12 +15,31 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "cornerstone/models/pretrained.h"
 #include "cornerstone/train/pretrain_config.h"
 #include "cornerstone/train/training_loop.h"
 
 namespace cornerstone::train {
+
+// A change made to the model once its weights are in place, by a layer above train: LoRA adapters
+// on an image classifier (the CLI's `pretrain --lora-rank`, with adapt/lora.h).
+struct ModelAdaptation {
+  // Attaches it (fresh, or on resume restored from the checkpoint folder given) and returns the
+  // parameters to train.
+  std::function<std::vector<std::pair<std::string, Tensor>>(models::PretrainedModel&, const std::optional<std::string>& checkpoint)>
+      attach;
+  // Writes its own tensors into a checkpoint folder, beside the model's (unchanged) weights.
+  std::function<void(const models::PretrainedModel&, const std::string& dir)> save;
+  // Folds it into the weights before the finished run's model is written to the run folder.
+  std::function<void(models::PretrainedModel&)> finish;
+  nlohmann::json describe;  // training.json's "adaptation"
+};
 
 struct RunOptions {
   std::string data_dir;
@@ -33,6 +52,9 @@ struct RunOptions {
   bool freeze_backbone = false;  // image classifiers: train the classification head only (a linear probe)
   bool quiet = false;          // no progress line (tests)
   int64_t zero = 0;            // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1)
+  // LoRA and the like (above). Checkpoints then hold the model's own weights plus the
+  // adaptation's tensors (exact resume); the run folder gets the folded model when the run ends.
+  std::optional<ModelAdaptation> adaptation;
 };
 
 class Trainer {
