@@ -13,6 +13,8 @@ TimeBudget::TimeBudget(double seconds) : seconds_(seconds) {}
 std::optional<int64_t> TimeBudget::observe(int64_t step, int64_t done, double elapsed, double eval_seconds, int64_t eval_every) {
   if (seconds_ <= 0) return std::nullopt;
   const double left = seconds_ - elapsed;
+  if (sized_) window_.push_back(elapsed - last_elapsed_);
+  last_elapsed_ = elapsed;
   if (!sized_) {
     if (done == 3) mark_ = elapsed;
     if (done < 3 || !(done == 10 || elapsed > 0.1 * seconds_)) return std::nullopt;
@@ -21,14 +23,18 @@ std::optional<int64_t> TimeBudget::observe(int64_t step, int64_t done, double el
     sized_ = true;
     planned_ = step + std::max<int64_t>(1, static_cast<int64_t>(left / (per_step + eval_share)));
     next_check_ = 0.25;
-    check_elapsed_ = elapsed, check_done_ = done;
     return planned_;
   }
-  if (next_check_ > 0.75 || elapsed < next_check_ * seconds_ || done <= check_done_) return std::nullopt;
+  if (next_check_ > 0.75 || elapsed < next_check_ * seconds_ || window_.empty()) return std::nullopt;
   while (next_check_ <= 0.75 && elapsed >= next_check_ * seconds_) next_check_ += 0.25;
-  // The steps since the last sizing, with whatever validations and checkpoints fell among them.
-  const double per_step = (elapsed - check_elapsed_) / static_cast<double>(done - check_done_);
-  check_elapsed_ = elapsed, check_done_ = done;
+  // The median duration of the steps since the last sizing, plus validation's share: the speed the
+  // machine runs at now. A mean would count a pause (a stopped process, a checkpoint, a burst of
+  // other work) as slowness to come and shorten the run for good; the time it took is already
+  // gone from `left`.
+  std::nth_element(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(window_.size() / 2), window_.end());
+  const double eval_share = eval_every > 0 ? eval_seconds / static_cast<double>(eval_every) : 0.0;
+  const double per_step = window_[window_.size() / 2] + eval_share;
+  window_.clear();
   const int64_t total = step + std::max<int64_t>(1, static_cast<int64_t>(left / per_step));
   if (std::abs(static_cast<double>(total - planned_)) <= 0.03 * static_cast<double>(planned_)) return std::nullopt;
   planned_ = total;

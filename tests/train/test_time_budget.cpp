@@ -1,5 +1,6 @@
 // --time's schedule sizing (train/time_budget.h): sized once the step time is known, then
-// corrected at 25/50/75% of the budget when the machine's speed changed by more than 3%.
+// corrected at 25/50/75% of the budget when the machine's speed changed by more than 3%, by the
+// median step time (a pause is not a slowdown).
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -50,6 +51,16 @@ TEST(TimeBudget, ResizesWhenTheMachineSpeedsUp) {
   ASSERT_GE(p.size(), 2u);
   EXPECT_LT(p[0], 400);
   EXPECT_NEAR(static_cast<double>(p.back()), 800.0, 8.0);  // 100 steps in 30 s, then 70 s / 0.1 s
+}
+
+TEST(TimeBudget, APauseCostsItsOwnTimeAndNoMore) {
+  // 0.1 s per step, but one step at 30 s takes 20 s (the process was stopped): the budget then
+  // holds 800 steps, not fewer; the step time after the pause is still 0.1 s.
+  const auto p = plans([](int64_t step) { return step == 300 ? 20.0 : 0.1; });
+  ASSERT_GE(p.size(), 2u);
+  EXPECT_NEAR(static_cast<double>(p[0]), 1000.0, 2.0);
+  EXPECT_NEAR(static_cast<double>(p.back()), 800.0, 8.0);
+  for (int64_t total : p) EXPECT_GE(total, 790) << "never shortened below what the budget holds";
 }
 
 TEST(TimeBudget, ParsesDurations) {
