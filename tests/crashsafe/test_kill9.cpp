@@ -26,6 +26,7 @@
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/rag/index.h"
+#include "cornerstone/tokenize/tokenizer.h"
 #include "kill_harness.h"
 
 using namespace cornerstone;
@@ -348,6 +349,26 @@ TEST_F(CrashSafety, DatasetKilledLeavesTheOldOrTheNewSet) {
   rewrite_killed(
       "dataset", d("arith_ref/a"), d("arith_ref/b"), d("arith/out"), [&](const std::string& o) { return args("2", o); },
       [](const std::string& f) { EXPECT_TRUE(fs::exists(fs::path(f) / "test.answers.jsonl")); }, kill_seed(28));
+}
+
+// `tokenizer train` rewrites DIR/tokenizer.json in one atomic write: after any kill the folder holds
+// the old tokenizer or the new one, whole, and it loads.
+TEST_F(CrashSafety, TokenizerTrainKilledLeavesTheOldOrTheNewTokenizer) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(fetch_dataset("sotu") + "/data"))
+    if (e.path().extension() == ".txt") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  files.resize(4);
+  auto args = [&](const std::string& vocab, const std::string& o) {
+    std::vector<std::string> a{"tokenizer", "train", "--corpus"};
+    a.insert(a.end(), files.begin(), files.end());
+    for (const char* x : {"--vocab-size", vocab.c_str(), "--special", "<|endoftext|>", "--out", o.c_str()}) a.emplace_back(x);
+    return a;
+  };
+  ASSERT_EQ(spawn_cli(args("300", d("tok_ref/a"))).wait().exit_code, 0);
+  rewrite_killed(
+      "tokenizer train", d("tok_ref/a"), d("tok_ref/b"), d("tok/out"), [&](const std::string& o) { return args("420", o); },
+      [](const std::string& f) { EXPECT_GE(tokenize::Tokenizer::load(f + "/tokenizer.json").vocab_size(), 300); }, kill_seed(31));
 }
 
 // ---- export -------------------------------------------------------------------------------------
