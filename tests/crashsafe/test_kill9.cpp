@@ -17,9 +17,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "cli.h"
 #include "cornerstone/adapt/task_model.h"
+#include "cornerstone/data/images.h"
 #include "cornerstone/data/token_shards.h"
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/io/gguf.h"
@@ -369,6 +371,30 @@ TEST_F(CrashSafety, TokenizerTrainKilledLeavesTheOldOrTheNewTokenizer) {
   rewrite_killed(
       "tokenizer train", d("tok_ref/a"), d("tok_ref/b"), d("tok/out"), [&](const std::string& o) { return args("420", o); },
       [](const std::string& f) { EXPECT_GE(tokenize::Tokenizer::load(f + "/tokenizer.json").vocab_size(), 300); }, kill_seed(31));
+}
+
+// `prepare --images` rewrites a folder of image shards (train.images, test.images): after any kill
+// the folder is the old set or the new one, whole (never a new train shard beside an old test
+// shard: the first version of this test caught exactly that), and it opens.
+TEST_F(CrashSafety, PrepareImagesKilledLeavesTheOldOrTheNewShards) {
+  // The first 6,000 / 1,000 Fashion-MNIST images as IDX files (a write phase of ~0.1 s).
+  fs::create_directories(d("fashion_small"));
+  for (const auto& [split, prefix, n] : {std::tuple{"train", "train", 6000}, std::tuple{"test", "t10k", 1000}}) {
+    const data::ImageSet all = data::open_image_split("/usr/share/datasets/fashion-mnist", split);
+    auto be32 = [](uint32_t v) { return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)}; };
+    std::string images = std::string("\0\0\x08\x03", 4) + be32(n) + be32(28) + be32(28), labels = std::string("\0\0\x08\x01", 4) + be32(n);
+    images.append(reinterpret_cast<const char*>(all.pixels.data()), static_cast<size_t>(n) * 784);
+    for (int i = 0; i < n; ++i) labels.push_back(static_cast<char>(all.labels[static_cast<size_t>(i)]));
+    std::ofstream(d("fashion_small/" + std::string(prefix) + "-images-idx3-ubyte"), std::ios::binary) << images;
+    std::ofstream(d("fashion_small/" + std::string(prefix) + "-labels-idx1-ubyte"), std::ios::binary) << labels;
+  }
+  auto args = [&](const std::string& size, const std::string& o) {
+    return std::vector<std::string>{"prepare", "--images", d("fashion_small"), "--image-size", size, "--out", o};
+  };
+  ASSERT_EQ(spawn_cli(args("28", d("shards_ref/a"))).wait().exit_code, 0);
+  rewrite_killed(
+      "prepare --images", d("shards_ref/a"), d("shards_ref/b"), d("shards/out"), [&](const std::string& o) { return args("20", o); },
+      [](const std::string& f) { EXPECT_EQ(data::open_image_split(f, "test").size(), 1000); }, kill_seed(37));
 }
 
 // ---- export -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/data/images.h"
 #include "cornerstone/data/prepare.h"
+#include "cornerstone/io/staged_folder.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace {
@@ -20,7 +21,10 @@ void prepare_images(const std::string& source, const std::string& out, int64_t s
   using namespace cornerstone;
   const auto t0 = std::chrono::steady_clock::now();
   if (!fs::is_directory(source)) throw ValueError("--images '" + source + "' is not a folder of images (IDX files, <split>/<class>/ folders or <split>.jsonl)");
-  fs::create_directories(out);
+  // The shards (and tokenizer.json) go into a staging folder that replaces OUT in one rename: a
+  // reader sees the old set or the new one, never a new train shard beside an old test shard.
+  io::StagedFolder staged(out, io::StagedFolder::Existing::Replace,
+                          [](const std::string& n) { return n == "tokenizer.json" || n.ends_with(".images"); });
   const data::ImageShape shape{channels, size, size};
   std::vector<std::string> classes;  // the train split's, kept by the others
   int written = 0;
@@ -31,16 +35,17 @@ void prepare_images(const std::string& source, const std::string& out, int64_t s
       continue;
     const data::ImageSet set = data::open_image_split(source, split, shape, classes);
     if (classes.empty()) classes = set.classes;
-    const std::string path = (fs::path(out) / (std::string(split) + ".images")).string();
-    data::write_image_shard(set, path);
+    const std::string name = std::string(split) + ".images";
+    data::write_image_shard(set, (fs::path(staged.path()) / name).string());
     std::printf("%s: %lld images of %lld x %lld x %lld, %zu classes%s -> %s\n", split, static_cast<long long>(set.size()),
                 static_cast<long long>(set.channels), static_cast<long long>(set.height), static_cast<long long>(set.width),
-                set.classes.size(), set.captions.empty() ? "" : ", with captions", path.c_str());
+                set.classes.size(), set.captions.empty() ? "" : ", with captions", (fs::path(out) / name).c_str());
     ++written;
   }
   if (!written) throw ValueError("'" + source + "' has no train, val or test images");
   if (fs::exists(fs::path(source) / "tokenizer.json"))
-    fs::copy_file(fs::path(source) / "tokenizer.json", fs::path(out) / "tokenizer.json", fs::copy_options::overwrite_existing);
+    fs::copy_file(fs::path(source) / "tokenizer.json", fs::path(staged.path()) / "tokenizer.json", fs::copy_options::overwrite_existing);
+  staged.commit();
   std::printf("%d image shard(s) in %s, %.1f s\n", written, out.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
