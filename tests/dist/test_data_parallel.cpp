@@ -96,6 +96,17 @@ class DataParallel : public ::testing::Test {
     delete dir_;
   }
   static std::string d(const std::string& p) { return *dir_ + "/" + p; }
+  // Pretrains NAME8.json (batch 8) in one process and NAME4.json (batch 4) as 2 ranks on `data`,
+  // into NAME-one and NAME-two, and requires the same curve (at least `lines` metrics lines).
+  static void expect_two_ranks_match_one(const std::string& name, const std::string& data, size_t lines) {
+    auto r = run_cli("--threads 1 pretrain --config " + d(name + "8.json") + " --data " + data + " --out " + d(name + "-one"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d(name + "4.json") + " --data " + data + " --out " + d(name + "-two"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto one = metrics(d(name + "-one")), two = metrics(d(name + "-two"));
+    ASSERT_GE(one.size(), lines);
+    expect_same_curve(one, two);
+  }
   static std::string* dir_;
 };
 std::string* DataParallel::dir_ = nullptr;
@@ -237,13 +248,7 @@ TEST_F(DataParallel, MaskedLMTwoRanksMatchOneProcessOverEveryMaskedToken) {
       "model": {"arch": "bert", "context": 64, "n_layers": 2, "d_model": 64, "n_heads": 4, "d_ff": 256, "dropout": 0.0},
       "training": {"batch_size": )" << b << R"(, "steps": 16, "lr": 2e-3, "warmup_steps": 4, "eval_every": 8, "eval_batches": 2, "seed": 5},
       "masking": {"whole_word": true}})";
-  r = run_cli("--threads 1 pretrain --config " + d("bert8.json") + " --data " + d("bert-data") + " --out " + d("bert-one"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("bert4.json") + " --data " + d("bert-data") + " --out " + d("bert-two"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto a = metrics(d("bert-one")), b = metrics(d("bert-two"));
-  ASSERT_GE(a.size(), 16u);
-  expect_same_curve(a, b);
+  expect_two_ranks_match_one("bert", d("bert-data"), 16);
 }
 
 TEST_F(DataParallel, SftTwoRanksMatchOneProcessOverEveryResponseToken) {
@@ -314,15 +319,11 @@ TEST_F(DataParallel, ImageModelsTwoRanksMatchOneProcessAugmentationsIncluded) {
     std::ofstream(d(std::string("vit") + b + ".json")) << c;
   }
   const std::string fashion = "/usr/share/datasets/fashion-mnist";
-  auto r = run_cli("--threads 1 pretrain --config " + d("vit8.json") + " --data " + fashion + " --out " + d("vit-one"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("vit4.json") + " --data " + fashion + " --out " + d("vit-two"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  expect_same_curve(metrics(d("vit-one")), metrics(d("vit-two")));
+  expect_two_ranks_match_one("vit", fashion, 12);
 
   // CLIP: each process embeds its share and contrasts it with the whole batch's gathered
   // embeddings, so 2 x 4 pairs (captions drawn, augmentations included) train as 1 x 8.
-  r = run_cli("dataset emoji --out " + d("emoji") + " --size 16 --limit 40 --val-fraction 0.2 --test-fraction 0.2 --vocab-size 300");
+  auto r = run_cli("dataset emoji --out " + d("emoji") + " --size 16 --limit 40 --val-fraction 0.2 --test-fraction 0.2 --vocab-size 300");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string clip = R"({"model": {"arch": "clip", "image_size": 16, "vision_layers": 1, "vision_d_model": 16,
     "vision_heads": 2, "vision_d_ff": 32, "vocab_size": 300, "context": 24, "text_layers": 1, "text_d_model": 16, "text_heads": 2,
@@ -333,13 +334,7 @@ TEST_F(DataParallel, ImageModelsTwoRanksMatchOneProcessAugmentationsIncluded) {
     c.replace(c.find("BATCH"), 5, b);
     std::ofstream(d(std::string("clip") + b + ".json")) << c;
   }
-  r = run_cli("--threads 1 pretrain --config " + d("clip8.json") + " --data " + d("emoji") + " --out " + d("clip-one"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("clip4.json") + " --data " + d("emoji") + " --out " + d("clip-two"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto one = metrics(d("clip-one")), two = metrics(d("clip-two"));
-  ASSERT_GE(one.size(), 10u);
-  expect_same_curve(one, two);
+  expect_two_ranks_match_one("clip", d("emoji"), 10);
   // A global batch larger than the training pairs is refused, naming the sizes.
   std::string big = clip;
   big.replace(big.find("BATCH"), 5, "20");
