@@ -8,8 +8,6 @@
 #include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_type.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/dist/process_group.h"
-#include "cornerstone/ops/elementwise.h"
 
 namespace cornerstone::adapt {
 
@@ -129,16 +127,14 @@ data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {
 
 Tensor TaskObjective::loss(const data::Batch& batch, Rng* dropout_rng) {
   if (!step_started_) step_started_ = true, step_begin_ = std::chrono::steady_clock::now();
-  const BatchTensors b = from_batch(batch, m_.spec().task, train_);
-  Tensor loss = task_type(m_.spec().task).loss(m_, b, dropout_rng, &step_log_);
-  if (!token_weighted()) return loss;
-  // sft under data parallelism: this process's mean over its response tokens, weighted by its
-  // share of the global batch's response tokens; the processes' losses are then summed.
-  double tokens[1] = {0};
-  for (int32_t t : b.targets.contiguous().to_int_vector()) tokens[0] += t >= 0;
-  const double mine = tokens[0];
-  dist::ProcessGroup::world().all_reduce_sum(tokens, 1);
-  return ops::scale(loss, tokens[0] > 0 ? static_cast<float>(mine / tokens[0]) : 0.0f);
+  return task_type(m_.spec().task).loss(m_, from_batch(batch, m_.spec().task, train_), dropout_rng, &step_log_);
+}
+
+int64_t TaskObjective::loss_items(const data::Batch& batch) const {
+  if (m_.spec().task != Task::SFT) return -1;
+  int64_t n = 0;
+  for (int32_t t : batch.get(data::batch_keys::targets, "sft").contiguous().to_int_vector()) n += t >= 0;
+  return n;
 }
 
 train::Validation TaskObjective::validate(const train::ValidationRequest& request) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "cornerstone/core/allocator.h"
 #include "cornerstone/core/error.h"
@@ -44,23 +45,42 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
   const size_t persistent = alloc.stats().bytes_in_use;
   alloc.reset_peak();
   const int64_t micro = objective_.micro_batches(step, accumulation_);
-  // The gradient sync averages over processes; an objective whose processes each compute a part of
-  // one loss needs the parts summed instead, hence the factor of the world size.
-  const double parts = objective_.loss_sums_over_processes() ? static_cast<double>(sync_.shard().world) : 1.0;
-  const float grad_scale = static_cast<float>(parts) / static_cast<float>(micro);
-  double loss_sum = 0;
+  std::vector<data::Batch> batches;
+  {
+    profiler::Scope p("data: sample batch");
+    for (int64_t m = 0; m < micro; ++m) batches.push_back(objective_.sample(step, m));
+  }
+  // Each micro-batch's loss counts with weight w[m] in the step's; the gradient sync averages over
+  // processes, so weights that must add up over processes carry a factor of the world size.
+  const double world = static_cast<double>(sync_.shard().world);
+  std::vector<double> w(static_cast<size_t>(micro));
+  const bool by_items = objective_.loss_items(batches.front()) >= 0;
+  double parts = 1;  // per-row means: the logged loss is the processes' mean, or their sum (parts = world)
+  if (by_items) {
+    // Per-item means (tokens): each micro-batch by its share of the step's items on every process.
+    double local = 0;
+    for (int64_t m = 0; m < micro; ++m)
+      local += w[static_cast<size_t>(m)] = static_cast<double>(objective_.loss_items(batches[static_cast<size_t>(m)]));
+    const double total = sync_.mean(local) * world;
+    for (double& x : w) x = total > 0 ? x / total * world : 0.0;
+  } else {
+    // Per-row means: micro-batches alike; processes averaged, or summed when each holds a part of one loss.
+    parts = objective_.loss_sums_over_processes() ? world : 1.0;
+    for (double& x : w) x = parts / static_cast<double>(micro);
+  }
+  double loss_sum = 0;  // by items: sum_m w[m] loss[m]; else sum_m loss[m]
   for (int64_t m = 0; m < micro; ++m) {
-    const data::Batch b = [&] {
-      profiler::Scope p("data: sample batch");
-      return objective_.sample(step, m);
-    }();
+    const data::Batch& b = batches[static_cast<size_t>(m)];
     s.tokens += tokens_of(b);
     Tensor loss = objective_.loss(b, dropout_rng);
     s.activation_bytes = std::max(s.activation_bytes, alloc.stats().bytes_in_use - std::min(persistent, alloc.stats().bytes_in_use));
-    loss_sum += loss.item();
-    (grad_scale != 1.0f ? ops::scale(loss, grad_scale) : loss).backward();
+    const float wm = static_cast<float>(w[static_cast<size_t>(m)]);
+    loss_sum += by_items ? static_cast<double>(wm) * loss.item() : loss.item();
+    (wm != 1.0f ? ops::scale(loss, wm) : loss).backward();
   }
-  s.loss = sync_.mean(loss_sum / static_cast<double>(micro)) * parts;
+  // By items, sum_m w[m] loss[m] is world x this process's part of the step's mean; the parts add
+  // up to the processes' mean of it.
+  s.loss = by_items ? sync_.mean(loss_sum) : sync_.mean(loss_sum / static_cast<double>(micro)) * parts;
   if (!std::isfinite(s.loss))
     throw Error("training diverged: loss is " + std::to_string(s.loss) + " at step " + std::to_string(step) +
                 " (lower the learning rate; the last checkpoint is intact)");

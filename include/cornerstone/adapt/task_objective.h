@@ -52,17 +52,15 @@ class TaskObjective : public train::Objective {
   data::Batch eval_batch(int64_t i, int64_t num_batches) const override;
   train::Validation validate(const train::ValidationRequest& request) override;
   Tensor loss(const data::Batch& batch, Rng* dropout_rng) override;
-  // sft under data parallelism weighs each process's mean by its share of the global batch's
-  // response tokens (the processes hold different numbers), and the shares are summed: the mean
-  // over every response token, as one process with the whole batch computes it.
-  bool loss_sums_over_processes() const override { return token_weighted(); }
+  // sft's loss is a mean over response tokens, which micro-batches and processes hold in different
+  // numbers: it counts by them (the step's loss is the mean over every response token).
+  int64_t loss_items(const data::Batch& batch) const override;
   double flops_per_token() const override { return 0; }  // no MFU: frozen and LoRA backward passes skip most weight gradients
   std::string describe() const override;
   void annotate(int64_t step, nlohmann::json& line) const override;
   std::string progress_note(int64_t step) const override;
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  bool token_weighted() const { return o_.shard.world > 1 && m_.spec().task == Task::SFT; }
   // The last validation's report (adapt/task_type.h).
   const TaskReport& val_report() const { return report_; }
 

@@ -73,6 +73,12 @@ class Objective {
   virtual std::string progress_note(int64_t step) const { return ""; }
   // Mean loss of a batch (a (1,) tensor to back-propagate).
   virtual Tensor loss(const data::Batch& batch, Rng* dropout_rng) = 0;
+  // How many items loss() averages over in `batch`, for a loss whose batches hold different numbers
+  // of them (masked LM: masked tokens; sft: response tokens); -1 (the default): every batch
+  // weighs the same. TrainStep then weighs each micro-batch, and under data parallelism each
+  // process's, by its share of the step's items: the step's loss is the mean over all of them, as
+  // one batch of the step's every row would give.
+  virtual int64_t loss_items(const data::Batch& batch) const { return -1; }
   // Under data parallelism: false (the default) when loss() is the mean loss of this process's
   // rows, and the step's loss and gradients are the processes' means; true when loss() is this
   // process's part of one loss over the global batch (CLIP's, whose rows are contrasted with

@@ -1,16 +1,14 @@
 // masked_lm: BERT's masked language modelling (train/masked_lm.h), config section "masking".
 //
-// Data parallel: the processes' shares of a global batch mask different numbers of tokens, so each
-// process's loss is its masked tokens' summed cross-entropy over the global batch's masked-token
-// count (all-reduced), and the processes' losses and gradients are summed
-// (loss_sums_over_processes): the mean over every masked token of the global batch, exactly as one
-// process with the whole batch computes it. Validation likewise, one number on every process.
+// Batches mask different numbers of tokens, so the loss counts by masked tokens (loss_items): a
+// step's loss is the mean over every masked token of its micro-batches and, under data
+// parallelism, of every process's share, exactly as one batch of them all gives. Validation
+// likewise, one number on every process.
 #include <filesystem>
 #include <optional>
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/dist/process_group.h"
-#include "cornerstone/ops/elementwise.h"
 #include "cornerstone/train/masked_lm.h"
 #include "cornerstone/train/objective.h"
 #include "cornerstone/train/pretrain_config.h"
@@ -34,23 +32,22 @@ class MaskedLMObjective : public Objective {
   data::Batch sample(int64_t step, int64_t micro) const override { return sampler_.sample(step, micro); }
   bool has_validation() const override { return val_.has_value(); }
   data::Batch eval_batch(int64_t i, int64_t n) const override { return val_->eval_batch(i, n); }
-  Tensor loss(const data::Batch& b, Rng* dropout_rng) override {
-    if (world_ == 1) return mlm_.mlm_loss(b, dropout_rng);
-    double counts[1] = {static_cast<double>(masked_tokens(b))};
-    const double local = counts[0];
-    dist::ProcessGroup::world().all_reduce_sum(counts, 1);
-    // (A share without masked tokens has a loss of 0 and adds nothing.)
-    return ops::scale(mlm_.mlm_loss(b, dropout_rng), counts[0] > 0 ? static_cast<float>(local / counts[0]) : 0.0f);
-  }
-  bool loss_sums_over_processes() const override { return world_ > 1; }
+  Tensor loss(const data::Batch& b, Rng* dropout_rng) override { return mlm_.mlm_loss(b, dropout_rng); }
+  int64_t loss_items(const data::Batch& b) const override { return masked_tokens(b); }
   Validation validate(const ValidationRequest& request) override {
-    Validation v = Objective::validate(request);  // this process's shares of the batches' losses
-    if (world_ > 1) {
-      double total[1] = {v.primary};
-      dist::ProcessGroup::world().all_reduce_sum(total, 1);
-      v.primary = total[0];  // the same on every process (the loop's mean over them keeps it)
-      v.metrics = {{"val_loss", v.primary}};
+    if (world_ == 1) return Objective::validate(request);
+    // Each batch's mean over every process's masked tokens, then the mean over the batches.
+    double total = 0;
+    for (int64_t i = 0; i < request.batches; ++i) {
+      const data::Batch b = eval_batch(i, request.batches);
+      double sums[2] = {0, static_cast<double>(masked_tokens(b))};
+      sums[0] = loss(b, nullptr).item() * sums[1];
+      dist::ProcessGroup::world().all_reduce_sum(sums, 2);
+      total += sums[1] > 0 ? sums[0] / sums[1] : 0.0;
     }
+    Validation v;
+    v.primary = total / static_cast<double>(request.batches);  // the same on every process
+    v.metrics = {{"val_loss", v.primary}};
     return v;
   }
   double flops_per_token() const override { return flops_; }
