@@ -347,13 +347,7 @@ TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
 // sft's loss is a mean over response tokens, which the two halves of a batch hold in different
 // numbers: accumulated micro-batches count by their tokens, so 2 x 4 examples train as 8 do.
 TEST_F(Finetune, SftAccumulationCountsResponseTokens) {
-  std::string lines;
-  for (int i = 0; i < 64; ++i) {
-    std::string response = "the answer is " + std::to_string(i * 7);
-    for (int k = 0; k < (i * 5) % 9; ++k) response += " and more words follow here";
-    lines += nlohmann::json{{"prompt", "question number " + std::to_string(i)}, {"response", response}}.dump() + "\n";
-  }
-  std::ofstream(d("sft.jsonl")) << lines;
+  write_uneven_sft(d("sft.jsonl"), 64);
   const std::string common = "--threads 2 finetune --model " + d("base") + " --task sft --epochs 1 --max-length 96 --lr 1e-3 --train " +
                              d("sft.jsonl");
   auto r = run_cli(common + " --batch 8 --out " + d("sft8"));

@@ -254,13 +254,7 @@ TEST_F(DataParallel, MaskedLMTwoRanksMatchOneProcessOverEveryMaskedToken) {
 TEST_F(DataParallel, SftTwoRanksMatchOneProcessOverEveryResponseToken) {
   // Responses of very different lengths: the ranks' shares of a batch hold different numbers of
   // response tokens, and the loss is the mean over every one of them, as one process computes it.
-  std::string lines;
-  for (int i = 0; i < 64; ++i) {
-    std::string response = "the answer is " + std::to_string(i * 7);
-    for (int k = 0; k < (i * 5) % 9; ++k) response += " and more words follow here";
-    lines += nlohmann::json{{"prompt", "question number " + std::to_string(i)}, {"response", response}}.dump() + "\n";
-  }
-  std::ofstream(d("sft.jsonl")) << lines;
+  write_uneven_sft(d("sft.jsonl"), 64);
   const std::string common = " finetune --model " + d("one") + " --task sft --train " + d("sft.jsonl") + " --epochs 1 --max-length 64 --lr 1e-3";
   auto r = run_cli("--threads 1" + common + " --batch 8 --out " + d("sft-one"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

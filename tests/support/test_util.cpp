@@ -103,4 +103,14 @@ TinyDecoder save_tiny_decoder(const std::string& dir, const std::string& corpus,
   return ::testing::AssertionFailure() << "no error for: " << text;
 }
 
+void write_uneven_sft(const std::string& path, int n) {
+  std::string lines;
+  for (int i = 0; i < n; ++i) {
+    std::string response = "the answer is " + std::to_string(i * 7);
+    for (int k = 0; k < (i * 5) % 9; ++k) response += " and more words follow here";
+    lines += nlohmann::json{{"prompt", "question number " + std::to_string(i)}, {"response", response}}.dump() + "\n";
+  }
+  std::ofstream(path) << lines;
+}
+
 }  // namespace cornerstone::testing

@@ -59,4 +59,8 @@ struct TinyDecoder {
 };
 TinyDecoder save_tiny_decoder(const std::string& dir, const std::string& corpus, uint64_t seed, float init_std = 0.02f);
 
+// `n` sft examples ({"prompt", "response"} JSONL) whose responses differ a lot in length, so that
+// batches of them hold different numbers of response tokens; written to `path`.
+void write_uneven_sft(const std::string& path, int n);
+
 }  // namespace cornerstone::testing
