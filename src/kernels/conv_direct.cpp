@@ -190,27 +190,32 @@ void conv2d_direct_forward(const float* x, const float* w, const float* b, int64
 void conv2d_direct_backward(const float* dy, const float* x, const float* w, int64_t B, int64_t O, const Conv2dGeometry& g,
                             float* dx, bool accumulate, float* dw, float* db) {
   Primitives& p = primitives({B, g.C, g.H, g.W, O, g.kh, g.kw, g.stride, g.pad, db != nullptr}, true);
+  BackwardData& d = *p.bwd_data;
+  BackwardWeights& bw = *p.bwd_weights;
+  // dy in the backward-data primitive's layout, reordered once: the weight gradient reuses it when
+  // its primitive wants the same layout (the usual case).
+  const bool shared = bw.diff_dst.inner == d.diff_dst.inner;
+  Scratch dys = room(d.diff_dst);
+  const memory dym = dx || shared ? d.diff_dst.to_inner(dy, dys.as<void>()) : memory();
   if (dx) {
-    BackwardData& d = *p.bwd_data;
     const bool direct = d.diff_src.same() && !accumulate;  // the primitive writes dx itself
-    Scratch dys = room(d.diff_dst), ws = room(d.weights), dxs(direct ? 0 : d.diff_src.inner.get_size());
-    const memory dym = d.diff_dst.to_inner(dy, dys.as<void>()), wm = d.weights.to_inner(w, ws.as<void>());
+    Scratch ws = room(d.weights), dxs(direct ? 0 : d.diff_src.inner.get_size());
+    const memory wm = d.weights.to_inner(w, ws.as<void>());
     const memory dxm = direct ? memory(d.diff_src.plain, onednn_engine(), dx) : memory(d.diff_src.inner, onednn_engine(), dxs.as<void>());
     d.prim.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
     d.diff_src.to_plain(dxm, dx, accumulate);
   }
   if (dw || db) {
     // oneDNN writes the weight (and bias) gradient; both are added into the caller's.
-    BackwardWeights& bw = *p.bwd_weights;
-    Scratch xs = room(bw.src), dys = room(bw.diff_dst), dws = Scratch(bw.diff_weights.inner.get_size()),
-            dbs = Scratch(db ? bw.diff_bias.get_size() : 0);
-    const memory xm = bw.src.to_inner(x, xs.as<void>()), dym = bw.diff_dst.to_inner(dy, dys.as<void>());
+    Scratch xs = room(bw.src), dys_w(shared || bw.diff_dst.same() ? 0 : bw.diff_dst.inner.get_size()), dws(bw.diff_weights.inner.get_size()),
+        dbs(db ? bw.diff_bias.get_size() : 0);
+    const memory xm = bw.src.to_inner(x, xs.as<void>()), dyw = shared ? dym : bw.diff_dst.to_inner(dy, dys_w.as<void>());
     const memory dwm(bw.diff_weights.inner, onednn_engine(), dws.as<void>());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dyw}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
     if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(bw.diff_bias, onednn_engine(), dbs.as<void>()));
     bw.prim.execute(onednn_stream(), args);
-    onednn_stream().wait();
     if (dw) bw.diff_weights.to_plain(dwm, dw, true);
+    onednn_stream().wait();
     if (db)
       for (int64_t o = 0; o < O; ++o) db[o] += dbs.as<float>()[o];
   }

@@ -331,30 +331,36 @@ TEST_F(Finetune, InterruptedAndResumedEqualsAStraightRun) {
   EXPECT_NE(r.output.find("holds a finished fine-tune"), std::string::npos) << r.output;
 }
 
+namespace {
+
+// Runs `common` with --batch 2B and with --batch B --accum 2 into OUT-big and OUT-acc, and
+// requires the same `steps` steps (losses within 2e-5, gradient norms within 1e-4, relatively).
+void expect_accumulation_matches(const std::string& common, int batch, const std::string& out, size_t steps) {
+  auto r = run_cli(common + " --batch " + std::to_string(2 * batch) + " --out " + out + "-big");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(common + " --batch " + std::to_string(batch) + " --accum 2 --out " + out + "-acc");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_steps(out + "-big", out + "-acc", steps, 2e-5, 1e-4);
+}
+
+}  // namespace
+
 // Accumulating 2 micro-batches of 16 trains as batches of 32 do: the same examples per step (the
 // epoch's order is split, not redrawn), the mean loss of the two halves, the same updates.
 TEST_F(Finetune, GradientAccumulationEqualsTheLargerBatch) {
   head(d("train.jsonl"), d("train160.jsonl"), 160);
-  const std::string common = "--threads 2 finetune --model " + d("base") + " --task classify --epochs 2 --max-length 64 --lr 1e-3 --train " +
-                             d("train160.jsonl");
-  auto r = run_cli(common + " --batch 32 --out " + d("b32"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli(common + " --batch 16 --accum 2 --out " + d("b16x2"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  expect_same_steps(d("b32"), d("b16x2"), 10, 2e-5, 1e-4);
+  expect_accumulation_matches("--threads 2 finetune --model " + d("base") + " --task classify --epochs 2 --max-length 64 --lr 1e-3 --train " +
+                                  d("train160.jsonl"),
+                              16, d("b32"), 10);
 }
 
 // sft's loss is a mean over response tokens, which the two halves of a batch hold in different
 // numbers: accumulated micro-batches count by their tokens, so 2 x 4 examples train as 8 do.
 TEST_F(Finetune, SftAccumulationCountsResponseTokens) {
   write_uneven_sft(d("sft.jsonl"), 64);
-  const std::string common = "--threads 2 finetune --model " + d("base") + " --task sft --epochs 1 --max-length 96 --lr 1e-3 --train " +
-                             d("sft.jsonl");
-  auto r = run_cli(common + " --batch 8 --out " + d("sft8"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli(common + " --batch 4 --accum 2 --out " + d("sft4x2"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  expect_same_steps(d("sft8"), d("sft4x2"), 8, 2e-5, 1e-4);
+  expect_accumulation_matches("--threads 2 finetune --model " + d("base") + " --task sft --epochs 1 --max-length 96 --lr 1e-3 --train " +
+                                  d("sft.jsonl"),
+                              4, d("sft8"), 8);
 }
 
 // --time ends a run whose epochs would take far longer, with its schedule (warm-up included) sized
