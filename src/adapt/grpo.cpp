@@ -17,7 +17,7 @@ nlohmann::json GrpoOptions::to_json() const {
           {"reward", reward}, {"marker", marker}, {"reward_model", reward_model}};
 }
 
-GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& where) {
+GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& where, int64_t min_group) {
   GrpoOptions o;
   try {
     o.group = j.at("group").get<int64_t>();
@@ -27,7 +27,7 @@ GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& w
     o.reward = j.at("reward").get<std::string>();
     o.marker = j.at("marker").get<std::string>();
     o.reward_model = j.value("reward_model", std::string());  // absent in runs from before reward models
-    o.validate();
+    o.validate(min_group);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
   } catch (const ValueError& e) {
@@ -36,8 +36,10 @@ GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& w
   return o;
 }
 
-void GrpoOptions::validate() const {
-  if (group < 2) throw ValueError("--group must be at least 2 (advantages compare completions of one prompt), got " + std::to_string(group));
+void GrpoOptions::validate(int64_t min_group) const {
+  if (group < min_group)
+    throw ValueError("--group must be at least " + std::to_string(min_group) +
+                     (min_group > 1 ? " (advantages compare completions of one prompt)" : "") + ", got " + std::to_string(group));
   if (!(kl >= 0)) throw ValueError("--kl must be >= 0");
   if (max_new_tokens < 1) throw ValueError("--max-new-tokens must be positive");
   if (!(temperature > 0)) throw ValueError("--temperature must be positive (grpo samples)");
@@ -65,12 +67,13 @@ std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t g
 namespace {
 
 // `pattern` compiled to match a whole subject (anchored at both ends), UTF-8 with Unicode
-// properties; ValueError naming `where`, the offset and PCRE2's message when it does not compile.
+// properties (a subject that is not valid UTF-8 matches nothing: PCRE2 reports it as an error
+// rather than matching around the bad bytes); ValueError naming `where`, the offset and PCRE2's message when it does not compile.
 std::shared_ptr<pcre2_code> full_match_pattern(const std::string& pattern, const std::string& where) {
   int code = 0;
   PCRE2_SIZE at = 0;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                 PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_MATCH_INVALID_UTF, &code, &at, nullptr);
+                                 PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, nullptr);
   if (!re) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(code, message, sizeof message);

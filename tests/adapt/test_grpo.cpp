@@ -51,6 +51,11 @@ TEST(Grpo, RegexRewardMatchesTheWholeAnswer) {
   EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: 421", p, "Answer:"), 0.0f) << "a prefix is not a match";
   EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: x42", p, "Answer:"), 0.0f) << "nor a suffix";
   EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: été", "\\p{L}+", "Answer:"), 1.0f) << "UTF-8 with Unicode properties";
+  // Sampled bytes need not be UTF-8 (a byte-level model can split a character): such an answer
+  // matches nothing, rather than the pattern matching after the bad bytes.
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: 0\xffijkl", "[a-m].*", "Answer:"), 0.0f);
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: \xc3ijkl", "[a-m].*", "Answer:"), 0.0f);
+  EXPECT_EQ(adapt::verifiable_reward("regex", "Answer: ijkl\xff", "[a-m].*", "Answer:"), 0.0f);
   try {
     adapt::check_reward_answer("regex", "4(2", "data.jsonl:3");
     ADD_FAILURE() << "a pattern that does not compile is refused";

@@ -37,8 +37,10 @@ struct GrpoOptions {
   std::string reward_model;       // a reward-model folder whose score is the reward (replaces `reward`)
 
   nlohmann::json to_json() const;
-  static GrpoOptions from_json(const nlohmann::json& j, const std::string& where);
-  void validate() const;  // ValueError naming the option
+  static GrpoOptions from_json(const nlohmann::json& j, const std::string& where, int64_t min_group = 2);
+  // ValueError naming the option; `min_group`: the fewest completions per prompt the task can
+  // learn from (GRPO compares a group's completions: 2; PPO has a value baseline: 1).
+  void validate(int64_t min_group = 2) const;
 };
 
 // Rewards of B groups of `group` consecutive completions -> their advantages (above).
