@@ -114,6 +114,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
     const auto ckpt = finetune_checkpoint(o.out);
     if (!ckpt) throw ValueError("--resume: '" + o.out + "' has no checkpoint to resume from");
     check_resumable(*ckpt, o.to_json());
+    type.load_state(m, *ckpt);  // what the task keeps between steps (ppo: the rollout in use)
   }
 
   const bool full = m.spec().mode == AdaptMode::Full;
@@ -143,7 +144,9 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   Rng dropout(o.seed ^ 0xd0ull);
   LoraDropout lora_dropout(m.base(), &dropout);
   train::TrainingLoop loop(std::move(lc), train::LoopParts{objective, m.module(), m.module().trainable_parameters(),
-                                                           [&m](const std::string& dir) { m.save(dir); },
+                                                           [&m, &type](const std::string& dir) {
+                                                             m.save(dir, [&](const std::string& tmp) { type.save_state(m, tmp); });
+                                                           },
                                                            {},  // a resumed model was loaded from its checkpoint
                                                            dropout, {}, sync.get()});
   const train::TrainResult t = loop.run();

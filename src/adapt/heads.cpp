@@ -42,4 +42,17 @@ Tensor TokenClassifier::logits(const Tensor& ids, const Tensor& lengths, Rng* dr
   return ops::linear(base_->hidden_states(in, dropout_rng), weight_, bias_);
 }
 
+ValueHead::ValueHead(std::shared_ptr<models::PretrainedModel> base, uint64_t seed) : base_(std::move(base)) {
+  if (!base_->as<models::CausalLM>()) throw ValueError("a value head sits on a decoder; a " + base_->model_type() + " model is not one");
+  Rng rng(seed);
+  register_module("base", base_);
+  weight_ = register_parameter("v_head.summary.weight", Tensor::randn({1, base_->hidden_size()}, rng, base_->init_std()));
+  bias_ = register_parameter("v_head.summary.bias", Tensor::zeros({1}));
+}
+
+Tensor ValueHead::values(const Tensor& hidden) const {
+  const Shape out(hidden.shape().begin(), hidden.shape().end() - 1);
+  return ops::linear(hidden, weight_, bias_).view(out);
+}
+
 }  // namespace cornerstone::adapt

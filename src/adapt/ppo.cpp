@@ -45,6 +45,37 @@ float share_of_max(float a, float b) { return a > b ? 1.0f : a < b ? 0.0f : 0.5f
 
 }  // namespace
 
+nlohmann::json PpoOptions::to_json() const {
+  return {{"epochs", epochs}, {"clip", clip}, {"clip_value", clip_value}, {"vf_coef", vf_coef}, {"gamma", gamma}, {"lambda", lambda}};
+}
+
+PpoOptions PpoOptions::from_json(const nlohmann::json& j, const std::string& where) {
+  PpoOptions o;
+  try {
+    o.epochs = j.at("epochs").get<int64_t>();
+    o.clip = j.at("clip").get<float>();
+    o.clip_value = j.at("clip_value").get<float>();
+    o.vf_coef = j.at("vf_coef").get<float>();
+    o.gamma = j.at("gamma").get<float>();
+    o.lambda = j.at("lambda").get<float>();
+    o.validate();
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(where + ": " + e.what());
+  } catch (const ValueError& e) {
+    throw FormatError(where + ": " + e.what());
+  }
+  return o;
+}
+
+void PpoOptions::validate() const {
+  if (epochs < 1 || epochs > 64) throw ValueError("--ppo-epochs must be in [1, 64], got " + std::to_string(epochs));
+  if (!(clip > 0)) throw ValueError("--cliprange must be positive");
+  if (!(clip_value > 0)) throw ValueError("--cliprange-value must be positive");
+  if (!(vf_coef >= 0)) throw ValueError("--vf-coef must be >= 0");
+  if (!(gamma > 0 && gamma <= 1)) throw ValueError("--gamma must be in (0, 1]");
+  if (!(lambda >= 0 && lambda <= 1)) throw ValueError("--lam must be in [0, 1]");
+}
+
 std::vector<float> ppo_token_rewards(const std::vector<float>& logp, const std::vector<float>& ref_logp, float score, float kl) {
   if (logp.size() != ref_logp.size() || logp.empty())
     throw ShapeError("ppo_token_rewards: " + std::to_string(logp.size()) + " policy and " + std::to_string(ref_logp.size()) +

@@ -178,7 +178,7 @@ BatchTensors make_batch(const std::vector<Encoded>& data, const std::vector<size
     b.positive_targets = target_matrix(rejected, b.positive.ids.size(1));
     b.ref_chosen = Tensor::from_data({B}, rc);
     b.ref_rejected = Tensor::from_data({B}, rr);
-  } else if (task == Task::GRPO) {
+  } else if (task == Task::GRPO || task == Task::PPO) {
     // the prompts (input) and the examples themselves: completions are sampled in the loss
   } else if (task == Task::Tag || task == Task::SFT) {
     std::vector<int32_t> t(static_cast<size_t>(B * T), -1);

@@ -57,7 +57,8 @@ nlohmann::json TaskSpec::to_json() const {
   if (from_scratch) j["from_scratch"] = true;
   if (task_info(task).language_model) j["chat_template"] = chat_template, j["packing"] = packing;
   if (task == Task::DPO) j["beta"] = beta, j["dpo_loss"] = dpo_loss;
-  if (task == Task::GRPO) j["grpo"] = grpo.to_json();
+  if (task == Task::GRPO || task == Task::PPO) j["grpo"] = grpo.to_json();
+  if (task == Task::PPO) j["ppo"] = ppo.to_json();
   return j;
 }
 
@@ -86,7 +87,8 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.packing = j.value("packing", false);
     s.beta = j.value("beta", 0.1f);
     s.dpo_loss = j.value("dpo_loss", "sigmoid");
-    if (j.contains("grpo")) s.grpo = GrpoOptions::from_json(j.at("grpo"), where + ".grpo");
+    if (j.contains("grpo")) s.grpo = GrpoOptions::from_json(j.at("grpo"), where + ".grpo", s.task == Task::PPO ? 1 : 2);
+    if (j.contains("ppo")) s.ppo = PpoOptions::from_json(j.at("ppo"), where + ".ppo");
     if (task_info(s.task).language_model) tokenize::chat_template(s.chat_template);  // a known name
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
@@ -99,6 +101,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
 nn::Module& TaskModel::module() const {
   if (classifier_) return *classifier_;
   if (tagger_) return *tagger_;
+  if (value_head_) return *value_head_;
   return *base_;
 }
 
@@ -109,6 +112,7 @@ void TaskModel::build(uint64_t seed, bool attach_lora) {
   if (task_info(spec_.task).head_outputs > 0)
     classifier_ = std::make_shared<SequenceClassifier>(base_, task_info(spec_.task).head_outputs, seed, spec_.pooling);
   if (spec_.task == Task::Tag) tagger_ = std::make_shared<TokenClassifier>(base_, n, seed);
+  if (spec_.task == Task::PPO) value_head_ = std::make_shared<ValueHead>(base_, seed ^ 0x7a1ull);
   if (spec_.mode == AdaptMode::Frozen) base_->set_requires_grad(false);
   if (spec_.mode == AdaptMode::LoRA && attach_lora) apply_lora(*base_, spec_.lora, seed ^ 0x10aull);
   // BERT's pooler is part of its classification head here: masked-LM pretraining never trains it.
@@ -152,6 +156,7 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
       if (spec.packing) throw ValueError("--packing is for sft: dpo scores each response alone");
     }
     if (spec.task == Task::GRPO) spec.grpo.validate();
+    if (spec.task == Task::PPO) spec.grpo.validate(1), spec.ppo.validate();
     m.spec_.chat_template = spec.chat_template.empty() ? tokenize::chat_template_for(spec.base, tok).name
                                                        : tokenize::chat_template(spec.chat_template).name;
   }
@@ -177,7 +182,8 @@ TaskModel TaskModel::load(const std::string& dir) {
   const bool lora = m.spec_.mode == AdaptMode::LoRA;
   // LoRA: the base it was tuned from (a folder or a GGUF file); full / frozen: the folder itself.
   m.base_ = lora ? interop::open_pretrained(m.spec_.base).model
-                 : std::shared_ptr<models::PretrainedModel>(models::load_model(dir, {"score.weight", "classifier.weight", "classifier.bias"}));
+                 : std::shared_ptr<models::PretrainedModel>(models::load_model(dir, {"score.weight", "classifier.weight", "classifier.bias",
+                                                                                              "v_head.summary.weight", "v_head.summary.bias"}));
   m.format_.emplace(tokenize::Tokenizer::load((fs::path(dir) / "tokenizer.json").string()), m.base_->text_framing(), m.spec_.max_length);
   m.build(0, /*attach_lora=*/false);
   if (lora) {
@@ -208,7 +214,7 @@ TaskModel TaskModel::load(const std::string& dir) {
 
 std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  if (classifier_ || tagger_)
+  if (classifier_ || tagger_ || value_head_)
     for (const auto& [name, p] : module().named_parameters())
       if (!is_base_parameter(name)) out.emplace_back(name, p.detach());
   if (reads_feature_head() && spec_.mode != AdaptMode::Full)
@@ -216,7 +222,7 @@ std::vector<std::pair<std::string, Tensor>> TaskModel::head_tensors() const {
   return out;
 }
 
-void TaskModel::save(const std::string& dir) const {
+void TaskModel::save(const std::string& dir, const std::function<void(const std::string&)>& extra) const {
   const fs::path final_dir(dir), tmp = fs::path(dir + ".tmp." + std::to_string(getpid()));
   io::remove_stale_temporaries(final_dir.parent_path().string(), final_dir.filename().string() + ".tmp.", ".tmp.");
   fs::remove_all(tmp);
@@ -244,6 +250,7 @@ void TaskModel::save(const std::string& dir) const {
   }
   tokenizer().save((tmp / "tokenizer.json").string());
   io::write_file_atomic((tmp / "task.json").string(), spec_.to_json().dump(2) + "\n");
+  if (extra) extra(tmp.string());
   io::replace_folder(tmp.string(), final_dir.string());  // an existing folder is exchanged, never half-replaced
 }
 

@@ -17,7 +17,7 @@ constexpr std::string_view kPositive = "positive.";
 
 // A task batch as the engine carries it: the input's ids / lengths / segments, "labels" (B) for
 // classification or "targets" (B, T) per token, and a contrastive batch's documents under "positive.".
-constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected", kIndex = "index";
+constexpr std::string_view kRefChosen = "ref_chosen", kRefRejected = "ref_rejected", kIndex = "index", kWhere = "where";
 
 data::Batch to_batch(const BatchTensors& t, Task task) {
   data::Batch b = t.input.batch();
@@ -31,7 +31,7 @@ data::Batch to_batch(const BatchTensors& t, Task task) {
     b.set(std::string(kPositive) + std::string(data::batch_keys::targets),
           t.positive_targets.view({t.positive.ids.size(0), t.positive.ids.size(1)}));
     b.set(kRefChosen, t.ref_chosen).set(kRefRejected, t.ref_rejected);
-  } else if (task_info(task).paired || task == Task::GRPO) {
+  } else if (task_info(task).paired || task == Task::GRPO || task == Task::PPO) {
     // contrastive, reward: the two sides are all (positive.* above); grpo: the prompts (and the index)
   } else if (task == Task::Classify) {
     b.set(data::batch_keys::labels, t.targets);
@@ -54,6 +54,10 @@ BatchTensors from_batch(const data::Batch& b, Task task, const std::vector<Encod
   BatchTensors t;
   t.input = padded(b);
   t.index = b.get(kIndex, task_name(task));
+  if (b.has(kWhere)) {
+    const std::vector<int32_t> w = b[kWhere].to_int_vector();
+    t.batch_number = w[0], t.update = w[1], t.micro = w[2];
+  }
   for (int32_t i : t.index.to_int_vector()) t.examples.push_back(&data.at(static_cast<size_t>(i)));
   if (task_info(task).paired) t.positive = padded(b.sub(kPositive));
   if (task == Task::DPO) {
@@ -63,7 +67,7 @@ BatchTensors from_batch(const data::Batch& b, Task task, const std::vector<Encod
     t.positive_targets = r.view({r.numel()});
     t.ref_chosen = b.get(kRefChosen, "dpo");
     t.ref_rejected = b.get(kRefRejected, "dpo");
-  } else if (task_info(task).paired || task == Task::GRPO) {
+  } else if (task_info(task).paired || task == Task::GRPO || task == Task::PPO) {
     // contrastive, reward: the two sides are all; grpo: the prompts, and the examples by index
   } else if (task == Task::Classify) {
     t.targets = b.get(data::batch_keys::labels, "classify");
@@ -81,7 +85,8 @@ TaskObjective::TaskObjective(TaskModel& model, std::vector<Encoded> train, const
   if (o_.batch_size <= 0 || o_.accumulation <= 0) throw ValueError("finetune: the batch size and the accumulation must be positive");
   if (train_.empty()) throw ValueError("finetune: no training examples");
   const int64_t per_step = o_.batch_size * o_.accumulation * o_.shard.world;
-  steps_per_epoch_ = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
+  updates_ = task_type(m_.spec().task).updates_per_batch(m_);
+  steps_per_epoch_ = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step * updates_;
   if (has_val_) val_ = task_type(m_.spec().task).read_eval(m_, val_path, o_.batch_size);  // read and checked before training starts
 }
 
@@ -98,7 +103,7 @@ const std::vector<size_t>& TaskObjective::order(int64_t epoch) const {
 }
 
 int64_t TaskObjective::first_position(int64_t step, int64_t micro) const {
-  const int64_t k = step % steps_per_epoch_;
+  const int64_t k = step % steps_per_epoch_ / updates_;  // the batch within the epoch
   return (k * o_.accumulation + micro) * o_.batch_size * o_.shard.world;
 }
 
@@ -117,8 +122,12 @@ data::Batch TaskObjective::sample(int64_t step, int64_t micro) const {
   int64_t begin = first_position(step, micro) + o_.shard.first_row(o_.batch_size);
   int64_t end = std::min(n, begin + o_.batch_size);
   if (begin >= n) begin = n - 1, end = n;
-  return to_batch(make_batch(train_, ord, static_cast<size_t>(begin), static_cast<size_t>(end), m_.spec().task, m_.spec().max_length),
-                  m_.spec().task);
+  data::Batch b = to_batch(make_batch(train_, ord, static_cast<size_t>(begin), static_cast<size_t>(end), m_.spec().task, m_.spec().max_length),
+                           m_.spec().task);
+  if (updates_ > 1)
+    b.set(kWhere, Tensor::from_data({3}, std::vector<int32_t>{static_cast<int32_t>(step / updates_), static_cast<int32_t>(step % updates_),
+                                                              static_cast<int32_t>(micro)}));
+  return b;
 }
 
 data::Batch TaskObjective::eval_batch(int64_t, int64_t) const {

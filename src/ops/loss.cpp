@@ -69,6 +69,30 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   return out;
 }
 
+Tensor token_cross_entropy(const Tensor& logits, const Tensor& targets) {
+  profiler::Scope profile("token_cross_entropy");
+  check_dtype(logits, DType::F32, "token_cross_entropy", "logits");
+  check_dtype(targets, DType::I32, "token_cross_entropy", "targets");
+  check_ndim(logits, 2, "token_cross_entropy", "logits");
+  check_ndim(targets, 1, "token_cross_entropy", "targets");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  if (targets.size(0) != N)
+    throw ShapeError("token_cross_entropy: logits " + logits.shape().str() + " vs targets " + targets.shape().str());
+  const Tensor lc = logits.contiguous(), tc = targets.contiguous();
+  count_valid_targets(tc, V, "token_cross_entropy");
+  Tensor losses = Tensor::empty({N}), lse = Tensor::empty({N});
+  kernels::cross_entropy_forward(lc.data<float>(), tc.data<int32_t>(), N, V, losses.data<float>(), lse.data<float>());
+  if (autograd::needs_grad({logits})) {
+    autograd::record("token_cross_entropy", {logits}, losses, [lc, tc, lse, N, V](const Tensor& g, autograd::GradSink& sink) {
+      const Tensor dloss = g.contiguous();
+      auto dl = sink.buffer(0);
+      kernels::cross_entropy_backward(lc.data<float>(), lse.data<float>(), tc.data<int32_t>(), dloss.data<float>(), N, V,
+                                      dl.data(), !dl.fresh);
+    });
+  }
+  return losses;
+}
+
 Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& bias, const Tensor& targets) {
   profiler::Scope profile("lm_head_cross_entropy");
   const char* op = "lm_head_cross_entropy";

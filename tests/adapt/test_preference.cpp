@@ -2,11 +2,13 @@
 // IPO) against PyTorch reference code (TRL's formulas) and finite differences; preference files
 // checked line by line; `finetune --task reward` and `--task dpo` through the CLI on a tiny model:
 // the loss falls, the logs carry the pairs' metrics, the folders evaluate and reload; dpo and grpo
-// runs interrupted by SIGINT resume to the losses of straight runs.
+// runs interrupted by SIGINT resume to the losses of straight runs, and so does a ppo run stopped
+// inside a rollout (its checkpoint carries the rollout).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include "cornerstone/adapt/finetune.h"
 #include "cornerstone/adapt/preference.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/io/atomic_file.h"
@@ -165,21 +167,38 @@ TEST(Preference, RewardAndDpoFineTuneThroughTheCli) {
 // An interrupted dpo run (full fine-tuning: its reference must come from the base, not from the
 // checkpoint's weights) and grpo run (sampling seeds from the checkpointed generator) resume to
 // exactly the losses of straight runs.
-TEST(Preference, InterruptedDpoAndGrpoResumeExactly) {
+TEST(Preference, InterruptedDpoGrpoAndPpoResumeExactly) {
   const std::string dir = fresh_temp_dir("pref_resume");
   const std::string base = tiny_setup(dir);
   const std::string dpo = "--threads 1 finetune --model " + base + " --task dpo --beta 0.5 --epochs 2 --batch 8 --lr 3e-3 --train " + dir +
                           "/data/train.pairs.jsonl --out ";
   const std::string grpo = "--threads 1 finetune --model " + base + " --task grpo --group 4 --max-new-tokens 6 --epochs 1 --batch 8 --train " +
                            dir + "/data/train.answers.jsonl --out ";
-  for (const auto& [name, common] : {std::pair{std::string("dpo"), dpo}, std::pair{std::string("grpo"), grpo}}) {
+  // ppo: two steps per rollout; interrupted after an odd step, the resumed run's next step trains on
+  // the rollout the checkpoint carries.
+  const std::string ppo = "--threads 1 finetune --model " + base + " --task ppo --group 2 --ppo-epochs 2 --max-new-tokens 24 --epochs 1 "
+                          "--batch 8 --lr 3e-3 --train " + dir + "/data/train.answers.jsonl --out ";
+  for (const auto& [name, common] : {std::pair{std::string("dpo"), dpo}, std::pair{std::string("grpo"), grpo}, std::pair{std::string("ppo"), ppo}}) {
     SCOPED_TRACE(name);
     const std::string straight = dir + "/" + name + "-straight", resumed = dir + "/" + name + "-resumed";
     auto r = run_cli(common + straight);
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    const auto stopped = run_cli_interrupting(common + resumed, [&] { return count_lines(resumed + "/metrics.jsonl") >= 3; });
+    // ppo: the signal comes while step 3 (the second rollout's sampling) runs, so the checkpoint
+    // falls inside a batch; a signal that comes late (a slow poll) is retried.
+    InterruptedCliResult stopped;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      fs::remove_all(resumed);
+      stopped = run_cli_interrupting(common + resumed, [&] { return count_lines(resumed + "/metrics.jsonl") >= (name == "ppo" ? 2 : 3); });
+      if (name != "ppo" || stopped.stopped_at % 2 == 1) break;
+    }
     ASSERT_TRUE(stopped.signalled) << stopped.output;
     ASSERT_GT(stopped.stopped_at, 0) << stopped.output;
+    if (name == "ppo") {
+      ASSERT_EQ(stopped.stopped_at % 2, 1) << stopped.output;
+      const auto ckpt = adapt::finetune_checkpoint(resumed);
+      ASSERT_TRUE(ckpt.has_value());
+      EXPECT_TRUE(fs::exists(*ckpt + "/ppo_rollout.json"));
+    }
     r = run_cli(common + resumed + " --resume");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto losses = [](const std::string& out) {

@@ -94,6 +94,21 @@ TEST(OpsLoss, CrossEntropyWithIgnoredRows) {
   EXPECT_THROW(ops::cross_entropy(random_tensor({2, 5}, 1), Tensor::from_data({2}, std::vector<int32_t>{1, 5})), ValueError);
 }
 
+TEST(OpsLoss, TokenCrossEntropyIsEachRowsLossWithItsOwnGradient) {
+  OpCase c;
+  c.oracle_op = "token_cross_entropy";
+  c.inputs = {random_tensor({9, 53}, 18, -3, 3), ids({9}, 53, 19, true)};
+  c.grad = {true, false};
+  c.run = [](const std::vector<Tensor>& in) { return ops::token_cross_entropy(in[0], in[1]); };
+  check_op(c);
+  const Tensor one = ops::token_cross_entropy(Tensor::from_data({2, 3}, std::vector<float>{0, 0, 0, 1, 2, 3}),
+                                              Tensor::from_data({2}, std::vector<int32_t>{-1, 2}));
+  EXPECT_EQ(one.shape(), Shape({2}));
+  EXPECT_EQ(one.to_vector()[0], 0.0f) << "an ignored row";
+  EXPECT_NEAR(one.to_vector()[1], std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3.0, 1e-6);
+  EXPECT_THROW(ops::token_cross_entropy(random_tensor({2, 5}, 1), Tensor::from_data({2}, std::vector<int32_t>{1, 5})), ValueError);
+}
+
 TEST(OpsLoss, FusedLmHeadMatchesLinearPlusCrossEntropy) {
   for (bool bias : {false, true}) {
     OpCase c;

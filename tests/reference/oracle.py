@@ -371,6 +371,7 @@ OPS = {
     "swiglu": lambda x, a: F.silu(x[0].chunk(2, dim=-1)[0]) * x[0].chunk(2, dim=-1)[1],
     "softmax": lambda x, a: x[0].softmax(dim=-1),
     "cross_entropy": lambda x, a: F.cross_entropy(x[0], targets_of(x[1])).reshape(1),
+    "token_cross_entropy": lambda x, a: F.cross_entropy(x[0], targets_of(x[1]), reduction="none"),
     "lm_head_cross_entropy": lambda x, a: lm_head_ce(x[0], x[1], x[2] if a.get("bias") else None, x[-1]),
     "embedding": lambda x, a: F.embedding(x[1].long(), x[0]),
     "attention": lambda x, a: attention_from_qkv(x[0], a),

@@ -35,7 +35,7 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--marker", h.marker, "--tasks: the answer is the text after this marker's last occurrence")->capture_default_str();
   cmd->add_option("--task", task, "Check that the model was fine-tuned for this task (classify | tag | contrastive | sft | reward | dpo | grpo), or "
                                   "retrieval: score an --index on JSONL {\"query\", \"relevant\": [paths]}")
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "reward", "dpo", "grpo", "retrieval"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "reward", "dpo", "grpo", "ppo", "retrieval"}));
   cmd->add_option("--index", index, "Retrieval: the index folder (`cornerstone index build`)");
   cmd->add_option("--rerank", rerank, "Retrieval: also score each mode with this cross-encoder reranking its candidates");
   cmd->add_option("--mode", modes, "Retrieval: search modes to score (default: dense bm25 hybrid)")->check(CLI::IsMember({"dense", "bm25", "hybrid"}));

@@ -33,7 +33,7 @@ double peak_rss_mb() {
 void add_finetune(CLI::App& app) {
   using namespace cornerstone;
   auto* cmd = app.add_subcommand("finetune", "Adapt a pretrained model: classify, tag, contrastive embeddings, sft instruction tuning, "
-                                 "reward models, dpo, grpo (full, frozen base + head, or LoRA)");
+                                 "reward models, dpo, grpo, ppo (full, frozen base + head, or LoRA)");
   static std::string model, task, train_path, val_path, labels_path, out, base_precision = "f32", pooling, chat_template, time_limit;
   static float temperature = 0.05f;
   static bool from_scratch = false, packing = false;
@@ -47,23 +47,30 @@ void add_finetune(CLI::App& app) {
                   "pairs made from {\"query\", \"positive\", \"negative\"} lines, for `search --rerank`) | reward (a scalar "
                   "head trained on {\"prompt\", \"chosen\", \"rejected\"} pairs, Bradley-Terry) | dpo (direct preference "
                   "optimisation of a decoder on the same pairs) | grpo (reinforcement learning of a decoder from a verifiable reward on "
-                  "{\"prompt\", \"answer\"} lines)")
+                  "{\"prompt\", \"answer\"} lines) | ppo (the same problems, PPO with a value head and GAE)")
       ->required()
-      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank", "reward", "dpo", "grpo"}));
+      ->check(CLI::IsMember({"classify", "tag", "contrastive", "sft", "rerank", "reward", "dpo", "grpo", "ppo"}));
   static adapt::GrpoOptions grpo;
-  cmd->add_option("--group", grpo.group, "grpo: completions sampled per prompt")->capture_default_str();
-  cmd->add_option("--kl", grpo.kl, "grpo: KL penalty to the reference (the starting model)")->capture_default_str();
-  cmd->add_option("--max-new-tokens", grpo.max_new_tokens, "grpo: tokens per sampled completion")->capture_default_str();
-  cmd->add_option("--sample-temperature", grpo.temperature, "grpo: sampling temperature of the completions")->capture_default_str();
+  cmd->add_option("--group", grpo.group, "grpo, ppo: completions sampled per prompt")->capture_default_str();
+  cmd->add_option("--kl", grpo.kl, "grpo, ppo: KL penalty to the reference (the starting model); ppo: per token")->capture_default_str();
+  cmd->add_option("--max-new-tokens", grpo.max_new_tokens, "grpo, ppo: tokens per sampled completion")->capture_default_str();
+  cmd->add_option("--sample-temperature", grpo.temperature, "grpo, ppo: sampling temperature of the completions")->capture_default_str();
   cmd->add_option("--reward", grpo.reward,
-                  "grpo: the verifiable reward: exact-match (the answer after --marker equals \"answer\") or regex (it matches "
+                  "grpo, ppo: the verifiable reward: exact-match (the answer after --marker equals \"answer\") or regex (it matches "
                   "\"answer\" read as a PCRE2 pattern, in full)")
       ->check(CLI::IsMember(adapt::verifiable_reward_names()))
       ->capture_default_str();
   cmd->add_option("--reward-model", grpo.reward_model,
-                  "grpo: a `finetune --task reward` folder whose score of (prompt, completion) is the training reward instead of "
+                  "grpo, ppo: a `finetune --task reward` folder whose score of (prompt, completion) is the training reward instead of "
                   "--reward (validation still scores the answers with --reward)");
-  cmd->add_option("--marker", grpo.marker, "grpo: the answer follows this marker's last occurrence")->capture_default_str();
+  cmd->add_option("--marker", grpo.marker, "grpo, ppo: the answer follows this marker's last occurrence")->capture_default_str();
+  static adapt::PpoOptions ppo;
+  cmd->add_option("--ppo-epochs", ppo.epochs, "ppo: optimizer steps on each rollout (each counts as a step)")->capture_default_str();
+  cmd->add_option("--cliprange", ppo.clip, "ppo: the policy ratio's clip range")->capture_default_str();
+  cmd->add_option("--cliprange-value", ppo.clip_value, "ppo: the value's clip range around the rollout's")->capture_default_str();
+  cmd->add_option("--vf-coef", ppo.vf_coef, "ppo: weight of the value loss")->capture_default_str();
+  cmd->add_option("--gamma", ppo.gamma, "ppo: discount of later rewards")->capture_default_str();
+  cmd->add_option("--lam", ppo.lambda, "ppo: GAE's lambda")->capture_default_str();
   static float beta = 0.1f;
   static std::string dpo_loss = "sigmoid";
   cmd->add_option("--beta", beta, "dpo: how strongly the policy is held to the reference (the implicit reward's scale)")->capture_default_str();
@@ -160,12 +167,13 @@ void add_finetune(CLI::App& app) {
     spec.beta = beta;
     spec.dpo_loss = dpo_loss;
     spec.grpo = grpo;
+    spec.ppo = ppo;
     spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);
     spec.temperature = temperature;
     spec.from_scratch = from_scratch;
     spec.chat_template = chat_template;
     spec.packing = packing;
-    if (!adapt::task_info(spec.task).language_model && !chat_template.empty()) throw ValueError("--chat-template is for --task sft and dpo");
+    if (!adapt::task_info(spec.task).language_model && !chat_template.empty()) throw ValueError("--chat-template is for --task sft, dpo, grpo and ppo");
     if (spec.task != adapt::Task::SFT && packing) throw ValueError("--packing is for --task sft");
     spec.mode = lora_rank > 0 ? adapt::AdaptMode::LoRA : freeze_base ? adapt::AdaptMode::Frozen : adapt::AdaptMode::Full;
     if (lora_rank > 0) {

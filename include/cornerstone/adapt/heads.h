@@ -9,6 +9,8 @@
 //                             read; transformers' *ForSequenceClassification has no such option)
 //   token classification      classifier.weight (tags, C) + classifier.bias on every token's state
 //                             (GPT2ForTokenClassification, BertForTokenClassification)
+//   value (PPO)               v_head.summary.weight (1, C) + v_head.summary.bias on every token's
+//                             state of a decoder (TRL's AutoModelForCausalLMWithValueHead)
 //
 // Sequences in a batch are right-padded with their real lengths given: a decoder's causal mask
 // keeps padding away from real tokens by itself, an encoder masks padded keys (models/bert.h).
@@ -48,6 +50,19 @@ class TokenClassifier : public nn::Module {
   TokenClassifier(std::shared_ptr<models::PretrainedModel> base, int64_t num_tags, uint64_t seed);
   // ids (B, T), lengths (B) -> logits (B, T, tags).
   Tensor logits(const Tensor& ids, const Tensor& lengths, Rng* dropout_rng = nullptr) const;
+  models::PretrainedModel& base() const { return *base_; }
+
+ private:
+  std::shared_ptr<models::PretrainedModel> base_;
+  Tensor weight_, bias_;
+};
+
+// A causal LM with a value head on the same trunk: the policy and the critic of PPO.
+class ValueHead : public nn::Module {
+ public:
+  ValueHead(std::shared_ptr<models::PretrainedModel> base, uint64_t seed);
+  // Final hidden states (..., C) -> values (...).
+  Tensor values(const Tensor& hidden) const;
   models::PretrainedModel& base() const { return *base_; }
 
  private:

@@ -12,15 +12,37 @@
 //                  0.5 mean_t max((V_t - R_t)^2, (V'_t - R_t)^2)
 //   loss           policy loss + vf_coef x value loss
 //
-// `finetune --task ppo` is not built yet: these are its loss and advantage estimation, tested
-// against PyTorch (tests/adapt/test_ppo.cpp).
+// `finetune --task ppo` (src/adapt/tasks/ppo.cpp) trains the policy and a value head
+// (v_head.summary, TRL's AutoModelForCausalLMWithValueHead) on one trunk. A rollout (completions
+// of a batch's prompts sampled from the policy, scored, with the old log-probabilities, values,
+// reference log-probabilities, advantages and returns) is reused for `epochs` optimizer steps, as
+// TRL's ppo_epochs with one mini-batch per batch. The sampling and the reward are GRPO's
+// (adapt/grpo.h: the group is the completions per prompt, the KL coefficient the per-token
+// penalty's). The losses and advantage estimation here are tested against PyTorch
+// (tests/adapt/test_ppo.cpp).
 #pragma once
 
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
 
 namespace cornerstone::adapt {
+
+struct PpoOptions {
+  int64_t epochs = 4;          // optimizer steps per rollout (TRL's ppo_epochs)
+  float clip = 0.2f;           // policy ratio clip range (cliprange)
+  float clip_value = 0.2f;     // value clip range (cliprange_value)
+  float vf_coef = 0.1f;        // the value loss's weight
+  float gamma = 1.0f;          // discount
+  float lambda = 0.95f;        // GAE's lambda (lam)
+
+  nlohmann::json to_json() const;
+  static PpoOptions from_json(const nlohmann::json& j, const std::string& where);
+  void validate() const;  // ValueError naming the option
+};
 
 // r_t per completion token: the KL penalty at every token, `score` added at the last.
 std::vector<float> ppo_token_rewards(const std::vector<float>& logp, const std::vector<float>& ref_logp, float score, float kl);

@@ -55,6 +55,9 @@ struct BatchTensors {
   Tensor ref_chosen, ref_rejected;  // dpo: (B) the reference's log-probabilities
   Tensor index;                     // (B) i32: the examples' positions in their set
   std::vector<const Encoded*> examples;  // the examples themselves (grpo samples from their prompts)
+  // Where the batch is in the run (tasks that train several steps on one batch, ppo): the batch's
+  // number (step / updates per batch), which of its updates this is, and the micro-batch.
+  int64_t batch_number = 0, update = 0, micro = 0;
 };
 
 // Examples data[order[begin]] ... data[order[end - 1]] as one padded batch.

@@ -1,6 +1,6 @@
 // A pretrained model (decoder or encoder) adapted to a task, and its folder on disk.
 //
-//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft" | "reward" | "dpo" | "grpo", "mode": "full" | "frozen" |
+//   task.json      {"task": "classify" | "tag" | "contrastive" | "sft" | "reward" | "dpo" | "grpo" | "ppo", "mode": "full" | "frozen" |
 //                   "lora", "labels": [...], "max_length": N, "base": "<base model folder>",
 //                   "lora": {...}, "pooling": "mean" | "cls" (contrastive, classify), "temperature": t, "from_scratch": bool,
 //                   "chat_template": "chatml" | "plain", "packing": bool}
@@ -18,11 +18,13 @@
 // folder is a plain model folder whose config.json names its "chat_template", so `generate --chat`
 // prompts it the way it was tuned), reward (a scalar head trained on preference pairs,
 // adapt/preference.h; saved like a one-label classifier), dpo (a decoder tuned on preference
-// pairs against its starting point; saved like sft). An encoder's classification head reads the pooler, which MLM
+// pairs against its starting point; saved like sft), grpo (saved like sft), ppo (the policy saved
+// like sft, plus its value head v_head.summary.* beside the weights or, under LoRA, the adapters). An encoder's classification head reads the pooler, which MLM
 // pretraining leaves untrained: it trains with the head in every mode (frozen and LoRA included).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,12 +35,13 @@
 #include "cornerstone/adapt/heads.h"
 #include "cornerstone/adapt/lora.h"
 #include "cornerstone/adapt/model_inputs.h"
+#include "cornerstone/adapt/ppo.h"
 #include "cornerstone/models/pretrained.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::adapt {
 
-enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO, GRPO };
+enum class Task { Classify, Tag, Contrastive, SFT, Reward, DPO, GRPO, PPO };
 enum class AdaptMode { Full, Frozen, LoRA };
 
 // What the code around a task needs to know of it (each task's registration, adapt/task_type.h):
@@ -77,7 +80,8 @@ struct TaskSpec {
   bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
   float beta = 0.1f;                // dpo: the strength of the pull toward the reference
   std::string dpo_loss = "sigmoid"; // dpo: sigmoid | ipo (adapt/preference.h)
-  GrpoOptions grpo;                 // grpo (adapt/grpo.h)
+  GrpoOptions grpo;                 // grpo (adapt/grpo.h); ppo: its sampling and reward
+  PpoOptions ppo;                   // ppo (adapt/ppo.h)
 
   nlohmann::json to_json() const;
   static TaskSpec from_json(const nlohmann::json& j, const std::string& where);
@@ -89,8 +93,9 @@ class TaskModel {
   static TaskModel create(const TaskSpec& spec, uint64_t seed);
   // Loads a folder written by save().
   static TaskModel load(const std::string& dir);
-  // Writes the folder (to a temporary name, renamed when complete).
-  void save(const std::string& dir) const;
+  // Writes the folder (to a temporary name, renamed when complete); `extra`, when given, adds
+  // files to the temporary folder before the rename (a task's training state in a checkpoint).
+  void save(const std::string& dir, const std::function<void(const std::string& tmp)>& extra = nullptr) const;
 
   const TaskSpec& spec() const { return spec_; }
   // Folds LoRA adapters into the base weights: the model becomes a full fine-tune (mode "full").
@@ -103,6 +108,7 @@ class TaskModel {
   nn::Module& module() const;
   const SequenceClassifier* classifier() const { return classifier_.get(); }
   const TokenClassifier* tagger() const { return tagger_.get(); }
+  const ValueHead* value_head() const { return value_head_.get(); }  // ppo
 
  private:
   // Heads, freezing and (when `attach_lora`) fresh LoRA adapters per spec_, on a loaded base.
@@ -117,6 +123,7 @@ class TaskModel {
   std::shared_ptr<models::PretrainedModel> base_;
   std::shared_ptr<SequenceClassifier> classifier_;
   std::shared_ptr<TokenClassifier> tagger_;
+  std::shared_ptr<ValueHead> value_head_;
 };
 
 }  // namespace cornerstone::adapt

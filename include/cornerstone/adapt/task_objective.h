@@ -73,6 +73,7 @@ class TaskObjective : public train::Objective {
   TaskModel& m_;
   std::vector<Encoded> train_;
   TaskObjectiveOptions o_;
+  int64_t updates_;  // optimizer steps per batch (TaskType::updates_per_batch)
   int64_t steps_per_epoch_;
   bool has_val_;
   EvalSet val_;         // the validation examples, read (and prepared) once

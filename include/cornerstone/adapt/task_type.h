@@ -69,6 +69,13 @@ class TaskType {
   virtual void prepare(const TaskModel& m, std::vector<Encoded>& examples, int64_t batch) const {}
   // False when prepare() needs the starting model, which a checkpoint no longer is.
   virtual bool resumable() const { return true; }
+  // Optimizer steps each batch trains (ppo: the epochs over one rollout); the steps of a batch
+  // see the same examples, told apart by BatchTensors::update.
+  virtual int64_t updates_per_batch(const TaskModel& m) const { return 1; }
+  // Training state a checkpoint carries besides the weights (ppo: the rollout being trained on),
+  // written into the checkpoint's folder before it is published; read back on --resume.
+  virtual void save_state(const TaskModel& m, const std::string& dir) const {}
+  virtual void load_state(const TaskModel& m, const std::string& dir) const {}
   // What validation and `evaluate` score: the file's examples, prepared.
   virtual EvalSet read_eval(const TaskModel& m, const std::string& path, int64_t batch) const;
   // The mean loss of a batch; the task adds what it logs per step to `log` when given.
