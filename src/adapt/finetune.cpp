@@ -109,6 +109,11 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   type.prepare(m, data, o.batch_size);
   // Under mpirun: this process's share of every batch, the gradient all-reduce, one writer.
   const std::unique_ptr<train::GradientSync> sync = train::make_gradient_sync();
+  // A task that keeps state between steps (ppo's rollout) would need every process's state in the
+  // checkpoint, which only one process writes.
+  if (sync && sync->shard().world > 1 && type.updates_per_batch(m) > 1)
+    throw UnsupportedError(task_name(task) + " under mpirun is not built yet (each process's rollout would have to be checkpointed); run it "
+                           "as one process with --threads");
   TaskObjective objective(m, std::move(data), val_path, {o.batch_size, o.accumulation, o.seed, sync ? sync->shard() : train::Shard{}});
   if (o.resume) {
     const auto ckpt = finetune_checkpoint(o.out);

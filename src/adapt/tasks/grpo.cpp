@@ -1,15 +1,11 @@
 // grpo: on-policy reinforcement learning from a verifiable reward on {"prompt", "answer"}
 // (adapt/grpo.h); validation and `evaluate`: the exact-match accuracy of greedy answers.
 #include "cornerstone/adapt/grpo.h"
-#include "cornerstone/adapt/lora.h"
 #include "cornerstone/adapt/task_batches.h"
-#include "cornerstone/adapt/task_data.h"
 #include "cornerstone/adapt/task_model.h"
 #include "cornerstone/adapt/task_type.h"
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
-#include "cornerstone/infer/generator.h"
-#include "cornerstone/interop/open_model.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/loss.h"
 #include "rollout.h"
