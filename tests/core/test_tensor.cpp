@@ -114,6 +114,32 @@ TEST(Allocator, ReusesFreedBlocksOfTheSameSize) {
   EXPECT_GE(after.cache_hits - before.cache_hits, 9u);  // all but possibly the first extra block
 }
 
+TEST(Allocator, CacheStaysBoundedWhenShapesKeepChanging) {
+  // Sizes that never repeat (as sampled completions' lengths do), one block in use at a time: the
+  // free lists would keep them all (6 GiB of address space here); the cache keeps at most its
+  // limit and gives back the sizes asked for least recently. (The blocks are never touched, so the
+  // test costs no memory.)
+  auto& alloc = CachingAllocator::global();
+  alloc.release_cached();
+  const auto before = alloc.stats();
+  constexpr size_t kMiB = size_t{1} << 20;
+  auto size = [&](size_t i) { return (4 + 2 * i) * kMiB; };  // distinct 2 MiB-rounded classes
+  size_t cycled = 0;
+  for (size_t i = 0; i < 80; ++i) {
+    void* p = alloc.allocate(size(i));
+    alloc.deallocate(p, size(i));
+    cycled += size(i);
+  }
+  const auto after = alloc.stats();
+  EXPECT_LE(after.bytes_cached, after.cache_limit);
+  EXPECT_LT(after.cache_limit, cycled / 4) << "the limit is what was in use at once, not what went through";
+  EXPECT_GT(after.released, before.released) << "blocks went back to the system";
+  // The size asked for last is still served from the cache.
+  void* again = alloc.allocate(size(79));
+  EXPECT_EQ(alloc.stats().cache_hits, after.cache_hits + 1);
+  alloc.deallocate(again, size(79));
+}
+
 TEST(Rng, CounterBasedAndRestorable) {
   Rng a(42);
   const uint32_t x0 = a.next_u32();

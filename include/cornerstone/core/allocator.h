@@ -5,6 +5,11 @@
 // next request of that size, so from the second step on a step performs no system allocation and
 // touches no fresh pages: this is the activation arena. Blocks are 64-byte aligned; large blocks
 // are 2 MiB aligned and advised as transparent huge pages (fewer TLB misses in GEMMs).
+//
+// The cache holds at most as many bytes as were ever in use at once (at least 256 MiB): work whose
+// shapes change every step (sampled completions in grpo / ppo, evaluation) would otherwise keep a
+// free list for every size it ever saw (a ppo run grew past 8 GB that way). Past the limit, the
+// blocks of the sizes asked for least recently are returned to the system.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +25,8 @@ class CachingAllocator {
     size_t peak_bytes_in_use = 0;
     uint64_t requests = 0;        // allocate() calls
     uint64_t cache_hits = 0;      // requests served from a free list
+    uint64_t released = 0;        // cached blocks given back to the system (over the limit, release_cached)
+    size_t cache_limit = 0;       // the most bytes the cache may hold: max(256 MiB, the most ever in use)
   };
 
   static CachingAllocator& global();
