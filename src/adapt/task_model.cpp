@@ -56,7 +56,7 @@ nlohmann::json TaskSpec::to_json() const {
   if (task == Task::Contrastive) j["temperature"] = temperature;
   if (from_scratch) j["from_scratch"] = true;
   if (task_info(task).language_model) j["chat_template"] = chat_template, j["packing"] = packing;
-  if (task == Task::DPO) j["beta"] = beta, j["dpo_loss"] = dpo_loss;
+  if (task == Task::DPO) j["beta"] = beta, j["dpo_loss"] = dpo_loss, j["rpo_alpha"] = rpo_alpha;
   if (task == Task::GRPO || task == Task::PPO) j["grpo"] = grpo.to_json();
   if (task == Task::PPO) j["ppo"] = ppo.to_json();
   return j;
@@ -87,6 +87,7 @@ TaskSpec TaskSpec::from_json(const nlohmann::json& j, const std::string& where) 
     s.packing = j.value("packing", false);
     s.beta = j.value("beta", 0.1f);
     s.dpo_loss = j.value("dpo_loss", "sigmoid");
+    s.rpo_alpha = j.value("rpo_alpha", 0.0f);  // absent in runs from before RPO
     if (j.contains("grpo")) s.grpo = GrpoOptions::from_json(j.at("grpo"), where + ".grpo", s.task == Task::PPO ? 1 : 2);
     if (j.contains("ppo")) s.ppo = PpoOptions::from_json(j.at("ppo"), where + ".ppo");
     if (task_info(s.task).language_model) tokenize::chat_template(s.chat_template);  // a known name
@@ -154,6 +155,7 @@ TaskModel TaskModel::create(const TaskSpec& spec, uint64_t seed) {
       if (!(spec.beta > 0)) throw ValueError("--beta must be positive");
       dpo_loss_from_name(spec.dpo_loss);
       if (spec.packing) throw ValueError("--packing is for sft: dpo scores each response alone");
+      if (!(spec.rpo_alpha >= 0)) throw ValueError("--rpo-alpha must be >= 0");
     }
     if (spec.task == Task::GRPO) spec.grpo.validate();
     if (spec.task == Task::PPO) spec.grpo.validate(1), spec.ppo.validate();

@@ -75,6 +75,9 @@ void add_finetune(CLI::App& app) {
   static std::string dpo_loss = "sigmoid";
   cmd->add_option("--beta", beta, "dpo: how strongly the policy is held to the reference (the implicit reward's scale)")->capture_default_str();
   cmd->add_option("--loss", dpo_loss, "dpo: sigmoid (the DPO paper's) or ipo")->check(CLI::IsMember({"sigmoid", "ipo"}))->capture_default_str();
+  static float rpo_alpha = 0;
+  cmd->add_option("--rpo-alpha", rpo_alpha, "dpo: add this times the chosen responses' NLL to the loss (RPO; 1 in the paper; 0: plain DPO)")
+      ->capture_default_str();
   cmd->add_option("--train", train_path, "Training JSONL")->required();
   cmd->add_option("--val", val_path, "Validation JSONL (metrics after every epoch)");
   cmd->add_option("--out", out, "Output folder")->required();
@@ -166,6 +169,7 @@ void add_finetune(CLI::App& app) {
       throw ValueError("--pooling is for --task classify, contrastive and reward");
     spec.beta = beta;
     spec.dpo_loss = dpo_loss;
+    spec.rpo_alpha = rpo_alpha;
     spec.grpo = grpo;
     spec.ppo = ppo;
     spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);

@@ -80,6 +80,7 @@ struct TaskSpec {
   bool packing = false;             // sft: pack short examples into rows of max_length tokens (training only)
   float beta = 0.1f;                // dpo: the strength of the pull toward the reference
   std::string dpo_loss = "sigmoid"; // dpo: sigmoid | ipo (adapt/preference.h)
+  float rpo_alpha = 0;              // dpo: weight of the chosen responses' NLL added to the loss (RPO; 0: off)
   GrpoOptions grpo;                 // grpo (adapt/grpo.h); ppo: its sampling and reward
   PpoOptions ppo;                   // ppo (adapt/ppo.h)
 

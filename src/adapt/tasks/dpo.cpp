@@ -1,6 +1,8 @@
 // dpo: direct preference optimisation of a decoder on {"prompt", "chosen", "rejected"}, rendered
 // as sft renders them, against the reference log-probabilities of the starting model
 // (adapt/preference.h); the implicit rewards' accuracy and margin.
+#include <algorithm>
+
 #include "cornerstone/adapt/task_type.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/ops/elementwise.h"
@@ -54,6 +56,18 @@ class DpoTask : public TaskType {
     }
     Tensor loss = ops::scale(sum, 1.0f / static_cast<float>(c.size()));
     if (log) log->pairs.add(chosen_rewards, rejected_rewards, loss.item());
+    // RPO (Pang et al. 2024, TRL's rpo_alpha): plus alpha x the chosen responses' negative
+    // log-likelihood, a mean over their tokens, which keeps DPO from lowering the likelihood of
+    // the right answers along with the wrong ones'.
+    if (const float alpha = m.spec().rpo_alpha; alpha > 0) {
+      int64_t tokens = 0;
+      for (int32_t t : b.targets.contiguous().to_int_vector()) tokens += t >= 0;
+      Tensor logp_sum;
+      for (const Tensor& x : c) logp_sum = logp_sum.defined() ? ops::add(logp_sum, x) : x;
+      const Tensor nll = ops::scale(logp_sum, -1.0f / static_cast<float>(std::max<int64_t>(tokens, 1)));
+      if (log) log->mean("rewards/nll", nll.item());
+      loss = ops::add(loss, ops::scale(nll, alpha));
+    }
     return loss;
   }
 
