@@ -11,7 +11,9 @@
 //
 //   order[(k A + m) B W + rank B ...]        (the epoch's last step: fewer micro-batches / rows)
 //
-// so accumulating A micro-batches of B draws exactly the examples of one batch of A x B.
+// so accumulating A micro-batches of B draws exactly the examples of one batch of A x B. A task
+// that trains U steps on each batch (TaskType::updates_per_batch: ppo's epochs over a rollout)
+// has U times as many steps per epoch, steps kU ... kU + U - 1 drawing the k-th batch.
 // Validation runs before training and after every epoch (train::LoopConfig::eval_every =
 // steps_per_epoch()): task metrics (accuracy, macro-F1 / recall@k, MRR / response loss,
 // perplexity) as a metrics.jsonl line of their own, {"epoch", "step", "train_loss", ...} as
