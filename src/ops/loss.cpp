@@ -43,27 +43,47 @@ void accumulate_scaled(autograd::GradSink& sink, size_t i, Tensor src, float g) 
 
 }  // namespace
 
+namespace {
+
+// Each row's loss of logits (N, V) against targets (N), checked, with what the backward needs.
+struct RowLosses {
+  Tensor logits, targets, losses, lse;  // logits, targets: contiguous copies or views
+  int64_t N = 0, V = 0, valid = 0;      // valid: the rows not ignored
+};
+
+RowLosses row_losses(const Tensor& logits, const Tensor& targets, const char* op) {
+  check_dtype(logits, DType::F32, op, "logits");
+  check_dtype(targets, DType::I32, op, "targets");
+  check_ndim(logits, 2, op, "logits");
+  check_ndim(targets, 1, op, "targets");
+  RowLosses r;
+  r.N = logits.size(0), r.V = logits.size(1);
+  if (targets.size(0) != r.N) throw ShapeError(std::string(op) + ": logits " + logits.shape().str() + " vs targets " + targets.shape().str());
+  r.logits = logits.contiguous(), r.targets = targets.contiguous();
+  r.valid = count_valid_targets(r.targets, r.V, op);
+  r.losses = Tensor::empty({r.N}), r.lse = Tensor::empty({r.N});
+  kernels::cross_entropy_forward(r.logits.data<float>(), r.targets.data<int32_t>(), r.N, r.V, r.losses.data<float>(), r.lse.data<float>());
+  return r;
+}
+
+// dlogits from per-row upstream gradients dloss (N).
+void row_losses_backward(const RowLosses& r, const float* dloss, autograd::GradSink& sink) {
+  auto dl = sink.buffer(0);
+  kernels::cross_entropy_backward(r.logits.data<float>(), r.lse.data<float>(), r.targets.data<int32_t>(), dloss, r.N, r.V, dl.data(),
+                                  !dl.fresh);
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   profiler::Scope profile("cross_entropy");
-  check_dtype(logits, DType::F32, "cross_entropy", "logits");
-  check_dtype(targets, DType::I32, "cross_entropy", "targets");
-  check_ndim(logits, 2, "cross_entropy", "logits");
-  check_ndim(targets, 1, "cross_entropy", "targets");
-  const int64_t N = logits.size(0), V = logits.size(1);
-  if (targets.size(0) != N)
-    throw ShapeError("cross_entropy: logits " + logits.shape().str() + " vs targets " + targets.shape().str());
-  const Tensor lc = logits.contiguous(), tc = targets.contiguous();
-  const int64_t valid = count_valid_targets(tc, V, "cross_entropy");
-  Tensor losses = Tensor::empty({N}), lse = Tensor::empty({N});
-  kernels::cross_entropy_forward(lc.data<float>(), tc.data<int32_t>(), N, V, losses.data<float>(), lse.data<float>());
-  Tensor out = Tensor::full({1}, mean_of(losses, valid));
+  RowLosses r = row_losses(logits, targets, "cross_entropy");
+  Tensor out = Tensor::full({1}, mean_of(r.losses, r.valid));
   if (autograd::needs_grad({logits})) {
-    autograd::record("cross_entropy", {logits}, out, [lc, tc, lse, N, V, valid](const Tensor& g, autograd::GradSink& sink) {
-      const float scale = valid ? g.item() / static_cast<float>(valid) : 0.0f;
-      Tensor dloss = Tensor::full({N}, scale);
-      auto dl = sink.buffer(0);
-      kernels::cross_entropy_backward(lc.data<float>(), lse.data<float>(), tc.data<int32_t>(), dloss.data<float>(), N, V,
-                                      dl.data(), !dl.fresh);
+    r.losses = Tensor();  // the backward needs the logits, targets and lse only
+    autograd::record("cross_entropy", {logits}, out, [r](const Tensor& g, autograd::GradSink& sink) {
+      const Tensor dloss = Tensor::full({r.N}, r.valid ? g.item() / static_cast<float>(r.valid) : 0.0f);
+      row_losses_backward(r, dloss.data<float>(), sink);
     });
   }
   return out;
@@ -71,23 +91,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 
 Tensor token_cross_entropy(const Tensor& logits, const Tensor& targets) {
   profiler::Scope profile("token_cross_entropy");
-  check_dtype(logits, DType::F32, "token_cross_entropy", "logits");
-  check_dtype(targets, DType::I32, "token_cross_entropy", "targets");
-  check_ndim(logits, 2, "token_cross_entropy", "logits");
-  check_ndim(targets, 1, "token_cross_entropy", "targets");
-  const int64_t N = logits.size(0), V = logits.size(1);
-  if (targets.size(0) != N)
-    throw ShapeError("token_cross_entropy: logits " + logits.shape().str() + " vs targets " + targets.shape().str());
-  const Tensor lc = logits.contiguous(), tc = targets.contiguous();
-  count_valid_targets(tc, V, "token_cross_entropy");
-  Tensor losses = Tensor::empty({N}), lse = Tensor::empty({N});
-  kernels::cross_entropy_forward(lc.data<float>(), tc.data<int32_t>(), N, V, losses.data<float>(), lse.data<float>());
+  RowLosses r = row_losses(logits, targets, "token_cross_entropy");
+  Tensor losses = r.losses;
   if (autograd::needs_grad({logits})) {
-    autograd::record("token_cross_entropy", {logits}, losses, [lc, tc, lse, N, V](const Tensor& g, autograd::GradSink& sink) {
+    r.losses = Tensor();
+    autograd::record("token_cross_entropy", {logits}, losses, [r](const Tensor& g, autograd::GradSink& sink) {
       const Tensor dloss = g.contiguous();
-      auto dl = sink.buffer(0);
-      kernels::cross_entropy_backward(lc.data<float>(), lse.data<float>(), tc.data<int32_t>(), dloss.data<float>(), N, V,
-                                      dl.data(), !dl.fresh);
+      row_losses_backward(r, dloss.data<float>(), sink);
     });
   }
   return losses;
