@@ -26,7 +26,7 @@ MODEL = {"tiny": "gpt2-tiny", "char": "char", "gpt2-small": "gpt2-small"}
 
 
 def run(build, name, data, steps, threads, precision, eval_every):
-    preset, _, T, _, _ = CONFIGS[name]
+    preset, _, T, _ = CONFIGS[name]  # (preset, data, context, steps of the speed benchmark)
     config = {"model": MODEL[preset],
               "training": {"batch_size": BATCH[preset], "context": T, "steps": steps, "precision": precision,
                            "eval_every": eval_every, "eval_batches": 20, "checkpoint_every": 0}}
