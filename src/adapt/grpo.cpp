@@ -98,6 +98,11 @@ float verifiable_reward(const std::string& name, const std::string& completion, 
   throw ValueError("unknown reward '" + name + "' (expected exact-match or regex)");
 }
 
+std::string reward_answer(const std::string& answer) {
+  const size_t a = answer.find_first_not_of(" \t\r\n");
+  return a == std::string::npos ? std::string() : answer.substr(a, answer.find_last_not_of(" \t\r\n") + 1 - a);
+}
+
 void check_reward_answer(const std::string& name, const std::string& answer, const std::string& where) {
   if (name == "regex") full_match_pattern(answer, where);
 }

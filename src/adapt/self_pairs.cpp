@@ -22,12 +22,6 @@ namespace {
 // written with U+FFFD in their place rather than failing the whole file.
 constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
-std::string trimmed(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") + 1 - a);
-}
-
 }  // namespace
 
 std::vector<GradedProblem> sample_and_grade(const std::vector<AnswerExample>& problems, const Sampler& sample, const SelfPairOptions& o,
@@ -36,7 +30,7 @@ std::vector<GradedProblem> sample_and_grade(const std::vector<AnswerExample>& pr
   std::vector<GradedProblem> out;
   out.reserve(problems.size());
   for (const AnswerExample& p : problems) {
-    const std::string answer = trimmed(p.answer);
+    const std::string answer = reward_answer(p.answer);
     check_reward_answer(o.reward, answer, "problem at line " + std::to_string(p.line));
     out.push_back({p.prompt, answer, {}, {}});
   }

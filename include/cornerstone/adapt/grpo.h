@@ -50,6 +50,9 @@ std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t g
 // another, and for a regex answer that does not compile (naming it and the error).
 float verifiable_reward(const std::string& name, const std::string& completion, const std::string& answer, const std::string& marker);
 std::vector<std::string> verifiable_reward_names();
+// A data file's "answer" as the rewards compare it: without surrounding whitespace (a completion's
+// answer is trimmed the same way).
+std::string reward_answer(const std::string& answer);
 // Throws ValueError naming `where` when `answer` is not a valid answer for reward `name` (a regex
 // that does not compile), so that bad data fails when it is read, not mid-run.
 void check_reward_answer(const std::string& name, const std::string& answer, const std::string& where);

@@ -37,36 +37,70 @@ constexpr const char* kStateFile = "ppo_rollout.json";
 
 // One micro-batch's rollout: its rows and, per row, one value per completion token.
 struct Rollout {
-  std::vector<int32_t> ids, targets;  // (rows, T) flat
-  int64_t rows = 0, T = 0;
+  Tensor ids, targets;  // (rows, T) i32
   std::vector<int64_t> first, counts;
   std::vector<std::vector<float>> old_logp, old_values, advantages, returns;
   double reward = 0, kl = 0, completion_tokens = 0;  // means over the rows, logged by every step of the batch
 
   nlohmann::json to_json() const {
-    return {{"ids", ids},           {"targets", targets},       {"rows", rows},         {"T", T},
-            {"first", first},       {"counts", counts},         {"old_logp", old_logp}, {"old_values", old_values},
-            {"advantages", advantages}, {"returns", returns},   {"reward", reward},     {"kl", kl},
+    return {{"shape", {ids.size(0), ids.size(1)}},
+            {"ids", ids.to_int_vector()},
+            {"targets", targets.to_int_vector()},
+            {"first", first},
+            {"counts", counts},
+            {"old_logp", old_logp},
+            {"old_values", old_values},
+            {"advantages", advantages},
+            {"returns", returns},
+            {"reward", reward},
+            {"kl", kl},
             {"completion_tokens", completion_tokens}};
   }
   static Rollout from_json(const nlohmann::json& j) {
     Rollout r;
-    j.at("ids").get_to(r.ids), j.at("targets").get_to(r.targets), j.at("rows").get_to(r.rows), j.at("T").get_to(r.T);
+    const auto shape = j.at("shape").get<std::vector<int64_t>>();
+    const auto ids = j.at("ids").get<std::vector<int32_t>>(), targets = j.at("targets").get<std::vector<int32_t>>();
+    if (shape.size() != 2 || shape[0] < 1 || shape[1] < 1 || ids.size() != static_cast<size_t>(shape[0] * shape[1]) ||
+        targets.size() != ids.size())
+      throw ValueError("rows do not match their shape");
+    r.ids = Tensor::from_data({shape[0], shape[1]}, ids), r.targets = Tensor::from_data({shape[0], shape[1]}, targets);
     j.at("first").get_to(r.first), j.at("counts").get_to(r.counts), j.at("old_logp").get_to(r.old_logp);
     j.at("old_values").get_to(r.old_values), j.at("advantages").get_to(r.advantages), j.at("returns").get_to(r.returns);
     j.at("reward").get_to(r.reward), j.at("kl").get_to(r.kl), j.at("completion_tokens").get_to(r.completion_tokens);
-    const size_t n = static_cast<size_t>(r.rows);
-    if (r.rows < 1 || r.T < 1 || r.ids.size() != n * static_cast<size_t>(r.T) || r.targets.size() != r.ids.size() || r.first.size() != n ||
-        r.counts.size() != n || r.old_logp.size() != n || r.old_values.size() != n || r.advantages.size() != n || r.returns.size() != n)
+    const size_t n = static_cast<size_t>(shape[0]);
+    if (r.first.size() != n || r.counts.size() != n || r.old_logp.size() != n || r.old_values.size() != n || r.advantages.size() != n ||
+        r.returns.size() != n)
       throw ValueError("inconsistent sizes");
     for (size_t i = 0; i < n; ++i)
-      if (r.first[i] < 0 || r.counts[i] < 0 || r.first[i] + r.counts[i] > r.T || r.old_logp[i].size() != static_cast<size_t>(r.counts[i]) ||
-          r.old_values[i].size() != r.old_logp[i].size() || r.advantages[i].size() != r.old_logp[i].size() ||
-          r.returns[i].size() != r.old_logp[i].size())
+      if (r.first[i] < 0 || r.counts[i] < 0 || r.first[i] + r.counts[i] > shape[1] ||
+          r.old_logp[i].size() != static_cast<size_t>(r.counts[i]) || r.old_values[i].size() != r.old_logp[i].size() ||
+          r.advantages[i].size() != r.old_logp[i].size() || r.returns[i].size() != r.old_logp[i].size())
         throw ValueError("row " + std::to_string(i) + " has inconsistent sizes");
     return r;
   }
 };
+
+// Each row's completion under `model`: the final states that predict its tokens (counts[i], C) and
+// the tokens' log-probabilities (counts[i]); undefined for a row without tokens. No dropout: the
+// first step's ratio to the rollout is exactly 1.
+struct CompletionPass {
+  std::vector<Tensor> states, logp;
+};
+
+CompletionPass completion_pass(const models::GPT& model, const Tensor& ids, const Tensor& targets, const std::vector<int64_t>& first,
+                               const std::vector<int64_t>& counts) {
+  const Tensor hidden = model.hidden(ids, 0, nullptr);  // (N, T, C)
+  CompletionPass p;
+  p.states.resize(counts.size()), p.logp.resize(counts.size());
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] == 0) continue;
+    const auto r = static_cast<int64_t>(i);
+    p.states[i] = hidden.select(0, r).slice(0, first[i], first[i] + counts[i]);
+    const Tensor t = targets.select(0, r).slice(0, first[i], first[i] + counts[i]).contiguous();
+    p.logp[i] = ops::scale(ops::token_cross_entropy(ops::linear(p.states[i], model.lm_head_weight()), t), -1.0f);
+  }
+  return p;
+}
 
 // The policy's per-token log-probabilities and values of each row's completion, with gradients.
 struct PolicyPass {
@@ -75,20 +109,10 @@ struct PolicyPass {
 
 PolicyPass policy_pass(const TaskModel& m, const Tensor& ids, const Tensor& targets, const std::vector<int64_t>& first,
                        const std::vector<int64_t>& counts) {
-  const models::GPT& policy = decoder(m);
-  const Tensor hidden = policy.hidden(ids, 0, nullptr);  // (N, T, C); no dropout: the ratio of the first step is 1
-  PolicyPass p;
-  for (size_t i = 0; i < counts.size(); ++i) {
-    if (counts[i] == 0) {
-      p.logp.emplace_back(), p.values.emplace_back();
-      continue;
-    }
-    const auto r = static_cast<int64_t>(i);
-    const Tensor h = hidden.select(0, r).slice(0, first[i], first[i] + counts[i]);  // the states that predict the completion
-    const Tensor t = targets.select(0, r).slice(0, first[i], first[i] + counts[i]).contiguous();
-    p.logp.push_back(ops::scale(ops::token_cross_entropy(ops::linear(h, policy.lm_head_weight()), t), -1.0f));
-    p.values.push_back(m.value_head()->values(h));
-  }
+  CompletionPass c = completion_pass(decoder(m), ids, targets, first, counts);
+  PolicyPass p{std::move(c.logp), std::vector<Tensor>(counts.size())};
+  for (size_t i = 0; i < counts.size(); ++i)
+    if (counts[i] > 0) p.values[i] = m.value_head()->values(c.states[i]);
   return p;
 }
 
@@ -97,21 +121,10 @@ std::vector<std::vector<float>> reference_logp(const TaskModel& m, const models:
                                                const std::vector<int64_t>& first, const std::vector<int64_t>& counts) {
   autograd::NoGradGuard no_grad;
   const rollout::AdaptersOff off(m);  // under LoRA the reference is the base
-  const models::GPT& model = ref ? *ref : decoder(m);
-  const Tensor hidden = model.hidden(ids, 0, nullptr);
-  std::vector<std::vector<float>> out;
-  for (size_t i = 0; i < counts.size(); ++i) {
-    if (counts[i] == 0) {
-      out.emplace_back();
-      continue;
-    }
-    const auto r = static_cast<int64_t>(i);
-    const Tensor h = hidden.select(0, r).slice(0, first[i], first[i] + counts[i]);
-    const Tensor t = targets.select(0, r).slice(0, first[i], first[i] + counts[i]).contiguous();
-    std::vector<float> lp = ops::token_cross_entropy(ops::linear(h, model.lm_head_weight()), t).to_vector();
-    for (float& x : lp) x = -x;
-    out.push_back(std::move(lp));
-  }
+  const CompletionPass c = completion_pass(ref ? *ref : decoder(m), ids, targets, first, counts);
+  std::vector<std::vector<float>> out(counts.size());
+  for (size_t i = 0; i < counts.size(); ++i)
+    if (counts[i] > 0) out[i] = c.logp[i].to_vector();
   return out;
 }
 
@@ -156,7 +169,7 @@ class PpoTask : public TaskType {
       std::lock_guard<std::mutex> lock(mutex_);
       r = &(rollouts_[&m][key] = std::move(fresh));
     } else {
-      pass = policy_pass(m, Tensor::from_data({r->rows, r->T}, r->ids), Tensor::from_data({r->rows, r->T}, r->targets), r->first, r->counts);
+      pass = policy_pass(m, r->ids, r->targets, r->first, r->counts);
     }
 
     // The clipped policy and value losses, a mean over every completion token of the micro-batch.
@@ -184,7 +197,7 @@ class PpoTask : public TaskType {
     }
     if (!loss.defined()) throw ValueError("ppo: a batch whose completions have no tokens");
     if (log) {
-      const auto rows = r->rows;
+      const int64_t rows = r->ids.size(0);
       log->mean("ppo/reward", r->reward, rows);
       log->mean("ppo/kl", r->kl, rows);
       log->mean("ppo/completion_tokens", r->completion_tokens, rows);
@@ -240,8 +253,7 @@ class PpoTask : public TaskType {
     const rollout::Samples s = rollout::sample(m, b, g.group, seed, resources_, "ppo");
     *sample_s = s.seconds;
     Rollout r;
-    r.rows = s.ids.size(0), r.T = s.ids.size(1);
-    r.ids = s.ids.to_int_vector(), r.targets = s.targets.to_int_vector();
+    r.ids = s.ids, r.targets = s.targets;
     r.first = s.first, r.counts = s.counts;
     *pass = policy_pass(m, s.ids, s.targets, s.first, s.counts);
     const std::vector<std::vector<float>> ref = reference_logp(m, resources_.reference(m, "ppo"), s.ids, s.targets, s.first, s.counts);
@@ -265,7 +277,7 @@ class PpoTask : public TaskType {
     size_t at = 0;
     for (auto& adv : r.advantages)
       for (float& x : adv) x = white[at++];
-    const double n = static_cast<double>(r.rows);
+    const double n = static_cast<double>(r.ids.size(0));
     r.reward /= n, r.kl /= n, r.completion_tokens /= n;
     return r;
   }

@@ -93,8 +93,7 @@ std::vector<Encoded> read_problems(const TaskModel& m, const std::string& path) 
       throw ValueError(path + ":" + std::to_string(e.line) + ": the prompt fills --max-length " + std::to_string(m.spec().max_length) +
                        " tokens: no room for a completion");
     x.prompt = e.prompt;
-    x.answer = e.answer.substr(e.answer.find_first_not_of(" \t"));
-    x.answer = x.answer.substr(0, x.answer.find_last_not_of(" \t\r\n") + 1);
+    x.answer = reward_answer(e.answer);
     check_reward_answer(m.spec().grpo.reward, x.answer, path + ":" + std::to_string(e.line));
     out.push_back(std::move(x));
   }
