@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "cornerstone/autograd/grad_mode.h"
@@ -30,6 +31,20 @@ bool tensor_requires_grad(const Tensor& t) {
   return t.defined() && t.autograd_meta() && t.autograd_meta()->requires_grad;
 }
 
+// The observer of this thread's backward passes, how deep in nested passes (activation
+// checkpointing runs one inside a node) we are, and the leaves sealed by the outermost one.
+thread_local BackwardObserver* g_observer = nullptr;
+thread_local int g_depth = 0;
+thread_local std::vector<std::shared_ptr<AutogradMeta>> g_sealed;
+
+void check_open(const AutogradMeta& meta, const char* node) {
+  if (meta.sealed && !meta.grad_fn)
+    throw Error(std::string(node) +
+                " backward: a gradient reached a parameter after the pass had declared it complete (was the parameter used in two "
+                "activation-checkpointed segments, or inside one and outside it?). Such a model cannot reduce its gradients during "
+                "the backward pass");
+}
+
 }  // namespace
 
 // ---- GradSink ---------------------------------------------------------------------------------------
@@ -40,6 +55,7 @@ bool GradSink::needs(size_t i) const { return i < node_.inputs_.size() && node_.
 
 GradSink::Buffer GradSink::buffer(size_t i) {
   if (!needs(i)) throw Error(std::string(node_.name_) + " backward: input " + std::to_string(i) + " needs no gradient");
+  check_open(*node_.inputs_[i], node_.name_);
   Tensor& dst = slot(*node_.inputs_[i]);
   if (dst.defined()) return {dst, false};
   dst = Tensor::empty(node_.input_shapes_[i], DType::F32);
@@ -66,6 +82,7 @@ void GradSink::accumulate(size_t i, const Tensor& g) {
   if (g.shape() != node_.input_shapes_[i])
     throw ShapeError(std::string(node_.name_) + " backward: gradient " + g.shape().str() + " for input of shape " +
                      node_.input_shapes_[i].str());
+  check_open(*node_.inputs_[i], node_.name_);
   Tensor& dst = slot(*node_.inputs_[i]);
   if (!dst.defined()) {
     // Adopt g when we are its only owner and it is a plain contiguous f32 buffer; otherwise copy.
@@ -93,6 +110,12 @@ Node::Node(const char* name, std::vector<std::shared_ptr<AutogradMeta>> inputs, 
       inputs_(std::move(inputs)),
       input_shapes_(std::move(input_shapes)),
       fn_(std::move(fn)) {}
+
+// ---- observing --------------------------------------------------------------------------------------
+
+ObserveBackward::ObserveBackward(BackwardObserver* observer) : previous_(g_observer) { g_observer = observer; }
+
+ObserveBackward::~ObserveBackward() { g_observer = previous_; }
 
 // ---- recording ------------------------------------------------------------------------------------------
 
@@ -173,9 +196,35 @@ void run_backward(const Tensor& root, const Tensor& seed_in) {
   }
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->seq_ > b->seq_; });
 
+  // Observed: the leaves each node is the last to feed (every other node taking them runs before it).
+  BackwardObserver* const observer = g_observer;
+  std::vector<std::vector<std::shared_ptr<AutogradMeta>>> ready_after;
+  if (observer) {
+    std::unordered_map<const AutogradMeta*, size_t> last;
+    for (size_t i = 0; i < order.size(); ++i)
+      for (const auto& in : order[i]->inputs_)
+        if (in && !in->grad_fn) last[in.get()] = i;
+    ready_after.resize(order.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      for (const auto& in : order[i]->inputs_)  // in input order: the same order in every process
+        if (in && !in->grad_fn && last[in.get()] == i) {
+          auto& list = ready_after[i];
+          if (std::find(list.begin(), list.end(), in) == list.end()) list.push_back(in);
+        }
+  }
+  struct Depth {  // the outermost pass unseals its leaves when it ends, however it ends
+    Depth() { ++g_depth; }
+    ~Depth() {
+      if (--g_depth > 0) return;
+      for (const auto& m : g_sealed) m->sealed = false;
+      g_sealed.clear();
+    }
+  } depth;
+
   NoGradGuard no_grad;  // backward functions compute with plain tensors; nothing is recorded
   root_meta.grad_fn->grad_output_ = seed.dtype() == DType::F32 && seed.is_contiguous() ? seed : kernels::to_dtype(seed.detach(), DType::F32);
-  for (Node* n : order) {
+  for (size_t at = 0; at < order.size(); ++at) {
+    Node* n = order[at];
     Tensor gout = std::move(n->grad_output_);
     n->grad_output_ = Tensor();
     if (gout.defined()) {
@@ -191,7 +240,16 @@ void run_backward(const Tensor& root, const Tensor& seed_in) {
     }
     n->fn_ = nullptr;  // frees saved activations now, not at the end of the pass
     n->released_ = true;
+    if (observer) {
+      for (const auto& leaf : ready_after[at]) {
+        leaf->sealed = true;
+        g_sealed.push_back(leaf);
+        observer->leaf_ready(*leaf);
+      }
+      observer->node_done();
+    }
   }
+  if (observer && g_depth == 1) observer->backward_done();
 }
 
 }  // namespace cornerstone::autograd

@@ -24,11 +24,11 @@ namespace {
 
 // MPI counts are ints: long buffers go in pieces.
 template <typename T>
-void all_reduce_pieces(T* x, size_t n, MPI_Datatype type, int rank, int size) {
+void all_reduce_pieces(T* x, size_t n, MPI_Datatype type, MPI_Comm comm, int rank, int size) {
   constexpr size_t kPiece = size_t{1} << 30;
   for (size_t off = 0; off < n; off += kPiece) {
     const int count = static_cast<int>(std::min(kPiece, n - off));
-    if (const int rc = MPI_Allreduce(MPI_IN_PLACE, x + off, count, type, MPI_SUM, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+    if (const int rc = MPI_Allreduce(MPI_IN_PLACE, x + off, count, type, MPI_SUM, comm); rc != MPI_SUCCESS)
       fail("MPI_Allreduce", rc, rank, size);
   }
 }
@@ -42,6 +42,18 @@ int env_int(const char* name, int fallback) {
 }
 
 }  // namespace
+
+// The communicator of a group: MPI_COMM_WORLD, or one made by split() (freed with the group).
+struct ProcessGroup::Comm {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  ~Comm() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm != MPI_COMM_WORLD && comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm);
+  }
+};
+
+static MPI_Comm comm_of(const std::shared_ptr<ProcessGroup::Comm>& c) { return c ? c->comm : MPI_COMM_WORLD; }
 
 bool launched_by_mpi() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
@@ -79,11 +91,11 @@ ProcessGroup& ProcessGroup::world() {
 }
 
 void ProcessGroup::all_reduce_sum(float* x, size_t n) {
-  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_FLOAT, rank_, size_);
+  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_FLOAT, comm_of(comm_), rank_, size_);
 }
 
 void ProcessGroup::all_reduce_sum(double* x, size_t n) {
-  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_DOUBLE, rank_, size_);
+  if (mpi_ && size_ > 1) all_reduce_pieces(x, n, MPI_DOUBLE, comm_of(comm_), rank_, size_);
 }
 
 void ProcessGroup::all_gather(float* x, const std::vector<int64_t>& counts) {
@@ -96,14 +108,76 @@ void ProcessGroup::all_gather(float* x, const std::vector<int64_t>& counts) {
     n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
     total += counts[r];
   }
-  if (const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, n.data(), at.data(), MPI_FLOAT, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+  if (const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, n.data(), at.data(), MPI_FLOAT, comm_of(comm_)); rc != MPI_SUCCESS)
     fail("MPI_Allgatherv", rc, rank_, size_);
+}
+
+// ---- started collectives ----
+
+struct Request::Impl {
+  MPI_Request request = MPI_REQUEST_NULL;
+  const char* op = "";
+  int rank = 0, size = 1;
+  std::vector<int> counts;  // array arguments stay untouched until the collective completes (MPI 3.1, 5.12)
+};
+
+Request::Request() = default;
+Request::~Request() = default;  // an active request is abandoned: see the header
+Request::Request(Request&&) noexcept = default;
+Request& Request::operator=(Request&&) noexcept = default;
+
+bool Request::active() const { return impl_ && impl_->request != MPI_REQUEST_NULL; }
+
+bool Request::test() {
+  if (!active()) return true;
+  int done = 0;
+  if (const int rc = MPI_Test(&impl_->request, &done, MPI_STATUS_IGNORE); rc != MPI_SUCCESS) fail(impl_->op, rc, impl_->rank, impl_->size);
+  return done != 0;  // MPI_Test sets the request to MPI_REQUEST_NULL once complete
+}
+
+void Request::wait() {
+  if (!active()) return;
+  if (const int rc = MPI_Wait(&impl_->request, MPI_STATUS_IGNORE); rc != MPI_SUCCESS) fail(impl_->op, rc, impl_->rank, impl_->size);
+}
+
+Request ProcessGroup::start_all_reduce_sum(float* x, size_t n) {
+  Request r;
+  if (!mpi_ || size_ == 1 || n == 0) return r;
+  if (n > static_cast<size_t>(INT_MAX)) throw Error("start_all_reduce_sum: more than 2^31 elements in one call");
+  r.impl_ = std::make_unique<Request::Impl>();
+  r.impl_->op = "MPI_Iallreduce", r.impl_->rank = rank_, r.impl_->size = size_;
+  if (const int rc = MPI_Iallreduce(MPI_IN_PLACE, x, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_of(comm_), &r.impl_->request);
+      rc != MPI_SUCCESS)
+    fail("MPI_Iallreduce", rc, rank_, size_);
+  return r;
+}
+
+Request ProcessGroup::start_reduce_scatter_sum(const float* in, float* out, const std::vector<int64_t>& counts) {
+  if (static_cast<int64_t>(counts.size()) != size_)
+    throw Error("reduce_scatter: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
+  Request r;
+  if (!mpi_ || size_ == 1) {
+    std::copy(in, in + counts[0], out);
+    return r;
+  }
+  r.impl_ = std::make_unique<Request::Impl>();
+  r.impl_->op = "MPI_Ireduce_scatter", r.impl_->rank = rank_, r.impl_->size = size_;
+  std::vector<int>& n = r.impl_->counts;
+  n.resize(counts.size());
+  int64_t total = 0;
+  for (size_t k = 0; k < counts.size(); ++k) {
+    if (counts[k] < 0 || (total += counts[k]) > INT_MAX) throw Error("reduce_scatter: more than 2^31 elements in one call");
+    n[k] = static_cast<int>(counts[k]);
+  }
+  if (const int rc = MPI_Ireduce_scatter(in, out, n.data(), MPI_FLOAT, MPI_SUM, comm_of(comm_), &r.impl_->request); rc != MPI_SUCCESS)
+    fail("MPI_Ireduce_scatter", rc, rank_, size_);
+  return r;
 }
 
 bool ProcessGroup::any(bool local) {
   if (!mpi_ || size_ == 1) return local;
   int v = local ? 1 : 0;
-  if (const int rc = MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD); rc != MPI_SUCCESS)
+  if (const int rc = MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, comm_of(comm_)); rc != MPI_SUCCESS)
     fail("MPI_Allreduce", rc, rank_, size_);
   return v != 0;
 }
@@ -111,14 +185,29 @@ bool ProcessGroup::any(bool local) {
 int64_t ProcessGroup::broadcast(int64_t value, int root) {
   if (!mpi_ || size_ == 1) return value;
   long long v = value;
-  if (const int rc = MPI_Bcast(&v, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD); rc != MPI_SUCCESS) fail("MPI_Bcast", rc, rank_, size_);
+  if (const int rc = MPI_Bcast(&v, 1, MPI_LONG_LONG, root, comm_of(comm_)); rc != MPI_SUCCESS) fail("MPI_Bcast", rc, rank_, size_);
   return v;
 }
 
 void ProcessGroup::barrier() {
   if (!mpi_ || size_ == 1) return;
-  if (const int rc = MPI_Barrier(MPI_COMM_WORLD); rc != MPI_SUCCESS) fail("MPI_Barrier", rc, rank_, size_);
+  if (const int rc = MPI_Barrier(comm_of(comm_)); rc != MPI_SUCCESS) fail("MPI_Barrier", rc, rank_, size_);
 }
+
+std::unique_ptr<ProcessGroup> ProcessGroup::split(int color, int key) {
+  std::unique_ptr<ProcessGroup> g(new ProcessGroup(Split{}));
+  if (!mpi_ || size_ == 1) return g;  // a group of one: no MPI
+  g->comm_ = std::make_shared<Comm>();
+  if (const int rc = MPI_Comm_split(comm_of(comm_), color, key, &g->comm_->comm); rc != MPI_SUCCESS) fail("MPI_Comm_split", rc, rank_, size_);
+  MPI_Comm_set_errhandler(g->comm_->comm, MPI_ERRORS_RETURN);
+  g->mpi_ = true;
+  MPI_Comm_rank(g->comm_->comm, &g->rank_);
+  MPI_Comm_size(g->comm_->comm, &g->size_);
+  g->local_size_ = std::min(local_size_, g->size_);
+  return g;
+}
+
+ProcessGroup::~ProcessGroup() = default;
 
 void abort_job(int code) {
   int initialized = 0, finalized = 0;

@@ -11,6 +11,10 @@
 
 namespace cornerstone::models {
 
+nn::TensorParallelPlan PretrainedModel::shard_tensor_parallel(dist::ProcessGroup&) {
+  throw UnsupportedError("--tensor-parallel: a " + model_type() + " model cannot be split over processes yet (decoders, gpt2 and llama, can)");
+}
+
 std::vector<std::string> PretrainedModel::capabilities() const {
   std::vector<std::string> out;
   if (as<CausalLM>()) out.push_back("causal-lm");

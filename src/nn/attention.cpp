@@ -1,6 +1,7 @@
 #include "cornerstone/nn/attention.h"
 
 #include "cornerstone/core/error.h"
+#include "cornerstone/ops/tensor_parallel.h"
 
 namespace cornerstone::nn {
 
@@ -24,7 +25,28 @@ Tensor SelfAttention::forward(const Tensor& x, const ops::RopeCache* rope, const
   ops::AttentionConfig ac;
   ac.n_heads = cfg_.n_heads, ac.n_kv_heads = cfg_.n_kv_heads, ac.head_dim = cfg_.head_dim;
   ac.causal = cfg_.causal, ac.rope = rope, ac.key_lengths = key_lengths;
-  return proj_->forward(ops::attention(qkv_->forward(x), ac));
+  if (!group_) return proj_->forward(ops::attention(qkv_->forward(x), ac));
+  const Tensor partial = proj_->forward(ops::attention(qkv_->forward(ops::enter_tensor_parallel(x, *group_)), ac));
+  return ops::leave_tensor_parallel(partial, *group_);
+}
+
+TensorParallelPlan SelfAttention::shard(dist::ProcessGroup& group) {
+  const int64_t size = group.size(), rank = group.rank();
+  if (group_) throw ValueError("attention: already split for tensor parallelism");
+  if (cfg_.n_heads % size != 0 || cfg_.n_kv_heads % size != 0)
+    throw ValueError("tensor parallel: " + std::to_string(cfg_.n_heads) + " query and " + std::to_string(cfg_.n_kv_heads) +
+                     " key/value heads do not split over " + std::to_string(size) + " processes");
+  const int64_t D = cfg_.head_dim, q = cfg_.n_heads * D, kv = cfg_.n_kv_heads * D;
+  const ShardSpec rows{0, {q, kv, kv}, false}, cols{1, {q}, false}, first{0, {}, true};
+  qkv_->keep_rows(share_ranges(rows, rank, size));
+  const auto c = share_ranges(cols, rank, size).front();
+  proj_->keep_columns(c.first, c.second, rank == 0);
+  cfg_.n_heads /= size, cfg_.n_kv_heads /= size;
+  group_ = &group;
+  TensorParallelPlan plan{{"qkv.weight", rows, qkv_.get(), false}, {"proj.weight", cols, proj_.get(), false}};
+  if (qkv_->bias().defined()) plan.push_back({"qkv.bias", rows, qkv_.get(), true});
+  if (proj_->bias().defined()) plan.push_back({"proj.bias", first, proj_.get(), true});
+  return plan;
 }
 
 CrossAttention::CrossAttention(const BlockConfig& cfg, Rng& rng) : cfg_(cfg) {

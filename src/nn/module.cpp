@@ -72,6 +72,17 @@ void Module::unregister_parameter(const std::string& name) {
   std::erase_if(params_, [&](const auto& p) { return p.first == name; });
 }
 
+Tensor Module::replace_parameter(const std::string& name, Tensor value) {
+  check_defined(value, "replace_parameter", name.c_str());
+  for (auto& [n, t] : params_)
+    if (n == name) {
+      value.requires_grad_(t.requires_grad());
+      t = value;
+      return value;
+    }
+  throw ValueError("replace_parameter: no parameter '" + name + "'");
+}
+
 void Module::zero_grad() {
   for (auto& [name, t] : named_parameters()) t.zero_grad();
 }

@@ -25,6 +25,17 @@ MLP& TransformerBlock::mlp() const {
   return *m;
 }
 
+TensorParallelPlan TransformerBlock::shard(dist::ProcessGroup& group) {
+  if (cross_) throw UnsupportedError("tensor parallelism of cross-attention blocks (encoder-decoder models)");
+  TensorParallelPlan plan;
+  for (auto& [prefix, part] : {std::pair<std::string, TensorParallelPlan>{"attn.", attn_->shard(group)}, {"mlp.", ffn_->shard(group)}})
+    for (ShardedParameter p : part) {
+      p.name = prefix + p.name;
+      plan.push_back(std::move(p));
+    }
+  return plan;
+}
+
 Tensor TransformerBlock::forward(const Tensor& x, const ops::RopeCache* rope, Rng* dropout_rng, const Tensor& key_lengths,
                                  const EncoderStates* encoder) const {
   if (cross_ && (!encoder || !encoder->states.defined()))

@@ -124,7 +124,9 @@ void load_checkpoint_weights(const std::string& dir, models::PretrainedModel& mo
   model.load_hf_state_dict([&](const std::string& n) { return wf.contains(n) ? wf.get(n) : Tensor(); }, weights);
 }
 
-TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
+TrainerState load_training_state(const std::string& dir, AdamW& optimizer,
+                                 const std::function<std::vector<std::pair<std::string, Tensor>>(const std::vector<std::pair<std::string, Tensor>>&)>&
+                                     map_moments) {
   const fs::path d(dir);
   const std::string state_path = (d / "state.json").string();
   nlohmann::json st;
@@ -141,7 +143,7 @@ TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
   std::vector<std::pair<std::string, Tensor>> moments;
   for (const auto& n : of.names()) moments.emplace_back(n, of.get(n));
   try {
-    optimizer.load_state(moments, st["optimizer_step"].get<int64_t>());
+    optimizer.load_state(map_moments ? map_moments(moments) : moments, st["optimizer_step"].get<int64_t>());
   } catch (const FormatError& e) {
     throw FormatError(opt_path + ": " + e.what());
   }

@@ -25,7 +25,7 @@ AdamW::AdamW(std::vector<std::pair<std::string, Tensor>> params, const AdamWConf
 void AdamW::partition(int64_t rank, int64_t world) {
   if (world < 1 || rank < 0 || rank >= world) throw ValueError("AdamW::partition: rank " + std::to_string(rank) + " of " + std::to_string(world));
   world_ = world;
-  begin_ = total_ * rank / world, end_ = total_ * (rank + 1) / world;
+  begin_ = range_begin(total_, rank, world), end_ = range_begin(total_, rank + 1, world);
   for (Slot& s : slots_) {
     s.lo = std::clamp(begin_ - s.offset, int64_t{0}, s.param.numel());
     s.hi = std::clamp(end_ - s.offset, int64_t{0}, s.param.numel());
@@ -37,16 +37,28 @@ void AdamW::partition(int64_t rank, int64_t world) {
 
 int64_t AdamW::state_elements() const { return 2 * (end_ - begin_); }
 
-void AdamW::step(float lr) {
+void AdamW::step(float lr, const GradientShard* shard) {
+  if (shard && (shard->begin != begin_ || shard->end != end_ || shard->reached.size() != slots_.size()))
+    throw Error("AdamW: the gradient shard [" + std::to_string(shard->begin) + ", " + std::to_string(shard->end) +
+                ") is not this process's range of the moments [" + std::to_string(begin_) + ", " + std::to_string(end_) + ")");
   ++step_;
-  for (Slot& s : slots_) {
-    const Tensor g = s.param.grad();
-    if (!g.defined() || s.hi <= s.lo) continue;
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    Slot& s = slots_[k];
+    if (s.hi <= s.lo) continue;
+    const float* g = nullptr;
+    if (shard) {
+      if (!shard->reached[k]) continue;
+      g = shard->values.data<float>() + (s.offset + s.lo - begin_);
+    } else {
+      const Tensor gt = s.param.grad();
+      if (!gt.defined()) continue;
+      g = gt.data<float>() + s.lo;
+    }
     kernels::AdamWHyper h;
     h.lr = lr, h.beta1 = config_.beta1, h.beta2 = config_.beta2, h.eps = config_.eps;
     h.weight_decay = s.decay ? config_.weight_decay : 0.0f;
     h.step = step_;
-    kernels::adamw_step(s.param.data<float>() + s.lo, g.data<float>() + s.lo, s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
+    kernels::adamw_step(s.param.data<float>() + s.lo, g, s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
                         s.hi - s.lo, h);
   }
 }
@@ -56,7 +68,7 @@ namespace {
 // Every process's range of the flat elements, as counts.
 std::vector<int64_t> range_counts(int64_t total, int64_t world) {
   std::vector<int64_t> counts(static_cast<size_t>(world));
-  for (int64_t r = 0; r < world; ++r) counts[static_cast<size_t>(r)] = total * (r + 1) / world - total * r / world;
+  for (int64_t r = 0; r < world; ++r) counts[static_cast<size_t>(r)] = range_begin(total, r + 1, world) - range_begin(total, r, world);
   return counts;
 }
 
@@ -64,11 +76,26 @@ std::vector<int64_t> range_counts(int64_t total, int64_t world) {
 
 void AdamW::gather_parameters() {
   if (!partitioned()) return;
-  flat_.resize(static_cast<size_t>(total_));  // allocated by the first step only
-  for (const Slot& s : slots_)
-    if (s.hi > s.lo) std::copy(s.param.data<float>() + s.lo, s.param.data<float>() + s.hi, flat_.data() + s.offset + s.lo);
-  dist::ProcessGroup::world().all_gather(flat_.data(), range_counts(total_, world_));
-  for (Slot& s : slots_) std::copy(flat_.data() + s.offset, flat_.data() + s.offset + s.param.numel(), s.param.data<float>());
+  // Chunk by chunk of the flat elements, so that the buffer is 32 MB rather than a copy of the
+  // model: in chunk [a, b) every process's part follows the previous one's.
+  constexpr int64_t kChunk = int64_t{8} << 20;
+  flat_.resize(static_cast<size_t>(std::min(kChunk, total_)));  // allocated by the first step only
+  std::vector<int64_t> counts(static_cast<size_t>(world_));
+  for (int64_t a = 0; a < total_; a += kChunk) {
+    const int64_t b = std::min(total_, a + kChunk);
+    for (int64_t r = 0; r < world_; ++r)
+      counts[static_cast<size_t>(r)] = std::max<int64_t>(0, std::min(b, range_begin(total_, r + 1, world_)) - std::max(a, range_begin(total_, r, world_)));
+    // This process's part of the chunk, then every part, then back into the parameters.
+    for (const Slot& s : slots_) {
+      const int64_t lo = std::max({a, s.offset + s.lo}), hi = std::min(b, s.offset + s.hi);
+      if (hi > lo) std::copy(s.param.data<float>() + (lo - s.offset), s.param.data<float>() + (hi - s.offset), flat_.data() + (lo - a));
+    }
+    dist::ProcessGroup::world().all_gather(flat_.data(), counts);
+    for (Slot& s : slots_) {
+      const int64_t lo = std::max(a, s.offset), hi = std::min(b, s.offset + s.param.numel());
+      if (hi > lo) std::copy(flat_.data() + (lo - a), flat_.data() + (hi - a), s.param.data<float>() + (lo - s.offset));
+    }
+  }
 }
 
 void AdamW::zero_grad() {
@@ -129,11 +156,15 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& state,
   step_ = step;
 }
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, ParameterShards* shards) {
   double total = 0;
-  for (const Tensor& p : params) {
-    const Tensor g = p.grad();
-    if (g.defined()) total += kernels::sum_squares(g.data<float>(), g.numel());
+  if (shards) {
+    total = shards->squared_grad_norm(params);
+  } else {
+    for (const Tensor& p : params) {
+      const Tensor g = p.grad();
+      if (g.defined()) total += kernels::sum_squares(g.data<float>(), g.numel());
+    }
   }
   const double norm = std::sqrt(total);
   if (max_norm > 0 && norm > max_norm) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cornerstone/autograd/graph.h"
 #include "cornerstone/core/allocator.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
@@ -31,8 +32,14 @@ int64_t tokens_of(const data::Batch& b) {
 }  // namespace
 
 TrainStep::TrainStep(Objective& objective, AdamW& optimizer, std::vector<Tensor> params, GradientSync& sync, int64_t accumulation,
-                     double grad_clip)
-    : objective_(objective), optimizer_(optimizer), params_(std::move(params)), sync_(sync), accumulation_(accumulation), grad_clip_(grad_clip) {
+                     double grad_clip, ParameterShards* shards)
+    : objective_(objective),
+      optimizer_(optimizer),
+      params_(std::move(params)),
+      sync_(sync),
+      accumulation_(accumulation),
+      grad_clip_(grad_clip),
+      shards_(shards) {
   if (accumulation_ < 1 || accumulation_ >= 65536) throw ValueError("gradient accumulation must be in [1, 65535] micro-batches");
 }
 
@@ -76,6 +83,8 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
     s.activation_bytes = std::max(s.activation_bytes, alloc.stats().bytes_in_use - std::min(persistent, alloc.stats().bytes_in_use));
     const float wm = static_cast<float>(w[static_cast<size_t>(m)]);
     loss_sum += by_items ? static_cast<double>(wm) * loss.item() : loss.item();
+    // Data parallel: the sync may reduce gradients as the pass completes them.
+    autograd::ObserveBackward watch(sync_.backward_observer(params_, m, micro));
     (wm != 1.0f ? ops::scale(loss, wm) : loss).backward();
   }
   // By items, sum_m w[m] loss[m] is world x this process's part of the step's mean; the parts add
@@ -87,8 +96,9 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
   {
     profiler::Scope p("optimizer: clip + AdamW");
     sync_.reduce(params_);
-    s.grad_norm = clip_grad_norm(params_, grad_clip_);
-    optimizer_.step(lr);
+    GradientShard* shard = sync_.gradient_shard();  // ZeRO-2: this process's range of the gradients
+    s.grad_norm = shard ? clip_grad_norm(*shard, grad_clip_, sync_) : clip_grad_norm(params_, grad_clip_, shards_);
+    optimizer_.step(lr, shard);
     optimizer_.gather_parameters();  // ZeRO-1: every process's updated elements to every process
   }
   s.peak_bytes = alloc.stats().peak_bytes_in_use - std::min(persistent, alloc.stats().peak_bytes_in_use);

@@ -9,12 +9,14 @@
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/parallel.h"
 #include "cornerstone/data/token_shards.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/kernels/peak.h"
 #include "cornerstone/models/load.h"
 #include "cornerstone/train/checkpoint.h"
 #include "cornerstone/train/metrics_log.h"
 #include "cornerstone/train/objective.h"
+#include "cornerstone/train/tensor_parallel.h"
 
 namespace cornerstone::train {
 
@@ -62,10 +64,19 @@ TrainResult Trainer::run() {
   // causal LM for decoders, masked LM for encoders, image classification for image models.
   const std::unique_ptr<models::PretrainedModel> model_ptr = cfg_.model->create(tc.seed);
   models::PretrainedModel& model = *model_ptr;
-  // Under mpirun: this process's share of every batch, and the gradient all-reduce.
-  const std::unique_ptr<GradientSync> sync = make_gradient_sync();
+  // Tensor parallel: groups of K processes share each replica of the model (and its batch rows).
+  std::unique_ptr<TensorParallel> tp;
+  if (opt_.tensor_parallel > 1) {
+    if (!dist::ProcessGroup::world().distributed()) throw ValueError("--tensor-parallel splits the model over the processes of an mpirun job");
+    if (opt_.zero != 0) throw UnsupportedError("--tensor-parallel with --zero (ZeRO partitions over every process; not with tensor groups yet)");
+    if (opt_.adaptation || opt_.freeze_backbone) throw UnsupportedError("--tensor-parallel trains every weight of a decoder (not LoRA or a linear probe)");
+    tp = std::make_unique<TensorParallel>(opt_.tensor_parallel);
+  }
+  // Under mpirun: this process's share of every batch, and the gradient all-reduce (over the
+  // processes holding the same shares, under tensor parallelism).
+  const std::unique_ptr<GradientSync> sync = make_gradient_sync(tp ? &tp->data_group() : nullptr);
   const Shard shard = sync ? sync->shard() : Shard{};
-  const bool writer_process = shard.rank == 0;
+  const bool writer_process = sync ? sync->writer() : true;
   ObjectiveInputs inputs{model, cfg_, train ? &*train : nullptr, val ? &*val : nullptr, opt_.data_dir, shard};
   inputs.accumulation = accum;
   const std::unique_ptr<Objective> objective = make_objective(inputs);
@@ -83,6 +94,17 @@ TrainResult Trainer::run() {
   if (!opt_.init_from.empty() && !opt_.resume)
     if (const std::string note = models::load_weights_into(model, opt_.init_from); !note.empty() && !quiet)
       std::fprintf(stderr, "%s\n", note.c_str());
+  if (tp) {
+    // The whole weights first (a resumed run's), then each process keeps its share.
+    if (opt_.resume) load_checkpoint_weights(*existing, model);
+    const int64_t whole = model.num_parameters();
+    tp->shard(model);
+    if (!quiet)
+      std::fprintf(stderr, "tensor parallel: %lld replicas x %lld processes; each process holds %s of the model's %s parameters\n",
+                   static_cast<long long>(dist::ProcessGroup::world().size() / tp->size()), static_cast<long long>(tp->size()),
+                   human_count(static_cast<double>(model.num_parameters())).c_str(),
+                   human_count(static_cast<double>(whole)).c_str());
+  }
   // A linear probe: the head alone is trained; the backbone records no gradients.
   std::vector<std::pair<std::string, Tensor>> trained = model.named_parameters();
   if (opt_.freeze_backbone) {
@@ -110,16 +132,11 @@ TrainResult Trainer::run() {
   }
   model.set_checkpoint_activations(tc.checkpoint_activations);
 
-  if (!quiet && shard.world > 1) {
-    // What each process holds besides the AdamW moments (the loop prints those): parameters and
-    // gradients, whole on every process.
-    const double mb = static_cast<double>(model.num_parameters()) * 4.0 / 1048576.0;
-    std::fprintf(stderr,
-                 "data parallel: %lld processes x batch %lld = %lld rows per micro-batch%s | per process: parameters %.1f MB, "
-                 "gradients %.1f MB\n",
-                 static_cast<long long>(shard.world), static_cast<long long>(B), static_cast<long long>(shard.world * B),
-                 opt_.zero >= 1 ? ", ZeRO-1" : "", mb, mb);
-  }
+  if (!quiet && shard.world > 1)  // the loop prints what each process holds
+    std::fprintf(stderr, "data parallel: %lld %s x batch %lld = %lld rows per micro-batch%s\n", static_cast<long long>(shard.world),
+                 tp ? "replicas" : "processes",
+                 static_cast<long long>(B), static_cast<long long>(shard.world * B),
+                 opt_.zero >= 1 ? (opt_.zero == 2 ? ", ZeRO-2" : ", ZeRO-1") : "");
   if (!quiet && !type.token_data)
     std::fprintf(stderr, "model: %s, %s parameters, %s | batch %lld %s x %lld accumulation | %d threads\n", model.model_type().c_str(),
                  human_count(static_cast<double>(model.num_parameters())).c_str(), objective->describe().c_str(), static_cast<long long>(B),
@@ -171,9 +188,10 @@ TrainResult Trainer::run() {
     };
     after_checkpoint = {};
   }
-  TrainingLoop loop(std::move(lc), LoopParts{*objective, model, trained, writer,
-                                             [&](const std::string& dir) { load_checkpoint_weights(dir, model); }, dropout_rng,
-                                             after_checkpoint, sync.get()});
+  // Tensor parallel: the whole weights were loaded before the split.
+  std::function<void(const std::string&)> load_model = [&](const std::string& dir) { load_checkpoint_weights(dir, model); };
+  if (tp) load_model = {};
+  TrainingLoop loop(std::move(lc), LoopParts{*objective, model, trained, writer, load_model, dropout_rng, after_checkpoint, sync.get(), tp.get()});
   TrainResult result = loop.run();
   if (opt_.adaptation && !result.interrupted) {
     opt_.adaptation->finish(model);

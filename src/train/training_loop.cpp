@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +19,7 @@
 #include "cornerstone/autograd/grad_mode.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/kernels/peak.h"
 #include "cornerstone/ops/precision.h"
 #include "cornerstone/train/metrics_log.h"
@@ -87,12 +89,18 @@ TrainResult TrainingLoop::run() {
 
   // ---- optimizer, state (a resumed run's from its latest checkpoint) ----
   AdamW optimizer(parts_.parameters, cfg_.adamw);
-  if (cfg_.zero != 0 && cfg_.zero != 1) throw ValueError("--zero " + std::to_string(cfg_.zero) + ": stages 0 and 1 are implemented (2 is not yet)");
-  if (cfg_.zero == 1 && world > 1) optimizer.partition(sync.shard().rank, world);
-  if (world > 1 && !quiet)  // what this process holds of the moments: all, or its 1/N under ZeRO-1
-    std::fprintf(stderr, "data parallel: AdamW state %.1f MB per process (%s)\n",
-                 static_cast<double>(optimizer.state_elements()) * 4.0 / 1048576.0,
-                 optimizer.partitioned() ? "partitioned, ZeRO-1" : "replicated");
+  if (cfg_.zero < 0 || cfg_.zero > 2) throw ValueError("--zero " + std::to_string(cfg_.zero) + ": the ZeRO stages are 0 (none), 1 and 2");
+  if (cfg_.zero >= 1 && world > 1) optimizer.partition(sync.shard().rank, world);
+  if (cfg_.zero == 2 && world > 1) sync.partition_gradients();
+  if (world > 1 && !quiet) {
+    // What each process holds (ZeRO's formulas, Rajbhandari et al. 2020): parameters 4P bytes,
+    // gradients 4P or 4P / N (ZeRO-2), AdamW moments 8P or 8P / N (ZeRO-1 and 2).
+    const double mb = 4.0 / 1048576.0, P = static_cast<double>(optimizer.num_elements());
+    std::fprintf(stderr, "data parallel, per process: parameters %.1f MB, gradients %.1f MB (%s), AdamW state %.1f MB (%s)\n", P * mb,
+                 (cfg_.zero == 2 ? P / static_cast<double>(world) : P) * mb, cfg_.zero == 2 ? "partitioned, ZeRO-2" : "whole",
+                 static_cast<double>(optimizer.state_elements()) * mb,
+                 optimizer.partitioned() ? (cfg_.zero == 2 ? "partitioned, ZeRO-2" : "partitioned, ZeRO-1") : "replicated");
+  }
   std::vector<Tensor> params;
   for (const auto& [name, p] : parts_.parameters) params.push_back(p);
   Rng& dropout_rng = parts_.dropout_rng;
@@ -104,7 +112,8 @@ TrainResult TrainingLoop::run() {
     const auto existing = latest_checkpoint(cfg_.run_dir);
     if (!existing) throw ValueError("--resume: run folder '" + cfg_.run_dir + "' has no checkpoint to resume from");
     if (parts_.load_model) parts_.load_model(*existing);
-    state = load_training_state(*existing, optimizer);
+    state = parts_.shards ? load_training_state(*existing, optimizer, [&](const auto& whole) { return parts_.shards->share(whole); })
+                          : load_training_state(*existing, optimizer);
     // A run killed after its checkpoint and before what follows it (the run folder pointed at the
     // checkpoint) gets that now: resuming a finished run's last checkpoint trains no step.
     if (parts_.after_checkpoint) parts_.after_checkpoint(*existing);
@@ -117,7 +126,7 @@ TrainResult TrainingLoop::run() {
                                     : cfg_.warmup_steps;
   };
   CosineSchedule schedule{cfg_.adamw.lr, cfg_.min_lr, warmup(state.total_steps), state.total_steps};
-  TrainStep train_step(objective, optimizer, params, sync, cfg_.accumulation, cfg_.grad_clip);
+  TrainStep train_step(objective, optimizer, params, sync, cfg_.accumulation, cfg_.grad_clip, parts_.shards);
   const double flops_per_token = objective.flops_per_token();
   const double peak = kernels::gemm_peak_gflops(false) * 1e9;
 
@@ -185,7 +194,18 @@ TrainResult TrainingLoop::run() {
   auto checkpoint = [&] {
     state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
     state.elapsed_seconds = elapsed_before + (now_s() - t_start);
-    const OptimizerState moments{optimizer.state(), optimizer.steps()};  // partitioned (ZeRO): gathered from every process
+    OptimizerState moments{optimizer.state(), optimizer.steps()};  // partitioned (ZeRO): gathered from every process
+    // Tensor parallel: whole moments and whole weights, gathered by every process, for the writer.
+    struct Whole {
+      ParameterShards* shards;
+      explicit Whole(ParameterShards* s) : shards(s) {
+        if (shards) shards->whole_weights(true);
+      }
+      ~Whole() {
+        if (shards) shards->whole_weights(false);
+      }
+    } whole(parts_.shards);
+    if (parts_.shards) moments.moments = parts_.shards->gather(moments.moments);
     if (!writer) return;
     result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, moments, state, cfg_.keep_checkpoints);
     if (parts_.after_checkpoint) parts_.after_checkpoint(result.checkpoint);
@@ -252,6 +272,13 @@ TrainResult TrainingLoop::run() {
   }
   progress.finish();
   if (profiler::enabled()) profiler::report(stderr);
+  if (dist::launched_by_mpi() && !cfg_.quiet) {
+    // Every process's own high-water mark: what ZeRO and tensor parallelism save is per process.
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    const dist::ProcessGroup& g = dist::ProcessGroup::world();
+    std::fprintf(stderr, "rank %d of %d: peak RSS %.0f MB\n", g.rank(), g.size(), static_cast<double>(u.ru_maxrss) / 1024.0);
+  }
   result.steps = state.step;
   result.train_loss = state.train_loss;
   result.mean_train_loss = window_loss;

@@ -47,7 +47,9 @@ TEST(PpoTask, FineTunesWithAValueHeadThroughTheCli) {
       if (i % 3 == 0) {  // the batch's first step samples; its policy is the rollout's: ratio 1
         EXPECT_GT(l["ppo/sample_s"].get<double>(), 0.0);
         EXPECT_EQ(l["ppo/clipfrac"].get<double>(), 0.0);
-        if (i == 0) EXPECT_NEAR(l["ppo/kl"].get<double>(), 0.0, 1e-5) << "the first rollout's policy is the reference";
+        if (i == 0) {
+          EXPECT_NEAR(l["ppo/kl"].get<double>(), 0.0, 1e-5) << "the first rollout's policy is the reference";
+        }
       } else {  // the next two train on the same rollout
         EXPECT_EQ(l["ppo/sample_s"].get<double>(), 0.0);
         EXPECT_EQ(l["ppo/reward"], steps[i - i % 3]["ppo/reward"]);

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -162,10 +163,52 @@ TEST_F(DataParallel, ZeroOnePartitionsTheMomentsAndChangesNoNumber) {
     EXPECT_GT(bx.size(), 1000u) << p;
     EXPECT_TRUE(bx == by) << p << " differs between plain data parallel and ZeRO-1";
   }
-  // --zero 2 does not exist yet, and says so.
-  auto two = run_launched(mpi_launcher(2), args + d("dp-zero2") + " --zero 2");
-  EXPECT_NE(two.exit_code, 0);
-  EXPECT_NE(two.output.find("--zero"), std::string::npos) << two.output;
+}
+
+// The printed per-process megabytes of "parameters X MB, gradients Y MB (...), AdamW state Z MB".
+std::vector<double> held_mb(const std::string& out) {
+  std::vector<double> v;
+  for (const char* key : {"parameters ", "gradients ", "AdamW state "}) {
+    const size_t at = out.find(std::string(key), out.find("data parallel, per process:"));
+    v.push_back(at == std::string::npos ? -1.0 : std::stod(out.substr(at + std::strlen(key))));
+  }
+  return v;
+}
+
+TEST_F(DataParallel, ZeroTwoPartitionsTheGradientsAndFollowsTheSameCurve) {
+  const auto r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("b4.json") + " --data " + d("data") + " --out " + d("dp-zero2") +
+                                                  " --zero 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Each rank holds half the gradients and half the moments (ZeRO's formulas: 4P / N and 8P / N bytes).
+  const auto mb = held_mb(r.output);
+  EXPECT_GT(mb[0], 0.1) << r.output;
+  EXPECT_NEAR(mb[1], mb[0] / 2, 0.051) << r.output;
+  EXPECT_NEAR(mb[2], mb[0], 0.051) << r.output;
+  EXPECT_NE(r.output.find("(partitioned, ZeRO-2)"), std::string::npos) << r.output;
+  // The gradients were reduce-scattered during the backward pass: the curve of one process with
+  // the whole batch, to the reduction order's tolerance, and an ordinary model folder.
+  expect_same_curve(metrics(d("one")), metrics(d("dp-zero2")));
+  const auto e = run_cli("evaluate --model " + d("dp-zero2") + " --data " + d("data") + " --json");
+  EXPECT_EQ(e.exit_code, 0) << e.output;
+}
+
+// ZeRO-2 reduce-scatters every micro-batch's pass and adds the parts up; with activation
+// checkpointing each block's parameters are reported by the block's recomputed pass.
+TEST_F(DataParallel, ZeroTwoAccumulatesMicroBatchesThroughCheckpointedBlocks) {
+  auto with_steps = [](int64_t batch, int64_t tokens) {
+    auto c = nlohmann::json::parse(config(batch, 20, 10));
+    c["training"]["tokens_per_step"] = tokens;  // per process: 2 micro-batches of the batch
+    return c.dump();
+  };
+  std::ofstream(d("acc4.json")) << with_steps(4, 512);
+  std::ofstream(d("acc2.json")) << with_steps(2, 256);
+  auto r = run_cli("--threads 1 pretrain --config " + d("acc4.json") + " --data " + d("data") + " --out " + d("acc-one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("x 2 accumulation"), std::string::npos) << r.output;
+  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("acc2.json") + " --data " + d("data") + " --out " + d("acc-zero2") +
+                                        " --zero 2 --checkpoint-activations");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_curve(metrics(d("acc-one")), metrics(d("acc-zero2")));
 }
 
 TEST_F(DataParallel, CtrlCStopsEveryRankAtOneStepAndTheRunResumesOnOneProcess) {
@@ -339,3 +382,47 @@ TEST_F(DataParallel, ImageModelsTwoRanksMatchOneProcessAugmentationsIncluded) {
 }
 
 }  // namespace
+
+// Tensor parallelism (Megatron-LM style): 2 processes, each with half of every block's attention
+// heads and MLP columns and the whole batch, train the one-process curve (their logits and
+// gradients are the model's, to the order of the all-reduced sums). The model folder and the
+// checkpoints hold whole tensors: one process evaluates the model and resumes a checkpoint.
+TEST_F(DataParallel, TensorParallelTrainsTheOneProcessCurveAndWritesWholeTensors) {
+  const auto r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("b8.json") + " --data " + d("data") + " --out " + d("tp2") +
+                                                  " --tensor-parallel 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("tensor parallel: 1 replicas x 2 processes"), std::string::npos) << r.output;
+  expect_same_curve(metrics(d("one")), metrics(d("tp2")));
+  const auto e1 = run_cli("evaluate --model " + d("one") + " --data " + d("data") + " --json");
+  const auto e2 = run_cli("evaluate --model " + d("tp2") + " --data " + d("data") + " --json");
+  ASSERT_EQ(e2.exit_code, 0) << e2.output;
+  const auto j1 = nlohmann::json::parse(e1.output.substr(e1.output.find('{')));
+  const auto j2 = nlohmann::json::parse(e2.output.substr(e2.output.find('{')));
+  EXPECT_NEAR(j1["loss"].get<double>(), j2["loss"].get<double>(), 1e-3) << e1.output << e2.output;
+
+  // The step-10 checkpoint (whole weights and moments), resumed by one process: the rest of the
+  // reference's curve.
+  const std::string run = d("tp2-resumed");
+  fs::copy(d("tp2"), run, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  for (int64_t step : {20, 30}) fs::remove_all(run + "/checkpoints/" + checkpoint_name(step));
+  const auto resumed = run_cli("--threads 1 pretrain --config " + d("b8.json") + " --data " + d("data") + " --out " + run + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_curve(metrics(d("one")), metrics(run));
+
+  // Shares that do not divide are refused by name.
+  const auto odd = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("b8.json") + " --data " + d("data") + " --out " + d("tp3") +
+                                                    " --tensor-parallel 3");
+  EXPECT_NE(odd.exit_code, 0);
+  EXPECT_NE(odd.output.find("--tensor-parallel 3 must divide"), std::string::npos) << odd.output;
+}
+
+// N = data x tensor: 4 processes as 2 replicas of 2 tensor-parallel processes, batch 4 per
+// replica, train one process's curve with batch 8.
+TEST_F(DataParallel, TensorAndDataParallelismCombine) {
+  const auto r = run_launched(mpi_launcher(4), "--threads 1 pretrain --config " + d("b4.json") + " --data " + d("data") + " --out " + d("tp2x2") +
+                                                  " --tensor-parallel 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("tensor parallel: 2 replicas x 2 processes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("data parallel: 2 replicas x batch 4 = 8 rows per micro-batch"), std::string::npos) << r.output;
+  expect_same_curve(metrics(d("one")), metrics(d("tp2x2")));
+}

@@ -111,8 +111,8 @@ void add_finetune(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{65535}))->capture_default_str();
   cmd->add_option("--time", time_limit, "Train for this long (e.g. 10m) instead of all --epochs; the schedule is sized to fit");
   cmd->add_flag("--checkpoint-activations", o.checkpoint_activations, "Recompute the base's block activations in the backward pass (less memory)");
-  cmd->add_option("--zero", o.zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
-      ->capture_default_str();
+  cmd->add_option("--zero", o.zero, "Under mpirun, ZeRO sharding (docs/distributed.md): 1 partitions the AdamW moments over the ranks, 2 the gradients too")
+      ->check(CLI::IsMember({0, 1, 2}))->capture_default_str();
   cmd->add_flag("--resume", resume, "Continue the interrupted run in --out from its latest checkpoint (same options)");
   cmd->callback([] {
     namespace fs = std::filesystem;

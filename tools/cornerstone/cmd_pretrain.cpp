@@ -18,7 +18,7 @@ namespace {
 void add_pretrain(CLI::App& app) {
   auto* cmd = app.add_subcommand("pretrain", "Pretrain a model on prepared token shards (decoders: next token; encoders: masked LM) or labelled images (vit, bit: classification)");
   static std::string config, data, out, time_limit, precision, init;
-  static int64_t steps = 0, batch = 0, context = 0, zero = 0;
+  static int64_t steps = 0, batch = 0, context = 0, zero = 0, tensor_parallel = 1;
   static bool resume = false, checkpoint_activations = false, freeze_backbone = false;
   cmd->add_option("--config", config, "A preset (gpt2-tiny, char, gpt2-small, llama-tiny, bert-mini, bert-base, vit-tiny, resnetv2-18, ...) or a JSON file")->required();
   cmd->add_option("--data", data, "Folder written by `cornerstone prepare`, or labelled images for vit / bit: an IDX folder "
@@ -36,8 +36,11 @@ void add_pretrain(CLI::App& app) {
   cmd->add_flag("--freeze-backbone", freeze_backbone, "Image classifiers: train only the classification head (a linear probe; "
                 "with --init, on the backbone of a model trained on other labels)");
   cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
-  cmd->add_option("--zero", zero, "Under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO stage 1; docs/distributed.md)")
-      ->check(CLI::IsMember({0, 1}));
+  cmd->add_option("--zero", zero, "Under mpirun, ZeRO sharding (docs/distributed.md): 1 partitions the AdamW moments over the ranks, 2 the gradients too")
+      ->check(CLI::IsMember({0, 1, 2}));
+  cmd->add_option("--tensor-parallel", tensor_parallel, "Under mpirun -np N, decoders: split every block's attention heads and MLP columns "
+                  "over K processes (Megatron-LM style); N / K replicas train data parallel (docs/distributed.md)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   static int64_t lora_rank = 0;
   static float lora_alpha = 0;
   static std::vector<std::string> lora_targets;
@@ -60,6 +63,7 @@ void add_pretrain(CLI::App& app) {
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
     o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init, o.zero = zero;
+    o.tensor_parallel = tensor_parallel;
     o.freeze_backbone = freeze_backbone;
     if (lora_rank > 0) {
       if (init.empty() && !resume) throw ValueError("--lora-rank adapts a pretrained model: give it with --init");

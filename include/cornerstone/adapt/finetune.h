@@ -47,7 +47,7 @@ struct FinetuneOptions {
   bool checkpoint_activations = false;  // recompute the base's block activations in the backward pass
   double time_limit_s = 0;        // > 0: stop after this long, the schedule sized to fit
   bool resume = false;            // continue OUT from its latest checkpoint (the model loaded from it: finetune_checkpoint)
-  int64_t zero = 0;               // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1)
+  int64_t zero = 0;               // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1), 2 the gradients too
   bool quiet = false;
 
   // What must match when a run is resumed (state.json's "config").

@@ -36,6 +36,8 @@ struct AutogradMeta {
   bool requires_grad = false;    // a leaf that wants .grad(), or any tensor produced by a node
   Tensor grad;                   // leaves: the accumulated gradient
   std::shared_ptr<Node> grad_fn;  // non-leaves: the node that produced the tensor
+  bool sealed = false;           // leaves: declared complete to a BackwardObserver during the
+                                 // running backward; a later contribution is an error
 };
 
 class GradSink {
@@ -88,6 +90,35 @@ class Node {
   BackwardFn fn_;          // reset after it has run: frees the saved tensors
   bool released_ = false;  // backward already ran through this node
   Tensor grad_output_;     // gradient flowing into this node's output, summed over consumers
+};
+
+// Watches the backward passes run while an ObserveBackward holds it (data parallelism reduces
+// each gradient as soon as it is complete, beside the rest of the pass):
+//   leaf_ready     a leaf's gradient is complete: every node of the pass that takes the leaf has
+//                  run (activation checkpointing's inner passes report the leaves of their segment
+//                  when the segment is done). The leaf is then sealed until the outermost pass
+//                  ends: a gradient reaching it later (a parameter shared by two checkpointed
+//                  segments) throws instead of being silently lost.
+//   node_done      after every node: a chance to make progress on communication in flight.
+//   backward_done  the outermost pass has run every node.
+class BackwardObserver {
+ public:
+  virtual ~BackwardObserver() = default;
+  virtual void leaf_ready(AutogradMeta& leaf) = 0;
+  virtual void node_done() {}
+  virtual void backward_done() {}
+};
+
+// Installs an observer (null: none) for the backward passes of this thread while it lives.
+class ObserveBackward {
+ public:
+  explicit ObserveBackward(BackwardObserver* observer);
+  ~ObserveBackward();
+  ObserveBackward(const ObserveBackward&) = delete;
+  ObserveBackward& operator=(const ObserveBackward&) = delete;
+
+ private:
+  BackwardObserver* previous_;
 };
 
 // True when grad mode is on and any of the tensors requires grad.

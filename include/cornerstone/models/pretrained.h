@@ -27,6 +27,7 @@
 #include "cornerstone/models/image_classifier.h"
 #include "cornerstone/nn/layers.h"
 #include "cornerstone/nn/module.h"
+#include "cornerstone/nn/tensor_parallel.h"
 
 namespace cornerstone::models {
 
@@ -100,6 +101,10 @@ class PretrainedModel : public nn::Module {
   virtual std::vector<LinearSite> linear_sites() const = 0;
   // Recompute block activations in the backward pass instead of keeping them.
   virtual void set_checkpoint_activations(bool on) = 0;
+  // Tensor parallelism (nn/tensor_parallel.h): keeps this process's share of every block's heads
+  // and feed-forward columns over `group`; returns the split parameters by full name.
+  // UnsupportedError for a family without it.
+  virtual nn::TensorParallelPlan shard_tensor_parallel(dist::ProcessGroup& group);
 
   // A capability interface (CausalLM, MaskedLM below), or null when the model lacks it.
   template <class Capability>

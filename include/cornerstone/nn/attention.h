@@ -12,8 +12,10 @@
 #include <memory>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/nn/block_config.h"
 #include "cornerstone/nn/layers.h"
+#include "cornerstone/nn/tensor_parallel.h"
 #include "cornerstone/ops/attention.h"
 
 namespace cornerstone::nn {
@@ -26,10 +28,14 @@ class SelfAttention : public Module {
   bool causal() const { return cfg_.causal; }
   Linear& qkv() const { return *qkv_; }    // fused [q heads | k heads | v heads] projection
   Linear& proj() const { return *proj_; }  // output projection
+  // Tensor parallelism (nn/tensor_parallel.h): keeps process `rank`'s share of the heads (query
+  // and key/value heads both split over the group); returns the split parameters, named from here.
+  TensorParallelPlan shard(dist::ProcessGroup& group);
 
  private:
   BlockConfig cfg_;
   std::shared_ptr<Linear> qkv_, proj_;
+  dist::ProcessGroup* group_ = nullptr;  // tensor parallel: the group sharing the heads
 };
 
 class CrossAttention : public Module {

@@ -6,14 +6,19 @@
 #include <memory>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/dist/process_group.h"
 #include "cornerstone/nn/block_config.h"
 #include "cornerstone/nn/layers.h"
+#include "cornerstone/nn/tensor_parallel.h"
 
 namespace cornerstone::nn {
 
 class FeedForward : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
+  // Tensor parallelism (nn/tensor_parallel.h): keeps this process's share; returns the split
+  // parameters, named from here.
+  virtual TensorParallelPlan shard(dist::ProcessGroup& group) = 0;
 };
 
 // GELU:   proj(gelu(fc(x)))                   parameters fc.*, proj.*      (fc: (F, C))
@@ -22,6 +27,7 @@ class MLP : public FeedForward {
  public:
   MLP(const BlockConfig& cfg, Rng& rng);
   Tensor forward(const Tensor& x) const override;
+  TensorParallelPlan shard(dist::ProcessGroup& group) override;
   MlpKind kind() const { return cfg_.mlp; }
   kernels::GeluKind gelu() const { return cfg_.gelu; }
   Linear& in() const { return *in_; }    // fc (GELU) or the fused [gate | up] projection (SwiGLU)
@@ -30,6 +36,7 @@ class MLP : public FeedForward {
  private:
   BlockConfig cfg_;
   std::shared_ptr<Linear> in_, out_;  // fc / gate_up, then proj / down
+  dist::ProcessGroup* group_ = nullptr;  // tensor parallel: the group sharing the d_ff columns
 };
 
 // The feed-forward `cfg.feed_forward` names.

@@ -8,6 +8,8 @@
 #include <cstdint>
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "cornerstone/core/rng.h"
 #include "cornerstone/kernels/activation.h"
@@ -47,8 +49,20 @@ class Linear : public Module {
   void freeze(DType storage = DType::F32);
   bool frozen() const { return frozen_; }
 
+  // Tensor parallelism (nn/tensor_parallel.h). keep_rows: the layer keeps only these row ranges of
+  // its weight and bias, end to end (a column-parallel layer: its share of the outputs).
+  // keep_columns: only weight columns [lo, hi) (a row-parallel layer: its share of the inputs,
+  // whose partial outputs are summed over the processes); the bias stays, added by forward() only
+  // when add_bias (one process adds it). Trainable fp32 layers without an adapter only.
+  void keep_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges);
+  void keep_columns(int64_t lo, int64_t hi, bool add_bias);
+  // Swaps other tensors in for the weight and bias (the whole ones, to write a checkpoint; then
+  // the shares again), in the same places of the parameter order.
+  void replace(const Tensor& weight, const Tensor& bias);
+
  private:
   Tensor weight_, bias_;
+  bool add_bias_ = true;  // false: a row-parallel share whose bias another process adds
   Tensor frozen_weight_;  // bf16 / q8_0 copy used by forward() once frozen in reduced precision
   bool frozen_ = false;
   std::shared_ptr<LinearAdapter> adapter_;

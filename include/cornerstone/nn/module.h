@@ -54,6 +54,9 @@ class Module {
   void unregister_module(const std::string& name);
   // Removes a parameter registered under `name` (no-op when absent).
   void unregister_parameter(const std::string& name);
+  // Puts `value` in the place of the parameter `name` (its position in the order kept, requires
+  // grad as the old one); throws when there is none.
+  Tensor replace_parameter(const std::string& name, Tensor value);
 
  private:
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;

@@ -53,6 +53,9 @@ class TransformerBlock : public Module {
   FeedForward& feed_forward() const { return *ffn_; }
   // The feed-forward as an MLP; UnsupportedError when it is another kind.
   MLP& mlp() const;
+  // Tensor parallelism (nn/tensor_parallel.h): keeps this process's share of the attention heads
+  // and the feed-forward; returns the split parameters, named from here ("attn.qkv.weight").
+  TensorParallelPlan shard(dist::ProcessGroup& group);
 
  private:
   BlockConfig cfg_;

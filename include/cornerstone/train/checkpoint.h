@@ -67,7 +67,11 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // Restores optimizer state from a checkpoint folder and returns its trainer state; the model's
 // weights are the caller's (load_checkpoint_weights for a pretrained model, TaskModel::load for a
 // task). Throws FormatError naming the file when anything is missing, truncated or mis-shaped.
-TrainerState load_training_state(const std::string& checkpoint_dir, AdamW& optimizer);
+// `moments` (may be empty) maps the checkpoint's whole moments to what the optimizer holds (tensor
+// parallelism: this process's shares).
+TrainerState load_training_state(const std::string& checkpoint_dir, AdamW& optimizer,
+                                 const std::function<std::vector<std::pair<std::string, Tensor>>(const std::vector<std::pair<std::string, Tensor>>&)>&
+                                     moments = {});
 void load_checkpoint_weights(const std::string& checkpoint_dir, models::PretrainedModel& model);
 
 }  // namespace cornerstone::train

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/train/data_parallel.h"
+#include "cornerstone/train/parameter_shards.h"
 
 namespace cornerstone::train {
 
@@ -26,8 +28,9 @@ class AdamW {
  public:
   AdamW(std::vector<std::pair<std::string, Tensor>> params, const AdamWConfig& config);
 
-  // One update of every parameter that has a gradient, at learning rate `lr`.
-  void step(float lr);
+  // One update of every parameter that has a gradient, at learning rate `lr`. With a shard
+  // (ZeRO-2), the gradients of this process's range come from it instead of the parameters' .grad.
+  void step(float lr, const GradientShard* shard = nullptr);
   void zero_grad();
   int64_t steps() const { return step_; }
   const AdamWConfig& config() const { return config_; }
@@ -41,7 +44,8 @@ class AdamW {
   // ZeRO stage 1 (Rajbhandari et al. 2020) over dist::ProcessGroup::world(): the parameters laid
   // end to end are split into `world` equal ranges; this process holds the moments of range
   // `rank` alone and updates only those elements; gather_parameters() then gives every process
-  // every updated element. Call before load_state. The gradients stay whole (all-reduced).
+  // every updated element. Call before load_state. The gradients stay whole (all-reduced), or
+  // come partitioned the same way (ZeRO-2, step's shard).
   void partition(int64_t rank, int64_t world);
   bool partitioned() const { return world_ > 1; }
   void gather_parameters();
@@ -60,13 +64,14 @@ class AdamW {
   std::vector<Slot> slots_;
   int64_t total_ = 0;
   int64_t world_ = 1, begin_ = 0, end_ = 0;  // this process's range of the flat elements
-  std::vector<float> flat_;                    // gather_parameters' buffer, kept between steps
+  std::vector<float> flat_;                    // gather_parameters' buffer (one chunk), kept between steps
   AdamWConfig config_;
   int64_t step_ = 0;
 };
 
 // Scales all gradients so that their global L2 norm is at most max_norm; returns the norm before
-// clipping. Deterministic for a given thread count (kernels::sum_squares).
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// clipping. Deterministic for a given thread count (kernels::sum_squares). With shards (tensor
+// parallel), the norm is the whole model's (a collective).
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, ParameterShards* shards = nullptr);
 
 }  // namespace cornerstone::train

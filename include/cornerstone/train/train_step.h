@@ -4,8 +4,11 @@
 //   M = objective.micro_batches(step, accumulation)          (the accumulation, fewer at an
 //                                                              epoch's ragged end)
 //   for m in 0 .. M-1:  backward( loss(batch(step, m)) / M )  gradients accumulate to those of
-//                                                              the mean loss
-//   sync.reduce(params)                                       the data-parallel seam (no-op today)
+//                                                              the mean loss (observed by the
+//                                                              sync, which may reduce them as
+//                                                              the pass completes them)
+//   sync.reduce(params)                                       the data-parallel seam (no-op in
+//                                                              one process)
 //   clip_grad_norm(params, grad_clip);  optimizer.step(lr)
 //
 // The reported loss is the mean of the M unscaled losses. With M = 1 nothing is scaled, so a
@@ -36,8 +39,9 @@ class TrainStep {
  public:
   // `params`: the parameters the optimizer updates (their gradients are reduced and clipped).
   // grad_clip <= 0 disables clipping.
+  // shards: tensor parallel (the gradient norm is the whole model's), else null.
   TrainStep(Objective& objective, AdamW& optimizer, std::vector<Tensor> params, GradientSync& sync, int64_t accumulation,
-            double grad_clip);
+            double grad_clip, ParameterShards* shards = nullptr);
 
   // Runs step `step` (0-based) at learning rate `lr`. Throws Error when the loss is not finite
   // (before the update: the weights and the last checkpoint are intact).
@@ -52,6 +56,7 @@ class TrainStep {
   GradientSync& sync_;
   int64_t accumulation_;
   double grad_clip_;
+  ParameterShards* shards_;
 };
 
 }  // namespace cornerstone::train

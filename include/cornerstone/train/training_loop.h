@@ -29,6 +29,7 @@
 #include "cornerstone/train/data_parallel.h"
 #include "cornerstone/train/objective.h"
 #include "cornerstone/train/optimizer.h"
+#include "cornerstone/train/parameter_shards.h"
 
 namespace cornerstone::train {
 
@@ -51,7 +52,7 @@ struct LoopConfig {
   double time_limit_s = 0;         // > 0: stop after this long, the schedule sized to fit
   bool resume = false;             // continue from the run's latest checkpoint
   bool quiet = false;              // no progress line
-  int64_t zero = 0;                // data parallel: 1 partitions the AdamW moments over the processes (ZeRO-1)
+  int64_t zero = 0;                // data parallel: 1 partitions the AdamW moments over the processes (ZeRO-1), 2 the gradients too
   nlohmann::json config;           // recorded in every checkpoint's state.json
 };
 
@@ -67,6 +68,7 @@ struct LoopParts {
   // After each checkpoint is in place (pretraining points the run folder at it); may be empty.
   std::function<void(const std::string& checkpoint_dir)> after_checkpoint = {};
   GradientSync* sync = nullptr;                            // null: one process (LocalGradientSync)
+  ParameterShards* shards = nullptr;                       // tensor parallel: whole tensors in checkpoints
 };
 
 struct TrainResult {

@@ -61,6 +61,16 @@ Tensor GPT::lm_loss(const data::Batch& batch, Rng* dropout_rng) const {
   return loss(batch.get(data::batch_keys::ids, "gpt"), batch.get(data::batch_keys::targets, "gpt"), dropout_rng);
 }
 
+nn::TensorParallelPlan GPT::shard_tensor_parallel(dist::ProcessGroup& group) {
+  nn::TensorParallelPlan plan;
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    for (nn::ShardedParameter p : blocks_[i]->shard(group)) {
+      p.name = "blocks." + std::to_string(i) + "." + p.name;
+      plan.push_back(std::move(p));
+    }
+  return plan;
+}
+
 Tensor GPT::sequence_features(const Tensor& h, const Tensor& lengths) const { return last_token_states(h, lengths, "gpt"); }
 
 }  // namespace cornerstone::models

@@ -51,6 +51,7 @@ class GPT : public PretrainedModel, public CausalLM {
   Tensor sequence_features(const Tensor& hidden, const Tensor& lengths) const override;
   HeadNames sequence_head() const override { return {"score", false}; }
   std::vector<LinearSite> linear_sites() const override;
+  nn::TensorParallelPlan shard_tensor_parallel(dist::ProcessGroup& group) override;
 
   const Tensor& lm_head_weight() const { return tie_ ? wte_->weight() : lm_head_; }
   const std::vector<std::shared_ptr<nn::TransformerBlock>>& blocks() const { return blocks_; }
