@@ -108,7 +108,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
                      "model, which the checkpoint no longer is); start it again");
   type.prepare(m, data, o.batch_size);
   // Under mpirun: this process's share of every batch, the gradient all-reduce, one writer.
-  const std::unique_ptr<train::GradientSync> sync = train::make_gradient_sync();
+  const std::unique_ptr<train::GradientSync> sync = train::make_gradient_sync(nullptr, o.bucket_mb);
   // A task that keeps state between steps (ppo's rollout) would need every process's state in the
   // checkpoint, which only one process writes.
   if (sync && sync->shard().world > 1 && type.updates_per_batch(m) > 1)

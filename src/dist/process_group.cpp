@@ -174,6 +174,22 @@ Request ProcessGroup::start_reduce_scatter_sum(const float* in, float* out, cons
   return r;
 }
 
+void ProcessGroup::gather(float* x, const std::vector<int64_t>& counts, int root) {
+  if (static_cast<int64_t>(counts.size()) != size_) throw Error("gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
+  if (!mpi_ || size_ == 1) return;
+  std::vector<int> n(counts.size()), at(counts.size());
+  int64_t total = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] < 0 || total + counts[r] > INT_MAX) throw Error("gather: more than 2^31 elements in one call");
+    n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  const int rc = rank_ == root ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x, n.data(), at.data(), MPI_FLOAT, root, comm_of(comm_))
+                               : MPI_Gatherv(x + at[static_cast<size_t>(rank_)], n[static_cast<size_t>(rank_)], MPI_FLOAT, nullptr, nullptr, nullptr,
+                                             MPI_FLOAT, root, comm_of(comm_));
+  if (rc != MPI_SUCCESS) fail("MPI_Gatherv", rc, rank_, size_);
+}
+
 bool ProcessGroup::any(bool local) {
   if (!mpi_ || size_ == 1) return local;
   int v = local ? 1 : 0;

@@ -150,9 +150,10 @@ bool ProcessGroupSync::any(bool local) { return dist::ProcessGroup::world().any(
 
 int64_t ProcessGroupSync::from_first(int64_t value) { return dist::ProcessGroup::world().broadcast(value, 0); }
 
-std::unique_ptr<GradientSync> make_gradient_sync(dist::ProcessGroup* data_group) {
+std::unique_ptr<GradientSync> make_gradient_sync(dist::ProcessGroup* data_group, double bucket_mb) {
+  if (!(bucket_mb > 0) || bucket_mb > 4096) throw ValueError("--bucket-mb " + std::to_string(bucket_mb) + ": must be in (0, 4096]");
   if (!dist::ProcessGroup::world().distributed()) return nullptr;
-  return std::make_unique<ProcessGroupSync>(size_t{32} << 20, data_group);
+  return std::make_unique<ProcessGroupSync>(static_cast<size_t>(bucket_mb * 1048576.0), data_group);
 }
 
 }  // namespace cornerstone::train

@@ -36,21 +36,31 @@ GradientBuckets::GradientBuckets(const std::vector<Tensor>& params, Mode mode, s
     total += p.numel();
   }
   offset_.push_back(total);
-  // Buckets from the last parameter back: the backward pass completes the last layers first.
-  const int64_t W = group_.size(), rank = group_.rank();
-  bucket_of_.resize(P);
-  for (size_t hi = P; hi > 0;) {
-    size_t lo = hi - 1;
-    size_t n = static_cast<size_t>(params_[lo].numel());
-    while (lo > 0 && n + static_cast<size_t>(params_[lo - 1].numel()) <= bucket_floats) n += static_cast<size_t>(params_[--lo].numel());
-    Bucket b{lo, hi, offset_[lo], offset_[hi], {}};
+  // Buckets from the last parameter back (the backward pass completes the last layers first):
+  // whole parameters while they fit, a larger one in pieces.
+  const int64_t W = group_.size(), rank = group_.rank(), B = static_cast<int64_t>(std::max<size_t>(1, bucket_floats));
+  auto add = [&](int64_t begin, int64_t end, size_t first, size_t last) {
+    Bucket b{begin, end, first, last, {}};
     if (mode_ == Mode::ReduceScatter)
       for (int64_t r = 0; r < W; ++r)
-        b.counts.push_back(std::max<int64_t>(0, std::min(b.end, range_begin(total, r + 1, W)) - std::max(b.begin, range_begin(total, r, W))));
-    for (size_t k = lo; k < hi; ++k) bucket_of_[k] = buckets_.size();
+        b.counts.push_back(std::max<int64_t>(0, std::min(end, range_begin(total, r + 1, W)) - std::max(begin, range_begin(total, r, W))));
     buckets_.push_back(std::move(b));
-    hi = lo;
+  };
+  for (size_t k = P; k > 0;) {
+    if (params_[k - 1].numel() > B) {
+      for (int64_t hi = offset_[k]; hi > offset_[k - 1]; hi -= B) add(std::max(offset_[k - 1], hi - B), hi, k - 1, k);
+      --k;
+      continue;
+    }
+    size_t lo = k - 1;
+    while (lo > 0 && offset_[k] - offset_[lo - 1] <= B) --lo;
+    add(offset_[lo], offset_[k], lo, k);
+    k = lo;
   }
+  buckets_of_.assign(P, {});
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    for (size_t k = buckets_[b].first; k < buckets_[b].last; ++k) buckets_of_[k].push_back(b);
+  unstarted_.assign(P, 0);
   ready_.assign(buckets_.size(), 0);
   seen_.assign(P, 0);
   reached_.assign(P, 0);
@@ -74,6 +84,7 @@ void GradientBuckets::begin_pass(bool first) {
   next_ = 0;
   std::fill(ready_.begin(), ready_.end(), 0);
   std::fill(seen_.begin(), seen_.end(), 0);
+  for (size_t k = 0; k < params_.size(); ++k) unstarted_[k] = buckets_of_[k].size();
   if (first) {
     std::fill(reached_.begin(), reached_.end(), 0);
     if (mode_ == Mode::ReduceScatter) shard_.values.zero();
@@ -84,7 +95,7 @@ void GradientBuckets::leaf_ready(autograd::AutogradMeta& leaf) {
   const auto it = index_.find(&leaf);
   if (it == index_.end() || seen_[it->second]) return;  // not a parameter of ours (a checkpointed segment's input)
   seen_[it->second] = 1;
-  ++ready_[bucket_of_[it->second]];
+  for (const size_t b : buckets_of_[it->second]) ++ready_[b];
   Clock clock{seconds_};
   start_ready();
 }
@@ -115,50 +126,52 @@ void GradientBuckets::backward_done() {
 }
 
 void GradientBuckets::start(size_t b) {
+  // At most kMaxInFlight buckets' buffers at once: beyond that the oldest is waited for, so that
+  // copies of the gradients (and under ZeRO-2 the whole gradients) do not pile up while a slower
+  // process catches up.
+  while (in_flight_.size() >= kMaxInFlight) {
+    in_flight_.front().request.wait();
+    finish(in_flight_.front());
+    in_flight_.pop_front();
+  }
   const Bucket& B = buckets_[b];
   const int64_t n = B.end - B.begin;
-  InFlight f{b, {}, {}, {}};
-  const bool alone = B.last - B.first == 1;
   for (size_t k = B.first; k < B.last; ++k) {
-    const Tensor g = params_[k].grad();
-    if (!g.defined()) continue;
-    if (g.dtype() != DType::F32 || !g.is_contiguous()) throw Error("data parallel: gradients must be contiguous fp32");
-    reached_[k] = 1;
+    Tensor g = params_[k].grad();
+    if (g.defined()) {
+      if (g.dtype() != DType::F32 || !g.is_contiguous()) throw Error("data parallel: gradients must be contiguous fp32");
+      reached_[k] = 1;
+    } else if (mode_ == Mode::AllReduce) {  // zeros, summed like the rest (reduce() drops it again if no process reached it)
+      Tensor(params_[k]).set_grad(Tensor::zeros(params_[k].shape()));
+    }
+  }
+  InFlight f{b, {}, {}, nullptr, false, {}};
+  if (const Tensor g = params_[B.first].grad(); B.last - B.first == 1 && g.defined()) {
+    f.held = g;  // within one parameter: its own gradient, in place
+    f.data = g.data<float>() + (B.begin - offset_[B.first]);
+    f.in_place = true;
+  } else {
+    f.held = Tensor::empty({n});
+    f.data = f.held.data<float>();
+    for (size_t k = B.first; k < B.last; ++k) {
+      const int64_t lo = std::max(B.begin, offset_[k]), hi = std::min(B.end, offset_[k + 1]);
+      float* dst = f.data + (lo - B.begin);
+      if (const Tensor gk = params_[k].grad(); gk.defined())
+        std::memcpy(dst, gk.data<float>() + (lo - offset_[k]), static_cast<size_t>(hi - lo) * sizeof(float));
+      else
+        std::memset(dst, 0, static_cast<size_t>(hi - lo) * sizeof(float));
+    }
   }
   if (mode_ == Mode::AllReduce) {
-    // Sums in place for a lone parameter, else in one buffer; an unreached gradient becomes zeros
-    // (reduce() drops it again when no process reached it).
-    for (size_t k = B.first; k < B.last; ++k)
-      if (!params_[k].grad().defined()) Tensor(params_[k]).set_grad(Tensor::zeros(params_[k].shape()));
-    if (alone) {
-      f.send = params_[B.first].grad();
-    } else {
-      f.send = Tensor::empty({n});
-      for (size_t k = B.first; k < B.last; ++k)
-        std::memcpy(f.send.data<float>() + (offset_[k] - B.begin), params_[k].grad().data<float>(), static_cast<size_t>(params_[k].numel()) * sizeof(float));
-    }
-    f.request = group_.start_all_reduce_sum(f.send.data<float>(), static_cast<size_t>(n));
+    f.request = group_.start_all_reduce_sum(f.data, static_cast<size_t>(n));
   } else {
-    // The bucket's elements in flat order (which is the processes' order), then the whole
-    // gradients go: this process keeps only its part of the sums.
-    if (alone && params_[B.first].grad().defined()) {
-      f.send = params_[B.first].grad();
-    } else {
-      f.send = Tensor::empty({n});
-      for (size_t k = B.first; k < B.last; ++k) {
-        float* dst = f.send.data<float>() + (offset_[k] - B.begin);
-        const size_t m = static_cast<size_t>(params_[k].numel());
-        if (const Tensor g = params_[k].grad(); g.defined())
-          std::memcpy(dst, g.data<float>(), m * sizeof(float));
-        else
-          std::memset(dst, 0, m * sizeof(float));
-      }
-    }
-    for (size_t k = B.first; k < B.last; ++k) Tensor(params_[k]).zero_grad();
     const int64_t mine = B.counts[static_cast<size_t>(group_.rank())];
     static float nothing = 0;  // the receive buffer of a process owning none of the bucket
     if (mine > 0) f.recv = Tensor::empty({mine});
-    f.request = group_.start_reduce_scatter_sum(f.send.data<float>(), mine > 0 ? f.recv.data<float>() : &nothing, B.counts);
+    f.request = group_.start_reduce_scatter_sum(f.data, mine > 0 ? f.recv.data<float>() : &nothing, B.counts);
+    // A parameter whose every bucket has started is dropped: this process keeps its range of the sums only.
+    for (size_t k = B.first; k < B.last; ++k)
+      if (--unstarted_[k] == 0) Tensor(params_[k]).zero_grad();
   }
   in_flight_.push_back(std::move(f));
 }
@@ -167,20 +180,21 @@ void GradientBuckets::finish(InFlight& f) {
   const Bucket& B = buckets_[f.bucket];
   if (mode_ == Mode::AllReduce) {
     const float inv = 1.0f / static_cast<float>(group_.size());
-    if (B.last - B.first == 1) {
-      kernels::scale(f.send.data<float>(), f.send.numel(), inv);
+    if (f.in_place) {
+      kernels::scale(f.data, B.end - B.begin, inv);  // the sums are already in the parameter's gradient
     } else {
       for (size_t k = B.first; k < B.last; ++k) {
-        const float* src = f.send.data<float>() + (offset_[k] - B.begin);
-        float* dst = params_[k].grad().data<float>();
-        for (int64_t e = 0; e < params_[k].numel(); ++e) dst[e] = src[e] * inv;
+        const int64_t lo = std::max(B.begin, offset_[k]), hi = std::min(B.end, offset_[k + 1]);
+        const float* src = f.data + (lo - B.begin);
+        float* dst = params_[k].grad().data<float>() + (lo - offset_[k]);
+        for (int64_t e = 0; e < hi - lo; ++e) dst[e] = src[e] * inv;
       }
     }
-  } else if (const float* sums = data_or_null(f.recv)) {
+  } else if (f.recv.defined()) {
     float* dst = shard_.values.data<float>() + (std::max(B.begin, shard_.begin) - shard_.begin);
-    kernels::add(dst, sums, f.recv.numel(), dst);
+    kernels::add(dst, f.recv.data<float>(), f.recv.numel(), dst);
   }
-  f.send = Tensor(), f.recv = Tensor();
+  f.held = Tensor(), f.recv = Tensor(), f.data = nullptr, f.in_place = false;
 }
 
 }  // namespace cornerstone::train

@@ -1,20 +1,21 @@
 // The reduction of data parallelism's gradients during the backward pass (ProcessGroupSync's
 // engine; train/data_parallel.h says what it computes).
 //
-// The parameters are grouped into buckets of consecutive parameters, from the last, of about
-// `bucket_floats` elements (a larger parameter alone). A bucket is complete when the backward pass
-// has reported each of its parameters (autograd's leaf_ready); complete buckets start their
+// The parameters' elements laid end to end are cut into buckets of at most `bucket_floats`
+// elements, from the last parameter back: consecutive whole parameters, or pieces of one larger
+// parameter (so that MPI's own temporary buffers stay bucket-sized too). A bucket is complete when
+// the backward pass has reported each parameter it touches (autograd's leaf_ready); complete buckets start their
 // collective in bucket order, the same order in every process whatever the pass's timing, and
 // every node of the pass polls the collectives in flight (MPI moves data inside MPI calls).
 // backward_done() starts the buckets still waiting (a parameter the pass never reached counts as a
-// zero gradient) and waits for all.
+// zero gradient) and waits for all. At most two buckets are in flight: a third waits for the oldest.
 //
 //   all-reduce       (data parallel, ZeRO-1) in the step's last pass: each bucket's gradients are
 //                    summed over the processes and divided by their number, back into .grad.
 //   reduce-scatter   (ZeRO-2) in every pass: each bucket is a contiguous range of the flat
 //                    elements, so the processes' parts of it follow one another; each process
-//                    adds the sums of its part into the shard, and the parameters' .grad are
-//                    dropped as soon as their bucket starts.
+//                    adds the sums of its part into the shard, and a parameter's .grad is
+//                    dropped as soon as its last bucket starts.
 #pragma once
 
 #include <cstddef>
@@ -51,15 +52,19 @@ class GradientBuckets final : public autograd::BackwardObserver {
 
  private:
   struct Bucket {
-    size_t first, last;            // parameters [first, last)
-    int64_t begin, end;            // their elements, laid end to end
+    int64_t begin, end;            // elements, laid end to end
+    size_t first, last;            // the parameters they belong to: [first, last)
     std::vector<int64_t> counts;   // reduce-scatter: each process's part of [begin, end)
   };
   struct InFlight {
     size_t bucket;
     dist::Request request;
-    Tensor send, recv;  // the bucket's elements (a lone parameter's own .grad when all-reducing); this process's sums
+    Tensor held;            // the buffer the collective reads (and all-reducing, writes): a copy, or the
+    float* data = nullptr;  // parameter's own .grad when the bucket lies within one parameter
+    bool in_place = false;  // `data` points into the parameter's .grad
+    Tensor recv;            // reduce-scatter: this process's sums
   };
+  static constexpr size_t kMaxInFlight = 2;
   void start_ready();
   void start(size_t b);
   void finish(InFlight& f);
@@ -68,7 +73,8 @@ class GradientBuckets final : public autograd::BackwardObserver {
   std::vector<int64_t> offset_;   // each parameter's first flat element
   std::unordered_map<const autograd::AutogradMeta*, size_t> index_;
   std::vector<Bucket> buckets_;
-  std::vector<size_t> bucket_of_;
+  std::vector<std::vector<size_t>> buckets_of_;  // per parameter: the buckets touching it
+  std::vector<size_t> unstarted_;                // per parameter: its buckets not started this pass
   Mode mode_;
   dist::ProcessGroup& group_;
   std::vector<size_t> ready_;    // per bucket: parameters reported this pass

@@ -63,17 +63,6 @@ void AdamW::step(float lr, const GradientShard* shard) {
   }
 }
 
-namespace {
-
-// Every process's range of the flat elements, as counts.
-std::vector<int64_t> range_counts(int64_t total, int64_t world) {
-  std::vector<int64_t> counts(static_cast<size_t>(world));
-  for (int64_t r = 0; r < world; ++r) counts[static_cast<size_t>(r)] = range_begin(total, r + 1, world) - range_begin(total, r, world);
-  return counts;
-}
-
-}  // namespace
-
 void AdamW::gather_parameters() {
   if (!partitioned()) return;
   // Chunk by chunk of the flat elements, so that the buffer is 32 MB rather than a copy of the
@@ -111,22 +100,39 @@ std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
     }
     return out;
   }
-  // Each moment end to end over all parameters, every process filling its range, then gathered.
-  std::vector<float> m(static_cast<size_t>(total_)), v(static_cast<size_t>(total_));
-  for (const Slot& s : slots_)
-    if (s.hi > s.lo) {
-      std::copy(s.exp_avg.data<float>(), s.exp_avg.data<float>() + (s.hi - s.lo), m.data() + s.offset + s.lo);
-      std::copy(s.exp_avg_sq.data<float>(), s.exp_avg_sq.data<float>() + (s.hi - s.lo), v.data() + s.offset + s.lo);
+  // Process 0 (the writer) gets the whole moments, gathered chunk by chunk of the flat elements
+  // through a 32 MB buffer; the others send their ranges and keep no copy.
+  dist::ProcessGroup& g = dist::ProcessGroup::world();
+  const bool root = g.rank() == 0;
+  std::vector<Tensor> whole;  // per slot: exp_avg, exp_avg_sq
+  if (root)
+    for (const Slot& s : slots_) whole.push_back(Tensor::empty(s.param.shape())), whole.push_back(Tensor::empty(s.param.shape()));
+  constexpr int64_t kChunk = int64_t{8} << 20;
+  std::vector<float> buf(static_cast<size_t>(std::min(kChunk, total_)));
+  std::vector<int64_t> counts(static_cast<size_t>(world_));
+  for (int which = 0; which < 2; ++which)
+    for (int64_t a = 0; a < total_; a += kChunk) {
+      const int64_t b = std::min(total_, a + kChunk);
+      for (int64_t r = 0; r < world_; ++r)
+        counts[static_cast<size_t>(r)] = std::max<int64_t>(0, std::min(b, range_begin(total_, r + 1, world_)) - std::max(a, range_begin(total_, r, world_)));
+      for (const Slot& s : slots_) {  // this process's part of the chunk
+        const int64_t lo = std::max(a, s.offset + s.lo), hi = std::min(b, s.offset + s.hi);
+        if (hi <= lo) continue;
+        const float* m = (which == 0 ? s.exp_avg : s.exp_avg_sq).data<float>() + (lo - s.offset - s.lo);
+        std::copy(m, m + (hi - lo), buf.data() + (lo - a));
+      }
+      g.gather(buf.data(), counts, 0);
+      if (!root) continue;
+      for (size_t k = 0; k < slots_.size(); ++k) {
+        const Slot& s = slots_[k];
+        const int64_t lo = std::max(a, s.offset), hi = std::min(b, s.offset + s.param.numel());
+        if (hi > lo) std::copy(buf.data() + (lo - a), buf.data() + (hi - a), whole[2 * k + static_cast<size_t>(which)].data<float>() + (lo - s.offset));
+      }
     }
-  const auto counts = range_counts(total_, world_);
-  dist::ProcessGroup::world().all_gather(m.data(), counts);
-  dist::ProcessGroup::world().all_gather(v.data(), counts);
-  for (const Slot& s : slots_) {
-    Tensor a = Tensor::empty(s.param.shape()), b = Tensor::empty(s.param.shape());
-    std::copy(m.data() + s.offset, m.data() + s.offset + s.param.numel(), a.data<float>());
-    std::copy(v.data() + s.offset, v.data() + s.offset + s.param.numel(), b.data<float>());
-    out.emplace_back(s.name + ".exp_avg", a);
-    out.emplace_back(s.name + ".exp_avg_sq", b);
+  if (!root) return out;
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    out.emplace_back(slots_[k].name + ".exp_avg", whole[2 * k]);
+    out.emplace_back(slots_[k].name + ".exp_avg_sq", whole[2 * k + 1]);
   }
   return out;
 }

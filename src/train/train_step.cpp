@@ -102,6 +102,7 @@ StepStats TrainStep::run(int64_t step, float lr, Rng* dropout_rng) {
     optimizer_.gather_parameters();  // ZeRO-1: every process's updated elements to every process
   }
   s.peak_bytes = alloc.stats().peak_bytes_in_use - std::min(persistent, alloc.stats().peak_bytes_in_use);
+  s.tensor_peak_bytes = alloc.stats().peak_bytes_in_use;
   return s;
 }
 

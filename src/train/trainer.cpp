@@ -74,7 +74,7 @@ TrainResult Trainer::run() {
   }
   // Under mpirun: this process's share of every batch, and the gradient all-reduce (over the
   // processes holding the same shares, under tensor parallelism).
-  const std::unique_ptr<GradientSync> sync = make_gradient_sync(tp ? &tp->data_group() : nullptr);
+  const std::unique_ptr<GradientSync> sync = make_gradient_sync(tp ? &tp->data_group() : nullptr, opt_.bucket_mb);
   const Shard shard = sync ? sync->shard() : Shard{};
   const bool writer_process = sync ? sync->writer() : true;
   ObjectiveInputs inputs{model, cfg_, train ? &*train : nullptr, val ? &*val : nullptr, opt_.data_dir, shard};

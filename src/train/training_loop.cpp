@@ -215,11 +215,13 @@ TrainResult TrainingLoop::run() {
   double t_last = t_start;
   double comm_before = sync.comm_seconds();
   double window_loss = std::nan("");  // mean training loss between the last two validation points
+  size_t tensor_peak = 0;             // the most tensor memory any step held
 
   while (state.step < state.total_steps) {
     const int64_t step = state.step;
     const float lr = schedule.at(step);
     const StepStats s = train_step.run(step, lr, &dropout_rng);
+    tensor_peak = std::max(tensor_peak, s.tensor_peak_bytes);
     ++state.step;
     state.train_loss = s.loss;
     state.window_loss_sum += s.loss;
@@ -277,7 +279,8 @@ TrainResult TrainingLoop::run() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     const dist::ProcessGroup& g = dist::ProcessGroup::world();
-    std::fprintf(stderr, "rank %d of %d: peak RSS %.0f MB\n", g.rank(), g.size(), static_cast<double>(u.ru_maxrss) / 1024.0);
+    std::fprintf(stderr, "rank %d of %d: peak RSS %.0f MB, peak tensor memory %.0f MB\n", g.rank(), g.size(),
+                 static_cast<double>(u.ru_maxrss) / 1024.0, static_cast<double>(tensor_peak) / 1048576.0);
   }
   result.steps = state.step;
   result.train_loss = state.train_loss;

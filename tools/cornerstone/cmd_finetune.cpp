@@ -113,6 +113,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_flag("--checkpoint-activations", o.checkpoint_activations, "Recompute the base's block activations in the backward pass (less memory)");
   cmd->add_option("--zero", o.zero, "Under mpirun, ZeRO sharding (docs/distributed.md): 1 partitions the AdamW moments over the ranks, 2 the gradients too")
       ->check(CLI::IsMember({0, 1, 2}))->capture_default_str();
+  cmd->add_option("--bucket-mb", o.bucket_mb, "Under mpirun: the size of the gradient buckets, each reduced while the backward pass goes on")
+      ->capture_default_str();
   cmd->add_flag("--resume", resume, "Continue the interrupted run in --out from its latest checkpoint (same options)");
   cmd->callback([] {
     namespace fs = std::filesystem;

@@ -38,6 +38,9 @@ void add_pretrain(CLI::App& app) {
   cmd->add_flag("--checkpoint-activations", checkpoint_activations, "Recompute block activations in the backward pass");
   cmd->add_option("--zero", zero, "Under mpirun, ZeRO sharding (docs/distributed.md): 1 partitions the AdamW moments over the ranks, 2 the gradients too")
       ->check(CLI::IsMember({0, 1, 2}));
+  static double bucket_mb = 32;
+  cmd->add_option("--bucket-mb", bucket_mb, "Under mpirun: the size of the gradient buckets, each reduced while the backward pass goes on")
+      ->capture_default_str();
   cmd->add_option("--tensor-parallel", tensor_parallel, "Under mpirun -np N, decoders: split every block's attention heads and MLP columns "
                   "over K processes (Megatron-LM style); N / K replicas train data parallel (docs/distributed.md)")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -63,7 +66,7 @@ void add_pretrain(CLI::App& app) {
     if (checkpoint_activations) cfg.training.checkpoint_activations = true;
     train::RunOptions o;
     o.data_dir = data, o.run_dir = out, o.steps = steps, o.resume = resume, o.init_from = init, o.zero = zero;
-    o.tensor_parallel = tensor_parallel;
+    o.tensor_parallel = tensor_parallel, o.bucket_mb = bucket_mb;
     o.freeze_backbone = freeze_backbone;
     if (lora_rank > 0) {
       if (init.empty() && !resume) throw ValueError("--lora-rank adapts a pretrained model: give it with --init");

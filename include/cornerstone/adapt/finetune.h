@@ -48,6 +48,7 @@ struct FinetuneOptions {
   double time_limit_s = 0;        // > 0: stop after this long, the schedule sized to fit
   bool resume = false;            // continue OUT from its latest checkpoint (the model loaded from it: finetune_checkpoint)
   int64_t zero = 0;               // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1), 2 the gradients too
+  double bucket_mb = 32;          // under mpirun: the gradient buckets' size (one collective each)
   bool quiet = false;
 
   // What must match when a run is resumed (state.json's "config").

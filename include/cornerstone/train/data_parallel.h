@@ -137,7 +137,8 @@ class ProcessGroupSync final : public GradientSync {
 double clip_grad_norm(GradientShard& shard, double max_norm, GradientSync& sync);
 
 // A ProcessGroupSync when this process is one of several (mpirun -np N, N > 1), else null.
-// `data_group`: the processes that share batches (default: the world).
-std::unique_ptr<GradientSync> make_gradient_sync(dist::ProcessGroup* data_group = nullptr);
+// `data_group`: the processes that share batches (default: the world); `bucket_mb`: the size of
+// the gradient buckets (more, smaller ones start sooner; fewer, larger ones cost less latency).
+std::unique_ptr<GradientSync> make_gradient_sync(dist::ProcessGroup* data_group = nullptr, double bucket_mb = 32);
 
 }  // namespace cornerstone::train

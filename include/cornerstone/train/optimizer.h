@@ -35,8 +35,9 @@ class AdamW {
   int64_t steps() const { return step_; }
   const AdamWConfig& config() const { return config_; }
 
-  // Optimizer state for checkpoints: the full moments by name, and the step count. Partitioned,
-  // it gathers the moments from every process: every process must call it (a collective).
+  // Optimizer state for checkpoints: the full moments by name. Partitioned, it gathers the
+  // moments on process 0 (the writer) from every process: every process must call it (a
+  // collective), and the others get an empty list.
   std::vector<std::pair<std::string, Tensor>> state() const;
   // From full moments (a checkpoint's); partitioned, each process keeps its part.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t step);

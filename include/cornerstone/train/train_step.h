@@ -33,6 +33,7 @@ struct StepStats {
   int64_t tokens = 0;            // real tokens read (padding excluded when the batch has lengths)
   size_t activation_bytes = 0;   // tensor memory a forward pass kept for its backward (the largest)
   size_t peak_bytes = 0;         // the step's peak tensor memory above what persists between steps
+  size_t tensor_peak_bytes = 0;  // the step's peak tensor memory, all of it
 };
 
 class TrainStep {

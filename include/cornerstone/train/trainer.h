@@ -52,6 +52,7 @@ struct RunOptions {
   bool freeze_backbone = false;  // image classifiers: train the classification head only (a linear probe)
   bool quiet = false;          // no progress line (tests)
   int64_t zero = 0;            // under mpirun: 1 partitions the AdamW moments over the ranks (ZeRO-1), 2 the gradients too
+  double bucket_mb = 32;       // under mpirun: the gradient buckets' size (one collective each)
   int64_t tensor_parallel = 1;  // under mpirun: processes each model replica's blocks are split over (train/tensor_parallel.h)
   // LoRA and the like (above). Checkpoints then hold the model's own weights plus the
   // adaptation's tensors (exact resume); the run folder gets the folded model when the run ends.
