@@ -7,8 +7,11 @@ For each config, side by side in one invocation, every run the same steps and th
   1 rank  x 1 thread,  batch B        the baseline
   2 ranks x 1 thread,  batch B each   data parallel (global batch 2B): the ratio to the baseline
   1 rank  x 2 threads, batch 2B       the same global batch on the same cores, one process
+  2 ranks x 1 thread,  batch B        tensor parallel (--tensor-parallel 2): one replica of the
+                                      model split over the two, each step the baseline's batch
 
-and the median time per step spent in the gradient all-reduce (comm ms) with its share of the step.
+and the median time per step spent on the gradient all-reduce (comm ms: starting, polling and
+finishing the buckets' collectives, which run during the backward pass) with its share of the step.
 Usage: bench/distributed.py --build build [--configs tiny,gpt2-small] [--quick]
 """
 import argparse
@@ -26,12 +29,12 @@ from train import CONFIGS, WARMUP_STEPS, prepare_data  # noqa: E402
 BATCH = {"tiny": 8, "char": 8, "gpt2-small": 4}
 
 
-def run(build, ranks, threads, preset, data, T, batch, steps):
+def run(build, ranks, threads, preset, data, T, batch, steps, extra=()):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "run")
         cmd = [os.path.join(build, "cornerstone"), "--threads", str(threads), "pretrain", "--config", preset, "--data", data,
-               "--out", out, "--steps", str(steps), "--context", str(T), "--batch", str(batch)]
+               "--out", out, "--steps", str(steps), "--context", str(T), "--batch", str(batch)] + list(extra)
         if ranks > 1:
             cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", "--oversubscribe"] + cmd
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -39,7 +42,8 @@ def run(build, ranks, threads, preset, data, T, batch, steps):
     steady = lines[WARMUP_STEPS:]
     tps = statistics.median(l["tokens_per_s"] for l in steady)
     comm = statistics.median(l.get("comm_ms", 0.0) for l in steady)
-    step_ms = statistics.median(1e3 * batch * ranks * T / l["tokens_per_s"] for l in steady)
+    replicas = ranks // 2 if "--tensor-parallel" in extra else ranks
+    step_ms = statistics.median(1e3 * batch * replicas * T / l["tokens_per_s"] for l in steady)
     return tps, comm, step_ms
 
 
@@ -59,7 +63,8 @@ def main():
         base, _, _ = run(args.build, 1, 1, preset, data, T, B, steps)
         rows = [("1 rank x 1 thread", base, 0.0, 0.0),
                 ("2 ranks x 1 thread", *run(args.build, 2, 1, preset, data, T, B, steps)),
-                ("1 rank x 2 threads", *run(args.build, 1, 2, preset, data, T, 2 * B, steps), )]
+                ("1 rank x 2 threads", *run(args.build, 1, 2, preset, data, T, 2 * B, steps)),
+                ("2 ranks, tensor parallel", *run(args.build, 2, 1, preset, data, T, B, steps, ("--tensor-parallel", "2")))]
         for label, tps, comm, step_ms in rows:
             share = 100.0 * comm / step_ms if step_ms else 0.0
             print(f"{name:<12} {label:<22} {tps:>10.0f} {tps / base:>7.2f} {comm:>8.1f} {share:>6.1f}%")
