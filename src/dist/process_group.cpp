@@ -174,9 +174,8 @@ Request ProcessGroup::start_reduce_scatter_sum(const float* in, float* out, cons
   return r;
 }
 
-void ProcessGroup::gather(float* x, const std::vector<int64_t>& counts, int root) {
+void ProcessGroup::gather(const float* segment, float* x, const std::vector<int64_t>& counts, int root) {
   if (static_cast<int64_t>(counts.size()) != size_) throw Error("gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
-  if (!mpi_ || size_ == 1) return;
   std::vector<int> n(counts.size()), at(counts.size());
   int64_t total = 0;
   for (size_t r = 0; r < counts.size(); ++r) {
@@ -184,10 +183,13 @@ void ProcessGroup::gather(float* x, const std::vector<int64_t>& counts, int root
     n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
     total += counts[r];
   }
-  const int rc = rank_ == root ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, x, n.data(), at.data(), MPI_FLOAT, root, comm_of(comm_))
-                               : MPI_Gatherv(x + at[static_cast<size_t>(rank_)], n[static_cast<size_t>(rank_)], MPI_FLOAT, nullptr, nullptr, nullptr,
-                                             MPI_FLOAT, root, comm_of(comm_));
-  if (rc != MPI_SUCCESS) fail("MPI_Gatherv", rc, rank_, size_);
+  if (!mpi_ || size_ == 1) {
+    std::copy(segment, segment + counts[0], x);
+    return;
+  }
+  const size_t me = static_cast<size_t>(rank_);
+  if (const int rc = MPI_Gatherv(segment, n[me], MPI_FLOAT, x, n.data(), at.data(), MPI_FLOAT, root, comm_of(comm_)); rc != MPI_SUCCESS)
+    fail("MPI_Gatherv", rc, rank_, size_);
 }
 
 bool ProcessGroup::any(bool local) {

@@ -148,16 +148,26 @@ Tensor SafeTensorsFile::get(const std::string& name) const {
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorLayout> layout;
+  for (const auto& [name, t] : tensors) {
+    check_defined(t, "save_safetensors", name.c_str());
+    layout.push_back({name, t.dtype(), t.shape()});
+  }
+  save_safetensors_streamed(path, layout, [&](size_t i) { return tensors[i].second; }, metadata);
+}
+
+void save_safetensors_streamed(const std::string& path, const std::vector<TensorLayout>& layout,
+                               const std::function<Tensor(size_t)>& tensor_at, const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    check_defined(t, "save_safetensors", name.c_str());
-    if (header.contains(name)) throw ValueError("save_safetensors: duplicate tensor name '" + name + "'");
+  for (const TensorLayout& l : layout) {
+    if (header.contains(l.name)) throw ValueError("save_safetensors: duplicate tensor name '" + l.name + "'");
     nlohmann::json shape = nlohmann::json::array();
-    for (int64_t d : t.shape()) shape.push_back(d);
-    header[name] = {{"dtype", safetensors_dtype_name(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
+    for (int64_t d : l.shape) shape.push_back(d);
+    const size_t bytes = dtype_bytes(l.dtype, l.shape.numel());
+    header[l.name] = {{"dtype", safetensors_dtype_name(l.dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
@@ -165,7 +175,12 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   AtomicFile f(path);
   f.write(&len, 8);
   f.write(h);
-  for (const auto& [name, t] : tensors) {
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const Tensor t = tensor_at(i);
+    check_defined(t, "save_safetensors", layout[i].name.c_str());
+    if (t.dtype() != layout[i].dtype || t.shape() != layout[i].shape)
+      throw ValueError("save_safetensors: '" + layout[i].name + "' is " + std::string(dtype_name(t.dtype())) + " " + t.shape().str() +
+                       ", its layout said " + std::string(dtype_name(layout[i].dtype)) + " " + layout[i].shape.str());
     const Tensor c = t.contiguous();
     f.write(c.raw_data(), c.nbytes());
   }

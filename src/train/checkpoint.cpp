@@ -69,7 +69,10 @@ std::string save_checkpoint(const std::string& run_dir, const ModelWriter& write
   fs::create_directories(tmp);
 
   write_model(tmp.string());
-  io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.moments);
+  if (optimizer.stream)
+    io::save_safetensors_streamed((tmp / "optimizer.safetensors").string(), optimizer.layout, optimizer.stream);
+  else
+    io::save_safetensors((tmp / "optimizer.safetensors").string(), optimizer.moments);
   nlohmann::json st = {{"step", state.step},
                        {"total_steps", state.total_steps},
                        {"optimizer_step", optimizer.steps},

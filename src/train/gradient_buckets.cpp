@@ -19,8 +19,6 @@ struct Clock {
   ~Clock() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 };
 
-const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-
 }  // namespace
 
 GradientBuckets::GradientBuckets(const std::vector<Tensor>& params, Mode mode, size_t bucket_floats, dist::ProcessGroup& group)

@@ -93,48 +93,39 @@ void AdamW::zero_grad() {
 
 std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  if (!partitioned()) {
-    for (const Slot& s : slots_) {
-      out.emplace_back(s.name + ".exp_avg", s.exp_avg);
-      out.emplace_back(s.name + ".exp_avg_sq", s.exp_avg_sq);
-    }
-    return out;
-  }
-  // Process 0 (the writer) gets the whole moments, gathered chunk by chunk of the flat elements
-  // through a 32 MB buffer; the others send their ranges and keep no copy.
-  dist::ProcessGroup& g = dist::ProcessGroup::world();
-  const bool root = g.rank() == 0;
-  std::vector<Tensor> whole;  // per slot: exp_avg, exp_avg_sq
-  if (root)
-    for (const Slot& s : slots_) whole.push_back(Tensor::empty(s.param.shape())), whole.push_back(Tensor::empty(s.param.shape()));
-  constexpr int64_t kChunk = int64_t{8} << 20;
-  std::vector<float> buf(static_cast<size_t>(std::min(kChunk, total_)));
-  std::vector<int64_t> counts(static_cast<size_t>(world_));
-  for (int which = 0; which < 2; ++which)
-    for (int64_t a = 0; a < total_; a += kChunk) {
-      const int64_t b = std::min(total_, a + kChunk);
-      for (int64_t r = 0; r < world_; ++r)
-        counts[static_cast<size_t>(r)] = std::max<int64_t>(0, std::min(b, range_begin(total_, r + 1, world_)) - std::max(a, range_begin(total_, r, world_)));
-      for (const Slot& s : slots_) {  // this process's part of the chunk
-        const int64_t lo = std::max(a, s.offset + s.lo), hi = std::min(b, s.offset + s.hi);
-        if (hi <= lo) continue;
-        const float* m = (which == 0 ? s.exp_avg : s.exp_avg_sq).data<float>() + (lo - s.offset - s.lo);
-        std::copy(m, m + (hi - lo), buf.data() + (lo - a));
-      }
-      g.gather(buf.data(), counts, 0);
-      if (!root) continue;
-      for (size_t k = 0; k < slots_.size(); ++k) {
-        const Slot& s = slots_[k];
-        const int64_t lo = std::max(a, s.offset), hi = std::min(b, s.offset + s.param.numel());
-        if (hi > lo) std::copy(buf.data() + (lo - a), buf.data() + (hi - a), whole[2 * k + static_cast<size_t>(which)].data<float>() + (lo - s.offset));
-      }
-    }
-  if (!root) return out;
-  for (size_t k = 0; k < slots_.size(); ++k) {
-    out.emplace_back(slots_[k].name + ".exp_avg", whole[2 * k]);
-    out.emplace_back(slots_[k].name + ".exp_avg_sq", whole[2 * k + 1]);
+  const std::vector<io::TensorLayout> layout = state_layout();
+  for (size_t i = 0; i < layout.size(); ++i)
+    if (Tensor t = state_tensor(i); t.defined()) out.emplace_back(layout[i].name, std::move(t));
+  return out;
+}
+
+std::vector<io::TensorLayout> AdamW::state_layout() const {
+  std::vector<io::TensorLayout> out;
+  for (const Slot& s : slots_) {
+    out.push_back({s.name + ".exp_avg", DType::F32, s.param.shape()});
+    out.push_back({s.name + ".exp_avg_sq", DType::F32, s.param.shape()});
   }
   return out;
+}
+
+Tensor AdamW::state_tensor(size_t i) const {
+  if (i >= 2 * slots_.size()) throw ValueError("AdamW::state_tensor: " + std::to_string(i) + " of " + std::to_string(2 * slots_.size()));
+  const Slot& s = slots_[i / 2];
+  const Tensor& mine = i % 2 == 0 ? s.exp_avg : s.exp_avg_sq;
+  if (!partitioned()) return mine;
+  // Partitioned: each process holds [lo, hi) of this parameter's elements (possibly none), and
+  // process 0 gathers them in order into the whole moment.
+  dist::ProcessGroup& g = dist::ProcessGroup::world();
+  const bool root = g.rank() == 0;
+  std::vector<int64_t> counts(static_cast<size_t>(world_));
+  for (int64_t r = 0; r < world_; ++r)
+    counts[static_cast<size_t>(r)] = std::max<int64_t>(0, std::min(s.offset + s.param.numel(), range_begin(total_, r + 1, world_)) -
+                                                              std::max(s.offset, range_begin(total_, r, world_)));
+  static const float nothing = 0;  // the segment of a process holding none of this parameter
+  const float* segment = s.hi > s.lo ? mine.data<float>() : &nothing;
+  Tensor whole = root ? Tensor::empty(s.param.shape()) : Tensor();
+  g.gather(segment, root ? whole.data<float>() : nullptr, counts, 0);
+  return whole;
 }
 
 void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t step) {

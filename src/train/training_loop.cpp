@@ -194,8 +194,7 @@ TrainResult TrainingLoop::run() {
   auto checkpoint = [&] {
     state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
     state.elapsed_seconds = elapsed_before + (now_s() - t_start);
-    OptimizerState moments{optimizer.state(), optimizer.steps()};  // partitioned (ZeRO): gathered from every process
-    // Tensor parallel: whole moments and whole weights, gathered by every process, for the writer.
+    // Tensor parallel: whole weights and whole moments, gathered by every process, for the writer.
     struct Whole {
       ParameterShards* shards;
       explicit Whole(ParameterShards* s) : shards(s) {
@@ -205,7 +204,21 @@ TrainResult TrainingLoop::run() {
         if (shards) shards->whole_weights(false);
       }
     } whole(parts_.shards);
-    if (parts_.shards) moments.moments = parts_.shards->gather(moments.moments);
+    OptimizerState moments;
+    moments.steps = optimizer.steps();
+    if (optimizer.partitioned()) {
+      // ZeRO: each moment is gathered on the writer as the file is written, one at a time; the
+      // other processes take part in each gather, in the same order.
+      moments.layout = optimizer.state_layout();
+      moments.stream = [&optimizer](size_t i) { return optimizer.state_tensor(i); };
+      if (!writer) {
+        for (size_t i = 0; i < moments.layout.size(); ++i) optimizer.state_tensor(i);
+        return;
+      }
+    } else {
+      moments.moments = optimizer.state();
+      if (parts_.shards) moments.moments = parts_.shards->gather(moments.moments);
+    }
     if (!writer) return;
     result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, moments, state, cfg_.keep_checkpoints);
     if (parts_.after_checkpoint) parts_.after_checkpoint(result.checkpoint);

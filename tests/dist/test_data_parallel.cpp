@@ -428,3 +428,18 @@ TEST_F(DataParallel, TensorAndDataParallelismCombine) {
   EXPECT_NE(r.output.find("data parallel: 2 replicas x batch 4 = 8 rows per micro-batch"), std::string::npos) << r.output;
   expect_same_curve(metrics(d("one")), metrics(d("tp2x2")));
 }
+
+// Llama's blocks: grouped-query attention (each rank keeps its share of the query heads and of the
+// key/value heads), RoPE, SwiGLU (its share of gate and of up), no biases, an untied head.
+TEST_F(DataParallel, TensorParallelSplitsLlamaBlocks) {
+  auto c = nlohmann::json::parse(config(8, 15, 0));
+  c["model"] = nlohmann::json::parse(R"({"arch": "llama", "vocab_size": 384, "context": 64, "n_layers": 2, "d_model": 64, "n_heads": 4,
+                                          "n_kv_heads": 2, "d_ff": 128, "tie_embeddings": false})");
+  std::ofstream(d("llama8.json")) << c.dump();
+  auto r = run_cli("--threads 1 pretrain --config " + d("llama8.json") + " --data " + d("data") + " --out " + d("llama-one"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("llama8.json") + " --data " + d("data") + " --out " + d("llama-tp") +
+                                        " --tensor-parallel 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_curve(metrics(d("llama-one")), metrics(d("llama-tp")));
+}

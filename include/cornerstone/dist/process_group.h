@@ -59,8 +59,10 @@ class ProcessGroup {
   // elements after those of ranks 0..r-1); each rank fills its own segment, and afterwards every
   // rank has all of them. The total must stay below 2^31 elements.
   void all_gather(float* x, const std::vector<int64_t>& counts);
-  // The same layout gathered on rank `root` only (the others' x is only read, their segment).
-  void gather(float* x, const std::vector<int64_t>& counts, int root = 0);
+  // Gathered on rank `root` only: every rank passes its own segment (counts[rank] elements), and
+  // root's `x` receives every rank's end to end, in rank order (x may be null elsewhere; `segment`
+  // must not overlap x).
+  void gather(const float* segment, float* x, const std::vector<int64_t>& counts, int root = 0);
   // Started, in place: x[0, n) becomes the element-wise sum over the ranks (n < 2^31).
   Request start_all_reduce_sum(float* x, size_t n);
   // Started: `in` holds every rank's segment end to end (counts[r] elements for rank r, in rank

@@ -8,6 +8,7 @@
 //   save_safetensors("out.safetensors", {{"w", w}}, {{"format", "pt"}});  // atomic
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,6 +52,17 @@ class SafeTensorsFile {
 // Writes tensors (any layout; written contiguous) in the given order, atomically.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+// The same file from tensors made one at a time: the names, dtypes and shapes up front, then
+// tensor_at(i) in order, each written and dropped before the next is asked for (a file larger
+// than memory needs one tensor in memory at a time). A tensor unlike its layout throws.
+struct TensorLayout {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+void save_safetensors_streamed(const std::string& path, const std::vector<TensorLayout>& layout,
+                               const std::function<Tensor(size_t)>& tensor_at, const std::map<std::string, std::string>& metadata = {});
 
 // "F32" <-> DType for the dtypes Cornerstone tensors hold.
 std::string safetensors_dtype_name(DType t);

@@ -39,10 +39,14 @@ struct TrainerState {
 // Writes a model into a (new, empty) checkpoint folder.
 using ModelWriter = std::function<void(const std::string& dir)>;
 
-// The optimizer's part of a checkpoint: its full moments by name (AdamW::state()) and step count.
+// The optimizer's part of a checkpoint: its full moments by name (AdamW::state()) and step count;
+// or, when `stream` is set, their layout and the moments one at a time (AdamW::state_layout(),
+// state_tensor(): ZeRO's writer then holds one whole moment at a time).
 struct OptimizerState {
   std::vector<std::pair<std::string, Tensor>> moments;
   int64_t steps = 0;
+  std::vector<io::TensorLayout> layout;
+  std::function<Tensor(size_t)> stream;
 };
 
 // Writes RUN/checkpoints/step-N with the model (`write_model`), optimizer state and trainer

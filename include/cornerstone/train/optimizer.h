@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/io/safetensors.h"
 #include "cornerstone/train/data_parallel.h"
 #include "cornerstone/train/parameter_shards.h"
 
@@ -39,6 +40,11 @@ class AdamW {
   // moments on process 0 (the writer) from every process: every process must call it (a
   // collective), and the others get an empty list.
   std::vector<std::pair<std::string, Tensor>> state() const;
+  // The same one tensor at a time, for writing a checkpoint without holding every moment twice:
+  // the names, dtypes and shapes, then moment i (partitioned: a collective gathering it on
+  // process 0, every process calling it for every i in order; the others get an undefined tensor).
+  std::vector<io::TensorLayout> state_layout() const;
+  Tensor state_tensor(size_t i) const;
   // From full moments (a checkpoint's); partitioned, each process keeps its part.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t step);
 
