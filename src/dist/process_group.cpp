@@ -33,6 +33,19 @@ void all_reduce_pieces(T* x, size_t n, MPI_Datatype type, MPI_Comm comm, int ran
   }
 }
 
+// Every rank's segment of a buffer laid end to end, as MPI's int counts and displacements.
+void segments(const char* op, const std::vector<int64_t>& counts, int size, std::vector<int>& n, std::vector<int>& at) {
+  if (static_cast<int64_t>(counts.size()) != size)
+    throw Error(std::string(op) + ": " + std::to_string(counts.size()) + " counts for " + std::to_string(size) + " ranks");
+  n.assign(counts.size(), 0), at.assign(counts.size(), 0);
+  int64_t total = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] < 0 || total + counts[r] > INT_MAX) throw Error(std::string(op) + ": more than 2^31 elements in one call");
+    n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+}
+
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   if (!v || !*v) return fallback;
@@ -99,15 +112,9 @@ void ProcessGroup::all_reduce_sum(double* x, size_t n) {
 }
 
 void ProcessGroup::all_gather(float* x, const std::vector<int64_t>& counts) {
-  if (static_cast<int64_t>(counts.size()) != size_) throw Error("all_gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
+  std::vector<int> n, at;
+  segments("all_gather", counts, size_, n, at);
   if (!mpi_ || size_ == 1) return;
-  std::vector<int> n(counts.size()), at(counts.size());
-  int64_t total = 0;
-  for (size_t r = 0; r < counts.size(); ++r) {
-    if (counts[r] < 0 || total + counts[r] > INT_MAX) throw Error("all_gather: more than 2^31 elements in one call");
-    n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
-    total += counts[r];
-  }
   if (const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, n.data(), at.data(), MPI_FLOAT, comm_of(comm_)); rc != MPI_SUCCESS)
     fail("MPI_Allgatherv", rc, rank_, size_);
 }
@@ -175,14 +182,8 @@ Request ProcessGroup::start_reduce_scatter_sum(const float* in, float* out, cons
 }
 
 void ProcessGroup::gather(const float* segment, float* x, const std::vector<int64_t>& counts, int root) {
-  if (static_cast<int64_t>(counts.size()) != size_) throw Error("gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(size_) + " ranks");
-  std::vector<int> n(counts.size()), at(counts.size());
-  int64_t total = 0;
-  for (size_t r = 0; r < counts.size(); ++r) {
-    if (counts[r] < 0 || total + counts[r] > INT_MAX) throw Error("gather: more than 2^31 elements in one call");
-    n[r] = static_cast<int>(counts[r]), at[r] = static_cast<int>(total);
-    total += counts[r];
-  }
+  std::vector<int> n, at;
+  segments("gather", counts, size_, n, at);
   if (!mpi_ || size_ == 1) {
     std::copy(segment, segment + counts[0], x);
     return;
