@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 
 #include "cornerstone/core/error.h"
 #include "cornerstone/core/profiler.h"
@@ -56,11 +55,8 @@ GradientShard* ProcessGroupSync::gradient_shard() { return partition_gradients_ 
 
 void ProcessGroupSync::reduce(const std::vector<Tensor>& params) {
   if (group_.size() == 1) return;  // tensor parallel alone: every process of the batch holds other weights
-  if (!buckets_ || !buckets_->reduced() || !buckets_->serves(params)) {
-    if (partition_gradients_) throw Error("ZeRO-2: the gradients must be reduced during the backward passes (TrainStep installs backward_observer)");
-    reduce_all_at_once(params);
-    return;
-  }
+  if (!buckets_ || !buckets_->reduced() || !buckets_->serves(params))
+    throw Error("data parallel: the gradients are reduced during the backward pass; install backward_observer() for it (TrainStep does)");
   // The buckets reduced the gradients during the passes. What remains: which parameters some
   // process reached (one small all-reduce), as one process would leave the others without .grad.
   profiler::Scope p("data parallel: which gradients exist");
@@ -75,59 +71,6 @@ void ProcessGroupSync::reduce(const std::vector<Tensor>& params) {
   } else {
     for (size_t k = 0; k < params.size(); ++k)
       if (reached[k] == 0) Tensor(params[k]).zero_grad();
-  }
-  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void ProcessGroupSync::reduce_all_at_once(const std::vector<Tensor>& params) {
-  profiler::Scope p("data parallel: all-reduce gradients");
-  dist::ProcessGroup& g = group_;
-  const auto t0 = std::chrono::steady_clock::now();
-  // Every process holds the same parameters in the same order. A gradient that no process's
-  // backward reached stays undefined, as in one process (the optimizer skips it); one that only
-  // some reached takes part as zeros elsewhere, so that the buckets line up.
-  std::vector<double> reached(params.size());
-  for (size_t k = 0; k < params.size(); ++k) reached[k] = params[k].grad().defined() ? 1 : 0;
-  g.all_reduce_sum(reached.data(), reached.size());
-  std::vector<Tensor> grads;
-  for (size_t k = 0; k < params.size(); ++k) {
-    if (reached[k] == 0) continue;
-    Tensor gr = params[k].grad();
-    if (!gr.defined()) {
-      gr = Tensor::zeros(params[k].shape());
-      Tensor(params[k]).set_grad(gr);
-    }
-    if (gr.dtype() != DType::F32 || !gr.is_contiguous()) throw Error("data parallel: gradients must be contiguous fp32");
-    grads.push_back(gr);
-  }
-  const float inv = 1.0f / static_cast<float>(g.size());
-  size_t i = 0;
-  while (i < grads.size()) {
-    // One bucket: consecutive gradients up to bucket_floats_ (a larger one alone).
-    size_t j = i, n = 0;
-    while (j < grads.size() && (j == i || n + static_cast<size_t>(grads[j].numel()) <= bucket_floats_)) n += static_cast<size_t>(grads[j++].numel());
-    if (j == i + 1) {
-      float* x = grads[i].data<float>();
-      g.all_reduce_sum(x, n);
-      for (size_t k = 0; k < n; ++k) x[k] *= inv;
-    } else {
-      buffer_.resize(n);
-      size_t off = 0;
-      for (size_t k = i; k < j; ++k) {
-        const size_t m = static_cast<size_t>(grads[k].numel());
-        std::memcpy(buffer_.data() + off, grads[k].data<float>(), m * sizeof(float));
-        off += m;
-      }
-      g.all_reduce_sum(buffer_.data(), n);
-      off = 0;
-      for (size_t k = i; k < j; ++k) {
-        const size_t m = static_cast<size_t>(grads[k].numel());
-        float* x = grads[k].data<float>();
-        for (size_t e = 0; e < m; ++e) x[e] = buffer_[off + e] * inv;
-        off += m;
-      }
-    }
-    i = j;
   }
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

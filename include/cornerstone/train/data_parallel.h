@@ -123,12 +123,10 @@ class ProcessGroupSync final : public GradientSync {
   double comm_seconds() const override;
 
  private:
-  void reduce_all_at_once(const std::vector<Tensor>& params);  // no observer ran: the buckets one by one
   dist::ProcessGroup& group_;
   size_t bucket_floats_;
   bool partition_gradients_ = false;
   std::unique_ptr<GradientBuckets> buckets_;  // built by the first observed pass
-  std::vector<float> buffer_;
   double comm_seconds_ = 0;
 };
 
