@@ -66,17 +66,27 @@ Tensor share_of(const Tensor& whole, const ShardSpec& spec, int64_t rank, int64_
   return out;
 }
 
-Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGroup& group) {
+Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGroup& group, int root) {
   check_dtype(share, DType::F32, "tensor parallel", "share");
   const int64_t size = group.size();
-  if (spec.first_only || size == 1) return share.contiguous().detach().clone();
+  const bool receives = root < 0 || group.rank() == root;
+  if (spec.first_only || size == 1) return receives ? share.contiguous().detach().clone() : Tensor();
   check_spec(share, spec, size, false);
-  // Every process's share end to end, then each put in its places.
+  // Every process's share end to end (on the receivers), then each put in its places.
   const int64_t n = share.numel();
-  std::vector<float> all(static_cast<size_t>(n * size));
+  const std::vector<int64_t> counts(static_cast<size_t>(size), n);
   const Tensor s = share.contiguous();
-  std::copy(s.data<float>(), s.data<float>() + n, all.data() + group.rank() * n);
-  group.all_gather(all.data(), std::vector<int64_t>(static_cast<size_t>(size), n));
+  if (root >= 0 && !receives) {  // a sender only
+    group.gather(s.data<float>(), nullptr, counts, root);
+    return Tensor();
+  }
+  std::vector<float> all(static_cast<size_t>(n * size));
+  if (root >= 0) {
+    group.gather(s.data<float>(), all.data(), counts, root);
+  } else {
+    std::copy(s.data<float>(), s.data<float>() + n, all.data() + group.rank() * n);
+    group.all_gather(all.data(), counts);
+  }
   Shape shape = share.shape();
   shape[spec.dim] *= size;
   Tensor whole = Tensor::empty(shape);

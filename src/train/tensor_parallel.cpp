@@ -36,14 +36,23 @@ const nn::ShardedParameter* TensorParallel::entry(const std::string& name) const
   return nullptr;
 }
 
-std::vector<std::pair<std::string, Tensor>> TensorParallel::gather(const std::vector<std::pair<std::string, Tensor>>& shares) {
-  std::vector<std::pair<std::string, Tensor>> out;
+std::vector<io::TensorLayout> TensorParallel::whole_layout(const std::vector<std::pair<std::string, Tensor>>& shares) const {
+  std::vector<io::TensorLayout> out;
   out.reserve(shares.size());
   for (const auto& [name, t] : shares) {
-    const nn::ShardedParameter* e = entry(name);
-    out.emplace_back(name, e ? nn::gather_shares(t, e->spec, *tensor_) : t);
+    Shape shape = t.shape();
+    if (const nn::ShardedParameter* e = entry(name); e && !e->spec.first_only) shape[e->spec.dim] *= tensor_->size();
+    out.push_back({name, t.dtype(), shape});
   }
   return out;
+}
+
+Tensor TensorParallel::gather_for_writer(const std::string& name, const Tensor& share) {
+  // The writer is process 0 of replica 0; the other replicas' groups have nothing to do.
+  if (data_->rank() != 0) return Tensor();
+  const nn::ShardedParameter* e = entry(name);
+  if (!e) return tensor_->rank() == 0 ? share : Tensor();
+  return nn::gather_shares(share, e->spec, *tensor_, 0);
 }
 
 std::vector<std::pair<std::string, Tensor>> TensorParallel::share(const std::vector<std::pair<std::string, Tensor>>& whole) const {
@@ -57,20 +66,25 @@ std::vector<std::pair<std::string, Tensor>> TensorParallel::share(const std::vec
 }
 
 void TensorParallel::whole_weights(bool on) {
-  if (on == !held_.empty()) return;
+  if (on == whole_) return;
+  whole_ = on;
   if (!on) {  // the shares back, as they were
-    for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->replace(held_[i].first, held_[i].second);
+    for (size_t i = 0; i < held_.size(); ++i) layers_[i]->replace(held_[i].first, held_[i].second);
     held_.clear();
     return;
   }
-  // Every layer's whole weight and bias (a first-only bias is already whole), in plan order on every process.
+  if (data_->rank() != 0) return;  // another replica: the writer's group gathers
+  // Every layer's whole weight and bias (a first-only bias is already whole), in plan order on
+  // every process of the group, received by its process 0 only.
+  const bool receives = tensor_->rank() == 0;
   std::vector<std::pair<Tensor, Tensor>> whole(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) whole[i] = {layers_[i]->weight(), layers_[i]->bias()};
   for (const nn::ShardedParameter& p : plan_) {
     const size_t i = static_cast<size_t>(std::find(layers_.begin(), layers_.end(), p.layer) - layers_.begin());
     Tensor& dst = p.bias ? whole[i].second : whole[i].first;
-    dst = nn::gather_shares(p.bias ? p.layer->bias() : p.layer->weight(), p.spec, *tensor_);
+    dst = nn::gather_shares(p.bias ? p.layer->bias() : p.layer->weight(), p.spec, *tensor_, 0);
   }
+  if (!receives) return;
   for (size_t i = 0; i < layers_.size(); ++i) {
     held_.emplace_back(layers_[i]->weight(), layers_[i]->bias());
     layers_[i]->replace(whole[i].first, whole[i].second);

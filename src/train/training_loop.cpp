@@ -194,7 +194,7 @@ TrainResult TrainingLoop::run() {
   auto checkpoint = [&] {
     state.rng_seed = dropout_rng.seed(), state.rng_offset = dropout_rng.offset();
     state.elapsed_seconds = elapsed_before + (now_s() - t_start);
-    // Tensor parallel: whole weights and whole moments, gathered by every process, for the writer.
+    // Tensor parallel: the writer's layers hold whole weights while it writes them.
     struct Whole {
       ParameterShards* shards;
       explicit Whole(ParameterShards* s) : shards(s) {
@@ -206,18 +206,22 @@ TrainResult TrainingLoop::run() {
     } whole(parts_.shards);
     OptimizerState moments;
     moments.steps = optimizer.steps();
+    // ZeRO and tensor parallelism: each whole moment is gathered on the writer as the file is
+    // written, one at a time; the other processes take part in each gather, in the same order.
+    std::vector<std::pair<std::string, Tensor>> shares;
     if (optimizer.partitioned()) {
-      // ZeRO: each moment is gathered on the writer as the file is written, one at a time; the
-      // other processes take part in each gather, in the same order.
       moments.layout = optimizer.state_layout();
       moments.stream = [&optimizer](size_t i) { return optimizer.state_tensor(i); };
-      if (!writer) {
-        for (size_t i = 0; i < moments.layout.size(); ++i) optimizer.state_tensor(i);
-        return;
-      }
+    } else if (parts_.shards) {
+      shares = optimizer.state();
+      moments.layout = parts_.shards->whole_layout(shares);
+      moments.stream = [&](size_t i) { return parts_.shards->gather_for_writer(shares[i].first, shares[i].second); };
     } else {
       moments.moments = optimizer.state();
-      if (parts_.shards) moments.moments = parts_.shards->gather(moments.moments);
+    }
+    if (!writer && moments.stream) {
+      for (size_t i = 0; i < moments.layout.size(); ++i) moments.stream(i);
+      return;
     }
     if (!writer) return;
     result.checkpoint = save_checkpoint(cfg_.run_dir, parts_.write_model, moments, state, cfg_.keep_checkpoints);

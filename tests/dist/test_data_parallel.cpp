@@ -427,6 +427,16 @@ TEST_F(DataParallel, TensorAndDataParallelismCombine) {
   EXPECT_NE(r.output.find("tensor parallel: 2 replicas x 2 processes"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("data parallel: 2 replicas x batch 4 = 8 rows per micro-batch"), std::string::npos) << r.output;
   expect_same_curve(metrics(d("one")), metrics(d("tp2x2")));
+
+  // Its step-10 checkpoint (written by replica 0's processes alone: the weights gathered on the
+  // writer, the moments streamed to it one at a time), resumed as 2 plain data-parallel processes:
+  // the rest of the reference's curve.
+  const std::string run = d("tp2x2-resumed");
+  fs::copy(d("tp2x2"), run, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  for (int64_t step : {20, 30}) fs::remove_all(run + "/checkpoints/" + checkpoint_name(step));
+  const auto resumed = run_launched(mpi_launcher(2), "--threads 1 pretrain --config " + d("b4.json") + " --data " + d("data") + " --out " + run + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_curve(metrics(d("one")), metrics(run));
 }
 
 // Llama's blocks: grouped-query attention (each rank keeps its share of the query heads and of the

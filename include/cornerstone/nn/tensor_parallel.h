@@ -46,7 +46,8 @@ std::vector<std::pair<int64_t, int64_t>> share_ranges(const ShardSpec& spec, int
 // Process `rank`'s share of a whole tensor (a copy).
 Tensor share_of(const Tensor& whole, const ShardSpec& spec, int64_t rank, int64_t size);
 // The whole tensor from every process's share: collective over `group` (first_only: this
-// process's own tensor, which is the whole on process 0).
-Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGroup& group);
+// process's own tensor, which is the whole on process 0). With a `root`, only that process of the
+// group receives it (the others return an undefined tensor and hold no whole copy).
+Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGroup& group, int root = -1);
 
 }  // namespace cornerstone::nn

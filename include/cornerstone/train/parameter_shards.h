@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cornerstone/core/tensor.h"
+#include "cornerstone/io/safetensors.h"
 
 namespace cornerstone::train {
 
@@ -16,12 +17,16 @@ namespace cornerstone::train {
 class ParameterShards {
  public:
   virtual ~ParameterShards() = default;
-  // Collective: the whole tensors of named shares: parameters, or their AdamW moments
-  // ("<parameter>.exp_avg", "<parameter>.exp_avg_sq"); other names pass through.
-  virtual std::vector<std::pair<std::string, Tensor>> gather(const std::vector<std::pair<std::string, Tensor>>& shares) = 0;
+  // The whole tensors' layout of named shares: parameters, or their AdamW moments
+  // ("<parameter>.exp_avg", "<parameter>.exp_avg_sq"); other names keep their shapes.
+  virtual std::vector<io::TensorLayout> whole_layout(const std::vector<std::pair<std::string, Tensor>>& shares) const = 0;
+  // Collective: the whole tensor of one named share on the writer (process 0), an undefined tensor
+  // on every other process. Called for the same names in the same order on every process.
+  virtual Tensor gather_for_writer(const std::string& name, const Tensor& share) = 0;
   // This process's shares of named whole tensors (a checkpoint's moments).
   virtual std::vector<std::pair<std::string, Tensor>> share(const std::vector<std::pair<std::string, Tensor>>& whole) const = 0;
-  // Collective: the model's layers hold whole weights (to be written) while `on`, their shares again after.
+  // Collective: the writer's layers hold whole weights (to be written) while `on`, their shares
+  // again after; the other processes keep their shares throughout.
   virtual void whole_weights(bool on) = 0;
   // Collective: the squared L2 norm of the whole model's gradient, from this process's
   // parameters (the whole ones counted once, the shares summed over the processes).

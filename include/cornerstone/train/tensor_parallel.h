@@ -8,8 +8,9 @@
 //   tp.shard(model);                         // after any weights are loaded into the whole model
 //   ... ProcessGroupSync over tp.data_group(), LoopParts::shards = &tp
 //
-// Checkpoints hold whole tensors: the layers' shares are gathered for every write
-// (whole_weights) and a resumed run takes its share of the whole moments.
+// Checkpoints hold whole tensors: for every write the layers' shares are gathered on the writer
+// (whole_weights), the moments one at a time as the file is written, and a resumed run takes its
+// share of the whole moments.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +40,8 @@ class TensorParallel final : public ParameterShards {
   void shard(models::PretrainedModel& model);
   const nn::TensorParallelPlan& plan() const { return plan_; }
 
-  std::vector<std::pair<std::string, Tensor>> gather(const std::vector<std::pair<std::string, Tensor>>& shares) override;
+  std::vector<io::TensorLayout> whole_layout(const std::vector<std::pair<std::string, Tensor>>& shares) const override;
+  Tensor gather_for_writer(const std::string& name, const Tensor& share) override;
   std::vector<std::pair<std::string, Tensor>> share(const std::vector<std::pair<std::string, Tensor>>& whole) const override;
   void whole_weights(bool on) override;
   double squared_grad_norm(const std::vector<Tensor>& params) override;
@@ -50,7 +52,9 @@ class TensorParallel final : public ParameterShards {
   std::unique_ptr<dist::ProcessGroup> tensor_, data_;
   nn::TensorParallelPlan plan_;
   std::unordered_map<std::string, size_t> by_name_;
-  std::vector<std::pair<Tensor, Tensor>> held_;  // whole_weights(true): each layer's shares (weight, bias)
+  // whole_weights(true) on the writer: each layer's shares (weight, bias)
+  std::vector<std::pair<Tensor, Tensor>> held_;
+  bool whole_ = false;  // between whole_weights(true) and whole_weights(false)
   std::vector<nn::Linear*> layers_;               // the split layers, once each
 };
 
