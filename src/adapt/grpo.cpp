@@ -64,6 +64,20 @@ std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t g
   return out;
 }
 
+std::vector<float> grpo_advantages(const std::vector<float>& rewards, const std::vector<double>& kl, int64_t group, float kl_coef) {
+  if (kl.size() != rewards.size())
+    throw ValueError("grpo_advantages: " + std::to_string(kl.size()) + " KL values for " + std::to_string(rewards.size()) + " rewards");
+  std::vector<float> out = group_advantages(rewards, group);
+  const size_t G = static_cast<size_t>(group);
+  for (size_t s = 0; s < out.size(); s += G) {
+    double mean = 0;
+    for (size_t i = s; i < s + G; ++i) mean += kl[i];
+    mean /= static_cast<double>(G);
+    for (size_t i = s; i < s + G; ++i) out[i] -= static_cast<float>(kl_coef * (kl[i] - mean));
+  }
+  return out;
+}
+
 namespace {
 
 // `pattern` compiled to match a whole subject (anchored at both ends), UTF-8 with Unicode

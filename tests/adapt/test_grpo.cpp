@@ -34,6 +34,23 @@ TEST(Grpo, AdvantagesAreRewardsNormalisedWithinEachGroup) {
   EXPECT_THROW(adapt::group_advantages({1, 0}, 1), ValueError);
 }
 
+// The KL penalty keeps its scale: centred within each group, not normalised with the rewards, so
+// a group of equal rewards gets small advantages (kl x its KL's spread), not unit-sized noise.
+TEST(Grpo, KlPenaltyIsCentredNotNormalised) {
+  const std::vector<float> r = {1, 0, 0, 1, 0, 0, 0, 0};
+  const std::vector<double> kl = {0.5, 0.1, 0.2, 0.4, 0.3, 0.1, 0.2, 0.2};
+  const auto a = adapt::grpo_advantages(r, kl, 4, 0.04f);
+  const auto base = adapt::group_advantages(r, 4);
+  for (size_t g = 0; g < 2; ++g) {
+    double mean = 0;
+    for (size_t i = 4 * g; i < 4 * g + 4; ++i) mean += kl[i] / 4.0;
+    for (size_t i = 4 * g; i < 4 * g + 4; ++i) EXPECT_NEAR(a[i], base[i] - 0.04 * (kl[i] - mean), 1e-6) << i;
+  }
+  for (size_t i = 4; i < 8; ++i) EXPECT_LT(std::fabs(a[i]), 0.01f) << "equal rewards: only the small KL term";
+  EXPECT_EQ(adapt::grpo_advantages(r, kl, 4, 0.0f), base);
+  EXPECT_THROW(adapt::grpo_advantages(r, {0.1}, 4, 0.04f), ValueError);
+}
+
 TEST(Grpo, ExactMatchRewardReadsTheAnswerAfterTheMarker) {
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " 4 + 5 = 9, write 9.\nAnswer: 59", "59", "Answer:"), 1.0f);
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " Answer: 58", "59", "Answer:"), 0.0f);

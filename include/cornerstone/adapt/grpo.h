@@ -9,15 +9,20 @@
 //               (--reward regex: PCRE2, UTF-8, e.g. "42(\\.0+)?" takes 42 and 42.00); or the score
 //               of a reward model (--reward-model DIR: a `finetune --task reward` folder, reading
 //               the prompt as written and the completion, as it was trained)
-//   KL penalty  r' = r - kl * (log pi(completion) - log pi_ref(completion)), the sequence
+//   advantage   A_i = (r_i - mean(r_group)) / (std(r_group) + 1e-4)             (std unbiased, as TRL's)
+//                     - kl * (KL_i - mean(KL_group))
+//               with KL_i = log pi(completion i) - log pi_ref(completion i), the sequence
 //               log-probabilities of the policy and of the reference (the starting model; under
-//               LoRA the base with its adapters switched off): the KL to the reference as a
-//               penalty in the reward (Ziegler et al. 2019) rather than a separate loss term
-//   advantage   A_i = (r'_i - mean(r'_group)) / (std(r'_group) + 1e-4), std unbiased as TRL's
+//               LoRA the base with its adapters switched off). The KL term is the score-function
+//               estimate of the KL penalty's gradient (Ziegler et al. 2019's penalty in the reward),
+//               centred within the group as a baseline but not normalised: it keeps its scale of
+//               `kl` x nats. (Normalising the penalised reward instead, as this code did before,
+//               turns a group of equal rewards into advantages of unit size made of KL noise, so
+//               most of each step pushed towards the reference at full strength.)
 //   loss        mean_i A_i * (mean over completion i's tokens of -log pi(token)): one policy
 //               gradient step per sampling (the importance ratio is 1, so no clipping is needed)
 //
-// A group whose completions all earn the same reward has zero advantages and teaches nothing.
+// A group whose completions all earn the same reward teaches only the (small) KL term.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +48,12 @@ struct GrpoOptions {
   void validate(int64_t min_group = 2) const;
 };
 
-// Rewards of B groups of `group` consecutive completions -> their advantages (above).
+// Rewards of B groups of `group` consecutive completions -> their reward advantages (above,
+// without the KL term).
 std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t group);
+// The whole advantages (above): the rewards' group advantages minus `kl_coef` x each sequence's
+// KL to the reference, centred within its group.
+std::vector<float> grpo_advantages(const std::vector<float>& rewards, const std::vector<double>& kl, int64_t group, float kl_coef);
 
 // The built-in verifiable rewards, by name ("exact-match", "regex"); ValueError listing them for
 // another, and for a regex answer that does not compile (naming it and the error).

@@ -52,15 +52,11 @@ class GrpoTask : public TaskType {
     }
     const std::vector<double> ref = reference_logprobs(m, ids, tgt);
 
-    // 4. KL-penalised rewards, group-normalised advantages, the policy-gradient loss.
-    std::vector<float> shaped(N);
+    // 4. Group-normalised reward advantages minus the centred KL penalty, the policy-gradient loss.
+    std::vector<double> kl(N);
     double kl_sum = 0;
-    for (size_t i = 0; i < N; ++i) {
-      const double kl = logp[i] - ref[i];
-      kl_sum += kl;
-      shaped[i] = static_cast<float>(rewards[i] - o.kl * kl);
-    }
-    const std::vector<float> adv = group_advantages(shaped, G);
+    for (size_t i = 0; i < N; ++i) kl_sum += (kl[i] = logp[i] - ref[i]);
+    const std::vector<float> adv = grpo_advantages(rewards, kl, G, o.kl);
     Tensor loss = ops::scale(ce[0], 0.0f);  // keeps the graph when every advantage is 0
     for (size_t i = 0; i < N; ++i)
       if (adv[i] != 0.0f && counts[i] > 0) loss = ops::add(loss, ops::scale(ce[i], adv[i] / static_cast<float>(N)));
