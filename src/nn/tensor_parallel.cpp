@@ -66,6 +66,12 @@ Tensor share_of(const Tensor& whole, const ShardSpec& spec, int64_t rank, int64_
   return out;
 }
 
+Shape whole_shape(const Shape& share_shape, const ShardSpec& spec, int64_t size) {
+  Shape shape = share_shape;
+  if (!spec.first_only) shape[spec.dim] *= size;
+  return shape;
+}
+
 Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGroup& group, int root) {
   check_dtype(share, DType::F32, "tensor parallel", "share");
   const int64_t size = group.size();
@@ -87,9 +93,7 @@ Tensor gather_shares(const Tensor& share, const ShardSpec& spec, dist::ProcessGr
     std::copy(s.data<float>(), s.data<float>() + n, all.data() + group.rank() * n);
     group.all_gather(all.data(), counts);
   }
-  Shape shape = share.shape();
-  shape[spec.dim] *= size;
-  Tensor whole = Tensor::empty(shape);
+  Tensor whole = Tensor::empty(whole_shape(share.shape(), spec, size));
   for (int64_t r = 0; r < size; ++r) {
     const float* src = all.data() + r * n;
     const auto ranges = share_ranges(spec, r, size);

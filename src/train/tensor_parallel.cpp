@@ -40,9 +40,8 @@ std::vector<io::TensorLayout> TensorParallel::whole_layout(const std::vector<std
   std::vector<io::TensorLayout> out;
   out.reserve(shares.size());
   for (const auto& [name, t] : shares) {
-    Shape shape = t.shape();
-    if (const nn::ShardedParameter* e = entry(name); e && !e->spec.first_only) shape[e->spec.dim] *= tensor_->size();
-    out.push_back({name, t.dtype(), shape});
+    const nn::ShardedParameter* e = entry(name);
+    out.push_back({name, t.dtype(), e ? nn::whole_shape(t.shape(), e->spec, tensor_->size()) : t.shape()});
   }
   return out;
 }

@@ -45,6 +45,8 @@ using TensorParallelPlan = std::vector<ShardedParameter>;
 std::vector<std::pair<int64_t, int64_t>> share_ranges(const ShardSpec& spec, int64_t rank, int64_t size);
 // Process `rank`'s share of a whole tensor (a copy).
 Tensor share_of(const Tensor& whole, const ShardSpec& spec, int64_t rank, int64_t size);
+// The shape of the whole tensor that a share of `share_shape` is part of (first_only: the same).
+Shape whole_shape(const Shape& share_shape, const ShardSpec& spec, int64_t size);
 // The whole tensor from every process's share: collective over `group` (first_only: this
 // process's own tensor, which is the whole on process 0). With a `root`, only that process of the
 // group receives it (the others return an undefined tensor and hold no whole copy).
