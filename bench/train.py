@@ -8,7 +8,8 @@ runs Cornerstone in fp32 and bf16, and PyTorch in every setting that can make it
 OpenBLAS with its fastest kernels on this CPU (OPENBLAS_CORETYPE chosen by a GEMM probe: Debian's
 OpenBLAS 0.3.21 misdetects some CPUs and falls back to slow kernels), as Debian's pthreads build and its OpenMP build
 (the pthreads pool fights PyTorch's OpenMP threads for the cores), the default allocator and
-jemalloc (tuned MALLOC_CONF), fp32 and bf16 autocast. A run with fewer threads than cores is pinned
+jemalloc (tuned MALLOC_CONF), fp32 and bf16 autocast: all of them at the widest thread count, and
+at the narrower ones the fp32 and the bf16 setting that won it. A run with fewer threads than cores is pinned
 to that many cores (taskset) on both sides. It prints tokens/s, ms/step, peak RSS and MFU for
 each, and the ratios against PyTorch's best fp32 and best bf16 run. --json writes every measurement.
 """
@@ -139,6 +140,10 @@ def torch_peer(preset, data, T, threads, steps, bf16, jemalloc, blas="openmp"):
     return summary
 
 
+def peer_label(blas, jemalloc, bf16):
+    return f"torch {'bf16' if bf16 else 'fp32'} {blas}-blas{' jemalloc' if jemalloc else ''}"
+
+
 def checkpointing(args):
     """Activation checkpointing's trade-off: the tensor memory the forward keeps for the backward
     (activation_mb in metrics.jsonl), the step's peak, the process's peak RSS, and the step time,
@@ -178,6 +183,8 @@ def main():
                     help="instead: Cornerstone with and without --checkpoint-activations (activation memory, step time)")
     ap.add_argument("--peers", choices=["all", "jemalloc"], default="all",
                     help="PyTorch settings: all eight, or only OpenMP OpenBLAS + jemalloc (fp32, bf16)")
+    ap.add_argument("--sweep-every-thread-count", action="store_true",
+                    help="every PyTorch setting at every thread count (default: only at the widest)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.checkpointing:
@@ -188,10 +195,15 @@ def main():
         configs, threads = ["tiny", "char"], [2]
     rows = []
     print(f"{'config':<16} {'thr':>3} {'run':<34} {'tok/s':>8} {'ms/step':>8} {'RSS MB':>7} {'MFU':>5}", flush=True)
+    # The widest thread count runs first and sweeps every PyTorch setting; narrower ones run only the
+    # settings that won it (fastest fp32, fastest bf16) for the same config in this run, which halves
+    # the benchmark's time. (A whole sweep at 1 thread too: --sweep-every-thread-count.)
+    threads = sorted(threads, reverse=True)
     for name in configs:
         preset, kind, T, steps = CONFIGS[name]
         data = prepare_data(args.build, kind)
         batch_tokens = {"tiny": 8, "char": 16, "gpt2-small": 4, "llama-tiny": 8, "llama-small": 4}[preset] * T
+        winners = None
         for t in threads:
             res = {}
             for prec in ("f32", "bf16"):
@@ -204,10 +216,16 @@ def main():
                 settings = [("openmp", False), ("openmp", True)]
             if args.peers == "jemalloc":  # the fastest settings everywhere so far, for the long runs
                 settings = [("openmp", True)]
-            for blas, jem in settings:
-                for bf16 in (False, True):
-                    label = f"torch {'bf16' if bf16 else 'fp32'} {blas}-blas{' jemalloc' if jem else ''}"
-                    res[label] = torch_peer(preset, data, T, t, steps, bf16, jem, blas)
+            runs = [(blas, jem, bf16) for blas, jem in settings for bf16 in (False, True)]
+            if winners is not None and not args.sweep_every_thread_count:
+                runs = winners
+                print(f"{name:<16} {t:>3} PyTorch runs the settings that won at {threads[0]} threads: "
+                      + ", ".join(peer_label(*w) for w in winners), flush=True)
+            for blas, jem, bf16 in runs:
+                res[peer_label(blas, jem, bf16)] = torch_peer(preset, data, T, t, steps, bf16, jem, blas)
+            if winners is None:
+                winners = [max(((b, j, f) for b, j, f in runs if f == bf16),
+                               key=lambda r: res[peer_label(*r)]["tokens_per_s"]) for bf16 in (False, True)]
             # MFU uses Cornerstone's accounting (6 N + attention FLOPs per token against the measured
             # fp32 GEMM peak) for every run, so it scales with tokens/s.
             flops_scale = res["cornerstone f32"]["mfu"] / res["cornerstone f32"]["tokens_per_s"]
