@@ -59,7 +59,7 @@ struct LoraDropout {
 }  // namespace
 
 nlohmann::json FinetuneOptions::to_json() const {
-  return {{"epochs", epochs},           {"batch_size", batch_size}, {"accumulation", accumulation}, {"lr", lr},
+  return {{"epochs", epochs},           {"steps", steps},           {"batch_size", batch_size}, {"accumulation", accumulation}, {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_fraction", warmup_fraction}, {"grad_clip", grad_clip}, {"seed", seed}};
 }
 
@@ -125,7 +125,7 @@ FinetuneResult finetune(TaskModel& m, const std::string& train_path, const std::
   const bool full = m.spec().mode == AdaptMode::Full;
   const float lr = o.lr > 0 ? o.lr : (full ? 1e-4f : 1e-3f);
   const int64_t per_epoch = objective.steps_per_epoch();
-  const int64_t total = per_epoch * o.epochs;
+  const int64_t total = o.steps > 0 ? o.steps : per_epoch * o.epochs;  // --steps: as many epochs as they take
   train::LoopConfig lc;
   lc.label = "finetune";
   lc.run_dir = o.out;

@@ -3,6 +3,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -14,7 +15,7 @@ namespace cornerstone::adapt {
 
 nlohmann::json GrpoOptions::to_json() const {
   return {{"group", group},   {"kl", kl},         {"max_new_tokens", max_new_tokens}, {"temperature", temperature},
-          {"reward", reward}, {"marker", marker}, {"reward_model", reward_model}};
+          {"reward", reward}, {"marker", marker}, {"reward_model", reward_model}, {"skip_equal_groups", skip_equal_groups}};
 }
 
 GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& where, int64_t min_group) {
@@ -27,6 +28,7 @@ GrpoOptions GrpoOptions::from_json(const nlohmann::json& j, const std::string& w
     o.reward = j.at("reward").get<std::string>();
     o.marker = j.at("marker").get<std::string>();
     o.reward_model = j.value("reward_model", std::string());  // absent in runs from before reward models
+    o.skip_equal_groups = j.value("skip_equal_groups", false);  // absent in runs from before it
     o.validate(min_group);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": " + e.what());
@@ -74,6 +76,18 @@ std::vector<float> grpo_advantages(const std::vector<float>& rewards, const std:
     for (size_t i = s; i < s + G; ++i) mean += kl[i];
     mean /= static_cast<double>(G);
     for (size_t i = s; i < s + G; ++i) out[i] -= static_cast<float>(kl_coef * (kl[i] - mean));
+  }
+  return out;
+}
+
+std::vector<int64_t> informative_groups(const std::vector<float>& rewards, int64_t group) {
+  if (group < 1 || rewards.size() % static_cast<size_t>(group) != 0)
+    throw ValueError("informative_groups: " + std::to_string(rewards.size()) + " rewards do not make groups of " + std::to_string(group));
+  std::vector<int64_t> out;
+  for (size_t s = 0; s < rewards.size(); s += static_cast<size_t>(group)) {
+    const auto [lo, hi] = std::minmax_element(rewards.begin() + static_cast<std::ptrdiff_t>(s),
+                                              rewards.begin() + static_cast<std::ptrdiff_t>(s) + group);
+    if (*lo != *hi) out.push_back(static_cast<int64_t>(s));
   }
   return out;
 }

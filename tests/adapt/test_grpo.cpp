@@ -51,6 +51,50 @@ TEST(Grpo, KlPenaltyIsCentredNotNormalised) {
   EXPECT_THROW(adapt::grpo_advantages(r, {0.1}, 4, 0.04f), ValueError);
 }
 
+TEST(Grpo, InformativeGroupsAreThoseWhoseRewardsDiffer) {
+  const std::vector<float> r = {0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0.5f, 0.25f, 0.5f, 0.5f};
+  EXPECT_EQ(adapt::informative_groups(r, 4), (std::vector<int64_t>{0, 12}));
+  EXPECT_EQ(adapt::informative_groups(r, 8), (std::vector<int64_t>{0, 8}));
+  EXPECT_TRUE(adapt::informative_groups(std::vector<float>(8, 1.0f), 2).empty());
+  EXPECT_THROW(adapt::informative_groups(r, 3), ValueError);
+}
+
+TEST(Grpo, SkipEqualGroupsTrainsOnlyTheGroupsThatDiffer) {
+  const std::string dir = fresh_temp_dir("grpo_skip");
+  save_tiny_decoder(dir + "/base", "User: What is 47 + 85?\n\nAssistant: Answer: 132 0123456789 + - * carry write", 5);
+  ASSERT_EQ(run_cli("dataset arithmetic --out " + dir + "/data --count 40 --ops add --max-digits 1 --val-fraction 0.1 --test-fraction 0.1").exit_code, 0);
+  const std::string data = " --train " + dir + "/data/train.answers.jsonl --val " + dir + "/data/val.answers.jsonl";
+  // --steps 5 over 4 batches a pass: the run goes into a second epoch for its fifth step.
+  const auto r = run_cli("--threads 1 finetune --model " + dir + "/base --task grpo --group 4 --max-new-tokens 6 --steps 5 --batch 8" +
+                         " --skip-equal-groups" + data + " --out " + dir + "/grpo");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int64_t steps = 0, unrewarded = 0;
+  for (const auto& l : read_jsonl(dir + "/grpo/metrics.jsonl")) {
+    if (!l.contains("grpo/trained_rows")) continue;
+    ++steps;
+    const double rows = l["grpo/trained_rows"].get<double>(), reward = l["grpo/reward"].get<double>();
+    EXPECT_GE(rows, 0.0);
+    EXPECT_LE(rows, 1.0);
+    if (reward == 0.0) {  // every group's rewards equal: nothing trains
+      ++unrewarded;
+      EXPECT_EQ(rows, 0.0) << l.dump();
+      EXPECT_FALSE(l.contains("grpo/kl")) << "no row went through the reference";
+    }
+    if (reward == 1.0) EXPECT_EQ(rows, 0.0) << l.dump();
+  }
+  EXPECT_EQ(steps, 5);
+  EXPECT_GT(unrewarded, 0) << "an untrained model answers nothing right in some step";
+  EXPECT_EQ(nlohmann::json::parse(io::read_file(dir + "/grpo/task.json"))["grpo"]["skip_equal_groups"], true);
+  const auto both = run_cli("finetune --model " + dir + "/base --task grpo --steps 5 --time 1m" + data + " --out " + dir + "/t");
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.output.find("--steps and --time are alternatives"), std::string::npos) << both.output;
+  // Only GRPO compares a group's rewards.
+  const auto ppo = run_cli("--threads 1 finetune --model " + dir + "/base --task ppo --skip-equal-groups" + data + " --out " + dir + "/ppo");
+  EXPECT_NE(ppo.exit_code, 0);
+  EXPECT_NE(ppo.output.find("--skip-equal-groups is for --task grpo"), std::string::npos) << ppo.output;
+  fs::remove_all(dir);
+}
+
 TEST(Grpo, ExactMatchRewardReadsTheAnswerAfterTheMarker) {
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " 4 + 5 = 9, write 9.\nAnswer: 59", "59", "Answer:"), 1.0f);
   EXPECT_EQ(adapt::verifiable_reward("exact-match", " Answer: 58", "59", "Answer:"), 0.0f);

@@ -63,6 +63,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--reward-model", grpo.reward_model,
                   "grpo, ppo: a `finetune --task reward` folder whose score of (prompt, completion) is the training reward instead of "
                   "--reward (validation still scores the answers with --reward)");
+  cmd->add_flag("--skip-equal-groups", grpo.skip_equal_groups,
+                "grpo: leave groups whose completions all earn the same reward out of the training pass (DAPO's dynamic "
+                "sampling without the refill): each step trains on the informative groups only, and costs less");
   cmd->add_option("--marker", grpo.marker, "grpo, ppo: the answer follows this marker's last occurrence")->capture_default_str();
   static adapt::PpoOptions ppo;
   cmd->add_option("--ppo-epochs", ppo.epochs, "ppo: optimizer steps on each rollout (each counts as a step)")->capture_default_str();
@@ -102,6 +105,8 @@ void add_finetune(CLI::App& app) {
   cmd->add_flag("--packing", packing, "sft: pack short examples into rows of --max-length tokens (fewer, fuller rows; "
                 "an example then sees the ones before it in its row, and sits at a later position than generation puts it)");
   cmd->add_option("--epochs", o.epochs)->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Train this many optimizer steps instead of all --epochs (the schedule sized to them)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o.batch_size)->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate (default: 1e-4 full, 1e-3 LoRA / frozen)");
   cmd->add_option("--max-length", max_length, "Tokens per example, longer texts are cut (default: the model's context, at most 256)");
@@ -134,6 +139,7 @@ void add_finetune(CLI::App& app) {
     o.out = folder;
     o.resume = resume;
     if (!time_limit.empty()) o.time_limit_s = train::parse_duration(time_limit);
+    if (!time_limit.empty() && o.steps > 0) throw ValueError("--steps and --time are alternatives; pick one");
     // rerank: retrieval triples become (query, passage) pairs labelled relevant / irrelevant, and
     // the model is a classifier of them (task.json says classify; search --rerank reads it).
     struct TempData {
@@ -172,6 +178,7 @@ void add_finetune(CLI::App& app) {
     spec.beta = beta;
     spec.dpo_loss = dpo_loss;
     spec.rpo_alpha = rpo_alpha;
+    if (grpo.skip_equal_groups && spec.task != adapt::Task::GRPO) throw ValueError("--skip-equal-groups is for --task grpo");
     spec.grpo = grpo;
     spec.ppo = ppo;
     spec.pooling = !pooling.empty() ? adapt::pooling_from_name(pooling) : adapt::default_pooling(spec.task);

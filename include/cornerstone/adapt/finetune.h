@@ -36,6 +36,7 @@ namespace cornerstone::adapt {
 struct FinetuneOptions {
   std::string out;              // the output folder (above)
   int64_t epochs = 3;
+  int64_t steps = 0;            // > 0: train this many optimizer steps (the schedule sized to them) instead of `epochs`
   int64_t batch_size = 8;       // examples per micro-batch
   int64_t accumulation = 1;     // micro-batches per optimizer step: batch_size x accumulation examples per step
   float lr = 0;                 // 0: 1e-4 for full fine-tuning, 1e-3 for LoRA and heads on a frozen base

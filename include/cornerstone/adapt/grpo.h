@@ -22,7 +22,12 @@
 //   loss        mean_i A_i * (mean over completion i's tokens of -log pi(token)): one policy
 //               gradient step per sampling (the importance ratio is 1, so no clipping is needed)
 //
-// A group whose completions all earn the same reward teaches only the (small) KL term.
+// A group whose completions all earn the same reward teaches only the (small) KL term. With
+// `skip_equal_groups` (--skip-equal-groups; DAPO's dynamic sampling, Yu et al. 2025, without its
+// refill of the batch) such groups are left out of the training pass: the forward and backward run
+// on the informative groups' rows alone (the step gets cheaper by the share of groups dropped), and
+// the loss averages over them. A step whose groups are all equal has a zero gradient (the
+// optimizer still steps: AdamW's momentum and weight decay move the weights a little, as after any step).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,7 @@ struct GrpoOptions {
   std::string reward = "exact-match";
   std::string marker = "Answer:"; // the answer follows its last occurrence
   std::string reward_model;       // a reward-model folder whose score is the reward (replaces `reward`)
+  bool skip_equal_groups = false; // grpo: leave groups of equal rewards out of the training pass
 
   nlohmann::json to_json() const;
   static GrpoOptions from_json(const nlohmann::json& j, const std::string& where, int64_t min_group = 2);
@@ -54,6 +60,10 @@ std::vector<float> group_advantages(const std::vector<float>& rewards, int64_t g
 // The whole advantages (above): the rewards' group advantages minus `kl_coef` x each sequence's
 // KL to the reference, centred within its group.
 std::vector<float> grpo_advantages(const std::vector<float>& rewards, const std::vector<double>& kl, int64_t group, float kl_coef);
+
+// The first row of each group of `group` consecutive rewards that are not all equal (the groups
+// that teach something beyond the KL term), in order.
+std::vector<int64_t> informative_groups(const std::vector<float>& rewards, int64_t group);
 
 // The built-in verifiable rewards, by name ("exact-match", "regex"); ValueError listing them for
 // another, and for a regex answer that does not compile (naming it and the error).

@@ -10,6 +10,8 @@
 #include "cornerstone/ops/loss.h"
 #include "rollout.h"
 
+#include <algorithm>
+
 namespace cornerstone::adapt {
 
 namespace {
@@ -34,11 +36,29 @@ class GrpoTask : public TaskType {
     const int64_t G = o.group;
     // 1-2. G completions per prompt in one batched generation, their rewards and training rows.
     const rollout::Samples smp = rollout::sample(m, b, G, rng ? rng->next_u64() : 0, resources_, "grpo");
-    const size_t N = smp.generations.size();
-    const std::vector<float>& rewards = smp.rewards;
-    const Tensor& ids = smp.ids;
-    const Tensor& tgt = smp.targets;
-    const std::vector<int64_t>& counts = smp.counts;
+    const size_t sampled = smp.generations.size();
+
+    // The rows that train: all of them, or (--skip-equal-groups) the groups whose rewards differ.
+    std::vector<int64_t> rows;
+    if (o.skip_equal_groups) {
+      for (int64_t first : informative_groups(smp.rewards, G))
+        for (int64_t i = first; i < first + G; ++i) rows.push_back(i);
+    } else {
+      for (size_t i = 0; i < sampled; ++i) rows.push_back(static_cast<int64_t>(i));
+    }
+    const bool all_rows = rows.size() == sampled;
+    // Nothing to learn from: a zero loss on one row keeps the step's graph (and its bookkeeping).
+    const bool idle = rows.empty();
+    if (idle) rows.push_back(0);
+    const size_t N = rows.size();
+    const Tensor ids = all_rows ? smp.ids : select_rows(smp.ids, rows);
+    const Tensor tgt = all_rows ? smp.targets : select_rows(smp.targets, rows);
+    std::vector<float> rewards(N);
+    std::vector<int64_t> counts(N);
+    for (size_t k = 0; k < N; ++k) {
+      rewards[k] = smp.rewards[static_cast<size_t>(rows[k])];
+      counts[k] = smp.counts[static_cast<size_t>(rows[k])];
+    }
 
     // 3. The policy's per-token losses (with gradients) and the reference's log-probabilities.
     const models::GPT& policy = decoder(m);
@@ -50,22 +70,25 @@ class GrpoTask : public TaskType {
                                          tgt.select(0, static_cast<int64_t>(i)).contiguous());  // mean over the completion
       logp[i] = -static_cast<double>(ce[i].item()) * static_cast<double>(counts[i]);
     }
-    const std::vector<double> ref = reference_logprobs(m, ids, tgt);
-
-    // 4. Group-normalised reward advantages minus the centred KL penalty, the policy-gradient loss.
-    std::vector<double> kl(N);
-    double kl_sum = 0;
-    for (size_t i = 0; i < N; ++i) kl_sum += (kl[i] = logp[i] - ref[i]);
-    const std::vector<float> adv = grpo_advantages(rewards, kl, G, o.kl);
     Tensor loss = ops::scale(ce[0], 0.0f);  // keeps the graph when every advantage is 0
-    for (size_t i = 0; i < N; ++i)
-      if (adv[i] != 0.0f && counts[i] > 0) loss = ops::add(loss, ops::scale(ce[i], adv[i] / static_cast<float>(N)));
+    double kl_sum = 0;
+    if (!idle) {
+      const std::vector<double> ref = reference_logprobs(m, ids, tgt);
+      // 4. Group-normalised reward advantages minus the centred KL penalty, the policy-gradient loss.
+      std::vector<double> kl(N);
+      for (size_t i = 0; i < N; ++i) kl_sum += (kl[i] = logp[i] - ref[i]);
+      const std::vector<float> adv = grpo_advantages(rewards, kl, G, o.kl);
+      for (size_t i = 0; i < N; ++i)
+        if (adv[i] != 0.0f && counts[i] > 0) loss = ops::add(loss, ops::scale(ce[i], adv[i] / static_cast<float>(N)));
+    }
     if (log) {
       double r = 0;
-      for (float x : rewards) r += x;
-      log->mean("grpo/reward", r / static_cast<double>(N), static_cast<int64_t>(N));
-      log->mean("grpo/kl", kl_sum / static_cast<double>(N), static_cast<int64_t>(N));
-      log->mean("grpo/completion_tokens", static_cast<double>(smp.completion_tokens) / static_cast<double>(N), static_cast<int64_t>(N));
+      for (float x : smp.rewards) r += x;
+      const auto n = static_cast<int64_t>(sampled);
+      log->mean("grpo/reward", r / static_cast<double>(sampled), n);  // of everything sampled
+      if (!idle) log->mean("grpo/kl", kl_sum / static_cast<double>(N), static_cast<int64_t>(N));  // of the rows that trained
+      log->mean("grpo/completion_tokens", static_cast<double>(smp.completion_tokens) / static_cast<double>(sampled), n);
+      log->mean("grpo/trained_rows", idle ? 0.0 : static_cast<double>(N) / static_cast<double>(sampled), n);
       log->total("grpo/sample_s", smp.seconds);
     }
     return loss;
@@ -85,6 +108,15 @@ class GrpoTask : public TaskType {
     std::vector<double> out;
     for (const Tensor& t : lp) out.push_back(t.item());
     return out;
+  }
+
+  // The rows `rows` of a contiguous (N, T) i32 tensor, as a new (rows, T) tensor.
+  static Tensor select_rows(const Tensor& t, const std::vector<int64_t>& rows) {
+    const int64_t T = t.size(1);
+    const int32_t* src = t.data<int32_t>();
+    std::vector<int32_t> out(rows.size() * static_cast<size_t>(T));
+    for (size_t k = 0; k < rows.size(); ++k) std::copy(src + rows[k] * T, src + (rows[k] + 1) * T, out.begin() + static_cast<std::ptrdiff_t>(k) * T);
+    return Tensor::from_data({static_cast<int64_t>(rows.size()), T}, out);
   }
 
   mutable rollout::Resources resources_;
