@@ -60,7 +60,14 @@ struct LoadOptions {
   std::string tokenizer;  // a tokenizer file or folder instead of the model's own
   std::string base;       // the base model of a bare PEFT adapter folder (default: the adapter's own note)
   int64_t max_length = 0; // tokens per text for embeddings and tasks (0: the model's, at most 512)
+  // A LoRA folder's adapters are merged into its base (false: kept apart, for lora_deltas(); the
+  // model then neither generates nor scores, and says so).
+  bool merge_adapters = true;
 };
+
+// The base model a LoRA folder was tuned from (task.json's "base", or a bare PEFT adapter's
+// base_model_name_or_path), as recorded there; "" for anything else. Reads only those files.
+std::string lora_base(const std::string& path);
 
 // What evaluate() measured: the metrics as JSON and as a readable table.
 struct Evaluation {
@@ -150,6 +157,10 @@ class Model {
   // again (`job`: "export", "quantize", ...). UnsupportedError naming why for a quantized folder
   // (no float weights) or a task model with a head.
   std::shared_ptr<models::PretrainedModel> language_model(const std::string& job) const;
+  // A LoRA folder opened with LoadOptions::merge_adapters = false: its adapters as terms for the
+  // inference runner (infer/lora_deltas.h), to serve over a shared copy of the base. ValueError
+  // for a model without adapters kept apart.
+  infer::LoRADeltas lora_deltas() const;
   // The fine-tuned task model (null unless kind() is a task).
   const adapt::TaskModel* task() const;
 

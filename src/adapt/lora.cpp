@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cornerstone/autograd/grad_mode.h"
@@ -12,6 +13,7 @@
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/kernels/gemm.h"
+#include "cornerstone/models/decoder_stack.h"
 #include "cornerstone/ops/dropout.h"
 #include "cornerstone/ops/elementwise.h"
 #include "cornerstone/ops/linear.h"
@@ -144,6 +146,46 @@ void unmerge_lora(models::PretrainedModel& model) {
       a->fold_into(w, -1.0f);
       a->set_merged(false);
     }
+}
+
+infer::LoRADeltas lora_deltas(const models::PretrainedModel& model) {
+  const std::optional<models::DecoderStack> stack = model.config().decoder_stack();
+  if (!stack) throw UnsupportedError("lora: a " + model.model_type() + " model has no inference runner to serve adapters on");
+  std::map<const void*, std::string> names;  // a weight's storage -> its parameter name
+  for (const auto& [name, p] : model.named_parameters()) names.emplace(p.raw_data(), name);
+  infer::LoRADeltas d;
+  d.layers.resize(static_cast<size_t>(stack->n_layers));
+  int64_t terms = 0;
+  for (const models::LinearSite& site : model.linear_sites()) {
+    auto* a = dynamic_cast<LoRAAdapter*>(site.layer->adapter().get());
+    if (!a || a->merged()) continue;
+    const Tensor& w = site.layer->weight();
+    const auto it = w.defined() ? names.find(w.raw_data()) : names.end();
+    if (it == names.end()) throw UnsupportedError("lora: an adapted layer's weight is not an f32 parameter of the model");
+    // <blocks>L.<projection>.weight, as InferenceWeights names them.
+    const std::string& name = it->second;
+    size_t dot = std::string::npos;
+    int64_t layer = -1;
+    if (name.rfind(stack->blocks, 0) == 0) {
+      dot = name.find('.', stack->blocks.size());
+      if (dot != std::string::npos) layer = std::stoll(name.substr(stack->blocks.size(), dot - stack->blocks.size()));
+    }
+    const std::string leaf = dot == std::string::npos ? "" : name.substr(dot + 1);
+    infer::LoRALayerTerms* L = layer >= 0 && layer < stack->n_layers ? &d.layers[static_cast<size_t>(layer)] : nullptr;
+    std::vector<infer::LoRATerm>* out = !L                               ? nullptr
+                                        : leaf == "attn.qkv.weight"      ? &L->qkv
+                                        : leaf == "attn.proj.weight"     ? &L->proj
+                                        : leaf == "mlp.fc.weight" || leaf == "mlp.gate_up.weight" ? &L->up
+                                        : leaf == "mlp.proj.weight" || leaf == "mlp.down.weight"  ? &L->down
+                                                                                                 : nullptr;
+    if (!out) throw UnsupportedError("lora: the adapter on '" + name + "' is outside the decoder blocks' projections");
+    for (const LoRAAdapter::Slice& s : a->slices()) {
+      out->push_back({s.row_begin, s.row_end, s.A.detach().contiguous(), s.B.detach().contiguous(), a->scale()});
+      ++terms;
+    }
+  }
+  if (terms == 0) throw ValueError("lora: the model has no unmerged LoRA adapter");
+  return d;
 }
 
 void bake_lora(models::PretrainedModel& model) {

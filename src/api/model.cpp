@@ -34,6 +34,7 @@ struct Model::State {
   std::optional<adapt::TaskModel> task;
   std::optional<tokenize::Tokenizer> tokenizer;
   std::string chat_dir;  // the folder whose config.json may name a chat template
+  bool adapters_apart = false;  // a LoRA folder loaded with merge_adapters = false
   mutable std::once_flag weights_once;
   mutable std::optional<infer::InferenceWeights> weights;  // packed for generation, built on first use
 };
@@ -74,7 +75,10 @@ void open_peft(Model::State& s) {
                   " (pass the base model)");
   interop::OpenedModel b = interop::open_pretrained(base);
   adapt::load_peft(*b.model, s.path);
-  adapt::bake_lora(*b.model);
+  if (s.options.merge_adapters)
+    adapt::bake_lora(*b.model);
+  else
+    s.adapters_apart = true;
   s.model = b.model;
   if (folder) s.chat_dir = base;
   // The tokenizer: the one asked for, else the adapter folder's own, else the base's.
@@ -105,7 +109,12 @@ Model load(const std::string& path, const LoadOptions& options) {
     s.task.emplace(adapt::TaskModel::load(path));
     // An instruction-tuned LoRA folder generates with its adapters folded in (the same outputs,
     // without the adapters' extra products per token).
-    if (adapt::task_info(s.task->spec().task).language_model) s.task->merge_adapters();
+    if (adapt::task_info(s.task->spec().task).language_model) {
+      if (options.merge_adapters)
+        s.task->merge_adapters();
+      else
+        s.adapters_apart = s.task->spec().mode == adapt::AdaptMode::LoRA;
+    }
     s.model = s.task->base_ptr();
     if (options.tokenizer.empty()) s.tokenizer = s.task->tokenizer();
   } else if (fs::exists(dir / "adapter_config.json") && !fs::exists(dir / "config.json")) {
@@ -131,6 +140,25 @@ Model load(const std::string& path, const LoadOptions& options) {
   }
   if (s.model) s.model->eval();
   return m;
+}
+
+std::string lora_base(const std::string& path) {
+  std::error_code ec;
+  const fs::path dir(path);
+  if (!fs::is_directory(dir, ec)) return "";
+  if (fs::exists(dir / "task.json", ec)) {
+    const nlohmann::json j = read_json(dir / "task.json");
+    return j.value("mode", "") == "lora" ? j.value("base", "") : "";
+  }
+  if (fs::exists(dir / "adapter_config.json", ec) && !fs::exists(dir / "config.json", ec))
+    return read_json(dir / "adapter_config.json").value("base_model_name_or_path", "");
+  return "";
+}
+
+infer::LoRADeltas Model::lora_deltas() const {
+  if (!s_->adapters_apart || !s_->model)
+    throw ValueError("'" + s_->path + "' has no LoRA adapters kept apart (a LoRA folder opened with merge_adapters = false has)");
+  return adapt::lora_deltas(*s_->model);
 }
 
 const std::string& Model::path() const { return s_->path; }
@@ -212,6 +240,9 @@ bool Model::instruction_tuned() const {
 
 const infer::InferenceWeights& Model::inference_weights() const {
   if (!can(Capability::CausalLM)) cannot(*this, "generate text (it does not predict the next token)");
+  if (s_->adapters_apart)
+    throw UnsupportedError("'" + s_->path + "' was opened with its LoRA adapters kept apart (merge_adapters = false): serve them with "
+                           "lora_deltas() over the base's weights, or open it again to generate");
   std::call_once(s_->weights_once, [&] {
     // Any decoder stack of standard blocks runs on the one runner (models/decoder_stack.h).
     if (!s_->model->config().decoder_stack()) cannot(*this, "generate: its family has no inference runner");

@@ -49,6 +49,12 @@ void add_rows(float* x, const float* y, int64_t C, Range r) {
 
 DecoderRunner::DecoderRunner(const InferenceWeights& weights) : weights_(weights) {}
 
+int32_t DecoderRunner::add_lora(LoRADeltas deltas) {
+  deltas.check(weights_);
+  loras_.push_back(std::move(deltas));
+  return static_cast<int32_t>(loras_.size() - 1);
+}
+
 Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, bool all_rows) {
   // Everything about the architecture comes from the stack's block spec (models/decoder_stack.h).
   const models::DecoderStack& stack = weights_.config();
@@ -73,6 +79,9 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
                        std::to_string(limit));
     for (size_t j = 0; j < i; ++j)
       if (chunks[j].slot == ch.slot) throw ValueError("decoder: slot " + std::to_string(ch.slot) + " appears twice in one call");
+    if (ch.lora < -1 || ch.lora >= lora_count())
+      throw ValueError("decoder: slot " + std::to_string(ch.slot) + " asks for LoRA adapter " + std::to_string(ch.lora) + " of " +
+                       std::to_string(lora_count()));
     for (int32_t t : ch.tokens)
       if (t < 0 || t >= V) throw ValueError("decoder: token id " + std::to_string(t) + " outside the vocabulary of " + std::to_string(V));
     first[i + 1] = first[i] + static_cast<int64_t>(ch.tokens.size());
@@ -93,6 +102,16 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
     scratch_ = Tensor::empty({static_cast<int64_t>(scratch_bytes)}, DType::U8);
   void* scratch = scratch_.raw_data();
   Tensor logits = Tensor::empty({out_rows, V});
+  // Each row's adapter (-1: none), and a rank-sized buffer per thread for the adapters' products.
+  std::vector<int32_t> row_lora;
+  int64_t rank = 0;
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].lora >= 0) {
+      if (row_lora.empty()) row_lora.assign(static_cast<size_t>(R), -1);
+      std::fill(row_lora.begin() + first[i], row_lora.begin() + first[i + 1], chunks[i].lora);
+      rank = std::max(rank, loras_[static_cast<size_t>(chunks[i].lora)].max_rank());
+    }
+  float* lora_tmp = row_lora.empty() ? nullptr : ensure(lora_tmp_, std::max<int64_t>(rank, 1) * num_threads());
 
   // Small models: the barriers would cost more than the work they share.
   const double macs = static_cast<double>(R) * static_cast<double>(weights_.decode_bytes());
@@ -115,6 +134,18 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
       profiler::Scope prof(team.id == 0 ? "linear (packed)" : nullptr);
       kernels::packed_matmul_team(l.view(), in, rows, l.in_features(), ptr(l.bias()), out, l.out_features(), scratch, team);
     };
+    // The adapters' products added to this thread's rows of a projection's output (complete: the
+    // packed matmul returns once it is), then a barrier: the next op may read any row.
+    auto lora = [&](std::vector<LoRATerm> LoRALayerTerms::*which, int64_t layer, const float* in, int64_t ldin, float* out,
+                    int64_t ldout) {
+      if (row_lora.empty()) return;
+      const Range mine = team.share(R);
+      for (int64_t r = mine.begin; r < mine.end; ++r)
+        if (const int32_t a = row_lora[static_cast<size_t>(r)]; a >= 0)
+          apply_lora_terms(loras_[static_cast<size_t>(a)].layers[static_cast<size_t>(layer)].*which, in + r * ldin, out + r * ldout,
+                           lora_tmp + team.id * std::max<int64_t>(rank, 1));
+      team.sync();
+    };
     // Token (+ position) embeddings, then the first norm, on this thread's rows.
     const Range rows = team.share(R);
     for (int64_t i = 0, r = 0; i < n_chunks; ++i)
@@ -128,6 +159,7 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
     for (int64_t l = 0; l < stack.n_layers; ++l) {
       const DecoderLayerWeights& L = weights_.layers()[static_cast<size_t>(l)];
       linear(L.qkv, h, R, qkv);
+      lora(&LoRALayerTerms::qkv, l, h, C, qkv, W);
       // Rotary positions and the cache append, a sequence per thread.
       for (int64_t i = team.id; i < n_chunks; i += team.size) {
         const int64_t n = first[i + 1] - first[i], s0 = start[static_cast<size_t>(i)], slot = chunks[static_cast<size_t>(i)].slot;
@@ -157,10 +189,12 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
       }
       team.sync();
       linear(L.proj, att, R, h);
+      lora(&LoRALayerTerms::proj, l, att, Hq * D, h, C);
       add_rows(x, h, C, rows);
       norm_rows(c, x, L.norm2_weight, L.norm2_bias, rows, h);
       team.sync();
       linear(L.up, h, R, up);
+      lora(&LoRALayerTerms::up, l, h, C, up, up_w);
       if (rows.end > rows.begin) {
         if (gelu)
           kernels::gelu_forward(c.gelu, up + rows.begin * F, (rows.end - rows.begin) * F, act + rows.begin * F);
@@ -169,6 +203,7 @@ Tensor DecoderRunner::run(KVCache& cache, const std::vector<SeqChunk>& chunks, b
       }
       team.sync();
       linear(L.down, act, R, h);
+      lora(&LoRALayerTerms::down, l, act, F, h, C);
       add_rows(x, h, C, rows);
       if (l + 1 < stack.n_layers) {
         const DecoderLayerWeights& next = weights_.layers()[static_cast<size_t>(l + 1)];

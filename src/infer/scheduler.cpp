@@ -59,8 +59,9 @@ void logprobs_of(std::span<const float> row, int32_t token, int64_t k, Scheduler
 
 }  // namespace
 
-Scheduler::Scheduler(InferenceWeights weights, tokenize::Tokenizer tokenizer, SchedulerOptions options)
-    : weights_(std::move(weights)), tokenizer_(std::move(tokenizer)), options_(options) {
+Scheduler::Scheduler(InferenceWeights weights, tokenize::Tokenizer tokenizer, SchedulerOptions options, std::vector<LoRADeltas> loras)
+    : weights_(std::move(weights)), tokenizer_(std::move(tokenizer)), options_(options), loras_(std::move(loras)) {
+  for (const LoRADeltas& d : loras_) d.check(weights_);
   const int64_t context = weights_.config().context;
   if (options_.slots <= 0) throw ValueError("scheduler: slots must be positive, got " + std::to_string(options_.slots));
   if (options_.max_len < 0 || options_.max_len > context)
@@ -88,6 +89,8 @@ Scheduler::~Scheduler() {
 std::optional<uint64_t> Scheduler::submit(std::vector<int32_t> prompt, const RequestOptions& o, EventCallback on_event) {
   o.sampling.validate();
   if (o.max_tokens < 0) throw ValueError("max_tokens must be >= 0");
+  if (o.lora < -1 || o.lora >= static_cast<int32_t>(loras_.size()))
+    throw ValueError("LoRA adapter " + std::to_string(o.lora) + " does not exist (the scheduler has " + std::to_string(loras_.size()) + ")");
   if (prompt.empty()) throw ValueError("the prompt is empty (no tokens)");
   const int64_t V = weights_.config().vocab_size;
   for (int32_t t : prompt)
@@ -138,6 +141,7 @@ SchedulerStats Scheduler::stats() const {
 void Scheduler::loop() {
   KVCache cache(weights_.config(), options_.slots, max_len_);
   DecoderRunner runner(weights_);
+  for (const LoRADeltas& d : loras_) runner.add_lora(d);  // shares the adapters' tensors
   const std::optional<int32_t> eos = tokenizer_.eos_id();
   std::vector<std::pair<std::shared_ptr<Request>, SchedulerEvent>> events;  // delivered outside the lock
 
@@ -183,13 +187,13 @@ void Scheduler::loop() {
       if (r->prefilled < r->prompt.size()) {
         if (budget == 0) continue;
         const size_t n = std::min<size_t>(r->prompt.size() - r->prefilled, static_cast<size_t>(budget));
-        chunks.push_back({r->slot, std::span<const int32_t>(r->prompt).subspan(r->prefilled, n)});
+        chunks.push_back({r->slot, std::span<const int32_t>(r->prompt).subspan(r->prefilled, n), r->options.lora});
         r->prefilled += n;
         budget -= static_cast<int64_t>(n);
         prompt_tokens += static_cast<int64_t>(n);
         samples.push_back(r->prefilled == r->prompt.size());
       } else {
-        chunks.push_back({r->slot, std::span<const int32_t>(&r->next, 1)});
+        chunks.push_back({r->slot, std::span<const int32_t>(&r->next, 1), r->options.lora});
         samples.push_back(true);
       }
       stepped.push_back(r);

@@ -90,6 +90,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   for (size_t i = 0; i < prompts.size() * static_cast<size_t>(r.n); ++i) {
     const std::vector<int32_t>& prompt = prompts[i / static_cast<size_t>(r.n)];
     infer::RequestOptions o = r.options;
+    o.lora = m.lora;
     o.seed = r.options.seed + i % static_cast<uint64_t>(r.n);
     o.max_tokens = r.max_tokens ? *r.max_tokens : ctx - static_cast<int64_t>(prompt.size());  // default: up to the context
     std::optional<uint64_t> id;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "cornerstone/core/error.h"
@@ -16,6 +17,8 @@
 #include "serve/server_impl.h"
 
 namespace cornerstone::serve {
+
+namespace fs = std::filesystem;
 
 std::string model_id_for(const std::string& path) {
   std::filesystem::path p(path);
@@ -50,44 +53,99 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
   std::vector<std::pair<std::string, bool>> paths;  // (path, embeddings only)
   for (const std::string& path : o.models) paths.emplace_back(path, false);
   for (const std::string& path : o.embeddings_models) paths.emplace_back(path, true);
-  for (const auto& [path, embeddings_only] : paths) {
-    auto m = std::make_unique<ServedModel>();
-    m->id = model_id_for(path);
-    m->embeddings_only = embeddings_only;
-    for (const auto& other : models)
-      if (other->id == m->id) throw ValueError("serve: two models are named '" + m->id + "' (" + path + "); rename a folder");
-    // Loaded on a thread of its own, which takes its OpenMP team with it when it ends: a second
-    // team in the process makes libgomp's threads sleep on a futex between parallel regions (it
-    // throttles spinning once there are more OpenMP threads than cores), and the scheduler's
-    // team then pays a wake-up per decode step (5-10% of a q8_0 gpt2-small step, measured side
-    // by side with a build that loads on the main thread).
+  // A LoRA folder whose base is served too is served over that base: one copy of the base's
+  // weights, one scheduler, the adapter applied to its own requests' rows (infer/lora_deltas.h).
+  auto same_file = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return fs::equivalent(a, b, ec);
+  };
+  std::vector<int64_t> base_of(paths.size(), -1);  // the index in `paths` of an adapter's base
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i].second) continue;
+    const std::string base = lora_base(paths[i].first);
+    if (base.empty()) continue;
+    for (size_t j = 0; j < paths.size(); ++j)
+      if (j != i && !paths[j].second && lora_base(paths[j].first).empty() && same_file(paths[j].first, base)) base_of[i] = static_cast<int64_t>(j);
+  }
+  std::vector<std::unique_ptr<ServedModel>> loaded(paths.size());
+  std::vector<std::vector<infer::LoRADeltas>> adapters(paths.size());  // by base
+  // Loaded on a thread of its own, which takes its OpenMP team with it when it ends: a second
+  // team in the process makes libgomp's threads sleep on a futex between parallel regions (it
+  // throttles spinning once there are more OpenMP threads than cores), and the scheduler's
+  // team then pays a wake-up per decode step (5-10% of a q8_0 gpt2-small step, measured side
+  // by side with a build that loads on the main thread).
+  auto on_own_thread = [](const std::function<void()>& f) {
     std::exception_ptr failed;
-    const std::string& model_path = path;  // (clang cannot capture a structured binding under OpenMP)
-    const bool pack = !embeddings_only;
     std::thread([&] {
       try {
-        m->model = load(model_path);
-        if (pack && m->model.can(Capability::CausalLM)) (void)m->model.inference_weights();  // packs the weights
+        f();
       } catch (...) {
         failed = std::current_exception();
       }
     }).join();
     if (failed) std::rethrow_exception(failed);
-    if (embeddings_only && !m->model.can(Capability::Embeddings))
-      throw ValueError("serve: --embeddings-model '" + path + "' is a " + m->model.describe() + ", which cannot embed text");
-    if (!embeddings_only && m->model.can(Capability::CausalLM)) {
-      const int64_t context = m->model.inference_weights().config().context;
-      if (o.ctx_size > context)
-        throw ValueError("serve: --ctx-size " + std::to_string(o.ctx_size) + " exceeds the context of '" + path + "' (" +
-                         std::to_string(context) + ")");
-      m->chat = m->model.chat_template();
-      m->chat_stop_tokens = m->chat.stop_token_ids(m->model.tokenizer());
-      infer::SchedulerOptions so;
-      so.slots = o.parallel, so.max_len = o.ctx_size, so.prefill_chunk = o.prefill_chunk, so.max_queue = o.max_queue;
-      m->scheduler = std::make_unique<infer::Scheduler>(m->model.inference_weights(), m->model.tokenizer(), so);
+  };
+  // Bases and every other model first, then the adapters over them.
+  for (const bool adapter_pass : {false, true})
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if ((base_of[i] >= 0) != adapter_pass) continue;
+      const std::string path = paths[i].first;
+      const bool embeddings_only = paths[i].second;
+      auto m = std::make_unique<ServedModel>();
+      m->id = model_id_for(path);
+      m->embeddings_only = embeddings_only;
+      for (const auto& other : loaded)
+        if (other && other->id == m->id) throw ValueError("serve: two models are named '" + m->id + "' (" + path + "); rename a folder");
+      if (adapter_pass) {
+        ServedModel& base = *loaded[static_cast<size_t>(base_of[i])];
+        Model adapter;
+        on_own_thread([&] {
+          LoadOptions lo;
+          lo.merge_adapters = false;
+          adapter = load(path, lo);
+          adapters[static_cast<size_t>(base_of[i])].push_back(adapter.lora_deltas());
+        });
+        if (!adapter.can(Capability::CausalLM) || !base.model.can(Capability::CausalLM))
+          throw ValueError("serve: '" + path + "' is a LoRA adapter of '" + base.model.path() + "' but not a language model over it");
+        if (adapter.tokenizer().vocab_size() != base.model.tokenizer().vocab_size())
+          throw ValueError("serve: the LoRA adapter '" + path + "' has a tokenizer of " + std::to_string(adapter.tokenizer().vocab_size()) +
+                           " tokens, its base '" + base.model.path() + "' one of " + std::to_string(base.model.tokenizer().vocab_size()));
+        m->model = base.model;
+        m->lora = static_cast<int32_t>(adapters[static_cast<size_t>(base_of[i])].size() - 1);
+        m->chat = adapter.chat_template();  // an sft adapter's own
+        m->chat_stop_tokens = m->chat.stop_token_ids(base.model.tokenizer());
+      } else {
+        const bool pack = !embeddings_only;
+        on_own_thread([&] {
+          m->model = load(path);
+          if (pack && m->model.can(Capability::CausalLM)) (void)m->model.inference_weights();  // packs the weights
+        });
+        if (embeddings_only && !m->model.can(Capability::Embeddings))
+          throw ValueError("serve: --embeddings-model '" + path + "' is a " + m->model.describe() + ", which cannot embed text");
+        if (!embeddings_only && m->model.can(Capability::CausalLM)) {
+          const int64_t context = m->model.inference_weights().config().context;
+          if (o.ctx_size > context)
+            throw ValueError("serve: --ctx-size " + std::to_string(o.ctx_size) + " exceeds the context of '" + path + "' (" +
+                             std::to_string(context) + ")");
+          m->chat = m->model.chat_template();
+          m->chat_stop_tokens = m->chat.stop_token_ids(m->model.tokenizer());
+        }
+      }
+      loaded[i] = std::move(m);
     }
-    metrics.add_model(m->id);
-    models.push_back(std::move(m));
+  // One scheduler per generating base, with its adapters; the adapters share it.
+  for (size_t i = 0; i < paths.size(); ++i) {
+    ServedModel& m = *loaded[i];
+    if (base_of[i] >= 0 || m.embeddings_only || !m.model.can(Capability::CausalLM)) continue;
+    infer::SchedulerOptions so;
+    so.slots = o.parallel, so.max_len = o.ctx_size, so.prefill_chunk = o.prefill_chunk, so.max_queue = o.max_queue;
+    m.scheduler = std::make_shared<infer::Scheduler>(m.model.inference_weights(), m.model.tokenizer(), so, std::move(adapters[i]));
+  }
+  for (size_t i = 0; i < paths.size(); ++i)
+    if (base_of[i] >= 0) loaded[i]->scheduler = loaded[static_cast<size_t>(base_of[i])]->scheduler;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    metrics.add_model(loaded[i]->id);
+    models.push_back(std::move(loaded[i]));
   }
   routes();
 }
@@ -208,8 +266,8 @@ void Server::Impl::routes() {
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     // Per generating model (label model="id"), each metric's series together.
     std::vector<std::pair<std::string, infer::SchedulerStats>> stats;
-    for (const auto& m : models)
-      if (m->scheduler) stats.emplace_back(m->id, m->scheduler->stats());
+    for (const auto& m : models)  // an adapter's requests count under its base's scheduler
+      if (m->scheduler && m->lora < 0) stats.emplace_back(m->id, m->scheduler->stats());
     std::vector<Metrics::Sample> samples;
     auto each = [&](const char* name, const char* help, const char* type, int64_t infer::SchedulerStats::*field) {
       for (const auto& [id, s] : stats) samples.push_back({name, help, type, static_cast<double>(s.*field), id});

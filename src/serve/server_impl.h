@@ -43,8 +43,9 @@ inline void send_error(httplib::Response& res, const ApiError& e) {
 
 struct ServedModel {
   std::string id;
-  Model model;
-  std::unique_ptr<infer::Scheduler> scheduler;  // causal LMs only
+  Model model;                                  // a LoRA adapter's: its base's
+  std::shared_ptr<infer::Scheduler> scheduler;  // causal LMs only; a LoRA adapter shares its base's
+  int32_t lora = -1;                            // a LoRA adapter over a served base: its index in the scheduler
   bool embeddings_only = false;                 // --embeddings-model
   tokenize::ChatTemplate chat;
   std::vector<int32_t> chat_stop_tokens;
@@ -159,7 +160,9 @@ struct Server::Impl {
 
   // The model a request names ("" -> the first that can), or 404 / 400.
   // What a served model does here: an --embeddings-model only embeds (it has no KV cache).
+  // A LoRA adapter over a served base generates; it does not embed (its Model is the base's).
   static bool serves(const ServedModel& m, Capability need) {
+    if (m.lora >= 0) return need == Capability::CausalLM;
     return m.model.can(need) && (need != Capability::CausalLM || m.scheduler != nullptr);
   }
 

@@ -2,10 +2,12 @@
 // tensor names (forward and gradients), merge and unmerge exactly, save and load in PEFT's layout.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "cornerstone/adapt/lora.h"
 #include "cornerstone/core/error.h"
+#include "cornerstone/infer/decoder_runner.h"
 #include "cornerstone/io/atomic_file.h"
 #include "cornerstone/io/safetensors.h"
 #include "cornerstone/models/gpt/gpt_hf.h"
@@ -203,4 +205,75 @@ TEST(LoRA, TrainsOverABf16OrQ8FrozenBase) {
   }
   EXPECT_LT(last, first - 0.5) << "the adapters learn on a frozen reduced-precision base";
  }
+}
+
+// Serving adapters over one base (infer/lora_deltas.h): the runner adds each row's own adapter to
+// the base's packed weights, and computes what the merged model computes, in any mix of rows.
+TEST(LoRA, RunnerRowsWithTheirOwnAdapterEqualTheMergedModels) {
+  for (const auto arch : {models::DecoderArch::GPT2, models::DecoderArch::Llama}) {
+    const auto cfg = small(arch);
+    models::GPT a(cfg, 3), b(cfg, 3);  // the same base, two adapters
+    adapt::LoRAConfig la, lb;
+    la.rank = 4, la.alpha = 8, la.targets = {"all-linear"};
+    lb.rank = 2, lb.alpha = 4, lb.targets = {"attn"};
+    adapt::apply_lora(a, la, 1);
+    adapt::apply_lora(b, lb, 2);
+    randomize_adapters(a, 5);
+    randomize_adapters(b, 6);
+    const infer::LoRADeltas da = adapt::lora_deltas(a), db = adapt::lora_deltas(b);
+    const auto base = infer::InferenceWeights::from_model(a, infer::WeightFormat::F32);  // unmerged: the base's weights
+    adapt::merge_lora(a);
+    adapt::merge_lora(b);
+    EXPECT_THROW(adapt::lora_deltas(a), ValueError) << "merged adapters are part of the weights";
+    const auto merged_a = infer::InferenceWeights::from_model(a, infer::WeightFormat::F32);
+    const auto merged_b = infer::InferenceWeights::from_model(b, infer::WeightFormat::F32);
+
+    infer::DecoderRunner shared(base);
+    EXPECT_EQ(shared.add_lora(da), 0);
+    EXPECT_EQ(shared.add_lora(db), 1);
+    const std::vector<int32_t> p0 = {5, 9, 13, 2, 40}, p1 = {7, 7, 3}, p2 = {60, 1, 2, 3};
+    // One call: slot 0 the base, slot 1 adapter a, slot 2 adapter b; then one token each.
+    infer::KVCache cache(base.config(), 3, 16);
+    const Tensor l1 = shared.forward(cache, {{0, p0}, {1, p1, 0}, {2, p2, 1}});
+    const int32_t next[] = {11, 12, 14};
+    const Tensor l2 = shared.forward(cache, {{0, {&next[0], 1}}, {1, {&next[1], 1}, 0}, {2, {&next[2], 1}, 1}});
+    // Each alone on its own (merged or base) weights.
+    auto alone = [&](const infer::InferenceWeights& w, const std::vector<int32_t>& p, int32_t t) {
+      infer::DecoderRunner run(w);
+      infer::KVCache c(w.config(), 1, 16);
+      const Tensor first = run.forward(c, {{0, p}});
+      return std::make_pair(first, run.forward(c, {{0, {&t, 1}}}));
+    };
+    const std::pair<Tensor, Tensor> want[] = {alone(base, p0, next[0]), alone(merged_a, p1, next[1]), alone(merged_b, p2, next[2])};
+    const int64_t V = cfg.vocab_size;
+    for (int64_t row = 0; row < 3; ++row) {
+      const auto& [w1, w2] = want[row];
+      for (int64_t v = 0; v < V; ++v) {
+        EXPECT_NEAR(l1.data<float>()[row * V + v], w1.data<float>()[v], 2e-5f + 2e-5f * std::abs(w1.data<float>()[v])) << "row " << row;
+        EXPECT_NEAR(l2.data<float>()[row * V + v], w2.data<float>()[v], 2e-5f + 2e-5f * std::abs(w2.data<float>()[v])) << "row " << row;
+      }
+    }
+    // The adapters change the outputs (the comparison above is not between equal models).
+    EXPECT_GT(std::abs(want[1].first.data<float>()[0] - alone(base, p1, next[1]).first.data<float>()[0]), 1e-3f);
+    // An adapter index the runner does not have is refused before anything runs.
+    infer::KVCache c2(base.config(), 1, 16);
+    EXPECT_THROW(shared.forward(c2, {{0, p0, 2}}), ValueError);
+    EXPECT_EQ(c2.length(0), 0);
+  }
+}
+
+TEST(LoRA, DeltasThatDoNotFitTheWeightsAreRefused) {
+  const auto cfg = small(models::DecoderArch::GPT2);
+  models::GPT a(cfg, 3);
+  adapt::LoRAConfig la;
+  la.rank = 4, la.targets = {"c_attn"};
+  adapt::apply_lora(a, la, 1);
+  const infer::LoRADeltas d = adapt::lora_deltas(a);
+  auto other = cfg;
+  other.d_model = 48, other.n_heads = 4;
+  models::GPT wider(other, 3);
+  infer::DecoderRunner run(infer::InferenceWeights::from_model(wider, infer::WeightFormat::F32));
+  EXPECT_THROW(run.add_lora(d), ShapeError);
+  models::GPT plain(cfg, 3);
+  EXPECT_THROW(adapt::lora_deltas(plain), ValueError) << "no adapters at all";
 }

@@ -3,6 +3,11 @@
 // requests in flight), streaming, embeddings equal to `cornerstone embed`, every error status, a
 // full queue, SIGTERM finishing the requests in flight, clients that hang up. Retrieval,
 // json_object and the real clients are in test_serve_clients.cpp.
+#include <map>
+#include <set>
+
+#include "cornerstone/adapt/lora.h"
+#include "cornerstone/models/load.h"
 #include "serve_fixture.h"
 
 namespace cornerstone::testing {
@@ -454,6 +459,59 @@ TEST_F(Serve, ClientsThatGoAwayMidStreamFreeTheirSlot) {
   EXPECT_EQ(metric(page, "cornerstone_busy_slots"), 0) << page;
   // And the server goes on answering.
   EXPECT_EQ(request(s.port(), "POST", "/v1/completions", json{{"prompt", "We"}, {"max_tokens", 2}}.dump(), "").status, 200);
+}
+
+
+// LoRA adapters over a served base share its weights and its scheduler: the "model" field picks
+// the adapter, each request decodes with its own (in one batch with the others), and the greedy
+// text equals `generate` with the adapter merged into the base.
+TEST_F(Serve, LoraAdaptersOverOneBaseAnswerAsTheirMergedModels) {
+  const std::string dir = *dir_ + "/adapters";
+  for (const auto& [name, seed] : {std::pair<std::string, uint64_t>{"poet", 1}, {"clerk", 2}}) {
+    auto m = models::load_model(model());
+    adapt::LoRAConfig c;
+    c.rank = name == "poet" ? 4 : 2, c.alpha = 8, c.targets = {name == "poet" ? "all-linear" : "attn"};
+    adapt::apply_lora(*m, c, seed);
+    Rng rng(seed + 10);
+    for (auto& [n, p] : m->trainable_parameters()) p.detach().copy_from(Tensor::uniform(p.shape(), rng, -0.2f, 0.2f));
+    adapt::save_peft(*m, c, dir + "/" + name, model());
+  }
+  ServeProcess s({"--model", model(), "--model", dir + "/poet", "--model", dir + "/clerk", "--parallel", "3"});
+  const Reply models_page = request(s.port(), "GET", "/v1/models", "", "");
+  ASSERT_EQ(models_page.status, 200) << models_page.text;
+  std::set<std::string> ids;
+  const json listed = json::parse(models_page.text);
+  for (const auto& m : listed["data"]) ids.insert(m["id"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{"sotu-gpt", "poet", "clerk"}));
+
+  const std::string p = kPrompts[0];
+  std::map<std::string, std::string> expected;
+  for (const std::string& folder : std::vector<std::string>{model(), dir + "/poet", dir + "/clerk"}) {
+    const auto cli = run_cli("generate --model " + folder + " --greedy --max-tokens 16 --prompt '" + p + "'");
+    ASSERT_EQ(cli.exit_code, 0) << cli.output;
+    expected[fs::path(folder).filename().string()] = cli.output.substr(p.size(), cli.output.size() - p.size() - 1);
+  }
+  EXPECT_NE(expected["poet"], expected["sotu-gpt"]) << "the adapter changes the output";
+  EXPECT_NE(expected["clerk"], expected["sotu-gpt"]);
+  // All three at once (batched together by the one scheduler), then each alone.
+  auto ask = [&](const std::string& id) {
+    return request(s.port(), "POST", "/v1/completions",
+                   json{{"model", id}, {"prompt", p}, {"max_tokens", 16}, {"temperature", 0}}.dump(), "");
+  };
+  std::vector<std::future<Reply>> together;
+  for (const std::string id : {"sotu-gpt", "poet", "clerk", "poet"}) together.push_back(std::async(std::launch::async, ask, id));
+  const std::string order[] = {"sotu-gpt", "poet", "clerk", "poet"};
+  for (size_t i = 0; i < together.size(); ++i) {
+    const Reply r = together[i].get();
+    ASSERT_EQ(r.status, 200) << r.text;
+    EXPECT_EQ(r.body["model"], order[i]);
+    EXPECT_EQ(r.body["choices"][0]["text"], expected[order[i]]) << order[i] << " in a batch";
+  }
+  for (const std::string id : {"poet", "clerk"}) EXPECT_EQ(ask(id).body["choices"][0]["text"], expected[id]) << id << " alone";
+  // An adapter generates; it does not embed (the base's vectors would not be its own).
+  const Reply e = request(s.port(), "POST", "/v1/embeddings", json{{"model", "poet"}, {"input", "a text"}}.dump(), "");
+  EXPECT_EQ(e.status, 400) << e.text;
+  EXPECT_EQ(s.terminate(), 0) << s.output();
 }
 
 

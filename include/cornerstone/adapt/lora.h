@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cornerstone/core/rng.h"
+#include "cornerstone/infer/lora_deltas.h"
 #include "cornerstone/models/pretrained.h"
 #include "cornerstone/nn/layers.h"
 
@@ -87,6 +88,12 @@ void set_lora_active(models::PretrainedModel& model, bool active);
 
 // Sets the dropout generator of every adapter.
 void set_lora_dropout_rng(models::PretrainedModel& model, Rng* rng);
+
+// The model's unmerged adapters as terms of the inference runner's projections (infer/lora_deltas.h),
+// for serving them over a shared copy of the base: the same function as merge_lora() then
+// InferenceWeights::from_model(). UnsupportedError for a model the runner does not run or an
+// adapter on a layer outside its decoder blocks; ValueError when the model has no unmerged adapter.
+infer::LoRADeltas lora_deltas(const models::PretrainedModel& model);
 
 // PEFT's layout: DIR/adapter_config.json and DIR/adapter_model.safetensors with tensors named
 // base_model.model.<hf module>.lora_A.weight (r, in) / .lora_B.weight (out, r).

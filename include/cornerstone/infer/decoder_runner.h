@@ -15,7 +15,9 @@
 // A row's logits do not depend on which other sequences share the call (the packed matmul's
 // batch invariance, and attention per sequence), so greedy decoding alone and in a batch agree.
 // A whole pass runs in one OpenMP region whose threads share every op (a decode step has ~60).
-// A runner keeps its activation buffers between calls: one runner per thread.
+// A runner keeps its activation buffers between calls: one runner per thread. LoRA adapters added
+// with add_lora() apply to the rows of the chunks that name them (infer/lora_deltas.h), so requests
+// for different adapters of one base decode in one batch.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +27,14 @@
 #include "cornerstone/core/tensor.h"
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/kv_cache.h"
+#include "cornerstone/infer/lora_deltas.h"
 
 namespace cornerstone::infer {
 
 struct SeqChunk {
   int64_t slot;
   std::span<const int32_t> tokens;  // appended after the slot's cached positions
+  int32_t lora = -1;                // add_lora()'s index of the adapter these rows use; -1: the base
 };
 
 class DecoderRunner {
@@ -46,14 +50,20 @@ class DecoderRunner {
 
   const InferenceWeights& weights() const { return weights_; }
 
+  // Adds an adapter of these weights and returns the index chunks name it by. ShapeError when its
+  // terms do not fit the weights.
+  int32_t add_lora(LoRADeltas deltas);
+  int32_t lora_count() const { return static_cast<int32_t>(loras_.size()); }
+
  private:
   // The pass: logits of every new row (all_rows) or of each chunk's last row.
   Tensor run(KVCache& cache, const std::vector<SeqChunk>& chunks, bool all_rows);
 
   InferenceWeights weights_;
+  std::vector<LoRADeltas> loras_;
   // Activation buffers, grown to the largest batch seen: (R, C) x2 and (R, width) for the rest,
   // and the packed matmuls' shared scratch.
-  Tensor x_, h_, qkv_, att_, up_, act_, scratch_;
+  Tensor x_, h_, qkv_, att_, up_, act_, scratch_, lora_tmp_;
 };
 
 }  // namespace cornerstone::infer

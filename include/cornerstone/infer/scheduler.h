@@ -32,6 +32,7 @@
 #include "cornerstone/infer/inference_weights.h"
 #include "cornerstone/infer/sampler.h"
 #include "cornerstone/infer/json_constraint.h"
+#include "cornerstone/infer/lora_deltas.h"
 #include "cornerstone/tokenize/tokenizer.h"
 
 namespace cornerstone::infer {
@@ -45,6 +46,7 @@ struct RequestOptions {
   bool stop_at_eos = true;           // the tokenizer's end of text ends it ("eos")
   int64_t top_logprobs = -1;         // >= 0: report the sampled token's log-probability and this many alternatives
   bool json_object = false;          // sample only tokens that keep the output one JSON object; end when it closes
+  int32_t lora = -1;                 // the scheduler's LoRA adapter this request decodes with (-1: the base)
 };
 
 struct TokenLogprob {
@@ -81,8 +83,11 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  // Starts the worker thread. Throws ValueError for a bad option or a tokenizer larger than the model's vocabulary.
-  Scheduler(InferenceWeights weights, tokenize::Tokenizer tokenizer, SchedulerOptions options = {});
+  // Starts the worker thread. Throws ValueError for a bad option or a tokenizer larger than the
+  // model's vocabulary, ShapeError for an adapter that does not fit the weights. `loras`: adapters
+  // of the weights (infer/lora_deltas.h) that requests pick by index (RequestOptions::lora) and
+  // that decode in the same batches as the base.
+  Scheduler(InferenceWeights weights, tokenize::Tokenizer tokenizer, SchedulerOptions options = {}, std::vector<LoRADeltas> loras = {});
   // Finishes every queued and running request, then stops the thread.
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
@@ -102,6 +107,7 @@ class Scheduler {
   int64_t max_len() const { return max_len_; }
   const tokenize::Tokenizer& tokenizer() const { return tokenizer_; }
   const InferenceWeights& weights() const { return weights_; }
+  int32_t lora_count() const { return static_cast<int32_t>(loras_.size()); }
 
   struct Request;  // src/infer/scheduler.cpp
 
@@ -111,6 +117,7 @@ class Scheduler {
   InferenceWeights weights_;
   tokenize::Tokenizer tokenizer_;
   SchedulerOptions options_;
+  std::vector<LoRADeltas> loras_;
   int64_t max_len_;
 
   mutable std::mutex mu_;
