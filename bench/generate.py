@@ -3,11 +3,13 @@
 against the roofline, in the same invocation.
 
 For each thread count, runs build/bench/bench_generate (f32, bf16, q8_0, q4_0 on a randomly
-initialised 124M GPT-2) and bench/generate_peer.py (float32 with OPENBLAS_CORETYPE as this machine
+initialised 124M GPT-2, and on the llama-small shape: RoPE, RMSNorm, SwiGLU, GQA, which has no
+PyTorch peer here, so its rows stand against the roofline alone) and bench/generate_peer.py (float32 with OPENBLAS_CORETYPE as this machine
 exports it and with the fastest core type found by a GEMM probe, bfloat16, and dynamic qint8), interleaved. Prints, per format and thread
 count: prompt tokens/s (pp512) and its share of the GEMM peak (f32: sgemm; the others: bf16 GEMM),
-decode tokens/s (tg128, from an empty cache) and its share of the roofline (measured read
-bandwidth / weight bytes read per token), and the speed-ups over PyTorch fp32 eager (the faster of
+decode tokens/s (tg128, from an empty cache) and its share of the roofline (read bandwidth
+measured on a buffer the size of the format's weights, read over and over as decode reads them /
+weight bytes read per token: a model that fits in the last-level cache is held to cache bandwidth), and the speed-ups over PyTorch fp32 eager (the faster of
 its two OpenBLAS settings) and over PyTorch's nearest format (bf16 for bf16, qint8 for q8_0/q4_0).
 Every measurement is also written as a JSON line to --out.
 
@@ -34,6 +36,7 @@ def main():
     ap.add_argument("--prompt", default="512")
     ap.add_argument("--decode", default="128")
     ap.add_argument("--reps", default="3")
+    ap.add_argument("--llama", default="llama-small", help="the Llama-shaped preset decoded beside GPT-2 ('' to skip)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_generate.jsonl"))
     ap.add_argument("--settle", type=float, default=0, help="before each run, wait up to this many seconds for an idle machine")
     ap.add_argument("--quick", action="store_true", help="prompt 128, decode 32, one rep")
@@ -47,6 +50,10 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         shape = ["--threads", str(threads), "--prompt", args.prompt, "--decode", args.decode, "--reps", args.reps]
         rows += run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--formats", *FORMATS], env, args.settle)
+        if args.llama:
+            for r in run_json([os.path.join(args.build, "bench", "bench_generate"), *shape, "--preset", args.llama,
+                               "--formats", *FORMATS], env, args.settle):
+                rows.append(dict(r, impl="cornerstone-llama"))
         # Every peer with the default allocator and with tuned jemalloc (the training benchmark's
         # fastest setting); the tables take the fastest torch run of each dtype.
         peers = [("float32", exported), ("float32", "best"), ("bfloat16", exported), ("qint8", exported)]
@@ -89,10 +96,20 @@ def main():
             print(f"  torch {r['dtype']:>8} {threads} thr, OPENBLAS_CORETYPE={r['openblas_coretype'] or '(unset)':<10}"
                   f"{' jemalloc' if r.get('jemalloc') else ' default allocator'}, {r.get('cache', 'concat')} cache: "
                   f"prompt {r['prompt_tok_s']:7.0f}  decode {r['decode_tok_s']:6.1f}")
-        cs0 = next(r for r in rows if r["impl"] == "cornerstone" and r["threads"] == threads)
-        print(f"  machine at {threads} thr: read bandwidth {cs0['bandwidth_gbs']:.1f} GB/s; GEMM peak sgemm / bf16: "
-              + " / ".join(f"{next(r['gemm_peak_gflops'] for r in rows if r['impl'] == 'cornerstone' and r['threads'] == threads and r['format'] == f):.0f}"
-                           for f in ("f32", "bf16")) + f" GFLOP/s; {flops * 1e3:.0f} MFLOP per prompt token")
+        cs = [r for r in rows if r["impl"] == "cornerstone" and r["threads"] == threads]
+        print(f"  machine at {threads} thr: read bandwidth {cs[0]['dram_bandwidth_gbs']:.1f} GB/s from DRAM (1 GiB), "
+              + ", ".join(f"{r['bandwidth_gbs']:.0f} over {r['decode_bytes'] / 2**20:.0f} MiB ({r['format']})" for r in cs)
+              + "; GEMM peak sgemm / bf16: "
+              + " / ".join(f"{next(r['gemm_peak_gflops'] for r in cs if r['format'] == f):.0f}" for f in ("f32", "bf16"))
+              + f" GFLOP/s; {flops * 1e3:.0f} MFLOP per prompt token")
+    if args.llama:
+        print(f"{args.llama} (random weights, no PyTorch peer): the same passes, against the roofline alone")
+        print(f"{'format':>6} {'thr':>3} | {'prompt':>8} {'%peak':>6} | {'decode':>7} {'roofline':>8} {'%roof':>6} | read GB/s over the weights")
+        for threads in args.threads:
+            for r in (r for r in rows if r["impl"] == "cornerstone-llama" and r["threads"] == threads):
+                print(f"{r['format']:>6} {threads:>3} | {r['prompt_tok_s']:>8.0f} {100 * r['prompt_gflops'] / r['gemm_peak_gflops']:>5.0f}% | "
+                      f"{r['decode_tok_s']:>7.1f} {r['roofline_tok_s']:>8.1f} {100 * r['decode_tok_s'] / r['roofline_tok_s']:>5.0f}% | "
+                      f"{r['bandwidth_gbs']:.0f} over {r['decode_bytes'] / 2**20:.0f} MiB")
     print("(speed-ups: prompt, decode; all measurements: " + args.out + ")")
 
 
