@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = { cli: path.join(ROOT, 'build/cornerstone'), streams: '1,4,8,16,64', tokens: 64, formats: 'f32,q8_0', threads: 2, reps: 5,
-               out: path.join(ROOT, 'runs', 'bench_serve.jsonl') };
+               out: path.join(ROOT, 'runs', 'bench_serve.jsonl'), 'serve-args': '' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in args)) { console.error(`unknown option ${process.argv[i]}`); process.exit(2); }
@@ -42,7 +42,8 @@ function models() {
 
 async function startServer(model, parallel) {
   const server = spawn(args.cli, ['--threads', String(args.threads), 'serve', '--model', model, '--port', '0', '--parallel', String(parallel),
-                                  '--ctx-size', '256', '--max-queue', '256'], { stdio: ['ignore', 'pipe', 'inherit'] });
+                                  '--ctx-size', '256', '--max-queue', '256', ...args['serve-args'].split(' ').filter(Boolean)],
+                       { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (d) => { out += d; const m = out.match(/:(\d+)\n/); if (m) resolve(Number(m[1])); });

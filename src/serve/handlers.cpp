@@ -81,7 +81,8 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
 
   // One scheduler request per choice: choice p * n + j is prompt p's j-th, sampled with seed + j
   // (Generator's sequence j).
-  auto channel = std::make_shared<Channel>();
+  auto channel = std::make_shared<Channel>(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::milli>(std::max(0.0, options.stream_interval_ms))));
   auto ids = std::make_shared<std::vector<uint64_t>>();
   infer::Scheduler* scheduler = &sched;
   auto cancel_all = [scheduler, ids] {
@@ -156,13 +157,20 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, r, rid, model_id, channel, state, tokp, ticket, n, sources](size_t, httplib::DataSink& sink) {
+        // The chunks of one take() go out in one write (one send, one wake-up of the client).
+        std::string out;
         auto write = [&](const json& j) {
-          const std::string s = "data: " + dump(j) + "\n\n";
-          return sink.write(s.data(), s.size());
+          out += "data: " + dump(j) + "\n\n";
+          return true;
+        };
+        auto flush = [&] {
+          const bool ok = out.empty() || sink.write(out.data(), out.size());
+          out.clear();
+          return ok;
         };
         auto end = [&] {
-          static const std::string done = "data: [DONE]\n\n";
-          if (!sink.write(done.data(), done.size())) return false;
+          out += "data: [DONE]\n\n";
+          if (!flush()) return false;
           sink.done();
           return true;
         };
@@ -173,10 +181,11 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
             if (!write(first)) return false;
           }
         state->started = true;
+        if (!flush()) return false;  // the role chunks at once
         auto events = channel->take(std::chrono::milliseconds(static_cast<int64_t>(options.keep_alive_s * 1000)));
         if (events.empty()) {
-          static const std::string keep_alive = ": keep-alive\n\n";
-          return sink.write(keep_alive.data(), keep_alive.size());
+          out = ": keep-alive\n\n";
+          return flush();
         }
         for (const auto& [i, e, at] : events) {
           if (e.token) state->clocks[i].token(metrics, at);
@@ -199,7 +208,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
           state->done = true;
           return end();
         }
-        return true;
+        return flush();
       },
       [cancel_all, state](bool) {
         if (!state->done) cancel_all();  // the client went away: free the slots now

@@ -21,6 +21,11 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--parallel", o.parallel, "Requests decoded together per model (KV-cache slots)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--ctx-size", o.ctx_size, "Positions per slot, prompt and completion (0: the model's context)")->capture_default_str();
   cmd->add_option("--max-queue", o.max_queue, "Requests waiting for a slot before the server answers 429")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stream-interval", o.stream_interval_ms,
+                  "Milliseconds: hand a request's new tokens to its HTTP thread at most this often (the first and last at once; "
+                  "0: every token). Each hand-over wakes a thread that takes a core from the decoder for a while")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--keep-alive", o.keep_alive_s,
                   "Seconds without a token (a long prompt being read) before a streamed response gets a ': keep-alive' comment, "
                   "so that proxies do not drop it")

@@ -40,6 +40,7 @@ struct ServerOptions {
   int64_t max_queue = 16;           // requests waiting for a slot before 429
   int64_t prefill_chunk = 256;      // prompt tokens read per decode step
   double keep_alive_s = 5;          // a streamed response's ": keep-alive" comment after this long without tokens
+  double stream_interval_ms = 5;    // hand a request's new tokens to its HTTP thread at most this often (0: every token)
   size_t max_body_bytes = 4 << 20;  // larger bodies get 413
 };
 
