@@ -65,8 +65,9 @@ struct LoadOptions {
   bool merge_adapters = true;
 };
 
-// The base model a LoRA folder was tuned from (task.json's "base", or a bare PEFT adapter's
-// base_model_name_or_path), as recorded there; "" for anything else. Reads only those files.
+// The base model a LoRA language-model folder was tuned from (task.json's "base" for an sft,
+// dpo, grpo or ppo LoRA fine-tune, or a bare PEFT CAUSAL_LM adapter's base_model_name_or_path),
+// as recorded there; "" for anything else (a classifier's LoRA included). Reads only those files.
 std::string lora_base(const std::string& path);
 
 // What evaluate() measured: the metrics as JSON and as a readable table.

@@ -147,11 +147,15 @@ std::string lora_base(const std::string& path) {
   const fs::path dir(path);
   if (!fs::is_directory(dir, ec)) return "";
   if (fs::exists(dir / "task.json", ec)) {
-    const nlohmann::json j = read_json(dir / "task.json");
-    return j.value("mode", "") == "lora" ? j.value("base", "") : "";
+    const fs::path file = dir / "task.json";
+    const adapt::TaskSpec spec = adapt::TaskSpec::from_json(read_json(file), file.string());
+    return spec.mode == adapt::AdaptMode::LoRA && adapt::task_info(spec.task).language_model ? spec.base : "";
   }
-  if (fs::exists(dir / "adapter_config.json", ec) && !fs::exists(dir / "config.json", ec))
-    return read_json(dir / "adapter_config.json").value("base_model_name_or_path", "");
+  if (fs::exists(dir / "adapter_config.json", ec) && !fs::exists(dir / "config.json", ec)) {
+    const nlohmann::json j = read_json(dir / "adapter_config.json");
+    const std::string type = j.value("task_type", "CAUSAL_LM");  // PEFT's; absent: a language model's
+    return type == "CAUSAL_LM" ? j.value("base_model_name_or_path", "") : "";
+  }
   return "";
 }
 

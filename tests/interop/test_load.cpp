@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cornerstone/adapt/lora.h"
 #include "cornerstone/core/error.h"
 #include "cornerstone/cornerstone.h"
 #include "cornerstone/infer/quantized_folder.h"
@@ -116,6 +117,32 @@ TEST_F(Load, BadPathsAreNamed) {
   EXPECT_NE(error_of(path("notes.txt")).find("neither a model folder"), std::string::npos);
   fs::create_directories(path("empty"));
   EXPECT_NE(error_of(path("empty")).find("missing config.json"), std::string::npos);
+}
+
+// What the server reads to serve an adapter over its base: lora_base() names the base of a
+// language-model adapter only, and a folder opened with its adapters apart gives their terms and
+// refuses to generate without them.
+TEST_F(Load, LoraBaseAndAdaptersKeptApart) {
+  models::GPT model(tiny_config(models::DecoderArch::GPT2, tiny_tokenizer().vocab_size()), 5);
+  const std::string run = path("base");
+  testing::write_model_folder(model, &tiny_tokenizer(), run);
+  adapt::LoRAConfig c;
+  c.rank = 2, c.targets = {"attn"};
+  adapt::apply_lora(model, c, 1);
+  adapt::save_peft(model, c, path("causal"), run);
+  adapt::save_peft(model, c, path("seqcls"), run, "SEQ_CLS");
+  EXPECT_EQ(lora_base(path("causal")), run);
+  EXPECT_EQ(lora_base(path("seqcls")), "") << "a classifier's adapter is not served over a language model";
+  EXPECT_EQ(lora_base(run), "");
+  EXPECT_EQ(lora_base(path("missing")), "");
+
+  LoadOptions apart;
+  apart.merge_adapters = false;
+  const Model kept = load(path("causal"), apart);
+  EXPECT_EQ(kept.lora_deltas().layers.size(), 2u);
+  EXPECT_THROW((void)kept.inference_weights(), UnsupportedError) << "generating would silently drop the adapters";
+  EXPECT_THROW((void)load(path("causal")).lora_deltas(), ValueError) << "merged by default";
+  EXPECT_FALSE(greedy(load(path("causal")), "The union").empty());
 }
 
 }  // namespace
