@@ -515,5 +515,29 @@ TEST_F(Serve, LoraAdaptersOverOneBaseAnswerAsTheirMergedModels) {
 }
 
 
+// --stream-interval batches a request's tokens for its HTTP thread, but the first and the last go
+// at once: with a 10 s interval (and 30 s keep-alive) a 24-token stream of the slow model (a few
+// ms per token: the HTTP thread is waiting again when the last one comes) still ends in well under
+// 5 s, whole, and its text equals the non-streamed completion's.
+TEST_F(Serve, StreamIntervalBatchesTokensButNeverHoldsTheLast) {
+  ServeProcess s({"--model", slow_model(), "--stream-interval", "10000", "--keep-alive", "30"});
+  const json body = {{"prompt", kPrompts[1]}, {"max_tokens", 24}, {"temperature", 0}};
+  const Reply plain = request(s.port(), "POST", "/v1/completions", body.dump(), "");
+  ASSERT_EQ(plain.status, 200) << plain.text;
+  json streamed_body = body;
+  streamed_body["stream"] = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Reply r = request(s.port(), "POST", "/v1/completions", streamed_body.dump(), "");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.status, 200) << r.text;
+  EXPECT_LT(seconds, 5.0) << "the last token waited for the interval";
+  bool done = false;
+  std::string text;
+  for (const json& e : sse_events(r.text, &done)) text += e["choices"][0]["text"].get<std::string>();
+  EXPECT_TRUE(done) << r.text;
+  EXPECT_EQ(text, plain.body["choices"][0]["text"].get<std::string>());
+  EXPECT_EQ(s.terminate(), 0) << s.output();
+}
+
 }  // namespace
 }  // namespace cornerstone::testing
