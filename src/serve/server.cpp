@@ -1,5 +1,6 @@
 #include "cornerstone/serve/server.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <thread>
 
+#include "cornerstone/core/allocator.h"
 #include "cornerstone/core/error.h"
 #include "serve/chat_page.h"
 #include "serve/server_impl.h"
@@ -133,6 +135,12 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
       }
       loaded[i] = std::move(m);
     }
+  // An adapter's terms were read through a private copy of its base (load() with the adapters
+  // apart), freed by now: hand its blocks back rather than keep them cached for reuse.
+  if (std::any_of(base_of.begin(), base_of.end(), [](int64_t b) { return b >= 0; })) {
+    CachingAllocator::global().release_cached();
+    malloc_trim(0);  // and glibc's heap, which keeps large freed blocks once its mmap threshold has grown
+  }
   // One scheduler per generating base, with its adapters; the adapters share it.
   for (size_t i = 0; i < paths.size(); ++i) {
     ServedModel& m = *loaded[i];
