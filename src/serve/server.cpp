@@ -61,14 +61,13 @@ Server::Impl::Impl(const ServerOptions& o) : options(o) {
     std::error_code ec;
     return fs::equivalent(a, b, ec);
   };
+  std::vector<std::string> recorded(paths.size());  // the base each LoRA language-model folder names
+  for (size_t i = 0; i < paths.size(); ++i)
+    if (!paths[i].second) recorded[i] = lora_base(paths[i].first);
   std::vector<int64_t> base_of(paths.size(), -1);  // the index in `paths` of an adapter's base
-  for (size_t i = 0; i < paths.size(); ++i) {
-    if (paths[i].second) continue;
-    const std::string base = lora_base(paths[i].first);
-    if (base.empty()) continue;
-    for (size_t j = 0; j < paths.size(); ++j)
-      if (j != i && !paths[j].second && lora_base(paths[j].first).empty() && same_file(paths[j].first, base)) base_of[i] = static_cast<int64_t>(j);
-  }
+  for (size_t i = 0; i < paths.size(); ++i)
+    for (size_t j = 0; j < paths.size() && !recorded[i].empty(); ++j)
+      if (j != i && !paths[j].second && recorded[j].empty() && same_file(paths[j].first, recorded[i])) base_of[i] = static_cast<int64_t>(j);
   std::vector<std::unique_ptr<ServedModel>> loaded(paths.size());
   std::vector<std::vector<infer::LoRADeltas>> adapters(paths.size());  // by base
   // Loaded on a thread of its own, which takes its OpenMP team with it when it ends: a second

@@ -39,7 +39,6 @@ struct LoRADeltas {
   std::vector<LoRALayerTerms> layers;  // one per decoder layer
 
   int64_t max_rank() const;
-  size_t bytes() const;  // of the f32 A and B matrices
   // Throws ShapeError naming the layer and projection unless every term fits `w`'s matrices.
   void check(const InferenceWeights& w) const;
 };
